@@ -1,0 +1,1 @@
+"""The edge: field devices (real or simulated) and what they publish over MQTT."""

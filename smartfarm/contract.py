@@ -1,0 +1,92 @@
+"""What every wire contract shares: a versioned, strict pydantic base and bytes <-> model translation.
+
+A contract model refuses unknown fields, names its schema version, and is parsed from bytes through
+``decode`` so that every rejection carries a ``RejectReason`` for the dead-letter record.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
+
+from smartfarm.errors import ContractError, RejectReason
+
+
+class Strict(BaseModel):
+    """Immutable, refuses unknown fields and non-finite numbers: the base of every wire model and part."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Contract(Strict):
+    """Base of every top-level message model. Subclasses set ``SCHEMA_VERSION`` and ``MAX_BYTES``."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 64 * 1024
+
+    schema_version: int
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _known_version(cls, value: Any) -> Any:
+        if value != cls.SCHEMA_VERSION:
+            raise ValueError(f"unknown schema_version {value!r}; this build reads {cls.SCHEMA_VERSION}")
+        return value
+
+    @classmethod
+    def create(cls, **fields: Any) -> Self:
+        """Build a message of the current schema version."""
+        return cls(schema_version=cls.SCHEMA_VERSION, **fields)
+
+    def encode(self) -> bytes:
+        """The message as compact UTF-8 JSON."""
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        """Parse and validate ``data``; raise ContractError with the reason code when it breaks the contract."""
+        if not data:
+            raise ContractError(RejectReason.EMPTY_PAYLOAD, f"{cls.__name__}: the payload is empty")
+        if len(data) > cls.MAX_BYTES:
+            raise ContractError(
+                RejectReason.PAYLOAD_TOO_LARGE,
+                f"{cls.__name__}: {len(data)} bytes is over the {cls.MAX_BYTES}-byte limit",
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ContractError(RejectReason.NOT_UTF8, f"{cls.__name__}: byte {exc.start} is not UTF-8") from exc
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ContractError(RejectReason.INVALID_JSON, f"{cls.__name__}: {exc}") from exc
+        if isinstance(obj, dict) and "schema_version" in obj and obj["schema_version"] != cls.SCHEMA_VERSION:
+            raise ContractError(
+                RejectReason.UNKNOWN_SCHEMA_VERSION,
+                f"{cls.__name__}: schema_version {obj['schema_version']!r} is unknown; "
+                f"this build reads {cls.SCHEMA_VERSION}",
+            )
+        try:
+            return cls.model_validate(obj)
+        except ValidationError as exc:
+            raise ContractError(RejectReason.INVALID_PAYLOAD, describe(cls.__name__, exc)) from exc
+
+
+def describe(model: str, exc: ValidationError) -> str:
+    """One line naming each offending field and what is wrong with it."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(message)"
+        parts.append(f"{where}: {err['msg']}")
+    return f"{model}: " + "; ".join(parts)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+Timestamp = AwareDatetime
+"""Timestamps on the wire are ISO 8601 with an offset; naive times are refused, never guessed."""

@@ -1,0 +1,75 @@
+"""The project's exceptions: one root, a few typed subclasses that carry what a caller needs.
+
+Third-party errors are translated at the boundary with ``raise X(...) from exc``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RejectReason(StrEnum):
+    """Why a message was refused. The value is the reason code written on dead-letter records."""
+
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    """The payload is over the contract's size limit."""
+    EMPTY_PAYLOAD = "empty_payload"
+    """The payload has no bytes at all."""
+    NOT_UTF8 = "not_utf8"
+    """The bytes do not decode as UTF-8."""
+    INVALID_JSON = "invalid_json"
+    """The text is not a JSON document."""
+    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+    """The payload names a schema version this build does not read."""
+    INVALID_PAYLOAD = "invalid_payload"
+    """Valid JSON that breaks the contract: a missing field, a wrong type, an unknown field, a bad value."""
+    UNKNOWN_TOPIC = "unknown_topic"
+    """The MQTT topic is outside the topic scheme."""
+    UNKNOWN_DEVICE = "unknown_device"
+    """The device is not in the farm layout."""
+
+
+class SmartFarmError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(SmartFarmError):
+    """Settings or a layout file are wrong; the message names the fix."""
+
+
+class ContractError(SmartFarmError):
+    """A message breaks its wire contract.
+
+    Args:
+        reason: the reason code that goes on the dead-letter record.
+        detail: a human-readable account of what is wrong, naming the field where there is one.
+    """
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ServiceError(SmartFarmError):
+    """A local service (Mosquitto, Kafka, InfluxDB) could not be started, reached or stopped."""
+
+
+class ServiceMissingError(ServiceError):
+    """A binary, runtime or jar a service needs is not installed; the message gives the install command."""
+
+    def __init__(self, what: str, install: str) -> None:
+        super().__init__(f"{what} is not installed; install it with: {install}")
+        self.install = install
+
+
+class StorageError(SmartFarmError):
+    """InfluxDB refused a write or a query.
+
+    Args:
+        status: the HTTP status, or None when the server could not be reached.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

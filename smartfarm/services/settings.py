@@ -1,0 +1,29 @@
+"""Settings of the local services that ``smartfarm up`` and the integration tests start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from smartfarm.settings import ComponentSettings
+
+
+def _default_cache() -> Path:
+    return Path.home() / ".cache" / "smartfarm"
+
+
+class ServicesSettings(ComponentSettings):
+    """Where the Kafka jars are cached and which Kafka release runs."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTFARM_SERVICES_", env_file=".env", extra="ignore")
+
+    cache_dir: Path = Field(default_factory=_default_cache, description="where fetched Kafka jars are kept")
+    kafka_version: str = Field("4.3.1", pattern=r"^\d+\.\d+\.\d+$", description="org.apache.kafka:kafka_2.13 release")
+    kafka_heap: str = Field("1g", pattern=r"^\d+[mg]$", description="the Kafka JVM's maximum heap")
+    workdir: Path = Field(Path(".smartfarm"), description="data and logs of the services `smartfarm up` starts")
+
+    @property
+    def kafka_home(self) -> Path:
+        return self.cache_dir / f"kafka_2.13-{self.kafka_version}"

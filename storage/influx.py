@@ -1,0 +1,105 @@
+"""A client for InfluxDB's 1.x HTTP API: write line protocol, run InfluxQL.
+
+influxdb-client speaks the 2.x API (``/api/v2/write``, Flux), which InfluxDB 1.6 does not serve (it answers
+404), so this module posts to the 1.x endpoints ``/write`` and ``/query`` itself, over urllib3's connection
+pool, and uses influxdb-client only to build and escape line protocol (see ``storage.schema``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+
+from smartfarm.errors import StorageError
+from storage.schema import Measurement
+from storage.settings import InfluxSettings
+
+
+class InfluxClient:
+    """Writes points and runs InfluxQL against one database."""
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        self.settings = settings
+        self.database = settings.database
+        self._base = settings.url.rstrip("/")
+        headers = {}
+        if settings.username:
+            headers.update(
+                urllib3.make_headers(basic_auth=f"{settings.username}:{settings.password.get_secret_value()}")
+            )
+        self._http = urllib3.PoolManager(
+            headers=headers,
+            timeout=urllib3.Timeout(total=settings.timeout_s),
+            retries=urllib3.Retry(total=3, connect=3, read=0, backoff_factor=0.2, status_forcelist=(503,)),
+        )
+
+    def close(self) -> None:
+        self._http.clear()
+
+    def __enter__(self) -> InfluxClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(
+        self, method: str, path: str, fields: dict[str, str], body: bytes | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        url = f"{self._base}{path}?{urlencode(fields)}" if fields else f"{self._base}{path}"
+        try:
+            response = self._http.request(method, url, body=body)
+        except urllib3.exceptions.HTTPError as exc:
+            raise StorageError(f"InfluxDB at {self._base} is unreachable: {exc}") from exc
+        if response.status >= 300:
+            raise StorageError(
+                f"InfluxDB {method} {path} answered {response.status}: {response.data.decode(errors='replace')[:500]}",
+                response.status,
+            )
+        return response
+
+    def ping(self) -> str:
+        """The server's version; StorageError when it does not answer."""
+        response = self._request("GET", "/ping", {})
+        return str(response.headers.get("X-Influxdb-Version", "unknown"))
+
+    def create_database(self) -> None:
+        """Create the database with its retention policy as default; a no-op when it exists."""
+        name = self.database
+        self.query(f'CREATE DATABASE "{name}" WITH DURATION {self.settings.retention} NAME "default"', write=True)
+
+    def drop_database(self) -> None:
+        self.query(f'DROP DATABASE "{self.database}"', write=True)
+
+    def write_lines(self, lines: Iterable[str]) -> int:
+        """Write line-protocol lines (nanosecond timestamps) in one request; return how many were sent."""
+        body = "\n".join(lines).encode()
+        if not body:
+            return 0
+        self._request("POST", "/write", {"db": self.database, "precision": "ns"}, body=body)
+        return body.count(b"\n") + 1
+
+    def write(self, points: Iterable[Measurement]) -> int:
+        return self.write_lines(p.to_line() for p in points)
+
+    def query(self, influxql: str, *, write: bool = False) -> list[dict[str, Any]]:
+        """Run InfluxQL; return the rows of every series as dicts (column -> value), series tags included."""
+        response = self._request(
+            "POST" if write else "GET", "/query", {"db": self.database, "q": influxql, "epoch": "ns"}
+        )
+        payload = json.loads(response.data)
+        rows: list[dict[str, Any]] = []
+        for result in payload.get("results", []):
+            if "error" in result:
+                raise StorageError(f"InfluxQL {influxql!r} failed: {result['error']}")
+            for series in result.get("series", []):
+                tags = series.get("tags", {})
+                for values in series.get("values", []):
+                    row = dict(zip(series["columns"], values, strict=True))
+                    row.update(tags)
+                    row.setdefault("name", series.get("name"))
+                    rows.append(row)
+        return rows

@@ -1,0 +1,125 @@
+"""The InfluxDB measurement schema: which values are tags and which are fields, and why.
+
+A tag is indexed, and every distinct combination of tag values is a series held in InfluxDB's in-memory index.
+So only identifiers from the farm layout, a bounded set, are tags (farm, zone, device, sensor, kind, severity):
+a farm of 500 devices with 8 sensors each makes 4,000 reading series, whatever the message rate. Everything
+that grows without bound or is only ever read back (values, sequence numbers, ids, messages, model versions)
+is a field. A breaking change to a measurement gets a new measurement name; ``SCHEMA_VERSION`` records the
+current one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from influxdb_client import Point, WritePrecision
+
+from smartfarm.contract import Strict, Timestamp
+from smartfarm.layout import Identifier, SensorKind
+
+
+class _TagMarker:
+    """Marks a model field as an InfluxDB tag."""
+
+
+Tag = Annotated[Identifier, _TagMarker()]
+TagKind = Annotated[SensorKind, _TagMarker()]
+TagText = Annotated[str, _TagMarker()]
+
+
+class Measurement(Strict):
+    """A point of one measurement. Fields marked ``Tag`` become tags; ``time`` is the timestamp; the rest are
+    fields. ``None`` fields are left out of the point."""
+
+    MEASUREMENT: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    time: Timestamp
+
+    @classmethod
+    def tag_names(cls) -> tuple[str, ...]:
+        return tuple(
+            name for name, info in cls.model_fields.items() if any(isinstance(m, _TagMarker) for m in info.metadata)
+        )
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        tags = set(cls.tag_names())
+        return tuple(name for name in cls.model_fields if name not in tags and name != "time")
+
+    def to_point(self) -> Point:
+        point = Point(self.MEASUREMENT).time(self.time, WritePrecision.NS)
+        for name in self.tag_names():
+            point.tag(name, str(getattr(self, name)))
+        for name in self.field_names():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            point.field(name, str(value) if isinstance(value, UUID) else value)
+        return point
+
+    def to_line(self) -> str:
+        """The point as one line of InfluxDB line protocol, nanosecond precision."""
+        return self.to_point().to_line_protocol()
+
+
+class ReadingPoint(Measurement):
+    """``reading``: one clean sensor value."""
+
+    MEASUREMENT: ClassVar[str] = "reading"
+
+    farm: Tag
+    zone: Tag
+    device: Tag
+    sensor: Tag
+    kind: TagKind
+    value: float
+    seq: int
+    depth_cm: float | None = None
+
+
+class ZoneAggregatePoint(Measurement):
+    """``zone_aggregate``: statistics of one sensor kind over one zone and window; time is the window start."""
+
+    MEASUREMENT: ClassVar[str] = "zone_aggregate"
+
+    farm: Tag
+    zone: Tag
+    kind: TagKind
+    count: int
+    mean: float
+    min: float
+    max: float
+
+
+class RecommendationPoint(Measurement):
+    """``recommendation``: one recommendation event; time is when it was issued."""
+
+    MEASUREMENT: ClassVar[str] = "recommendation"
+
+    farm: Tag
+    zone: Tag
+    kind: TagText
+    severity: TagText
+    id: UUID
+    message: str
+    model: str
+    confidence: float
+    amount_mm: float | None = None
+    device: str | None = None
+    sensor: str | None = None
+
+
+class DeviceStatusPoint(Measurement):
+    """``device_status``: a device went online (1) or offline (0)."""
+
+    MEASUREMENT: ClassVar[str] = "device_status"
+
+    farm: Tag
+    device: Tag
+    online: bool
+    will: bool
+
+
+MEASUREMENTS: tuple[type[Measurement], ...] = (ReadingPoint, ZoneAggregatePoint, RecommendationPoint, DeviceStatusPoint)
