@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -20,6 +21,25 @@ def new_topic(spec: TopicSpec, replication_factor: int) -> NewTopic:
     if spec.retention_ms is not None:
         configs["retention.ms"] = str(spec.retention_ms)
     return NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=configs)
+
+
+def _await_leaders(admin: KafkaAdminClient, partitions: dict[str, int], timeout_s: float = 30.0) -> None:
+    """Wait until every partition of the new topics has a leader, so producers can write at once."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_topics(list(partitions))
+        ready = {
+            t["name"]
+            for t in described
+            if t["error_code"] == 0
+            and len(t["partitions"]) == partitions[t["name"]]
+            and all(p["leader_id"] >= 0 for p in t["partitions"])
+        }
+        if ready == set(partitions):
+            return
+        if time.monotonic() > deadline:
+            raise ServiceError(f"Kafka topics {sorted(set(partitions) - ready)} have no leaders after {timeout_s:.0f}s")
+        time.sleep(0.1)
 
 
 def ensure_topics(settings: KafkaSettings) -> list[str]:
@@ -42,6 +62,7 @@ def ensure_topics(settings: KafkaSettings) -> list[str]:
             except KafkaError as exc:
                 raise ServiceError(f"creating Kafka topic {spec.name} failed: {exc}") from exc
         if created:
+            _await_leaders(admin, {s.name: s.partitions for s in specs if s.name in created})
             log.info("created Kafka topics %s", ", ".join(created))
         return created
     finally:

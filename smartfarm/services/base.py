@@ -86,6 +86,10 @@ class LocalService(ABC):
     def prepare(self) -> None:
         """Write config files and format storage; called before every start."""
 
+    def ports(self) -> list[int]:
+        """The loopback ports the service listens on; they must be free before it starts."""
+        return []
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -98,6 +102,10 @@ class LocalService(ABC):
         """Start the process and wait until it is ready; ServiceError (with the log's tail) if it is not."""
         if self.running:
             return self
+        busy = [p for p in self.ports() if port_open(p)]
+        if busy:
+            # Otherwise the readiness probe would take whatever answers there for our service.
+            raise ServiceError(f"{self.name}: port {busy[0]} is already in use on 127.0.0.1")
         began = time.monotonic()
         self.prepare()
         with self.log_path.open("ab") as logfile:

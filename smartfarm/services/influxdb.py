@@ -59,6 +59,9 @@ bind-address = "{self.host}:{self.rpc_port}"
     def prepare(self) -> None:
         self.config_path.write_text(self.config())
 
+    def ports(self) -> list[int]:
+        return [self.port, self.rpc_port]
+
     def command(self) -> list[str]:
         return [self.binary, "run", "-config", str(self.config_path)]
 

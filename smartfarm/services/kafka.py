@@ -185,6 +185,9 @@ class Kafka(LocalService):
             if result.returncode != 0:
                 raise ServiceError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 
+    def ports(self) -> list[int]:
+        return [self.port, self.controller_port]
+
     def command(self) -> list[str]:
         return [
             self.java,

@@ -79,6 +79,9 @@ class Mosquitto(LocalService):
     def prepare(self) -> None:
         self.config_path.write_text(self.config())
 
+    def ports(self) -> list[int]:
+        return [self.port]
+
     def command(self) -> list[str]:
         return [self.binary, "-c", str(self.config_path)]
 

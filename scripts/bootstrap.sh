@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what SmartFarm needs on a fresh Debian or Ubuntu machine, skipping what is already there:
+# Mosquitto, InfluxDB 1.x, Java and Maven from the distribution, a virtualenv (.venv) with the project and its
+# test extra, and the Kafka broker's jars (fetched by Maven into ~/.cache/smartfarm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+{ command -v mosquitto || [ -x /usr/sbin/mosquitto ]; } >/dev/null || missing+=(mosquitto mosquitto-clients)
+command -v influxd >/dev/null || missing+=(influxdb)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if ((${#missing[@]})); then
+    echo "bootstrap: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The packages start their own daemons on 1883 and 8086 where systemd runs; SmartFarm runs its own.
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        for unit in mosquitto influxdb; do
+            as_root systemctl disable --now "$unit" >/dev/null 2>&1 && echo "bootstrap: stopped the packaged $unit service" || true
+        done
+    fi
+fi
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "bootstrap: Python 3.11 or newer is needed" >&2; exit 1; }
+[ -x .venv/bin/python ] || python3 -m venv .venv
+stamp=.venv/.smartfarm-installed
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "bootstrap: installing the project into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    echo "$want" > "$stamp"
+fi
+
+.venv/bin/smartfarm services fetch-kafka
