@@ -1,0 +1,1 @@
+"""Models: data loading, training and prediction kept apart, a versioned registry of model files."""
