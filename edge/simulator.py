@@ -1,0 +1,288 @@
+"""The simulated farm: weather, zones and devices advanced one tick at a time, with faults injected.
+
+Pure: no clock, no network. ``FarmSimulation.step()`` advances simulated time by one reading interval and
+returns what the devices publish in that tick, in order, with the faults it injected. The fleet
+(``edge.fleet``) paces ticks in real or accelerated time and hands the messages to MQTT.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from edge.contract import Reading, Telemetry
+from edge.faults import (
+    DRIFT,
+    DURATION,
+    MALFORMED_VARIANTS,
+    SENSOR_FAULTS,
+    SPIKE,
+    Episode,
+    FaultKind,
+    FaultRates,
+    FaultRecord,
+    malformed_payload,
+)
+from edge.sensors import SensorErrors, clamp_to_sensor, true_value
+from edge.soil import ZoneState
+from edge.weather import Climate, FarmWeather, Weather
+from smartfarm.layout import Layout, Placement, Sensor, SensorKind
+
+BATTERY_FULL_V = 4.15
+BATTERY_CUTOFF_V = 3.30
+BATTERY_DRAIN_V_PER_H = 0.0006
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A telemetry message as a device publishes it."""
+
+    farm: str
+    device: str
+    seq: int
+    ts: datetime
+    payload: bytes
+    readings: tuple[Reading, ...]
+    """What the payload says (also for a malformed payload: what it would have said)."""
+
+
+@dataclass(slots=True)
+class Tick:
+    """What one tick produced."""
+
+    time: datetime
+    messages: list[Message] = field(default_factory=list)
+    died: list[str] = field(default_factory=list)
+    faults: list[FaultRecord] = field(default_factory=list)
+    weather: dict[str, Weather] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DeviceState:
+    placement: Placement
+    rng: random.Random
+    errors: SensorErrors
+    battery_v: float
+    seq: int = 0
+    alive: bool = True
+    episodes: dict[FaultKind, Episode] = field(default_factory=dict)
+    held_late: list[Message] = field(default_factory=list)
+    held_swap: Message | None = None
+
+
+class FarmSimulation:
+    """Every farm of a layout, from a seed.
+
+    Args:
+        layout: the farm layout.
+        seed: makes a run repeatable: same seed, same layout, same start, same data.
+        start: simulated time of the first tick.
+        interval_s: seconds of simulated time between a device's readings.
+        rates: fault rates; ``FaultRates.none()`` for clean data.
+        devices: the device ids this simulation publishes for (a shard of the fleet); all when None.
+            Zones are simulated whole in every shard, so shards agree on the physics.
+        climate: the climate weather is drawn from.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        seed: int,
+        start: datetime,
+        interval_s: float = 300.0,
+        rates: FaultRates | None = None,
+        devices: Iterable[str] | None = None,
+        climate: Climate | None = None,
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        self.layout = layout
+        self.seed = seed
+        self.now = start - timedelta(seconds=interval_s)
+        self.interval_s = interval_s
+        self.rates = rates or FaultRates()
+        self.weather = {f.id: FarmWeather(f, seed, climate) for f in layout.farms}
+        self.zones = {(f.id, z.id): ZoneState.initial(z) for f in layout.farms for z in f.zones}
+        self._depths: dict[tuple[str, str], tuple[float, ...]] = {}
+        for farm in layout.farms:
+            for zone in farm.zones:
+                self._depths[(farm.id, zone.id)] = tuple(
+                    sorted(
+                        {
+                            s.depth_cm
+                            for d in farm.devices
+                            if d.zone == zone.id
+                            for s in d.sensors
+                            if s.kind is SensorKind.SOIL_TEMPERATURE and s.depth_cm is not None
+                        }
+                    )
+                )
+        wanted = set(devices) if devices is not None else None
+        self.devices: dict[str, DeviceState] = {}
+        for device_id, placement in layout.placements.items():
+            if wanted is not None and device_id not in wanted:
+                continue
+            rng = random.Random(f"{seed}:device:{device_id}")
+            self.devices[device_id] = DeviceState(
+                placement=placement,
+                rng=rng,
+                errors=SensorErrors(placement.device.sensors, rng),
+                battery_v=BATTERY_FULL_V - rng.uniform(0, 0.1),
+            )
+
+    def irrigate(self, farm: str, zone: str, amount_mm: float) -> None:
+        """Schedule irrigation on a zone (what its valve does when it accepts a recommendation)."""
+        self.zones[(farm, zone)].irrigate(amount_mm)
+
+    def step(self) -> Tick:
+        """Advance one interval and return what the devices published."""
+        self.now += timedelta(seconds=self.interval_s)
+        tick = Tick(self.now)
+        for farm in self.layout.farms:
+            tick.weather[farm.id] = self.weather[farm.id].at(self.now, self.interval_s)
+        for (farm_id, zone_id), zone in self.zones.items():
+            zone.step(tick.weather[farm_id], self.interval_s, self._depths[(farm_id, zone_id)])
+        for device in self.devices.values():
+            if device.alive:
+                self._device_tick(device, tick)
+        return tick
+
+    def _device_tick(self, device: DeviceState, tick: Tick) -> None:
+        rng = device.rng
+        placement = device.placement
+        farm, zone = placement.farm.id, placement.zone.id
+        device.battery_v -= BATTERY_DRAIN_V_PER_H * self.interval_s / 3600
+
+        for kind in (FaultKind.STUCK, FaultKind.DRIFT, FaultKind.DROPOUT, FaultKind.LATE, FaultKind.BATTERY_DEATH):
+            if kind not in device.episodes and rng.random() < self.rates.rate(kind):
+                self._start_episode(device, kind, tick)
+        if FaultKind.BATTERY_DEATH in device.episodes:
+            device.battery_v -= 0.08
+
+        if device.battery_v < BATTERY_CUTOFF_V:
+            self._die(device, tick)
+            return
+        dropout = device.episodes.get(FaultKind.DROPOUT)
+        if dropout is not None:
+            self._advance(device, FaultKind.DROPOUT, tick)
+            return
+
+        weather = tick.weather[farm]
+        zone_state = self.zones[(farm, zone)]
+        readings = []
+        spike_sensor = None
+        if rng.random() < self.rates.spike:
+            spike_sensor = self._pick_sensor(device)
+        for sensor in placement.device.sensors:
+            value = device.errors.observe(sensor, true_value(sensor, weather, zone_state, device.battery_v))
+            stuck = device.episodes.get(FaultKind.STUCK)
+            if stuck is not None and stuck.sensor == sensor.id:
+                if stuck.ticks_done == 0:
+                    stuck.value = value
+                value = stuck.value
+            drift = device.episodes.get(FaultKind.DRIFT)
+            if drift is not None and drift.sensor == sensor.id:
+                value = clamp_to_sensor(sensor.kind, value + drift.value * (drift.ticks_done + 1) / drift.ticks_total)
+            if spike_sensor is not None and spike_sensor.id == sensor.id:
+                sign = 1 if value < (SPIKE[sensor.kind] * 1.5) or rng.random() < 0.5 else -1
+                value = clamp_to_sensor(sensor.kind, value + sign * SPIKE[sensor.kind] * rng.uniform(1.0, 1.5))
+            readings.append(Reading(sensor=sensor.id, kind=sensor.kind, value=value))
+
+        seq = device.seq
+        device.seq += 1
+        payload = Telemetry.create(device=placement.device.id, seq=seq, ts=self.now, readings=readings).encode()
+        if spike_sensor is not None:
+            tick.faults.append(self._record(FaultKind.SPIKE, device, seq, sensor=spike_sensor.id))
+        if rng.random() < self.rates.malformed:
+            variant = rng.choice(MALFORMED_VARIANTS)
+            payload = malformed_payload(variant, payload, rng)
+            tick.faults.append(self._record(FaultKind.MALFORMED, device, seq, detail=variant))
+        message = Message(farm, placement.device.id, seq, self.now, payload, tuple(readings))
+
+        for kind in (FaultKind.STUCK, FaultKind.DRIFT):
+            if kind in device.episodes:
+                self._advance(device, kind, tick)
+
+        if FaultKind.LATE in device.episodes:
+            device.held_late.append(message)
+            if self._advance(device, FaultKind.LATE, tick):
+                tick.messages.extend(device.held_late)
+                device.held_late.clear()
+            return
+        if device.held_swap is not None:
+            held, device.held_swap = device.held_swap, None
+            tick.messages.extend((message, held))
+            return
+        if rng.random() < self.rates.out_of_order:
+            device.held_swap = message
+            tick.faults.append(self._record(FaultKind.OUT_OF_ORDER, device, seq))
+            return
+        tick.messages.append(message)
+        if rng.random() < self.rates.duplicate:
+            tick.faults.append(self._record(FaultKind.DUPLICATE, device, seq))
+            tick.messages.append(message)
+
+    def _pick_sensor(self, device: DeviceState) -> Sensor:
+        candidates = [s for s in device.placement.device.sensors if s.kind is not SensorKind.BATTERY]
+        return device.rng.choice(candidates or list(device.placement.device.sensors))
+
+    def _start_episode(self, device: DeviceState, kind: FaultKind, tick: Tick) -> None:
+        low, high = DURATION.get(kind, (1, 1))
+        episode = Episode(kind=kind, start=self.now, seq=device.seq, ticks_total=device.rng.randint(low, high))
+        if kind in SENSOR_FAULTS:
+            sensor = self._pick_sensor(device)
+            episode.sensor = sensor.id
+            if kind is FaultKind.DRIFT:
+                episode.value = DRIFT[sensor.kind] * device.rng.choice((-1, 1))
+        if kind is FaultKind.BATTERY_DEATH:
+            episode.ticks_total = max(1, int((device.battery_v - BATTERY_CUTOFF_V) / 0.08) + 1)
+        device.episodes[kind] = episode
+
+    def _advance(self, device: DeviceState, kind: FaultKind, tick: Tick) -> bool:
+        """Count a tick of a lasting fault; log it and return True when it ends."""
+        episode = device.episodes[kind]
+        episode.ticks_done += 1
+        if episode.ticks_done < episode.ticks_total:
+            return False
+        self._close(device, kind, tick)
+        return True
+
+    def _close(self, device: DeviceState, kind: FaultKind, tick: Tick) -> None:
+        episode = device.episodes.pop(kind)
+        seq = device.seq if kind is FaultKind.DROPOUT else episode.seq
+        tick.faults.append(
+            FaultRecord(
+                fault=kind,
+                device=device.placement.device.id,
+                seq=seq,
+                ts=episode.start,
+                ticks=max(1, episode.ticks_done),
+                sensor=episode.sensor,
+            )
+        )
+
+    def _die(self, device: DeviceState, tick: Tick) -> None:
+        device.alive = False
+        if device.held_swap is not None:
+            tick.messages.append(device.held_swap)
+            device.held_swap = None
+        if device.held_late:
+            tick.messages.extend(device.held_late)
+            device.held_late.clear()
+        episode = device.episodes.get(FaultKind.BATTERY_DEATH)
+        for kind in list(device.episodes):
+            if kind is not FaultKind.BATTERY_DEATH:
+                self._close(device, kind, tick)
+        if episode is not None:
+            episode.ticks_done += 1
+            self._close(device, FaultKind.BATTERY_DEATH, tick)
+        tick.died.append(device.placement.device.id)
+
+    def _record(
+        self, kind: FaultKind, device: DeviceState, seq: int, sensor: str | None = None, detail: str | None = None
+    ) -> FaultRecord:
+        return FaultRecord(
+            fault=kind, device=device.placement.device.id, seq=seq, ts=self.now, ticks=1, sensor=sensor, detail=detail
+        )
