@@ -25,7 +25,7 @@ from edge.faults import (
     FaultRecord,
     malformed_payload,
 )
-from edge.sensors import SensorErrors, clamp_to_sensor, true_value
+from edge.sensors import ERRORS, SensorErrors, clamp_to_sensor, true_value
 from edge.soil import ZoneState
 from edge.weather import Climate, FarmWeather, Weather
 from smartfarm.layout import Layout, Placement, Sensor, SensorKind
@@ -70,6 +70,16 @@ class DeviceState:
     episodes: dict[FaultKind, Episode] = field(default_factory=dict)
     held_late: list[Message] = field(default_factory=list)
     held_swap: Message | None = None
+
+
+def spike(kind: SensorKind, value: float, rng: random.Random) -> float:
+    """``value`` thrown far off, in a direction the sensor's range leaves room for."""
+    size = SPIKE[kind] * rng.uniform(1.0, 1.5)
+    model = ERRORS[kind]
+    room_up, room_down = model.high - value, value - model.low
+    directions = [d for d, room in ((1, room_up), (-1, room_down)) if room >= size]
+    direction = rng.choice(directions) if directions else (1 if room_up >= room_down else -1)
+    return clamp_to_sensor(kind, value + direction * size)
 
 
 class FarmSimulation:
@@ -149,6 +159,19 @@ class FarmSimulation:
                 self._device_tick(device, tick)
         return tick
 
+    def finish(self) -> Tick:
+        """End the run: publish what devices still hold and log the faults still in progress."""
+        tick = Tick(self.now)
+        for device in self.devices.values():
+            if device.held_swap is not None:
+                tick.messages.append(device.held_swap)
+                device.held_swap = None
+            tick.messages.extend(device.held_late)
+            device.held_late.clear()
+            for kind in list(device.episodes):
+                self._close(device, kind, tick)
+        return tick
+
     def _device_tick(self, device: DeviceState, tick: Tick) -> None:
         rng = device.rng
         placement = device.placement
@@ -158,8 +181,10 @@ class FarmSimulation:
         for kind in (FaultKind.STUCK, FaultKind.DRIFT, FaultKind.DROPOUT, FaultKind.LATE, FaultKind.BATTERY_DEATH):
             if kind not in device.episodes and rng.random() < self.rates.rate(kind):
                 self._start_episode(device, kind, tick)
-        if FaultKind.BATTERY_DEATH in device.episodes:
+        death = device.episodes.get(FaultKind.BATTERY_DEATH)
+        if death is not None:
             device.battery_v -= 0.08
+            death.ticks_done += 1
 
         if device.battery_v < BATTERY_CUTOFF_V:
             self._die(device, tick)
@@ -186,8 +211,7 @@ class FarmSimulation:
             if drift is not None and drift.sensor == sensor.id:
                 value = clamp_to_sensor(sensor.kind, value + drift.value * (drift.ticks_done + 1) / drift.ticks_total)
             if spike_sensor is not None and spike_sensor.id == sensor.id:
-                sign = 1 if value < (SPIKE[sensor.kind] * 1.5) or rng.random() < 0.5 else -1
-                value = clamp_to_sensor(sensor.kind, value + sign * SPIKE[sensor.kind] * rng.uniform(1.0, 1.5))
+                value = spike(sensor.kind, value, rng)
             readings.append(Reading(sensor=sensor.id, kind=sensor.kind, value=value))
 
         seq = device.seq
@@ -276,7 +300,6 @@ class FarmSimulation:
             if kind is not FaultKind.BATTERY_DEATH:
                 self._close(device, kind, tick)
         if episode is not None:
-            episode.ticks_done += 1
             self._close(device, FaultKind.BATTERY_DEATH, tick)
         tick.died.append(device.placement.device.id)
 

@@ -223,3 +223,21 @@ def load_layout(path: Path | None = None) -> Layout:
     except OSError as exc:
         raise ConfigError(f"cannot read layout file {path}: {exc.strerror}; set SMARTFARM_LAYOUT or --layout") from exc
     return parse_layout(text, str(path))
+
+
+def replicate(layout: Layout, devices: int) -> Layout:
+    """A layout like ``layout`` with exactly ``devices`` devices: its devices cloned round-robin (ids suffixed
+    ``-r1``, ``-r2``, ...) into the same zones, for fleets larger than the file describes."""
+    if devices < 1:
+        raise ConfigError("a fleet needs at least one device")
+    originals = [(farm, device) for farm in layout.farms for device in farm.devices]
+    if not originals:
+        raise ConfigError("the layout has no devices to replicate")
+    per_farm: dict[str, list[Device]] = {farm.id: [] for farm in layout.farms}
+    for i in range(devices):
+        farm, device = originals[i % len(originals)]
+        copy = i // len(originals)
+        clone = device if copy == 0 else device.model_copy(update={"id": f"{device.id[:58]}-r{copy}"})
+        per_farm[farm.id].append(clone)
+    farms = tuple(f.model_copy(update={"devices": tuple(per_farm[f.id])}) for f in layout.farms)
+    return Layout(farms=tuple(f for f in farms if f.devices) or farms[:1])
