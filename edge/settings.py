@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from datetime import timedelta
+from pathlib import Path
+from typing import Self
+
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from edge.contract import Topics
+from edge.faults import FaultRates
 from smartfarm.settings import ComponentSettings
 
 
@@ -26,3 +31,61 @@ class MqttSettings(ComponentSettings):
     @property
     def topics(self) -> Topics:
         return Topics(self.topic_root)
+
+
+class EdgeSettings(ComponentSettings):
+    """The simulated fleet: time, size, seed, faults and where to log what it did."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTFARM_EDGE_", env_file=".env", extra="ignore")
+
+    speed: float = Field(60.0, gt=0, le=1e6, description="simulated seconds per real second (1: real time)")
+    duration: timedelta = Field(timedelta(0), description="simulated time to run, e.g. PT6H or P2D; 0: until stopped")
+    interval_s: float = Field(300.0, ge=1, le=86400, description="simulated seconds between a device's readings")
+    start: AwareDatetime | None = Field(None, description="simulated start time (ISO 8601); now when unset")
+    seed: int = Field(42, description="same seed, same layout and start: same data")
+    devices: int | None = Field(None, ge=1, le=100_000, description="grow the layout to this many devices")
+    shard: str = Field("0/1", pattern=r"^\d+/[1-9]\d*$", description="i/n: this process drives every n-th device")
+    device_secret: SecretStr = Field(
+        SecretStr("smartfarm-dev"), description="fleet secret device passwords derive from"
+    )
+    window: int = Field(20, ge=1, le=1000, description="QoS 1 messages a device has unacknowledged at most")
+    buffer_limit: int = Field(10_000, ge=1, description="messages a device buffers while offline; oldest dropped")
+    ground_truth: Path | None = Field(None, description="append injected faults here as JSON lines")
+    record: Path | None = Field(None, description="write every reading sent to this CSV (replayable)")
+    progress_s: float = Field(5.0, gt=0, description="real seconds between progress lines")
+    fault_stuck: float = Field(FaultRates().stuck, ge=0, le=1, description="per-tick rate: a sensor sticks")
+    fault_spike: float = Field(FaultRates().spike, ge=0, le=1, description="per-tick rate: a reading spikes")
+    fault_drift: float = Field(FaultRates().drift, ge=0, le=1, description="per-tick rate: a sensor starts drifting")
+    fault_dropout: float = Field(FaultRates().dropout, ge=0, le=1, description="per-tick rate: a device goes silent")
+    fault_battery_death: float = Field(
+        FaultRates().battery_death, ge=0, le=1, description="per-tick rate: a battery dies"
+    )
+    fault_duplicate: float = Field(
+        FaultRates().duplicate, ge=0, le=1, description="per-tick rate: a message is doubled"
+    )
+    fault_out_of_order: float = Field(FaultRates().out_of_order, ge=0, le=1, description="per-tick rate: a swap")
+    fault_late: float = Field(FaultRates().late, ge=0, le=1, description="per-tick rate: a device holds its messages")
+    fault_malformed: float = Field(FaultRates().malformed, ge=0, le=1, description="per-tick rate: a broken payload")
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _seconds_are_a_duration(cls, value: object) -> object:
+        if isinstance(value, str) and value.replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
+    @property
+    def fault_rates(self) -> FaultRates:
+        return FaultRates(**{name: getattr(self, f"fault_{name}") for name in FaultRates.model_fields})
+
+    @property
+    def shard_index(self) -> tuple[int, int]:
+        index, count = (int(x) for x in self.shard.split("/"))
+        return index, count
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> Self:
+        index, count = self.shard_index
+        if index >= count:
+            raise ValueError(f"shard {self.shard}: the index must be below the count")
+        return self

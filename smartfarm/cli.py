@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from edge import cli as edge_cli
 from smartfarm import __version__, stack
 from smartfarm.console import add_settings_options, say, settings_from, warn
 from smartfarm.errors import SmartFarmError
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING", help="logging level of the process (default WARNING)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stack.register(commands)
+    edge_cli.register(commands)
     _register_layout(commands)
     services_cli.register(commands)
     return parser

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from types import FrameType
 from typing import Any, TypeVar
 
 from pydantic import SecretStr, ValidationError
@@ -54,3 +57,15 @@ def settings_from(cls: type[S], args: argparse.Namespace) -> S:
             for e in exc.errors(include_url=False)
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM, so a command can stop cleanly instead of dying mid-write."""
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    return stop

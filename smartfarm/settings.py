@@ -30,7 +30,8 @@ class Profile(StrEnum):
 class ComponentSettings(BaseSettings):
     """Base class: adds the shared profile and refuses placeholder secrets in production."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # Empty variables count as unset, so a copied .env.example with blanks means "the default".
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True)
 
     profile: Profile = Field(
         Profile.DEVELOPMENT,

@@ -1,26 +1,30 @@
 """``smartfarm up``: the local stack, on the ports the component settings name.
 
-For now the stack is the three services and what the pipeline declares in them (Kafka topics, the InfluxDB
-database); the edge fleet, the bridge and the agents join it as they are built.
+For now the stack is the three services, what the pipeline declares in them (Kafka topics, the InfluxDB
+database), and the simulated farm publishing into Mosquitto; the bridge and the agents join it as they are
+built. The broker lets in only the layout's devices (passwords derived from ``SMARTFARM_EDGE_DEVICE_SECRET``),
+the valves, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import threading
 from contextlib import ExitStack
 from pathlib import Path
-from types import FrameType
 from urllib.parse import urlsplit
 
-from edge.settings import MqttSettings
-from smartfarm.console import add_settings_options, say, settings_from
+from edge.credentials import acl, device_password, write_password_file
+from edge.fleet import prepare
+from edge.settings import EdgeSettings, MqttSettings
+from smartfarm.console import add_settings_options, say, settings_from, stop_on_signals
 from smartfarm.errors import ConfigError
+from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.services import InfluxDB, Kafka, Mosquitto, fetch_kafka_jars
 from smartfarm.services.base import port_open
 from smartfarm.services.settings import ServicesSettings
+from smartfarm.settings import LayoutSettings
 from storage.influx import InfluxClient
 from storage.settings import InfluxSettings
 from stream.admin import ensure_topics
@@ -29,12 +33,16 @@ from stream.settings import KafkaSettings
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = commands.add_parser("up", help="run the local stack until Ctrl-C or SIGTERM")
-    up.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: run until stopped)")
+    up.add_argument(
+        "--duration", type=float, default=0, help="stop after this many real seconds (0: run until stopped)"
+    )
     up.add_argument("--fresh", action="store_true", help="delete the services' data from earlier runs first")
     add_settings_options(up, ServicesSettings, "workdir", "cache_dir", "kafka_version", "kafka_heap")
-    add_settings_options(up, MqttSettings, "port")
+    add_settings_options(up, EdgeSettings, "speed", "devices", "seed", "interval_s", "device_secret")
+    add_settings_options(up, MqttSettings, "port", "username", "password")
     add_settings_options(up, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions")
     add_settings_options(up, InfluxSettings, "url", "database")
+    add_settings_options(up, LayoutSettings, "layout")
     up.set_defaults(run=run_up)
 
 
@@ -44,6 +52,21 @@ def _loopback_port(what: str, env: str, host: str | None, port: int | None) -> i
     if port_open(port):
         raise ConfigError(f"port {port} for {what} is in use; stop what holds it or set {env} to a free port")
     return port
+
+
+def write_broker_auth(folder: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings) -> None:
+    """The broker's password file and ACL: the layout's devices, the valves, and the service user if set."""
+    folder.mkdir(parents=True, exist_ok=True)
+    users = {d: device_password(edge.device_secret, d) for d in layout.placements}
+    index, count = edge.shard_index
+    valves = f"valves-{index}-of-{count}"
+    users[valves] = device_password(edge.device_secret, valves)
+    services: tuple[str, ...] = ()
+    if mqtt.username:
+        users[mqtt.username] = mqtt.password.get_secret_value()
+        services = (mqtt.username,)
+    write_password_file(folder / "passwd", users)
+    (folder / "acl").write_text(acl(mqtt.topic_root, services))
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -68,16 +91,23 @@ def run_up(args: argparse.Namespace) -> int:
         shutil.rmtree(workdir)
     fetch_kafka_jars(services.kafka_home, services.kafka_version)
 
-    stop = threading.Event()
+    edge = settings_from(EdgeSettings, args)
+    layout = load_layout(settings_from(LayoutSettings, args).layout)
+    if edge.devices:
+        layout = replicate(layout, edge.devices)
+    auth = workdir / "mosquitto-auth"
+    write_broker_auth(auth, layout, edge, mqtt)
 
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    stop = stop_on_signals()
+    if args.duration:
+        timer = threading.Timer(args.duration, stop.set)
+        timer.daemon = True
+        timer.start()
 
     with ExitStack() as stack:
-        broker = stack.enter_context(Mosquitto(workdir / "mosquitto", port=mqtt_port))
+        broker = stack.enter_context(
+            Mosquitto(workdir / "mosquitto", port=mqtt_port, password_file=auth / "passwd", acl_file=auth / "acl")
+        )
         influxd = stack.enter_context(InfluxDB(workdir / "influxdb", port=influx_port))
         kafkad = stack.enter_context(
             Kafka(
@@ -99,7 +129,10 @@ def run_up(args: argparse.Namespace) -> int:
         )
         say(f"  InfluxDB   {influxd.url:<28} ready in {influxd.ready_seconds:.1f}s, database {influx.database}")
         say(f"  data and logs in {workdir}")
-        stop.wait(args.duration or None)
+        fleet, source = prepare(layout, mqtt.model_copy(update={"host": broker.host}), edge)
+        say(f"  Edge       {len(fleet.links)} simulated devices at {edge.speed:g}x real time (seed {edge.seed})")
+        fleet.run(source, stop, edge.speed, on_progress=lambda s: say(f"  {s.line()}"))
+        stop.wait()
         say("stopping the local stack")
     say("stopped")
     return 0

@@ -14,6 +14,7 @@ import pytest
 from kafka import KafkaAdminClient
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.contract import Telemetry
 from smartfarm.cli import build_parser, main
 from smartfarm.services import free_port
 from smartfarm.services.base import port_open
@@ -28,7 +29,7 @@ def subcommands() -> dict[str, object]:
     return dict(action.choices)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["up", "layout"])
+@pytest.mark.parametrize("name", ["up", "layout", "edge"])
 def test_every_settings_option_names_its_env_variable(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([name, "--help"])
@@ -68,7 +69,13 @@ def test_up_refuses_a_port_in_use_naming_the_variable(tmp_path: Path, capsys: py
 @pytest.mark.integration
 def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
     mqtt_port, kafka_port, influx_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "SMARTFARM_SERVICES_CACHE_DIR": str(ServicesSettings().cache_dir)}
+    env = {
+        **os.environ,
+        "SMARTFARM_SERVICES_CACHE_DIR": str(ServicesSettings().cache_dir),
+        "SMARTFARM_MQTT_USERNAME": "ops",
+        "SMARTFARM_MQTT_PASSWORD": "ops-password",
+        "SMARTFARM_EDGE_SPEED": "3600",
+    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -105,9 +112,30 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         output = "".join(lines)
         assert "6 topics created under smartfarm." in output
 
+        telemetry: list[bytes] = []
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="probe")
+        client.username_pw_set("ops", "ops-password")
+        client.on_message = lambda _c, _u, msg: telemetry.append(msg.payload)
         client.connect("127.0.0.1", mqtt_port)
+        client.subscribe("smartfarm/v1/+/devices/+/telemetry", qos=1)
+        client.loop_start()
+        deadline = time.monotonic() + 20
+        while len(telemetry) < 24 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        client.loop_stop()
         client.disconnect()
+        assert (
+            len({Telemetry.decode(p).device for p in telemetry if p.startswith(b'{"schema_version":1,"device"')}) >= 10
+        )
+
+        answers: list[object] = []
+        anonymous = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="anonymous", protocol=mqtt.MQTTv5)
+        anonymous.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
+        anonymous.connect("127.0.0.1", mqtt_port)
+        while not answers:
+            anonymous.loop(timeout=0.2)
+        anonymous.disconnect()
+        assert str(answers[0]) == "Not authorized", "the broker refuses clients without credentials"
         admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{kafka_port}")
         assert {t for t in admin.list_topics() if t.startswith("smartfarm.")} == {
             "smartfarm.telemetry.raw",

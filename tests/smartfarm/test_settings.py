@@ -8,14 +8,21 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from edge.settings import MqttSettings
+from edge.settings import EdgeSettings, MqttSettings
 from smartfarm.services.settings import ServicesSettings
 from smartfarm.settings import LayoutSettings, env_name
 from storage.settings import InfluxSettings
 from stream.settings import KafkaSettings
 from tests.conftest import repo_root
 
-ALL: list[type[BaseSettings]] = [LayoutSettings, MqttSettings, KafkaSettings, InfluxSettings, ServicesSettings]
+ALL: list[type[BaseSettings]] = [
+    LayoutSettings,
+    EdgeSettings,
+    MqttSettings,
+    KafkaSettings,
+    InfluxSettings,
+    ServicesSettings,
+]
 
 
 def test_each_component_reads_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,3 +54,21 @@ def test_env_example_lists_every_variable_and_nothing_else() -> None:
     wanted = {"SMARTFARM_PROFILE"} | {env_name(cls, f) for cls in ALL for f in cls.model_fields}
     listed = set(re.findall(r"^(SMARTFARM_[A-Z0-9_]+)=", (repo_root() / ".env.example").read_text(), re.M))
     assert listed == wanted
+
+
+def test_env_example_loads_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    for line in (repo_root() / ".env.example").read_text().splitlines():
+        if line.startswith("SMARTFARM_"):
+            name, _, value = line.partition("=")
+            monkeypatch.setenv(name, value)
+    for cls in ALL:
+        cls()
+
+
+def test_edge_durations_take_seconds_or_iso_8601() -> None:
+    from datetime import timedelta
+
+    assert EdgeSettings(duration="5400").duration == timedelta(minutes=90)
+    assert EdgeSettings(duration="P2DT6H").duration == timedelta(days=2, hours=6)
+    with pytest.raises(ValidationError, match="shard 3/3"):
+        EdgeSettings(shard="3/3")

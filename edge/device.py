@@ -1,0 +1,194 @@
+"""One device's MQTT link: QoS 1 publishing paced by the broker's acknowledgements, store-and-forward while the
+broker is away, a retained birth message and a last will.
+
+Threading: paho's network thread runs the callbacks, which only update counters; every telemetry publish
+happens on the thread that calls ``pump()`` (the fleet's loop), so messages leave in the order they were
+produced. After a reconnect, new messages wait until paho has re-sent and the broker acknowledged what was in
+flight, so a reconnect cannot reorder a device's messages either.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.contract import DeviceState, Status
+from edge.settings import MqttSettings
+from smartfarm.errors import SmartFarmError
+
+log = logging.getLogger(__name__)
+
+FIRMWARE = "smartfarm-sim-0.1"
+SESSION_EXPIRY_S = 24 * 3600
+
+
+class DeviceRefusedError(SmartFarmError):
+    """The broker refused a device's connection (bad credentials, not authorised)."""
+
+
+class DeviceLink:
+    """The MQTT connection of one device.
+
+    Args:
+        device: the device id: MQTT client id and user name.
+        farm: the farm id, for the topics.
+        settings: where the broker is and the topic root.
+        password: the device's password.
+        window: QoS 1 messages in flight (unacknowledged) at most; publishing waits for acknowledgements.
+        buffer_limit: messages held while the broker is unreachable; beyond it the oldest are dropped and counted.
+    """
+
+    def __init__(
+        self,
+        device: str,
+        farm: str,
+        settings: MqttSettings,
+        password: str,
+        window: int = 20,
+        buffer_limit: int = 10_000,
+    ) -> None:
+        self.device = device
+        self.settings = settings
+        self.window = window
+        self.topic = settings.topics.telemetry(farm, device)
+        self.status_topic = settings.topics.status(farm, device)
+        self.outbox: deque[bytes] = deque()
+        self.buffer_limit = buffer_limit
+        self.dropped = 0
+        self.published = 0
+        self.acked = 0
+        self.reconnects = 0
+        self.connected = False
+        self.killed = False
+        self.error: Exception | None = None
+        self._outstanding = 0
+        self._draining_resends = False
+        self._connections = 0
+        self._lock = threading.Lock()
+
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv5)
+        client.username_pw_set(device, password)
+        will = Status.create(device=device, state=DeviceState.OFFLINE, ts=datetime.now(UTC), will=True)
+        client.will_set(self.status_topic, will.encode(), qos=1, retain=True)
+        # paho's own limit sits above ours so birth and status messages never wait behind telemetry.
+        client.max_inflight_messages_set(window + 4)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=4)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self.client = client
+
+    # --- paho's network thread -------------------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        if reason.is_failure:
+            self.error = DeviceRefusedError(f"the broker refused device {self.device}: {reason}")
+            client.disconnect()
+            return
+        with self._lock:
+            self._connections += 1
+            if self._connections > 1:
+                self.reconnects += 1
+            # What paho re-sends from before the drop must be acknowledged before anything new goes out.
+            self._draining_resends = self._outstanding > 0
+            self._outstanding += 1
+            self.connected = True
+        birth = Status.create(device=self.device, state=DeviceState.ONLINE, ts=datetime.now(UTC), firmware=FIRMWARE)
+        client.publish(self.status_topic, birth.encode(), qos=1, retain=True)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        with self._lock:
+            self.connected = False
+        if reason.is_failure:
+            log.info("device %s lost its connection: %s", self.device, reason)
+
+    def _on_publish(self, _c: mqtt.Client, _u: object, _mid: int, reason: ReasonCode, _p: object) -> None:
+        with self._lock:
+            self._outstanding -= 1
+            self.acked += 1
+            if self._outstanding == 0:
+                self._draining_resends = False
+
+    # --- the fleet's thread ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; paho reconnects by itself after a drop."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+
+    def send(self, payload: bytes) -> None:
+        """Queue a telemetry payload; ``pump()`` publishes it when the broker has room."""
+        with self._lock:
+            if len(self.outbox) >= self.buffer_limit:
+                self.outbox.popleft()
+                self.dropped += 1
+            self.outbox.append(payload)
+
+    def pump(self) -> int:
+        """Publish queued payloads while connected and under the window; return how many went out."""
+        if self.error is not None:
+            raise self.error
+        count = 0
+        while True:
+            with self._lock:
+                if not (
+                    self.connected and self.outbox and not self._draining_resends and self._outstanding < self.window
+                ):
+                    return count
+                payload = self.outbox.popleft()
+                self._outstanding += 1
+            info = self.client.publish(self.topic, payload, qos=1)
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                log.warning("device %s: publish returned %s", self.device, mqtt.error_string(info.rc))
+            # NO_CONN: paho keeps the message and sends it, in order, when it reconnects.
+            self.published += 1
+            count += 1
+
+    @property
+    def buffered(self) -> int:
+        """Messages not yet acknowledged by the broker: queued here or in flight."""
+        with self._lock:
+            return len(self.outbox) + self._outstanding
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Announce a clean shutdown (retained offline status), wait for acknowledgements, disconnect."""
+        if self.killed:
+            return
+        if self.connected:
+            status = Status.create(device=self.device, state=DeviceState.OFFLINE, ts=datetime.now(UTC))
+            with self._lock:
+                self._outstanding += 1
+            info = self.client.publish(self.status_topic, status.encode(), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError):
+                log.warning("device %s: offline status not acknowledged", self.device)
+            self.client.disconnect()
+        self.client.loop_stop()
+
+    def kill(self) -> None:
+        """Drop the connection without a DISCONNECT, as a device whose battery died: the broker sends its will."""
+        self.killed = True
+        self.client.loop_stop()
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+        with self._lock:
+            self.connected = False

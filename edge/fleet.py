@@ -1,0 +1,251 @@
+"""The fleet: drives many device links from one loop, paced in real or accelerated time.
+
+A source (the simulation, or a CSV replay) produces batches of messages stamped with simulated time; the loop
+hands each batch to the devices when its time comes (simulated time / speed), pumps every link, applies the
+irrigation the valves accepted, and reports progress. One process drives hundreds of devices; a fleet can be
+split over processes by sharding the device list.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Protocol
+
+from edge.credentials import device_password
+from edge.device import DeviceLink
+from edge.faults import FaultRecord
+from edge.replay import CsvReplaySource, Recorder
+from edge.settings import EdgeSettings, MqttSettings
+from edge.simulator import FarmSimulation, Tick
+from edge.valve import Valves
+from smartfarm.errors import ConfigError
+from smartfarm.layout import Layout, replicate
+
+log = logging.getLogger(__name__)
+
+
+class Source(Protocol):
+    """Where a fleet's messages come from."""
+
+    def next(self) -> Tick | None:
+        """The next batch, or None when the source is done."""
+
+    def finish(self) -> Tick:
+        """What is still held when the run ends."""
+
+    def irrigate(self, farm: str, zone: str, amount_mm: float) -> None:
+        """Water a zone (a simulation does; a replay cannot)."""
+
+
+class SimulationSource:
+    """Ticks of a ``FarmSimulation`` until ``duration`` of simulated time has passed (forever when zero)."""
+
+    def __init__(self, simulation: FarmSimulation, duration: timedelta) -> None:
+        self.simulation = simulation
+        self.end = simulation.now + timedelta(seconds=simulation.interval_s) + duration if duration else None
+
+    def next(self) -> Tick | None:
+        if self.end is not None and self.simulation.now + timedelta(seconds=self.simulation.interval_s) >= self.end:
+            return None
+        return self.simulation.step()
+
+    def finish(self) -> Tick:
+        return self.simulation.finish()
+
+    def irrigate(self, farm: str, zone: str, amount_mm: float) -> None:
+        self.simulation.irrigate(farm, zone, amount_mm)
+
+
+@dataclass(slots=True)
+class FleetStats:
+    """What the fleet has done so far."""
+
+    devices: int = 0
+    online: int = 0
+    ticks: int = 0
+    produced: int = 0
+    published: int = 0
+    acked: int = 0
+    buffered: int = 0
+    dropped: int = 0
+    reconnects: int = 0
+    died: int = 0
+    irrigations: int = 0
+    irrigated_mm: float = 0.0
+    lag_s: float = 0.0
+    sim_time: datetime | None = None
+    faults: Counter[str] = field(default_factory=Counter)
+
+    def line(self) -> str:
+        when = self.sim_time.strftime("%Y-%m-%d %H:%M") if self.sim_time else "-"
+        faults = sum(self.faults.values())
+        return (
+            f"sim {when}  online {self.online}/{self.devices}  sent {self.published}  acked {self.acked}  "
+            f"buffered {self.buffered}  dropped {self.dropped}  faults {faults}  died {self.died}  "
+            f"irrigated {self.irrigated_mm:.0f} mm  lag {self.lag_s:.1f}s"
+        )
+
+
+class Fleet:
+    """The device links (and valves) of one process.
+
+    Args:
+        layout: the farm layout (already grown to the fleet size).
+        devices: the ids this process drives.
+        mqtt: the broker.
+        edge: pacing, buffering, credentials and logs.
+        valves: run the zones' valves (the closed loop) in this process.
+    """
+
+    def __init__(
+        self, layout: Layout, devices: list[str], mqtt: MqttSettings, edge: EdgeSettings, valves: bool = True
+    ) -> None:
+        self.edge = edge
+        placements = layout.placements
+        self.links = {
+            d: DeviceLink(
+                d, placements[d].farm.id, mqtt, device_password(edge.device_secret, d), edge.window, edge.buffer_limit
+            )
+            for d in devices
+        }
+        self.valves: Valves | None = None
+        if valves:
+            index, count = edge.shard_index
+            name = f"valves-{index}-of-{count}"
+            self.valves = Valves([f.id for f in layout.farms], mqtt, name, device_password(edge.device_secret, name))
+        self.stats = FleetStats(devices=len(self.links))
+        self._ground_truth: IO[str] | None = edge.ground_truth.open("a") if edge.ground_truth else None
+        self._recorder = Recorder(edge.record) if edge.record else None
+
+    def start(self) -> None:
+        for link in self.links.values():
+            link.start()
+        if self.valves is not None:
+            self.valves.start()
+
+    def _deliver(self, batch: Tick) -> None:
+        for message in batch.messages:
+            link = self.links.get(message.device)
+            if link is not None:
+                link.send(message.payload)
+        self.stats.produced += len(batch.messages)
+        for device in batch.died:
+            if device in self.links:
+                self.links[device].kill()
+                self.stats.died += 1
+        self._log_faults(batch.faults)
+        if self._recorder is not None:
+            self._recorder.write(batch)
+        self.stats.sim_time = batch.time
+
+    def _log_faults(self, faults: list[FaultRecord]) -> None:
+        for record in faults:
+            self.stats.faults[record.fault.value] += 1
+            if self._ground_truth is not None:
+                self._ground_truth.write(record.line() + "\n")
+
+    def _pump(self, source: Source) -> None:
+        for link in self.links.values():
+            link.pump()
+        if self.valves is not None:
+            for irrigation in self.valves.drain():
+                source.irrigate(irrigation.farm, irrigation.zone, irrigation.amount_mm)
+                self.stats.irrigations += 1
+                self.stats.irrigated_mm += irrigation.amount_mm
+
+    def _refresh(self) -> FleetStats:
+        s = self.stats
+        links = self.links.values()
+        s.online = sum(1 for link in links if link.connected)
+        s.published = sum(link.published for link in links)
+        s.acked = sum(link.acked for link in links)
+        s.buffered = sum(link.buffered for link in links)
+        s.dropped = sum(link.dropped for link in links)
+        s.reconnects = sum(link.reconnects for link in links)
+        return s
+
+    def run(
+        self,
+        source: Source,
+        stop: threading.Event,
+        speed: float,
+        on_progress: Callable[[FleetStats], None] | None = None,
+        drain_timeout_s: float = 30.0,
+    ) -> FleetStats:
+        """Play ``source`` until it ends or ``stop`` is set; return the final statistics."""
+        self.start()
+        began = time.monotonic()
+        first: datetime | None = None
+        next_progress = began + self.edge.progress_s
+        pending = source.next()
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if pending is not None:
+                    first = first or pending.time
+                    due = began + (pending.time - first).total_seconds() / speed
+                    if now >= due:
+                        self._deliver(pending)
+                        self.stats.ticks += 1
+                        self.stats.lag_s = now - due
+                        pending = source.next()
+                self._pump(source)
+                if now >= next_progress and on_progress is not None:
+                    on_progress(self._refresh())
+                    next_progress = now + self.edge.progress_s
+                if pending is None:
+                    break
+                time.sleep(max(0.0, min(0.002, due - time.monotonic())) if now < due else 0)
+            self._deliver(source.finish())
+            deadline = time.monotonic() + drain_timeout_s
+            while time.monotonic() < deadline and not stop.is_set():
+                self._pump(source)
+                if all(link.buffered == 0 for link in self.links.values() if not link.killed):
+                    break
+                time.sleep(0.005)
+        finally:
+            self.close()
+        stats = self._refresh()
+        if on_progress is not None:
+            on_progress(stats)
+        return stats
+
+    def close(self) -> None:
+        for link in self.links.values():
+            link.close()
+        if self.valves is not None:
+            self.valves.close()
+        if self._ground_truth is not None:
+            self._ground_truth.close()
+        if self._recorder is not None:
+            self._recorder.close()
+
+
+def prepare(layout: Layout, mqtt: MqttSettings, edge: EdgeSettings, replay: Path | None = None) -> tuple[Fleet, Source]:
+    """The fleet of this process's shard and its source: the simulation, or the replay of a recording."""
+    if edge.devices:
+        layout = replicate(layout, edge.devices)
+    index, count = edge.shard_index
+    devices = [d for i, d in enumerate(layout.placements) if i % count == index]
+    if not devices:
+        raise ConfigError(f"shard {edge.shard} of a {len(layout.placements)}-device layout has no devices")
+    source: Source
+    if replay is not None:
+        source = CsvReplaySource(replay, layout, set(devices))
+    else:
+        start = edge.start or _now_rounded(edge.interval_s)
+        simulation = FarmSimulation(layout, edge.seed, start, edge.interval_s, edge.fault_rates, devices=devices)
+        source = SimulationSource(simulation, edge.duration)
+    return Fleet(layout, devices, mqtt, edge, valves=replay is None), source
+
+
+def _now_rounded(interval_s: float) -> datetime:
+    now = datetime.now(UTC).timestamp()
+    return datetime.fromtimestamp(now - now % interval_s, UTC)
