@@ -14,6 +14,7 @@ from smartfarm.errors import SmartFarmError
 from smartfarm.layout import load_layout
 from smartfarm.services import cli as services_cli
 from smartfarm.settings import LayoutSettings
+from stream import cli as bridge_cli
 
 
 def _register_layout(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stack.register(commands)
     edge_cli.register(commands)
+    bridge_cli.register(commands)
     _register_layout(commands)
     services_cli.register(commands)
     return parser

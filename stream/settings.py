@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -23,3 +26,35 @@ class KafkaSettings(ComponentSettings):
     @property
     def servers(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class BridgeSettings(ComponentSettings):
+    """The MQTT <-> Kafka bridge."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTFARM_BRIDGE_", env_file=".env", extra="ignore")
+
+    bridge_id: str = Field(
+        default_factory=lambda: f"bridge-{socket.gethostname()}"[:60],
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="names this instance: its MQTT client ids and the bridge_id header; keep it across restarts",
+    )
+    share_group: str = Field(
+        "smartfarm-bridge", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="MQTT shared-subscription group"
+    )
+    max_payload_bytes: int = Field(16 * 1024, ge=64, le=256 * 1024, description="larger payloads are dead-lettered")
+    receive_maximum: int = Field(
+        20000, ge=1, le=65535, description="unacknowledged MQTT messages the bridge holds at most (memory bound)"
+    )
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=0, description="how long the broker keeps our queue while we are down"
+    )
+    producer: Literal["confluent", "kafka-python"] = Field(
+        "confluent", description="Kafka client of the ingress producer (see architecture.md for the measurements)"
+    )
+    linger_ms: int = Field(5, ge=0, le=1000, description="Kafka producer: wait this long to fill a batch")
+    batch_bytes: int = Field(256 * 1024, ge=1024, description="Kafka producer: batch size per partition")
+    compression: str = Field("lz4", pattern=r"^(lz4|gzip|none)$", description="Kafka producer compression")
+    delivery_timeout_ms: int = Field(60_000, ge=1000, description="a Kafka send not confirmed by then is sent again")
+    egress: bool = Field(True, description="also publish Kafka recommendations to MQTT")
+    metrics_host: str = Field("127.0.0.1", description="Prometheus metrics address")
+    metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus metrics port (0: pick a free one)")

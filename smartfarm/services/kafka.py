@@ -172,8 +172,8 @@ class Kafka(LocalService):
                     f"{self.libs}/*",
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    new_cluster_id(),
+                    # One argument, "=" joined: an id may start with "-", which argparse would take for an option.
+                    f"--cluster-id={new_cluster_id()}",
                     "-c",
                     str(self.config_path),
                 ],

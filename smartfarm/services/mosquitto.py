@@ -18,7 +18,7 @@ TUNING: dict[str, str] = {
     "autosave_interval": "30",
     "max_queued_messages": "1000000",
     "max_queued_bytes": "0",
-    "max_inflight_messages": "1000",
+    "max_inflight_messages": "0",
     "max_packet_size": "262144",
     "set_tcp_nodelay": "true",
     "persistent_client_expiration": "7d",

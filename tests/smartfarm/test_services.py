@@ -161,3 +161,15 @@ def test_the_repository_mosquitto_conf_has_the_launchers_tuning() -> None:
     conf = (repo_root() / "mosquitto.conf").read_text()
     for key, value in TUNING.items():
         assert f"\n{key} {value}\n" in conf, f"mosquitto.conf lacks '{key} {value}'"
+
+
+def test_kafka_formats_storage_whatever_its_cluster_id_starts_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smartfarm.services import kafka as kafka_module
+    from smartfarm.services.settings import ServicesSettings
+
+    monkeypatch.setattr(kafka_module, "new_cluster_id", lambda: "-AbCdEfGhIjKlMnOpQrStUw")
+    broker = Kafka(tmp_path, ServicesSettings().kafka_home)
+    broker.prepare()
+    assert "cluster.id=-AbCdEfGhIjKlMnOpQrStUw" in (tmp_path / "data" / "meta.properties").read_text()

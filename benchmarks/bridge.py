@@ -1,0 +1,180 @@
+"""Bridge throughput against the MQTT QoS 1 ceiling, measured in one run on the same Mosquitto and Kafka.
+
+1. Ceiling: a paced paho publisher (``edge.loadgen``, its own process) -> Mosquitto -> a plain paho subscriber.
+2. One bridge process (``smartfarm bridge``): the same publisher -> Mosquitto -> bridge -> Kafka (acks=all);
+   the rate is counted in Kafka (end offsets of ``telemetry.raw``), from the first publish to the last record.
+3. Two bridge processes sharing the subscription, counted the same way.
+
+    .venv/bin/python benchmarks/bridge.py [--count 100000] [--size 228]
+
+Prints each figure and the ratios; a benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from kafka import KafkaConsumer, TopicPartition
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.contract import DeviceTopic, Topics
+from smartfarm.services import Kafka, Mosquitto, fetch_kafka_jars, free_port
+from smartfarm.services.settings import ServicesSettings
+from stream.admin import ensure_topics
+from stream.records import Topic, topic_specs
+from stream.settings import KafkaSettings
+
+
+def loadgen(port: int, count: int, size: int, root: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edge.loadgen",
+            "--port",
+            str(port),
+            "--count",
+            str(count),
+            "--size",
+            str(size),
+            "--topic-root",
+            root,
+            "--client-id",
+            f"loadgen-{root}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float]:
+    root = "ceiling"
+    received = 0
+    done = threading.Event()
+    first: list[float] = []
+
+    def on_message(*_: object) -> None:
+        nonlocal received
+        if not first:
+            first.append(time.perf_counter())
+        received += 1
+        if received == count:
+            done.set()
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="ceiling-sub", protocol=mqtt.MQTTv5)
+    sub.on_message = on_message
+    subscribed = threading.Event()
+    sub.on_subscribe = lambda *_: subscribed.set()
+    sub.connect(broker.host, broker.port)
+    sub.subscribe(Topics(root).device_filter(DeviceTopic.TELEMETRY), qos=1)
+    sub.loop_start()
+    subscribed.wait(5)
+    began = time.perf_counter()
+    proc = loadgen(broker.port, count, size, root)
+    out, _ = proc.communicate()
+    done.wait(120)
+    elapsed = time.perf_counter() - began
+    sub.loop_stop()
+    sub.disconnect()
+    publisher = json.loads(out)["rate"]
+    return count / elapsed, publisher
+
+
+def kafka_count(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> int:
+    return sum(consumer.end_offsets(partitions).values())
+
+
+def start_bridges(
+    n: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str
+) -> list[tuple[subprocess.Popen[str], int]]:
+    out = []
+    for i in range(n):
+        port = free_port()
+        env = {
+            **os.environ,
+            "SMARTFARM_MQTT_PORT": str(broker.port),
+            "SMARTFARM_MQTT_TOPIC_ROOT": root,
+            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "SMARTFARM_KAFKA_TOPIC_PREFIX": prefix,
+            "SMARTFARM_BRIDGE_BRIDGE_ID": f"{root}-{i}",
+            "SMARTFARM_BRIDGE_METRICS_PORT": str(port),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smartfarm.cli", "bridge"], env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        proc.stdout.readline()  # "bridge ...: ... metrics on ..." once it is up
+        out.append((proc, port))
+    time.sleep(1.0)  # the MQTT subscriptions are made just after start
+    return out
+
+
+def forwarded(port: int) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('smartfarm_bridge_forwarded_total{kind="telemetry"}')
+    )
+
+
+def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, list[float]]:
+    root = prefix = f"bench{n}"
+    settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix)
+    ensure_topics(settings)
+    bridges = start_bridges(n, broker, kafka, root, prefix)
+    topic = topic_specs(prefix)[Topic.TELEMETRY_RAW].name
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
+    partitions = [TopicPartition(topic, p) for p in range(6)]
+    began = time.perf_counter()
+    proc = loadgen(broker.port, count, size, root)
+    while kafka_count(consumer, partitions) < count and time.perf_counter() - began < 300:
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - began
+    proc.communicate()
+    shares = [forwarded(port) for _, port in bridges]
+    for bridge, _ in bridges:
+        bridge.terminate()
+        bridge.wait(60)
+    consumer.close()
+    return count / elapsed, shares
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--size", type=int, default=228)
+    args = parser.parse_args()
+    services = ServicesSettings()
+    fetch_kafka_jars(services.kafka_home, services.kafka_version)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Mosquitto(Path(tmp) / "mosquitto") as broker,
+        Kafka(Path(tmp) / "kafka", services.kafka_home) as kafka,
+    ):
+        top, publisher = ceiling(broker, args.count, args.size)
+        print(
+            f"MQTT QoS 1 ceiling:   {top:8.0f} messages/s end to end ({args.count} x {args.size} B; "
+            f"publisher alone {publisher:.0f}/s)"
+        )
+        one, _ = through_bridges(1, broker, kafka, args.count, args.size)
+        print(f"one bridge process:   {one:8.0f} messages/s into Kafka (acks=all)   ratio {one / top:.2f}")
+        two, shares2 = through_bridges(2, broker, kafka, args.count, args.size)
+        print(
+            f"two bridge processes: {two:8.0f} messages/s into Kafka (acks=all)   ratio {two / top:.2f}, "
+            f"{two / one:.2f}x one; shares {', '.join(f'{s:.0f}' for s in shares2)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
