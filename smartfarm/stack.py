@@ -1,9 +1,9 @@
 """``smartfarm up``: the local stack, on the ports the component settings name.
 
 For now the stack is the three services, what the pipeline declares in them (Kafka topics, the InfluxDB
-database), and the simulated farm publishing into Mosquitto; the bridge and the agents join it as they are
-built. The broker lets in only the layout's devices (passwords derived from ``SMARTFARM_EDGE_DEVICE_SECRET``),
-the valves, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
+database), the bridge, and the simulated farm publishing into Mosquitto; the agents join it as they are built.
+The broker lets in only the layout's devices (passwords derived from ``SMARTFARM_EDGE_DEVICE_SECRET``), the
+valves, the bridge, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import threading
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from pydantic import SecretStr
 
 from edge.credentials import acl, device_password, write_password_file
 from edge.fleet import prepare
@@ -28,7 +30,8 @@ from smartfarm.settings import LayoutSettings
 from storage.influx import InfluxClient
 from storage.settings import InfluxSettings
 from stream.admin import ensure_topics
-from stream.settings import KafkaSettings
+from stream.bridge import Bridge
+from stream.settings import BridgeSettings, KafkaSettings
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +46,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(up, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions")
     add_settings_options(up, InfluxSettings, "url", "database")
     add_settings_options(up, LayoutSettings, "layout")
+    add_settings_options(up, BridgeSettings, "metrics_port")
     up.set_defaults(run=run_up)
 
 
@@ -54,19 +58,26 @@ def _loopback_port(what: str, env: str, host: str | None, port: int | None) -> i
     return port
 
 
-def write_broker_auth(folder: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings) -> None:
-    """The broker's password file and ACL: the layout's devices, the valves, and the service user if set."""
+BRIDGE_USER = "smartfarm-bridge"
+
+
+def write_broker_auth(folder: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings) -> MqttSettings:
+    """The broker's password file and ACL: the layout's devices, the valves, the bridge, and the service user
+    ``SMARTFARM_MQTT_USERNAME`` if set. Returns the MQTT settings the bridge logs in with."""
     folder.mkdir(parents=True, exist_ok=True)
     users = {d: device_password(edge.device_secret, d) for d in layout.placements}
     index, count = edge.shard_index
     valves = f"valves-{index}-of-{count}"
     users[valves] = device_password(edge.device_secret, valves)
-    services: tuple[str, ...] = ()
+    bridge_password = device_password(edge.device_secret, BRIDGE_USER)
+    users[BRIDGE_USER] = bridge_password
+    services = [BRIDGE_USER]
     if mqtt.username:
         users[mqtt.username] = mqtt.password.get_secret_value()
-        services = (mqtt.username,)
+        services.append(mqtt.username)
     write_password_file(folder / "passwd", users)
-    (folder / "acl").write_text(acl(mqtt.topic_root, services))
+    (folder / "acl").write_text(acl(mqtt.topic_root, tuple(services)))
+    return mqtt.model_copy(update={"username": BRIDGE_USER, "password": SecretStr(bridge_password)})
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -96,7 +107,8 @@ def run_up(args: argparse.Namespace) -> int:
     if edge.devices:
         layout = replicate(layout, edge.devices)
     auth = workdir / "mosquitto-auth"
-    write_broker_auth(auth, layout, edge, mqtt)
+    bridge_mqtt = write_broker_auth(auth, layout, edge, mqtt)
+    bridge_settings = settings_from(BridgeSettings, args)
 
     stop = stop_on_signals()
     if args.duration:
@@ -128,6 +140,13 @@ def run_up(args: argparse.Namespace) -> int:
             f"{len(created)} topics created under {kafka.topic_prefix}."
         )
         say(f"  InfluxDB   {influxd.url:<28} ready in {influxd.ready_seconds:.1f}s, database {influx.database}")
+        bridge = Bridge(bridge_mqtt, kafka, bridge_settings)
+        bridge.start()
+        stack.callback(bridge.stop)
+        say(
+            f"  Bridge     {bridge_settings.bridge_id:<28} metrics on "
+            f"http://{bridge_settings.metrics_host}:{bridge.metrics_port}/metrics"
+        )
         say(f"  data and logs in {workdir}")
         fleet, source = prepare(layout, mqtt.model_copy(update={"host": broker.host}), edge)
         say(f"  Edge       {len(fleet.links)} simulated devices at {edge.speed:g}x real time (seed {edge.seed})")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.contract import Telemetry
@@ -75,6 +75,7 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         "SMARTFARM_MQTT_USERNAME": "ops",
         "SMARTFARM_MQTT_PASSWORD": "ops-password",
         "SMARTFARM_EDGE_SPEED": "3600",
+        "SMARTFARM_BRIDGE_METRICS_PORT": "0",
     }
     proc = subprocess.Popen(
         [
@@ -146,6 +147,13 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
             "smartfarm.device.status",
         }
         admin.close()
+        consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+        raw = [TopicPartition("smartfarm.telemetry.raw", p) for p in range(6)]
+        deadline = time.monotonic() + 20
+        while sum(consumer.end_offsets(raw).values()) < 24 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sum(consumer.end_offsets(raw).values()) >= 24, "the bridge forwards the farm's telemetry into Kafka"
+        consumer.close()
         with InfluxClient(InfluxSettings(url=f"http://127.0.0.1:{influx_port}", database="farmdb")) as influx:
             assert {"name": "farmdb"} in influx.query("SHOW DATABASES")
 

@@ -12,12 +12,13 @@ from edge.settings import EdgeSettings, MqttSettings
 from smartfarm.services.settings import ServicesSettings
 from smartfarm.settings import LayoutSettings, env_name
 from storage.settings import InfluxSettings
-from stream.settings import KafkaSettings
+from stream.settings import BridgeSettings, KafkaSettings
 from tests.conftest import repo_root
 
 ALL: list[type[BaseSettings]] = [
     LayoutSettings,
     EdgeSettings,
+    BridgeSettings,
     MqttSettings,
     KafkaSettings,
     InfluxSettings,
