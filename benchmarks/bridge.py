@@ -34,6 +34,31 @@ from stream.admin import ensure_topics
 from stream.records import Topic, topic_specs
 from stream.settings import KafkaSettings
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class CpuMeter:
+    """CPU seconds used by named processes over a phase."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+    def used(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) - self.start[name] for name, pid in self.pids.items()}
+
+
+def cpu_line(count: int, elapsed: float, used: dict[str, float]) -> str:
+    per = ", ".join(f"{name} {1e6 * seconds / count:.0f}" for name, seconds in used.items())
+    busy = sum(used.values()) / (elapsed * (os.cpu_count() or 1))
+    return f"    CPU per message (us): {per}; machine {busy:.0%} busy"
+
 
 def loadgen(port: int, count: int, size: int, root: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -57,7 +82,7 @@ def loadgen(port: int, count: int, size: int, root: str) -> subprocess.Popen[str
     )
 
 
-def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float]:
+def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float, str]:
     root = "ceiling"
     received = 0
     done = threading.Event()
@@ -79,15 +104,18 @@ def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float]:
     sub.subscribe(Topics(root).device_filter(DeviceTopic.TELEMETRY), qos=1)
     sub.loop_start()
     subscribed.wait(5)
+    meter = CpuMeter({"mosquitto": broker.pid or 0, "subscriber": os.getpid()})
     began = time.perf_counter()
     proc = loadgen(broker.port, count, size, root)
     out, _ = proc.communicate()
     done.wait(120)
     elapsed = time.perf_counter() - began
+    used = meter.used()
     sub.loop_stop()
     sub.disconnect()
-    publisher = json.loads(out)["rate"]
-    return count / elapsed, publisher
+    report = json.loads(out)
+    used = {"publisher": report["cpu_s"], **used}
+    return count / elapsed, report["rate"], cpu_line(count, elapsed, used)
 
 
 def kafka_count(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> int:
@@ -128,7 +156,7 @@ def forwarded(port: int) -> float:
     )
 
 
-def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, list[float]]:
+def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, list[float], str]:
     root = prefix = f"bench{n}"
     settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix)
     ensure_topics(settings)
@@ -136,18 +164,23 @@ def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: i
     topic = topic_specs(prefix)[Topic.TELEMETRY_RAW].name
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
     partitions = [TopicPartition(topic, p) for p in range(6)]
+    pids = {"mosquitto": broker.pid or 0, "kafka": kafka.pid or 0}
+    pids.update({f"bridge{i + 1}": proc.pid for i, (proc, _) in enumerate(bridges)})
+    meter = CpuMeter(pids)
     began = time.perf_counter()
     proc = loadgen(broker.port, count, size, root)
     while kafka_count(consumer, partitions) < count and time.perf_counter() - began < 300:
-        time.sleep(0.02)
+        time.sleep(0.05)
     elapsed = time.perf_counter() - began
-    proc.communicate()
+    used = meter.used()
+    out, _ = proc.communicate()
+    used = {"publisher": json.loads(out)["cpu_s"], **used}
     shares = [forwarded(port) for _, port in bridges]
     for bridge, _ in bridges:
         bridge.terminate()
         bridge.wait(60)
     consumer.close()
-    return count / elapsed, shares
+    return count / elapsed, shares, cpu_line(count, elapsed, used)
 
 
 def main() -> None:
@@ -162,18 +195,21 @@ def main() -> None:
         Mosquitto(Path(tmp) / "mosquitto") as broker,
         Kafka(Path(tmp) / "kafka", services.kafka_home) as kafka,
     ):
-        top, publisher = ceiling(broker, args.count, args.size)
+        top, publisher, cpu = ceiling(broker, args.count, args.size)
         print(
             f"MQTT QoS 1 ceiling:   {top:8.0f} messages/s end to end ({args.count} x {args.size} B; "
             f"publisher alone {publisher:.0f}/s)"
         )
-        one, _ = through_bridges(1, broker, kafka, args.count, args.size)
+        print(cpu)
+        one, _, cpu = through_bridges(1, broker, kafka, args.count, args.size)
         print(f"one bridge process:   {one:8.0f} messages/s into Kafka (acks=all)   ratio {one / top:.2f}")
-        two, shares2 = through_bridges(2, broker, kafka, args.count, args.size)
+        print(cpu)
+        two, shares2, cpu = through_bridges(2, broker, kafka, args.count, args.size)
         print(
             f"two bridge processes: {two:8.0f} messages/s into Kafka (acks=all)   ratio {two / top:.2f}, "
             f"{two / one:.2f}x one; shares {', '.join(f'{s:.0f}' for s in shares2)}"
         )
+        print(cpu)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from collections.abc import Iterable
 
@@ -110,7 +111,17 @@ def main() -> None:
         args.topic_root,
         client_id=args.client_id,
     )
-    print(json.dumps({"count": args.count, "seconds": elapsed, "rate": args.count / elapsed}))  # noqa: T201
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "count": args.count,
+                "seconds": elapsed,
+                "rate": args.count / elapsed,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

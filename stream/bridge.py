@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter, deque
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from kafka import KafkaConsumer
@@ -33,8 +33,9 @@ from edge.contract import DeviceTopic
 from edge.settings import MqttSettings
 from smartfarm.errors import ContractError, ServiceError
 from stream.admin import ensure_topics
-from stream.gate import Door, status_record
+from stream.gate import Admitted, Door, status_record
 from stream.metrics import BridgeMetrics
+from stream.mqttio import BatchingClient
 from stream.producer import Headers, KafkaPythonProducer, record_producer
 from stream.records import DeadLetter, Recommendation, Stage, Topic, topic_specs
 from stream.settings import BridgeSettings, KafkaSettings
@@ -43,9 +44,9 @@ log = logging.getLogger(__name__)
 
 
 class _Pending:
-    """One received MQTT message until it is acknowledged."""
+    """One received MQTT message until it is acknowledged, with the record it became (to send it again)."""
 
-    __slots__ = ("done", "generation", "kind", "mid", "qos", "received")
+    __slots__ = ("done", "generation", "headers", "key", "kind", "mid", "qos", "received", "topic", "value")
 
     def __init__(self, mid: int, qos: int, generation: int, received: float, kind: str) -> None:
         self.mid = mid
@@ -54,10 +55,17 @@ class _Pending:
         self.received = received
         self.kind = kind
         self.done = False
+        self.topic = ""
+        self.key = b""
+        self.value = b""
+        self.headers: Headers = None
 
 
-def mqtt_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = False) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+C = TypeVar("C", bound=mqtt.Client)
+
+
+def mqtt_client(client_id: str, settings: MqttSettings, cls: type[C], *, manual_ack: bool = False) -> C:
+    client = cls(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
     if settings.username:
         client.username_pw_set(settings.username, settings.password.get_secret_value())
     client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -77,24 +85,25 @@ class Ingress:
         self.raw_topic = specs[Topic.TELEMETRY_RAW].name
         self.status_topic = specs[Topic.DEVICE_STATUS].name
         self.dead_topic = specs[Topic.DEADLETTER].name
-        self.producer = record_producer(kafka, bridge, f"{bridge.bridge_id}-ingress")
+        self.producer = record_producer(kafka, bridge, f"{bridge.bridge_id}-ingress", self._delivered)
         self._partition_counts = {
             t: self.producer.partitions(t) for t in (self.raw_topic, self.status_topic, self.dead_topic)
         }
         self._partition_of: dict[tuple[str, bytes], int] = {}
         self._bridge_header = ("bridge_id", bridge.bridge_id.encode())
-        self._topic_headers: dict[str, tuple[str, bytes]] = {}
+        self._routes: dict[str, tuple[bytes, tuple[str, bytes]]] = {}
         self._pending: deque[_Pending] = deque()
         self._lock = threading.Lock()
         self._generation = 0
         self.stopping = False
         self.settings = mqtt_settings
-        self.client = mqtt_client(f"smartfarm-{bridge.bridge_id}", mqtt_settings, manual_ack=True)
+        self.client = mqtt_client(f"smartfarm-{bridge.bridge_id}", mqtt_settings, BatchingClient, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
         self._halt = threading.Event()
         self._received = {kind: metrics.received.labels(kind.value) for kind in DeviceTopic}
+        self._received_counts: Counter[DeviceTopic] = Counter()
         self._drain_s = 0.0
         self._thread = threading.Thread(target=self._run, name="bridge-ingress", daemon=True)
 
@@ -135,11 +144,11 @@ class Ingress:
             self._dead_letter(exc, payload, topic, received, msg)
             return
         entry = self._track(msg, received, admitted.kind.value)
-        self._received[admitted.kind].inc()
+        self._received_counts[admitted.kind] += 1
         if admitted.kind is DeviceTopic.TELEMETRY:
-            key = admitted.device.encode()
+            key, topic_header = self._telemetry_route(topic, admitted)
             headers = [
-                self._topic_header(topic),
+                topic_header,
                 ("received_at", datetime.fromtimestamp(received, UTC).isoformat().encode()),
                 self._bridge_header,
             ]
@@ -158,11 +167,14 @@ class Ingress:
             self._pending.append(entry)
         return entry
 
-    def _topic_header(self, topic: str) -> tuple[str, bytes]:
-        header = self._topic_headers.get(topic)
-        if header is None:
-            header = self._topic_headers[topic] = ("mqtt_topic", topic.encode())
-        return header
+    def _telemetry_route(self, topic: str, admitted: Admitted) -> tuple[bytes, tuple[str, bytes]]:
+        """The Kafka key and the ``mqtt_topic`` header of a telemetry topic, built once per topic."""
+        route = self._routes.get(topic)
+        if route is None:
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            route = self._routes[topic] = (admitted.device.encode(), ("mqtt_topic", topic.encode()))
+        return route
 
     def _partition(self, topic: str, key: bytes) -> int:
         # Kafka's default partitioner (murmur2 of the key), computed once per key: per-record hashing in pure
@@ -195,17 +207,18 @@ class Ingress:
     # --- Kafka's delivery callbacks: on the ingress thread (confluent) or the sender thread (kafka-python) ---------
 
     def _send(self, topic: str, key: bytes, value: bytes, headers: Headers, entry: _Pending) -> None:
-        def done(error: Exception | None) -> None:
-            if error is None:
-                self.metrics.kafka_latency.observe(time.time() - entry.received)
-                entry.done = True
-            elif entry.generation == self._generation and not self.stopping:
-                log.warning("Kafka did not confirm a record for %s (%s); sending it again", topic, error)
-                self.metrics.kafka_resends.inc()
-                self._send(topic, key, value, headers, entry)
-            # otherwise that message's connection is gone, and the broker delivers it again
+        entry.topic, entry.key, entry.value, entry.headers = topic, key, value, headers
+        self.producer.send(topic, key, value, headers, self._partition(topic, key), entry)
 
-        self.producer.send(topic, key, value, headers, self._partition(topic, key), done)
+    def _delivered(self, entry: _Pending, error: Exception | None) -> None:
+        if error is None:
+            self.metrics.kafka_latency.observe(time.time() - entry.received)
+            entry.done = True
+        elif entry.generation == self._generation and not self.stopping:
+            log.warning("Kafka did not confirm a record for %s (%s); sending it again", entry.topic, error)
+            self.metrics.kafka_resends.inc()
+            self._send(entry.topic, entry.key, entry.value, entry.headers, entry)
+        # otherwise that message's connection is gone, and the broker delivers it again
 
     def _acknowledge_ready(self) -> int:
         """Acknowledge, in arrival order, every message whose record Kafka confirmed; return how many."""
@@ -217,6 +230,10 @@ class Ingress:
                     acked[entry.kind] += 1
                     if entry.qos:
                         self.client.ack(entry.mid, entry.qos)
+        if self._received_counts:  # counted per message, handed to Prometheus per loop turn
+            for device_topic, count in self._received_counts.items():
+                self._received[device_topic].inc(count)
+            self._received_counts.clear()
         total = sum(acked.values())
         if total:
             self.metrics.in_flight.set(len(self._pending))
@@ -241,6 +258,7 @@ class Ingress:
         props.ReceiveMaximum = self.bridge.receive_maximum
         client = self.client
         backoff = 0.0
+        next_misc = 0.0
         while not self._halt.is_set():
             if not client.is_connected():
                 if backoff:
@@ -258,8 +276,15 @@ class Ingress:
                     backoff = min(5.0, max(0.5, backoff * 2))
                     continue
                 backoff = 0.0
+                client.flush()  # the CONNECT
             if self.unacknowledged < self.bridge.receive_maximum:
-                rc = client.loop(timeout=0.002)
+                if client.has_buffered:
+                    rc = client.loop_read()
+                    if time.monotonic() >= next_misc:
+                        next_misc = time.monotonic() + 0.5
+                        client.loop_misc()
+                else:
+                    rc = client.loop(timeout=0.002)
             else:
                 # Holding as many unacknowledged messages as we allow (Kafka is slow or away): stop reading, so
                 # the broker keeps the rest in our session rather than our memory. Mosquitto 2.0 does not hold
@@ -270,6 +295,7 @@ class Ingress:
                 time.sleep(0.002)
             self.producer.poll()
             self._acknowledge_ready()
+            client.flush()
             if rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
                 log.warning("bridge: MQTT connection lost (%s); reconnecting", mqtt.error_string(rc))
                 self.connected.clear()
@@ -280,6 +306,7 @@ class Ingress:
             client.loop(timeout=0.01)
             self.producer.poll()
             self._acknowledge_ready()
+            client.flush()
             with self._lock:
                 if not any(e.done for e in self._pending):
                     break
@@ -324,8 +351,14 @@ class Egress:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
         )
-        self.producer = KafkaPythonProducer(kafka, bridge, f"{bridge.bridge_id}-egress")
-        self.client = mqtt_client(f"smartfarm-{bridge.bridge_id}-egress", mqtt_settings)
+        self._dead_letter_errors: list[Exception] = []
+        self.producer = KafkaPythonProducer(
+            kafka,
+            bridge,
+            f"{bridge.bridge_id}-egress",
+            lambda _token, error: self._dead_letter_errors.append(error) if error else None,
+        )
+        self.client = mqtt_client(f"smartfarm-{bridge.bridge_id}-egress", mqtt_settings, mqtt.Client)
         self.client.max_inflight_messages_set(1000)
         self._connections = 0
         self.client.on_connect = self._on_connect
@@ -374,18 +407,12 @@ class Egress:
                 source_offset=record.offset,
             )
             self.metrics.dead_lettered.labels(exc.reason.value).inc()
-            failures: list[Exception] = []
-            self.producer.send(
-                self.dead_topic,
-                record.key or b"egress",
-                letter.encode(),
-                None,
-                None,
-                lambda error: failures.append(error) if error else None,
-            )
+            self.producer.send(self.dead_topic, record.key or b"egress", letter.encode(), None, None, record.offset)
             self.producer.flush(60)
-            if failures:  # never commit past a record that is neither on MQTT nor dead-lettered
-                raise ServiceError(f"dead-lettering {record.topic}@{record.offset} failed: {failures[0]}") from exc
+            if self._dead_letter_errors:  # never commit past a record that is neither on MQTT nor dead-lettered
+                raise ServiceError(
+                    f"dead-lettering {record.topic}@{record.offset} failed: {self._dead_letter_errors[0]}"
+                ) from exc
             return []
         topic = self.settings.topics.recommendations(rec.farm, rec.zone)
         return [self.client.publish(topic, record.value, qos=1, retain=True)]

@@ -36,14 +36,13 @@ class Door:
     def __init__(self, topic_root: str, max_payload_bytes: int) -> None:
         self.root = topic_root
         self.max_payload_bytes = max_payload_bytes
+        self._known: dict[str, Admitted] = {}  # valid topics seen: one per device and kind
 
-    def device_of(self, topic: str) -> str | None:
-        """The device a topic names, for keying a dead letter, when it names one."""
-        parts = topic.split("/")
-        return parts[4] if len(parts) == 6 and _is_id(parts[4]) else None
-
-    def admit(self, topic: str, payload: bytes) -> Admitted:
-        """What ``topic`` carries; ContractError with the reason code when the message must be refused."""
+    def topic(self, topic: str) -> Admitted:
+        """What a topic names; ContractError(UNKNOWN_TOPIC) for a topic outside the scheme."""
+        known = self._known.get(topic)
+        if known is not None:
+            return known
         parts = topic.split("/")
         if (
             len(parts) != 6
@@ -57,6 +56,19 @@ class Door:
             raise ContractError(
                 RejectReason.UNKNOWN_TOPIC, f"topic {topic!r} is not a device topic under {self.root!r}"
             )
+        if len(self._known) > 100_000:
+            self._known.clear()  # a bound, should topics churn
+        known = self._known[topic] = Admitted(parts[2], parts[4], DeviceTopic(parts[5]))
+        return known
+
+    def device_of(self, topic: str) -> str | None:
+        """The device a topic names, for keying a dead letter, when it names one."""
+        parts = topic.split("/")
+        return parts[4] if len(parts) == 6 and _is_id(parts[4]) else None
+
+    def admit(self, topic: str, payload: bytes) -> Admitted:
+        """What ``topic`` carries; ContractError with the reason code when the message must be refused."""
+        admitted = self.topic(topic)
         if not payload:
             raise ContractError(RejectReason.EMPTY_PAYLOAD, f"empty payload on {topic}")
         if len(payload) > self.max_payload_bytes:
@@ -70,7 +82,7 @@ class Door:
             raise ContractError(
                 RejectReason.NOT_UTF8, f"byte {exc.start} of the payload on {topic} is not UTF-8"
             ) from exc
-        return Admitted(parts[2], parts[4], DeviceTopic(parts[5]))
+        return admitted
 
 
 def status_record(admitted: Admitted, payload: bytes, received_at: datetime) -> DeviceStatus:

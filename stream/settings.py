@@ -51,7 +51,7 @@ class BridgeSettings(ComponentSettings):
     producer: Literal["confluent", "kafka-python"] = Field(
         "confluent", description="Kafka client of the ingress producer (see architecture.md for the measurements)"
     )
-    linger_ms: int = Field(5, ge=0, le=1000, description="Kafka producer: wait this long to fill a batch")
+    linger_ms: int = Field(50, ge=0, le=1000, description="Kafka producer: wait this long to fill a batch")
     batch_bytes: int = Field(256 * 1024, ge=1024, description="Kafka producer: batch size per partition")
     compression: str = Field("lz4", pattern=r"^(lz4|gzip|none)$", description="Kafka producer compression")
     delivery_timeout_ms: int = Field(60_000, ge=1000, description="a Kafka send not confirmed by then is sent again")
