@@ -48,17 +48,7 @@ class Contract(Strict):
     @classmethod
     def decode(cls, data: bytes) -> Self:
         """Parse and validate ``data``; raise ContractError with the reason code when it breaks the contract."""
-        if not data:
-            raise ContractError(RejectReason.EMPTY_PAYLOAD, f"{cls.__name__}: the payload is empty")
-        if len(data) > cls.MAX_BYTES:
-            raise ContractError(
-                RejectReason.PAYLOAD_TOO_LARGE,
-                f"{cls.__name__}: {len(data)} bytes is over the {cls.MAX_BYTES}-byte limit",
-            )
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ContractError(RejectReason.NOT_UTF8, f"{cls.__name__}: byte {exc.start} is not UTF-8") from exc
+        text = check_bytes(data, cls.MAX_BYTES, cls.__name__)
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -73,6 +63,20 @@ class Contract(Strict):
             return cls.model_validate(obj)
         except ValidationError as exc:
             raise ContractError(RejectReason.INVALID_PAYLOAD, describe(cls.__name__, exc)) from exc
+
+
+def check_bytes(data: bytes, max_bytes: int, what: str) -> str:
+    """``data`` as text if it is non-empty, within ``max_bytes`` and UTF-8; ContractError naming ``what`` if not."""
+    if not data:
+        raise ContractError(RejectReason.EMPTY_PAYLOAD, f"{what}: the payload is empty")
+    if len(data) > max_bytes:
+        raise ContractError(
+            RejectReason.PAYLOAD_TOO_LARGE, f"{what}: {len(data)} bytes is over the {max_bytes}-byte limit"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(RejectReason.NOT_UTF8, f"{what}: byte {exc.start} is not UTF-8") from exc
 
 
 def describe(model: str, exc: ValidationError) -> str:

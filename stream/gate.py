@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge.contract import TOPIC_VERSION, DeviceTopic, Status
+from smartfarm.contract import check_bytes
 from smartfarm.errors import ContractError, RejectReason
 from stream.records import DeviceStatus
 
@@ -69,19 +70,7 @@ class Door:
     def admit(self, topic: str, payload: bytes) -> Admitted:
         """What ``topic`` carries; ContractError with the reason code when the message must be refused."""
         admitted = self.topic(topic)
-        if not payload:
-            raise ContractError(RejectReason.EMPTY_PAYLOAD, f"empty payload on {topic}")
-        if len(payload) > self.max_payload_bytes:
-            raise ContractError(
-                RejectReason.PAYLOAD_TOO_LARGE,
-                f"{len(payload)} bytes on {topic} is over the {self.max_payload_bytes}-byte limit",
-            )
-        try:
-            payload.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ContractError(
-                RejectReason.NOT_UTF8, f"byte {exc.start} of the payload on {topic} is not UTF-8"
-            ) from exc
+        check_bytes(payload, self.max_payload_bytes, f"payload on {topic}")
         return admitted
 
 
