@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -22,6 +26,7 @@ from edge.contract import DeviceState, Reading, Status, Telemetry
 from edge.loadgen import publish_messages
 from edge.settings import MqttSettings
 from smartfarm.services import Kafka, Mosquitto
+from stream.admin import ensure_topics
 from stream.bridge import Bridge
 from stream.records import DeadLetter, DeviceStatus, RawHeaders, Recommendation, Topic, topic_specs, zone_key
 from stream.settings import BridgeSettings, KafkaSettings
@@ -48,21 +53,41 @@ def telemetry(mqtt_settings: MqttSettings, devices: int, per_device: int) -> lis
 
 
 def read_topic(kafka: KafkaSettings, topic: Topic, expect: int, timeout_s: float = 60) -> list:
-    """Every record of a pipeline topic, waiting until at least ``expect`` are there."""
+    """Every record of a pipeline topic, once it holds at least ``expect`` and has stopped growing for 0.5 s.
+
+    Reads up to the end offsets seen then, so duplicates beyond ``expect`` are read too."""
     name = topic_specs(kafka.topic_prefix)[topic].name
     consumer = KafkaConsumer(bootstrap_servers=kafka.servers, enable_auto_commit=False)
     partitions = [TopicPartition(name, p) for p in range(kafka.partitions)]
+    deadline = time.monotonic() + timeout_s
+    ends = consumer.end_offsets(partitions)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = consumer.end_offsets(partitions)
+        if now == ends and sum(now.values()) >= expect:
+            break
+        ends = now
     consumer.assign(partitions)
     consumer.seek_to_beginning()
     records: list = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=200).values():
+    while any(consumer.position(p) < ends[p] for p in partitions):
+        for batch in consumer.poll(timeout_ms=500).values():
             records += batch
-        if len(records) >= expect and not consumer.poll(timeout_ms=300):
-            break
     consumer.close()
     return records
+
+
+def read_distinct(kafka: KafkaSettings, messages: list[tuple[str, bytes]], timeout_s: float = 120) -> list:
+    """The telemetry records, waiting until every message is there at least once (duplicates come along)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = read_topic(kafka, Topic.TELEMETRY_RAW, len(messages), timeout_s=10)
+        if len(distinct(records)) == len(messages) or time.monotonic() > deadline:
+            return records
+
+
+def distinct(records: list) -> set[tuple[bytes, int]]:
+    return {(r.key, json.loads(r.value)["seq"]) for r in records}
 
 
 def settings_for(
@@ -139,6 +164,64 @@ def test_100_devices_x_100_messages_land_where_their_key_says_in_order(bridge_se
         assert seqs == list(range(100)), device
 
 
+def test_a_killed_bridge_restarted_loses_nothing_and_duplicates_are_counted(bridge_settings) -> None:
+    mqtt_settings, kafka_settings, settings = bridge_settings
+    ensure_topics(kafka_settings)
+    env = {
+        **os.environ,
+        "SMARTFARM_MQTT_PORT": str(mqtt_settings.port),
+        "SMARTFARM_MQTT_TOPIC_ROOT": mqtt_settings.topic_root,
+        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
+        "SMARTFARM_BRIDGE_BRIDGE_ID": settings.bridge_id,
+        "SMARTFARM_BRIDGE_SHARE_GROUP": settings.share_group,
+        "SMARTFARM_BRIDGE_METRICS_PORT": "0",
+    }
+
+    def start() -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smartfarm.cli", "bridge"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stdout is not None and "metrics on" in proc.stdout.readline()
+        time.sleep(0.5)
+        return proc
+
+    bridge = start()
+    messages = telemetry(mqtt_settings, 50, 400)
+    publisher = threading.Thread(
+        target=publish_messages,
+        args=(mqtt_settings.host, mqtt_settings.port, messages),
+        kwargs={"client_id": f"pub-{settings.bridge_id}", "window": 200},
+    )
+    publisher.start()
+    raw = KafkaConsumer(bootstrap_servers=kafka_settings.servers)
+    partitions = [
+        TopicPartition(topic_specs(kafka_settings.topic_prefix)[Topic.TELEMETRY_RAW].name, p) for p in range(6)
+    ]
+    while sum(raw.end_offsets(partitions).values()) < 3000:
+        time.sleep(0.05)
+    raw.close()
+    bridge.send_signal(signal.SIGKILL)
+    bridge.wait(10)
+    in_kafka_at_kill = len(read_topic(kafka_settings, Topic.TELEMETRY_RAW, 1, timeout_s=5))
+    bridge = start()
+    publisher.join(120)
+    records = read_distinct(kafka_settings, messages)
+    bridge.send_signal(signal.SIGTERM)
+    assert bridge.wait(30) == 0, "SIGTERM stops the bridge cleanly"
+
+    keys = distinct(records)
+    assert in_kafka_at_kill < len(messages), "the bridge was killed mid-stream"
+    assert len(keys) == len(messages), f"lost {len(messages) - len(keys)}"
+    for device, seqs in by_device(records).items():
+        assert first_occurrences(seqs) == list(range(400)), device
+    print(f"\nSIGKILL after {in_kafka_at_kill} records: {len(records) - len(keys)} duplicates, none lost")
+
+
 def test_kafka_stopped_for_15_seconds_loses_nothing(mosquitto: Mosquitto, kafka: Kafka) -> None:
     mqtt_settings, kafka_settings, settings = settings_for(mosquitto, kafka, receive_maximum=500)
     running = Running(mqtt_settings, kafka_settings, settings)
@@ -158,17 +241,12 @@ def test_kafka_stopped_for_15_seconds_loses_nothing(mosquitto: Mosquitto, kafka:
             held.append(running.bridge.ingress.unacknowledged)
         kafka.start()
         publisher.join(120)
-        deadline = time.monotonic() + 120
-        while True:  # duplicates count towards the total, so wait for every distinct message
-            records = read_topic(kafka_settings, Topic.TELEMETRY_RAW, len(messages), timeout_s=10)
-            distinct = {(r.key, json.loads(r.value)["seq"]) for r in records}
-            if len(distinct) == len(messages) or time.monotonic() > deadline:
-                break
+        records = read_distinct(kafka_settings, messages)
     finally:
         running.stop()
     assert max(held) <= 500, "the broker hands the bridge no more than receive_maximum unacknowledged messages"
     assert min(held[3:]) > 0, "nothing is acknowledged while Kafka is away"
-    keys = {(r.key, json.loads(r.value)["seq"]) for r in records}
+    keys = distinct(records)
     assert len(keys) == len(messages)
     for device, seqs in by_device(records).items():
         assert first_occurrences(seqs) == list(range(250)), device
