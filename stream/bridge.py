@@ -42,6 +42,9 @@ from stream.settings import BridgeSettings, KafkaSettings
 
 log = logging.getLogger(__name__)
 
+READ_BATCH = 500
+"""Packets handled per loop turn before Kafka's delivery reports are polled and acknowledgements written."""
+
 
 class _Pending:
     """One received MQTT message until it is acknowledged, with the record it became (to send it again)."""
@@ -99,12 +102,14 @@ class Ingress:
         self.settings = mqtt_settings
         self.client = mqtt_client(f"smartfarm-{bridge.bridge_id}", mqtt_settings, BatchingClient, manual_ack=True)
         self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
+        self.client.on_publish_packet = self._on_publish
         self.connected = threading.Event()
         self._halt = threading.Event()
         self._received = {kind: metrics.received.labels(kind.value) for kind in DeviceTopic}
         self._received_counts: Counter[DeviceTopic] = Counter()
         self._drain_s = 0.0
+        self._received_ms = -1
+        self._received_header = ("received_at", b"")
         self._thread = threading.Thread(target=self._run, name="bridge-ingress", daemon=True)
 
     # --- paho's network thread -------------------------------------------------------------------------------
@@ -130,28 +135,23 @@ class Ingress:
         )
         self.connected.set()
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+    def _on_publish(self, topic: str, payload: bytes, mid: int, qos: int, dup: bool) -> None:
         if self.stopping:
             return  # not acknowledged: the broker delivers it again, to us or another bridge
         received = time.time()
-        topic = msg.topic
-        payload = bytes(msg.payload)  # already bytes: no copy
-        if msg.dup:
+        if dup:
             self.metrics.redelivered.inc()
         try:
             admitted = self.door.admit(topic, payload)
         except ContractError as exc:
-            self._dead_letter(exc, payload, topic, received, msg)
+            entry = self._track(mid, qos, received, "deadletter")
+            self._send_dead_letter(exc, payload, topic, received, self.door.device_of(topic), entry)
             return
-        entry = self._track(msg, received, admitted.kind.value)
+        entry = self._track(mid, qos, received, admitted.kind.value)
         self._received_counts[admitted.kind] += 1
         if admitted.kind is DeviceTopic.TELEMETRY:
             key, topic_header = self._telemetry_route(topic, admitted)
-            headers = [
-                topic_header,
-                ("received_at", datetime.fromtimestamp(received, UTC).isoformat().encode()),
-                self._bridge_header,
-            ]
+            headers = [topic_header, self._received_at(received), self._bridge_header]
             self._send(self.raw_topic, key, payload, headers, entry)
             return
         try:
@@ -161,11 +161,20 @@ class Ingress:
             return
         self._send(self.status_topic, admitted.device.encode(), record.encode(), None, entry)
 
-    def _track(self, msg: mqtt.MQTTMessage, received: float, kind: str) -> _Pending:
+    def _track(self, mid: int, qos: int, received: float, kind: str) -> _Pending:
         with self._lock:
-            entry = _Pending(msg.mid, msg.qos, self._generation, received, kind)
+            entry = _Pending(mid, qos, self._generation, received, kind)
             self._pending.append(entry)
         return entry
+
+    def _received_at(self, received: float) -> tuple[str, bytes]:
+        """The ``received_at`` header, to the millisecond, formatted once per millisecond."""
+        ms = int(received * 1000)
+        if ms != self._received_ms:
+            self._received_ms = ms
+            stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+            self._received_header = ("received_at", stamp.encode())
+        return self._received_header
 
     def _telemetry_route(self, topic: str, admitted: Admitted) -> tuple[bytes, tuple[str, bytes]]:
         """The Kafka key and the ``mqtt_topic`` header of a telemetry topic, built once per topic."""
@@ -183,12 +192,6 @@ class Ingress:
         if part is None:
             part = self._partition_of[(topic, key)] = (murmur2(key) & 0x7FFFFFFF) % self._partition_counts[topic]
         return part
-
-    def _dead_letter(
-        self, error: ContractError, payload: bytes, topic: str, received: float, msg: mqtt.MQTTMessage
-    ) -> None:
-        entry = self._track(msg, received, "deadletter")
-        self._send_dead_letter(error, payload, topic, received, self.door.device_of(topic), entry)
 
     def _send_dead_letter(
         self, error: ContractError, payload: bytes, topic: str, received: float, device: str | None, entry: _Pending
@@ -223,13 +226,17 @@ class Ingress:
     def _acknowledge_ready(self) -> int:
         """Acknowledge, in arrival order, every message whose record Kafka confirmed; return how many."""
         acked: Counter[str] = Counter()
+        mids = []
         with self._lock:
-            while self._pending and self._pending[0].done:
-                entry = self._pending.popleft()
+            pending = self._pending
+            while pending and pending[0].done:
+                entry = pending.popleft()
                 if entry.generation == self._generation:
                     acked[entry.kind] += 1
                     if entry.qos:
-                        self.client.ack(entry.mid, entry.qos)
+                        mids.append(entry.mid)
+        if mids:
+            self.client.puback(mids)
         if self._received_counts:  # counted per message, handed to Prometheus per loop turn
             for device_topic, count in self._received_counts.items():
                 self._received[device_topic].inc(count)
@@ -277,9 +284,10 @@ class Ingress:
                     continue
                 backoff = 0.0
                 client.flush()  # the CONNECT
-            if self.unacknowledged < self.bridge.receive_maximum:
+            room = self.bridge.receive_maximum - self.unacknowledged
+            if room > 0:
                 if client.has_buffered:
-                    rc = client.loop_read()
+                    rc = client.read_packets(min(room, READ_BATCH))
                     if time.monotonic() >= next_misc:
                         next_misc = time.monotonic() + 0.5
                         client.loop_misc()
