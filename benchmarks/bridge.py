@@ -4,8 +4,12 @@
 2. One bridge process (``smartfarm bridge``): the same publisher -> Mosquitto -> bridge -> Kafka (acks=all);
    the rate is counted in Kafka (end offsets of ``telemetry.raw``), from the first publish to the last record.
 3. Two bridge processes sharing the subscription, counted the same way.
+4. One bridge already keeps up with that publisher on 2 cores, so phases 2 and 3 measure the publisher. To see
+   what the bridges themselves can do, ``--backlog`` messages are queued in the sessions of stopped bridges, then
+   one (and then two) bridge processes start and drain them; the rate counts from the moment the last bridge is
+   up to the last record in Kafka.
 
-    .venv/bin/python benchmarks/bridge.py [--count 100000] [--size 228]
+    .venv/bin/python benchmarks/bridge.py [--count 100000] [--size 228] [--backlog 200000]
 
 Prints each figure and the ratios; a benchmark, not a test: nothing here asserts.
 """
@@ -125,6 +129,7 @@ def kafka_count(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> in
 def start_bridges(
     n: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str
 ) -> list[tuple[subprocess.Popen[str], int]]:
+    """Start ``n`` bridge processes side by side; return once each says it is up."""
     out = []
     for i in range(n):
         port = free_port()
@@ -135,16 +140,24 @@ def start_bridges(
             "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "SMARTFARM_KAFKA_TOPIC_PREFIX": prefix,
             "SMARTFARM_BRIDGE_BRIDGE_ID": f"{root}-{i}",
+            "SMARTFARM_BRIDGE_SHARE_GROUP": root,
             "SMARTFARM_BRIDGE_METRICS_PORT": str(port),
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "smartfarm.cli", "bridge"], env=env, stdout=subprocess.PIPE, text=True
         )
+        out.append((proc, port))
+    for proc, _ in out:
         assert proc.stdout is not None
         proc.stdout.readline()  # "bridge ...: ... metrics on ..." once it is up
-        out.append((proc, port))
-    time.sleep(1.0)  # the MQTT subscriptions are made just after start
     return out
+
+
+def stop_bridges(bridges: list[tuple[subprocess.Popen[str], int]]) -> None:
+    for bridge, _ in bridges:
+        bridge.terminate()
+    for bridge, _ in bridges:
+        bridge.wait(60)
 
 
 def forwarded(port: int) -> float:
@@ -156,11 +169,12 @@ def forwarded(port: int) -> float:
     )
 
 
-def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, list[float], str]:
+def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, str, str]:
     root = prefix = f"bench{n}"
     settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix)
     ensure_topics(settings)
     bridges = start_bridges(n, broker, kafka, root, prefix)
+    time.sleep(1.0)  # the MQTT subscriptions are made just after start
     topic = topic_specs(prefix)[Topic.TELEMETRY_RAW].name
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
     partitions = [TopicPartition(topic, p) for p in range(6)]
@@ -174,19 +188,54 @@ def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: i
     elapsed = time.perf_counter() - began
     used = meter.used()
     out, _ = proc.communicate()
-    used = {"publisher": json.loads(out)["cpu_s"], **used}
-    shares = [forwarded(port) for _, port in bridges]
-    for bridge, _ in bridges:
-        bridge.terminate()
-        bridge.wait(60)
+    report = json.loads(out)
+    used = {"publisher": report["cpu_s"], **used}
+    cpu = cpu_line(count, elapsed, used) + f"; the publisher's own rate {report['rate']:.0f}/s"
+    shares = ", ".join(f"{forwarded(port):.0f}" for _, port in bridges)
+    stop_bridges(bridges)
     consumer.close()
-    return count / elapsed, shares, cpu_line(count, elapsed, used)
+    return count / elapsed, shares, cpu
+
+
+def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, str, str]:
+    """A backlog of ``count`` messages queued in the sessions of ``n`` stopped bridges, drained into Kafka.
+
+    Here the bridges are the bottleneck, not the publisher: the rate is counted from the moment the last bridge
+    is up to the last record, less what reached Kafka before that moment."""
+    root = prefix = f"drain{n}"
+    ensure_topics(KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix))
+    bridges = start_bridges(n, broker, kafka, root, prefix)
+    time.sleep(1.0)  # subscribed: the persistent sessions now exist
+    stop_bridges(bridges)
+    proc = loadgen(broker.port, count, size, root)
+    proc.communicate()
+    topic = topic_specs(prefix)[Topic.TELEMETRY_RAW].name
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
+    partitions = [TopicPartition(topic, p) for p in range(6)]
+    bridges = start_bridges(n, broker, kafka, root, prefix)
+    began = time.perf_counter()
+    before = kafka_count(consumer, partitions)
+    pids = {"mosquitto": broker.pid or 0, "kafka": kafka.pid or 0}
+    pids.update({f"bridge{i + 1}": p.pid for i, (p, _) in enumerate(bridges)})
+    meter = CpuMeter(pids)
+    while (done := kafka_count(consumer, partitions)) < count and time.perf_counter() - began < 300:
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - began
+    used = meter.used()
+    shares = ", ".join(f"{forwarded(port):.0f}" for _, port in bridges)
+    stop_bridges(bridges)
+    consumer.close()
+    cpu = cpu_line(done - before, elapsed, used)
+    if done < count:
+        cpu += f"; INCOMPLETE: {done} of {count} after {elapsed:.0f} s"
+    return (done - before) / elapsed, shares, cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=228)
+    parser.add_argument("--backlog", type=int, default=200_000, help="messages queued for the drain phases")
     args = parser.parse_args()
     services = ServicesSettings()
     fetch_kafka_jars(services.kafka_home, services.kafka_version)
@@ -202,14 +251,18 @@ def main() -> None:
         )
         print(cpu)
         one, _, cpu = through_bridges(1, broker, kafka, args.count, args.size)
-        print(f"one bridge process:   {one:8.0f} messages/s into Kafka (acks=all)   ratio {one / top:.2f}")
-        print(cpu)
-        two, shares2, cpu = through_bridges(2, broker, kafka, args.count, args.size)
-        print(
-            f"two bridge processes: {two:8.0f} messages/s into Kafka (acks=all)   ratio {two / top:.2f}, "
-            f"{two / one:.2f}x one; shares {', '.join(f'{s:.0f}' for s in shares2)}"
-        )
-        print(cpu)
+        line("one bridge process:", one, f"into Kafka (acks=all)   ratio {one / top:.2f}", cpu)
+        two, shares, cpu = through_bridges(2, broker, kafka, args.count, args.size)
+        line("two bridge processes:", two, f"ratio {two / top:.2f}, {two / one:.2f}x one; shares {shares}", cpu)
+        drained1, _, cpu = drain(1, broker, kafka, args.backlog, args.size)
+        line("backlog, one bridge:", drained1, f"drained into Kafka ({args.backlog} queued)", cpu)
+        drained2, shares, cpu = drain(2, broker, kafka, args.backlog, args.size)
+        line("backlog, two bridges:", drained2, f"{drained2 / drained1:.2f}x one; shares {shares}", cpu)
+
+
+def line(label: str, rate: float, detail: str, cpu: str) -> None:
+    print(f"{label:22s}{rate:8.0f} messages/s {detail}")
+    print(cpu)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from stream.settings import BridgeSettings, KafkaSettings
 log = logging.getLogger(__name__)
 
 READ_BATCH = 500
+CONNACK_TIMEOUT_S = 30.0
 """Packets handled per loop turn before Kafka's delivery reports are polled and acknowledgements written."""
 
 
@@ -266,10 +267,14 @@ class Ingress:
         client = self.client
         backoff = 0.0
         next_misc = 0.0
+        connack_deadline = 0.0
         while not self._halt.is_set():
-            if not client.is_connected():
+            if not client.is_connected() and (client.socket() is None or time.monotonic() > connack_deadline):
+                # Not while a CONNECT awaits its CONNACK: a broker loading a large session for us answers late,
+                # and a new CONNECT would throw that away (it once did, every loop turn, and nothing drained).
                 if backoff:
                     self._halt.wait(backoff)
+                connack_deadline = time.monotonic() + CONNACK_TIMEOUT_S
                 try:
                     client.connect(
                         self.settings.host,
