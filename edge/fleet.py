@@ -9,7 +9,6 @@ split over processes by sharding the device list.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from edge.replay import CsvReplaySource, Recorder
 from edge.settings import EdgeSettings, MqttSettings
 from edge.simulator import FarmSimulation, Tick
 from edge.valve import Valves
+from smartfarm.console import Stop
 from smartfarm.errors import ConfigError
 from smartfarm.layout import Layout, replicate
 
@@ -174,7 +174,7 @@ class Fleet:
     def run(
         self,
         source: Source,
-        stop: threading.Event,
+        stop: Stop,
         speed: float,
         on_progress: Callable[[FleetStats], None] | None = None,
         drain_timeout_s: float = 30.0,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
@@ -59,9 +59,50 @@ def settings_from(cls: type[S], args: argparse.Namespace) -> S:
         raise ConfigError(f"invalid settings: {problems}") from exc
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM, so a command can stop cleanly instead of dying mid-write."""
-    stop = threading.Event()
+class Stop(Protocol):
+    """What a long-running command waits on: a ``threading.Event`` or a ``StopFlag``."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class StopFlag:
+    """A stop signal that a signal handler can set.
+
+    ``threading.Event`` cannot be set from a handler: Python runs handlers on the main thread between bytecodes,
+    and when the main thread is inside ``Event.wait`` holding the event's (non-reentrant) lock, ``set()`` waits
+    for that lock forever (a bridge hung on SIGTERM this way). Setting this flag takes no lock; waiting polls it
+    every 50 ms.
+    """
+
+    POLL_S = 0.05
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until set or ``timeout`` seconds passed; return whether it is set."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._set:
+            left = self.POLL_S if deadline is None else min(self.POLL_S, deadline - time.monotonic())
+            if left <= 0:
+                break
+            time.sleep(left)
+        return self._set
+
+
+def stop_on_signals() -> StopFlag:
+    """A flag set by SIGINT or SIGTERM, so a command can stop cleanly instead of dying mid-write."""
+    stop = StopFlag()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()

@@ -31,6 +31,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.contract import DeviceTopic
 from edge.settings import MqttSettings
+from smartfarm.console import Stop
 from smartfarm.errors import ContractError, ServiceError
 from stream.admin import ensure_topics
 from stream.gate import Admitted, Door, status_record
@@ -467,13 +468,13 @@ class Bridge:
         if self.egress is not None:
             self.egress.start()
 
-    def wait(self, stop: threading.Event) -> None:
+    def wait(self, stop: Stop) -> None:
         """Forward until ``stop`` is set; raise if egress failed."""
         while not stop.wait(0.5):
             if self.egress is not None and self.egress.error is not None:
                 raise ServiceError(f"bridge egress failed: {self.egress.error}") from self.egress.error
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: Stop) -> None:
         """Start, forward until ``stop`` is set, then shut down cleanly."""
         self.start()
         try:
