@@ -292,21 +292,17 @@ class Ingress:
                 client.flush()  # the CONNECT
             room = self.bridge.receive_maximum - self.unacknowledged
             if room > 0:
-                if client.has_buffered:
-                    rc = client.read_packets(min(room, READ_BATCH))
-                    if time.monotonic() >= next_misc:
-                        next_misc = time.monotonic() + 0.5
-                        client.loop_misc()
-                else:
-                    rc = client.loop(timeout=0.002)
+                # While records await Kafka, wake every 2 ms to acknowledge them promptly; idle, every 100 ms.
+                rc = client.wait_and_read(0.002 if room < self.bridge.receive_maximum else 0.1, min(room, READ_BATCH))
             else:
                 # Holding as many unacknowledged messages as we allow (Kafka is slow or away): stop reading, so
                 # the broker keeps the rest in our session rather than our memory. Mosquitto 2.0 does not hold
                 # to the Receive Maximum we announce once acknowledgements flow, so the bound is kept here.
                 rc = client.loop_write()
-                if rc == mqtt.MQTT_ERR_SUCCESS:
-                    rc = client.loop_misc()
                 time.sleep(0.002)
+            if rc == mqtt.MQTT_ERR_SUCCESS and time.monotonic() >= next_misc:
+                next_misc = time.monotonic() + 0.5
+                rc = client.loop_misc()  # keepalive
             self.producer.poll()
             self._acknowledge_ready()
             client.flush()

@@ -13,13 +13,14 @@ with its own ``send``. At thousands of messages a second that is most of the bri
 
 It leans on paho 2's private ``_sock_recv``, ``_sock_send``, ``_sock_close`` and ``_in_packet`` (and the keepalive
 clocks), so it is pinned by the tests of the bridge, which run through it, and by ``tests/stream/test_mqttio.py``.
-The owner must call ``flush()`` after each loop turn, and must read with ``read_packets()`` while ``has_buffered``,
-because ``select()`` cannot see bytes already taken off the socket.
+The owner runs ``wait_and_read()`` (or ``read_packets()``) instead of paho's ``loop()``, because ``select()`` cannot
+see bytes already taken off the socket, and calls ``flush()`` after each turn.
 """
 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -66,6 +67,26 @@ class BatchingClient(mqtt.Client):
     def has_buffered(self) -> bool:
         """Bytes already read from the socket and not yet parsed."""
         return len(self._rbuf) > 0
+
+    def wait_and_read(self, timeout: float, limit: int) -> MQTTErrorCode:
+        """paho's ``loop()`` for this client: write what paho queued, wait up to ``timeout`` seconds for bytes
+        (not at all when some are buffered), then handle up to ``limit`` packets. ``loop_misc()`` (keepalive) is
+        left to the owner, to run every so often rather than every turn."""
+        sock = self._sock
+        if sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        if self._out_packet:  # e.g. a SUBSCRIBE queued from a callback
+            rc = self.loop_write()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return rc
+        if not self._rbuf:
+            try:
+                readable, _, _ = select.select([sock], [], [], timeout)
+            except (OSError, ValueError):
+                return self.loop_read()  # paho notices the broken socket and reports it
+            if not readable:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return self.read_packets(limit)
 
     def read_packets(self, limit: int) -> MQTTErrorCode:
         """Handle up to ``limit`` incoming packets, stopping early when what was read so far is used up."""
