@@ -101,6 +101,7 @@ class DeviceLink:
             # What paho re-sends from before the drop must be acknowledged before anything new goes out.
             self._draining_resends = self._outstanding > 0
             self._outstanding += 1
+            self.published += 1  # the birth status, so that sent and acked count the same messages
             self.connected = True
         birth = Status.create(device=self.device, state=DeviceState.ONLINE, ts=datetime.now(UTC), firmware=FIRMWARE)
         client.publish(self.status_topic, birth.encode(), qos=1, retain=True)
@@ -154,11 +155,11 @@ class DeviceLink:
                     return count
                 payload = self.outbox.popleft()
                 self._outstanding += 1
+                self.published += 1
             info = self.client.publish(self.topic, payload, qos=1)
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 log.warning("device %s: publish returned %s", self.device, mqtt.error_string(info.rc))
             # NO_CONN: paho keeps the message and sends it, in order, when it reconnects.
-            self.published += 1
             count += 1
 
     @property
@@ -175,6 +176,7 @@ class DeviceLink:
             status = Status.create(device=self.device, state=DeviceState.OFFLINE, ts=datetime.now(UTC))
             with self._lock:
                 self._outstanding += 1
+                self.published += 1
             info = self.client.publish(self.status_topic, status.encode(), qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout_s)

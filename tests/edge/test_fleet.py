@@ -144,6 +144,8 @@ def test_a_50_device_fleet_delivers_every_message(secured_broker: SecuredBroker,
     sub.close()
     ticks = 12 * 12
     assert stats.produced == 50 * ticks and stats.dropped == 0 and stats.died == 0
+    births_and_goodbyes = 50 + stats.reconnects + 50  # a birth per connection, one offline status each
+    assert stats.acked == stats.published == stats.produced + births_and_goodbyes, "the progress line adds up"
     received = telemetry_by_device(sub.messages)
     assert len(sub.messages) == 50 * ticks, "no message lost or doubled without faults"
     assert_complete_and_ordered(received, list(layout.placements), ticks)
