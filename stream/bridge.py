@@ -44,8 +44,9 @@ from stream.settings import BridgeSettings, KafkaSettings
 log = logging.getLogger(__name__)
 
 READ_BATCH = 500
-CONNACK_TIMEOUT_S = 30.0
 """Packets handled per loop turn before Kafka's delivery reports are polled and acknowledgements written."""
+CONNACK_TIMEOUT_S = 30.0
+"""How long a CONNECT may wait for its CONNACK before the bridge connects again."""
 
 
 class _Pending:

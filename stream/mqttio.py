@@ -116,8 +116,8 @@ class BatchingClient(mqtt.Client):
         qos = (flags >> 1) & 0x03
         topic_len = (buf[pos] << 8) | buf[pos + 1]
         pos += 2
-        if topic_len == 0:
-            return False
+        if topic_len == 0 or pos + topic_len > end:
+            return False  # a topic alias, or malformed: paho handles it (and reports the protocol error)
         topic = bytes(buf[pos : pos + topic_len]).decode("utf-8", "replace")
         pos += topic_len
         mid = 0
