@@ -56,6 +56,14 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def tail_of(path: Path, lines: int = 30) -> str:
+    """The last ``lines`` lines of a log file, or "(no log)"."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 class LocalService(ABC):
     """Base class: subclasses say how to prepare, what to run and how to tell that the service is ready.
 
@@ -167,10 +175,7 @@ class LocalService(ABC):
         proc.wait(10)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return tail_of(self.log_path, lines)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from smartfarm.errors import ServiceError, ServiceMissingError
-from smartfarm.services.base import LocalService, find_binary, free_port, port_open
+from smartfarm.services.base import LocalService, find_binary, free_port, port_open, tail_of
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +218,5 @@ class Kafka(LocalService):
     def log_tail(self, lines: int = 30) -> str:
         server_log = self.workdir / "server.log"
         if server_log.exists():
-            return (
-                super().log_tail(lines)
-                + "\n--- server.log ---\n"
-                + "\n".join(server_log.read_text(errors="replace").splitlines()[-lines:])
-            )
+            return f"{super().log_tail(lines)}\n--- server.log ---\n{tail_of(server_log, lines)}"
         return super().log_tail(lines)

@@ -15,7 +15,7 @@ from paho.mqtt.properties import Properties
 from edge.settings import MqttSettings
 from smartfarm.errors import ServiceError, ServiceMissingError
 from smartfarm.services import Kafka, Mosquitto
-from smartfarm.services.base import find_binary, port_open
+from smartfarm.services.base import find_binary, port_open, tail_of
 from smartfarm.services.mosquitto import TUNING
 from tests.conftest import repo_root
 
@@ -173,3 +173,10 @@ def test_kafka_formats_storage_whatever_its_cluster_id_starts_with(
     broker = Kafka(tmp_path, ServicesSettings().kafka_home)
     broker.prepare()
     assert "cluster.id=-AbCdEfGhIjKlMnOpQrStUw" in (tmp_path / "data" / "meta.properties").read_text()
+
+
+def test_tail_of_gives_the_last_lines_of_a_log(tmp_path: Path) -> None:
+    log = tmp_path / "service.log"
+    log.write_bytes(b"".join(f"line {i}\n".encode() for i in range(100)) + b"bad \xff byte\n")
+    assert tail_of(log, 3) == "line 98\nline 99\nbad \ufffd byte"
+    assert tail_of(tmp_path / "missing.log") == "(no log)"
