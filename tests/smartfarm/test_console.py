@@ -12,8 +12,9 @@ import sys, time
 from smartfarm.console import stop_on_signals
 stop = stop_on_signals()
 print("ready", flush=True)
+turns = 0
 while not stop.wait(0):  # the main thread spends its time inside wait, as Bridge.wait and the stack do
-    pass
+    turns += 1
 print("stopped", flush=True)
 """
 
