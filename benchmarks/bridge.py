@@ -122,8 +122,26 @@ def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float, str
     return count / elapsed, report["rate"], cpu_line(count, elapsed, used)
 
 
-def kafka_count(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> int:
-    return sum(consumer.end_offsets(partitions).values())
+class RawCount:
+    """How many records a prefix's ``telemetry.raw`` topic holds (its end offsets)."""
+
+    def __init__(self, kafka: Kafka, prefix: str) -> None:
+        topic = topic_specs(prefix)[Topic.TELEMETRY_RAW].name
+        self.consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
+        self.partitions = [TopicPartition(topic, p) for p in range(6)]
+
+    def __call__(self) -> int:
+        return sum(self.consumer.end_offsets(self.partitions).values())
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def pipeline_meter(broker: Mosquitto, kafka: Kafka, bridges: list[tuple[subprocess.Popen[str], int]]) -> CpuMeter:
+    """CPU of the broker, Kafka and each bridge process, from now on."""
+    pids = {"mosquitto": broker.pid or 0, "kafka": kafka.pid or 0}
+    pids.update({f"bridge{i + 1}": proc.pid for i, (proc, _) in enumerate(bridges)})
+    return CpuMeter(pids)
 
 
 def start_bridges(
@@ -171,19 +189,14 @@ def forwarded(port: int) -> float:
 
 def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, str, str]:
     root = prefix = f"bench{n}"
-    settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix)
-    ensure_topics(settings)
+    ensure_topics(KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix))
     bridges = start_bridges(n, broker, kafka, root, prefix)
     time.sleep(1.0)  # the MQTT subscriptions are made just after start
-    topic = topic_specs(prefix)[Topic.TELEMETRY_RAW].name
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
-    partitions = [TopicPartition(topic, p) for p in range(6)]
-    pids = {"mosquitto": broker.pid or 0, "kafka": kafka.pid or 0}
-    pids.update({f"bridge{i + 1}": proc.pid for i, (proc, _) in enumerate(bridges)})
-    meter = CpuMeter(pids)
+    in_kafka = RawCount(kafka, prefix)
+    meter = pipeline_meter(broker, kafka, bridges)
     began = time.perf_counter()
     proc = loadgen(broker.port, count, size, root)
-    while kafka_count(consumer, partitions) < count and time.perf_counter() - began < 300:
+    while in_kafka() < count and time.perf_counter() - began < 300:
         time.sleep(0.05)
     elapsed = time.perf_counter() - began
     used = meter.used()
@@ -193,7 +206,7 @@ def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: i
     cpu = cpu_line(count, elapsed, used) + f"; the publisher's own rate {report['rate']:.0f}/s"
     shares = ", ".join(f"{forwarded(port):.0f}" for _, port in bridges)
     stop_bridges(bridges)
-    consumer.close()
+    in_kafka.close()
     return count / elapsed, shares, cpu
 
 
@@ -209,22 +222,18 @@ def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tup
     stop_bridges(bridges)
     proc = loadgen(broker.port, count, size, root)
     proc.communicate()
-    topic = topic_specs(prefix)[Topic.TELEMETRY_RAW].name
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
-    partitions = [TopicPartition(topic, p) for p in range(6)]
+    in_kafka = RawCount(kafka, prefix)
     bridges = start_bridges(n, broker, kafka, root, prefix)
     began = time.perf_counter()
-    before = kafka_count(consumer, partitions)
-    pids = {"mosquitto": broker.pid or 0, "kafka": kafka.pid or 0}
-    pids.update({f"bridge{i + 1}": p.pid for i, (p, _) in enumerate(bridges)})
-    meter = CpuMeter(pids)
-    while (done := kafka_count(consumer, partitions)) < count and time.perf_counter() - began < 300:
+    before = in_kafka()
+    meter = pipeline_meter(broker, kafka, bridges)
+    while (done := in_kafka()) < count and time.perf_counter() - began < 300:
         time.sleep(0.02)
     elapsed = time.perf_counter() - began
     used = meter.used()
     shares = ", ".join(f"{forwarded(port):.0f}" for _, port in bridges)
     stop_bridges(bridges)
-    consumer.close()
+    in_kafka.close()
     cpu = cpu_line(done - before, elapsed, used)
     if done < count:
         cpu += f"; INCOMPLETE: {done} of {count} after {elapsed:.0f} s"

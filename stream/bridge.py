@@ -314,7 +314,7 @@ class Ingress:
         # Shutting down: acknowledge what Kafka confirmed, then leave (the session stays for our return).
         deadline = time.monotonic() + self._drain_s
         while time.monotonic() < deadline and client.is_connected():
-            client.loop(timeout=0.01)
+            client.wait_and_read(0.01, READ_BATCH)  # what arrives now is left unacknowledged, to come again
             self.producer.poll()
             self._acknowledge_ready()
             client.flush()
@@ -323,7 +323,7 @@ class Ingress:
                     break
         if client.is_connected():
             client.disconnect()
-            client.loop(timeout=0.1)
+            client.wait_and_read(0.1, READ_BATCH)
 
     @property
     def unacknowledged(self) -> int:
