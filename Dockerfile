@@ -8,6 +8,7 @@ COPY edge edge
 COPY stream stream
 COPY storage storage
 COPY ml ml
+COPY cli cli
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 smartfarm
 USER smartfarm
 ENTRYPOINT ["smartfarm"]

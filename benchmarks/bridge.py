@@ -31,12 +31,11 @@ import paho.mqtt.client as mqtt
 from kafka import KafkaConsumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.contract import DeviceTopic, Topics
-from smartfarm.services import Kafka, Mosquitto, fetch_kafka_jars, free_port
-from smartfarm.services.settings import ServicesSettings
+from cli.services import Kafka, Mosquitto, fetch_kafka_jars, free_port
+from cli.services.settings import ServicesSettings
+from smartfarm.settings import KafkaSettings
+from smartfarm.topics import DeviceTopic, KafkaTopic, MqttTopics, topic_specs
 from stream.admin import ensure_topics
-from stream.records import Topic, topic_specs
-from stream.settings import KafkaSettings
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -105,7 +104,7 @@ def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float, str
     subscribed = threading.Event()
     sub.on_subscribe = lambda *_: subscribed.set()
     sub.connect(broker.host, broker.port)
-    sub.subscribe(Topics(root).device_filter(DeviceTopic.TELEMETRY), qos=1)
+    sub.subscribe(MqttTopics(root).device_filter(DeviceTopic.TELEMETRY), qos=1)
     sub.loop_start()
     subscribed.wait(5)
     meter = CpuMeter({"mosquitto": broker.pid or 0, "subscriber": os.getpid()})
@@ -126,7 +125,7 @@ class RawCount:
     """How many records a prefix's ``telemetry.raw`` topic holds (its end offsets)."""
 
     def __init__(self, kafka: Kafka, prefix: str) -> None:
-        topic = topic_specs(prefix)[Topic.TELEMETRY_RAW].name
+        topic = topic_specs(prefix)[KafkaTopic.TELEMETRY_RAW].name
         self.consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
         self.partitions = [TopicPartition(topic, p) for p in range(6)]
 
@@ -161,9 +160,7 @@ def start_bridges(
             "SMARTFARM_BRIDGE_SHARE_GROUP": root,
             "SMARTFARM_BRIDGE_METRICS_PORT": str(port),
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "smartfarm.cli", "bridge"], env=env, stdout=subprocess.PIPE, text=True
-        )
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "bridge"], env=env, stdout=subprocess.PIPE, text=True)
         out.append((proc, port))
     for proc, _ in out:
         assert proc.stdout is not None

@@ -1,8 +1,8 @@
-"""Per-device MQTT credentials: passwords derived from one fleet secret, and Mosquitto's password and ACL files.
+"""Per-device MQTT credentials: passwords derived from one fleet secret, and Mosquitto's password file.
 
 A device logs in with its id as user name and a password derived from the fleet secret (HMAC-SHA256), so the
 broker's password file and every device can be provisioned from the layout and one secret, and a leaked
-device password opens that device's topics only.
+device password opens that device's topics only (the ACL is rendered by ``smartfarm.topics.MqttTopics.acl``).
 """
 
 from __future__ import annotations
@@ -36,16 +36,3 @@ def write_password_file(path: Path, users: Mapping[str, str]) -> None:
     """Write a Mosquitto password file for ``users`` (name -> password), readable by its owner only."""
     path.write_text("".join(f"{name}:{mosquitto_hash(password)}\n" for name, password in users.items()))
     path.chmod(0o600)
-
-
-def acl(topic_root: str, services: tuple[str, ...] = ()) -> str:
-    """A Mosquitto ACL: each device may publish its own telemetry and status (``%u`` is its user name) and read
-    its farm's recommendations; service users (the bridge) may read and write everything under the root."""
-    lines = [
-        f"pattern write {topic_root}/v1/+/devices/%u/telemetry",
-        f"pattern write {topic_root}/v1/+/devices/%u/status",
-        f"pattern read {topic_root}/v1/+/zones/+/recommendations",
-    ]
-    for user in services:
-        lines += ["", f"user {user}", f"topic readwrite {topic_root}/#"]
-    return "\n".join(lines) + "\n"

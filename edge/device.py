@@ -15,14 +15,12 @@ from collections import deque
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.contract import DeviceState, Status
-from edge.settings import MqttSettings
 from smartfarm.errors import SmartFarmError
+from smartfarm.mqtt import Session, Will, connect, mqtt_client
+from smartfarm.settings import MqttSettings
+from smartfarm.telemetry import ConnectionState, Status
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +72,13 @@ class DeviceLink:
         self._connections = 0
         self._lock = threading.Lock()
 
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv5)
-        client.username_pw_set(device, password)
-        will = Status.create(device=device, state=DeviceState.OFFLINE, ts=datetime.now(UTC), will=True)
-        client.will_set(self.status_topic, will.encode(), qos=1, retain=True)
+        will = Status.create(device=device, state=ConnectionState.OFFLINE, ts=datetime.now(UTC), will=True)
+        client = mqtt_client(
+            settings, device, username=device, password=password, will=Will(self.status_topic, will.encode())
+        )
         # paho's own limit sits above ours so birth and status messages never wait behind telemetry.
         client.max_inflight_messages_set(window + 4)
         client.max_queued_messages_set(0)
-        client.reconnect_delay_set(min_delay=1, max_delay=4)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -103,7 +100,7 @@ class DeviceLink:
             self._outstanding += 1
             self.published += 1  # the birth status, so that sent and acked count the same messages
             self.connected = True
-        birth = Status.create(device=self.device, state=DeviceState.ONLINE, ts=datetime.now(UTC), firmware=FIRMWARE)
+        birth = Status.create(device=self.device, state=ConnectionState.ONLINE, ts=datetime.now(UTC), firmware=FIRMWARE)
         client.publish(self.status_topic, birth.encode(), qos=1, retain=True)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
@@ -123,15 +120,7 @@ class DeviceLink:
 
     def start(self) -> None:
         """Connect in the background; paho reconnects by itself after a drop."""
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        self.client.connect_async(
-            self.settings.host,
-            self.settings.port,
-            keepalive=self.settings.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
+        connect(self.client, self.settings, Session(SESSION_EXPIRY_S), background=True)
         self.client.loop_start()
 
     def send(self, payload: bytes) -> None:
@@ -173,7 +162,7 @@ class DeviceLink:
         if self.killed:
             return
         if self.connected:
-            status = Status.create(device=self.device, state=DeviceState.OFFLINE, ts=datetime.now(UTC))
+            status = Status.create(device=self.device, state=ConnectionState.OFFLINE, ts=datetime.now(UTC))
             with self._lock:
                 self._outstanding += 1
                 self.published += 1

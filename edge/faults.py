@@ -17,7 +17,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from smartfarm.contract import Timestamp
-from smartfarm.layout import Identifier, SensorKind
+from smartfarm.identifiers import Identifier
+from smartfarm.layout import SensorKind
 
 
 class FaultKind(StrEnum):

@@ -21,12 +21,14 @@ from edge.credentials import device_password
 from edge.device import DeviceLink
 from edge.faults import FaultRecord
 from edge.replay import CsvReplaySource, Recorder
-from edge.settings import EdgeSettings, MqttSettings
+from edge.settings import EdgeSettings
 from edge.simulator import FarmSimulation, Tick
 from edge.valve import Valves
-from smartfarm.console import Stop
 from smartfarm.errors import ConfigError
+from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, replicate
+from smartfarm.settings import MqttSettings
+from smartfarm.stop import Stop
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +119,18 @@ class Fleet:
         }
         self.valves: Valves | None = None
         if valves:
-            index, count = edge.shard_index
-            name = f"valves-{index}-of-{count}"
+            name = valves_user(edge.shard_index)
             self.valves = Valves([f.id for f in layout.farms], mqtt, name, device_password(edge.device_secret, name))
         self.stats = FleetStats(devices=len(self.links))
-        self._ground_truth: IO[str] | None = edge.ground_truth.open("a") if edge.ground_truth else None
-        self._recorder = Recorder(edge.record) if edge.record else None
+        self._ground_truth: IO[str] | None = None
+        self._recorder: Recorder | None = None
 
     def start(self) -> None:
+        """Open the ground-truth log and the recording, if asked for, and connect every link in the background."""
+        if self.edge.ground_truth is not None:
+            self._ground_truth = self.edge.ground_truth.open("a")
+        if self.edge.record is not None:
+            self._recorder = Recorder(self.edge.record)
         for link in self.links.values():
             link.start()
         if self.valves is not None:

@@ -14,9 +14,9 @@ import time
 from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.contract import Topics
+from smartfarm.mqtt import connect, mqtt_client
+from smartfarm.settings import MqttSettings
 
 
 def payload(device: str, size: int) -> bytes:
@@ -39,24 +39,17 @@ def payload(device: str, size: int) -> bytes:
 
 
 def publish_messages(
-    host: str,
-    port: int,
-    messages: Iterable[tuple[str, bytes]],
-    window: int = 1000,
-    client_id: str = "loadgen",
-    username: str = "",
-    password: str = "",
+    settings: MqttSettings, messages: Iterable[tuple[str, bytes]], window: int = 1000, client_id: str = "loadgen"
 ) -> float:
-    """Publish every (topic, payload) with QoS 1, in order; return the seconds until the last was acknowledged."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if username:
-        client.username_pw_set(username, password)
+    """Publish every (topic, payload) with QoS 1, in order, to the broker of ``settings`` (as its service user,
+    if any); return the seconds until the last was acknowledged."""
+    client = mqtt_client(settings, client_id)
     # paho itself keeps at most ``window`` in flight and queues up to ``window`` more; a full queue refuses the
     # publish and we read acknowledgements: the pace is the broker's, with no callback per message. One thread
     # runs paho's loop here, so publish() writes to the socket directly instead of waking a network thread.
     client.max_inflight_messages_set(window)
     client.max_queued_messages_set(window)
-    client.connect(host, port)
+    connect(client, settings, background=False)
     while not client.is_connected():
         client.loop(timeout=0.1)
     began = time.perf_counter()
@@ -73,21 +66,19 @@ def publish_messages(
 
 
 def publish(
-    host: str,
-    port: int,
+    settings: MqttSettings,
     count: int,
     devices: int = 100,
     size: int = 228,
     window: int = 1000,
-    topic_root: str = "smartfarm",
     farm: str = "load-farm",
     client_id: str = "loadgen",
 ) -> float:
     """Publish ``count`` QoS 1 messages round-robin over ``devices``; return the seconds until all were acked."""
-    topics = Topics(topic_root)
+    topics = settings.topics
     names = [f"load-{i:05d}" for i in range(devices)]
     messages = [(topics.telemetry(farm, d), payload(d, size)) for d in names]
-    return publish_messages(host, port, (messages[i % len(messages)] for i in range(count)), window, client_id)
+    return publish_messages(settings, (messages[i % len(messages)] for i in range(count)), window, client_id)
 
 
 def main() -> None:
@@ -101,16 +92,8 @@ def main() -> None:
     parser.add_argument("--topic-root", default="smartfarm")
     parser.add_argument("--client-id", default="loadgen")
     args = parser.parse_args()
-    elapsed = publish(
-        args.host,
-        args.port,
-        args.count,
-        args.devices,
-        args.size,
-        args.window,
-        args.topic_root,
-        client_id=args.client_id,
-    )
+    settings = MqttSettings(host=args.host, port=args.port, topic_root=args.topic_root)
+    elapsed = publish(settings, args.count, args.devices, args.size, args.window, client_id=args.client_id)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(

@@ -17,10 +17,10 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from edge.contract import Reading, Telemetry
 from edge.simulator import Message, Tick
 from smartfarm.errors import ConfigError
 from smartfarm.layout import Layout
+from smartfarm.telemetry import Reading, Telemetry
 
 RECORD_COLUMNS = ("ts", "device", "seq", "sensor", "kind", "value")
 

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from edge.contract import Reading, Telemetry
 from edge.faults import (
     DRIFT,
     DURATION,
@@ -29,6 +28,7 @@ from edge.sensors import ERRORS, SensorErrors, clamp_to_sensor, true_value
 from edge.soil import ZoneState
 from edge.weather import Climate, FarmWeather, Weather
 from smartfarm.layout import Layout, Placement, Sensor, SensorKind
+from smartfarm.telemetry import Reading, Telemetry
 
 BATTERY_FULL_V = 4.15
 BATTERY_CUTOFF_V = 3.30
@@ -60,7 +60,7 @@ class Tick:
 
 
 @dataclass(slots=True)
-class DeviceState:
+class SimulatedDevice:
     placement: Placement
     rng: random.Random
     errors: SensorErrors
@@ -130,12 +130,12 @@ class FarmSimulation:
                     )
                 )
         wanted = set(devices) if devices is not None else None
-        self.devices: dict[str, DeviceState] = {}
+        self.devices: dict[str, SimulatedDevice] = {}
         for device_id, placement in layout.placements.items():
             if wanted is not None and device_id not in wanted:
                 continue
             rng = random.Random(f"{seed}:device:{device_id}")
-            self.devices[device_id] = DeviceState(
+            self.devices[device_id] = SimulatedDevice(
                 placement=placement,
                 rng=rng,
                 errors=SensorErrors(placement.device.sensors, rng),
@@ -172,63 +172,82 @@ class FarmSimulation:
                 self._close(device, kind, tick)
         return tick
 
-    def _device_tick(self, device: DeviceState, tick: Tick) -> None:
-        rng = device.rng
-        placement = device.placement
-        farm, zone = placement.farm.id, placement.zone.id
-        device.battery_v -= BATTERY_DRAIN_V_PER_H * self.interval_s / 3600
+    def _device_tick(self, device: SimulatedDevice, tick: Tick) -> None:
+        """One reading interval of one device: its power and faults, its readings, its message and how it leaves."""
+        if not self._powered(device, tick):
+            return
+        readings, spiked = self._read_sensors(device, tick)
+        message = self._compose(device, readings, spiked, tick)
+        for kind in (FaultKind.STUCK, FaultKind.DRIFT):
+            if kind in device.episodes:
+                self._advance(device, kind, tick)
+        self._send(device, message, tick)
 
+    def _powered(self, device: SimulatedDevice, tick: Tick) -> bool:
+        """Drain the battery and start lasting faults; False when the device publishes nothing this tick (its
+        battery died now, or it is in a dropout)."""
+        device.battery_v -= BATTERY_DRAIN_V_PER_H * self.interval_s / 3600
         for kind in (FaultKind.STUCK, FaultKind.DRIFT, FaultKind.DROPOUT, FaultKind.LATE, FaultKind.BATTERY_DEATH):
-            if kind not in device.episodes and rng.random() < self.rates.rate(kind):
+            if kind not in device.episodes and device.rng.random() < self.rates.rate(kind):
                 self._start_episode(device, kind, tick)
         death = device.episodes.get(FaultKind.BATTERY_DEATH)
         if death is not None:
             device.battery_v -= 0.08
             death.ticks_done += 1
-
         if device.battery_v < BATTERY_CUTOFF_V:
             self._die(device, tick)
-            return
-        dropout = device.episodes.get(FaultKind.DROPOUT)
-        if dropout is not None:
+            return False
+        if FaultKind.DROPOUT in device.episodes:
             self._advance(device, FaultKind.DROPOUT, tick)
-            return
+            return False
+        return True
 
+    def _read_sensors(self, device: SimulatedDevice, tick: Tick) -> tuple[list[Reading], Sensor | None]:
+        """Every sensor's observed value with the device's stuck, drifting or spiking sensor applied; and which
+        sensor spiked, if one did."""
+        farm, zone = device.placement.farm.id, device.placement.zone.id
         weather = tick.weather[farm]
         zone_state = self.zones[(farm, zone)]
+        spiked = self._pick_sensor(device) if device.rng.random() < self.rates.spike else None
         readings = []
-        spike_sensor = None
-        if rng.random() < self.rates.spike:
-            spike_sensor = self._pick_sensor(device)
-        for sensor in placement.device.sensors:
+        for sensor in device.placement.device.sensors:
             value = device.errors.observe(sensor, true_value(sensor, weather, zone_state, device.battery_v))
-            stuck = device.episodes.get(FaultKind.STUCK)
-            if stuck is not None and stuck.sensor == sensor.id:
-                if stuck.ticks_done == 0:
-                    stuck.value = value
-                value = stuck.value
-            drift = device.episodes.get(FaultKind.DRIFT)
-            if drift is not None and drift.sensor == sensor.id:
-                value = clamp_to_sensor(sensor.kind, value + drift.value * (drift.ticks_done + 1) / drift.ticks_total)
-            if spike_sensor is not None and spike_sensor.id == sensor.id:
-                value = spike(sensor.kind, value, rng)
+            value = self._faulty(device, sensor, value)
+            if spiked is not None and spiked.id == sensor.id:
+                value = spike(sensor.kind, value, device.rng)
             readings.append(Reading(sensor=sensor.id, kind=sensor.kind, value=value))
+        return readings, spiked
 
+    @staticmethod
+    def _faulty(device: SimulatedDevice, sensor: Sensor, value: float) -> float:
+        """``value`` as a stuck or drifting sensor reports it."""
+        stuck = device.episodes.get(FaultKind.STUCK)
+        if stuck is not None and stuck.sensor == sensor.id:
+            if stuck.ticks_done == 0:
+                stuck.value = value
+            value = stuck.value
+        drift = device.episodes.get(FaultKind.DRIFT)
+        if drift is not None and drift.sensor == sensor.id:
+            value = clamp_to_sensor(sensor.kind, value + drift.value * (drift.ticks_done + 1) / drift.ticks_total)
+        return value
+
+    def _compose(self, device: SimulatedDevice, readings: list[Reading], spiked: Sensor | None, tick: Tick) -> Message:
+        """The telemetry message of this tick (malformed at its rate), with its spike and malformation logged."""
+        placement = device.placement
         seq = device.seq
         device.seq += 1
         payload = Telemetry.create(device=placement.device.id, seq=seq, ts=self.now, readings=readings).encode()
-        if spike_sensor is not None:
-            tick.faults.append(self._record(FaultKind.SPIKE, device, seq, sensor=spike_sensor.id))
-        if rng.random() < self.rates.malformed:
-            variant = rng.choice(MALFORMED_VARIANTS)
-            payload = malformed_payload(variant, payload, rng)
+        if spiked is not None:
+            tick.faults.append(self._record(FaultKind.SPIKE, device, seq, sensor=spiked.id))
+        if device.rng.random() < self.rates.malformed:
+            variant = device.rng.choice(MALFORMED_VARIANTS)
+            payload = malformed_payload(variant, payload, device.rng)
             tick.faults.append(self._record(FaultKind.MALFORMED, device, seq, detail=variant))
-        message = Message(farm, placement.device.id, seq, self.now, payload, tuple(readings))
+        return Message(placement.farm.id, placement.device.id, seq, self.now, payload, tuple(readings))
 
-        for kind in (FaultKind.STUCK, FaultKind.DRIFT):
-            if kind in device.episodes:
-                self._advance(device, kind, tick)
-
+    def _send(self, device: SimulatedDevice, message: Message, tick: Tick) -> None:
+        """Hand ``message`` to the tick: held while the device is late, swapped with its successor, or doubled."""
+        rng = device.rng
         if FaultKind.LATE in device.episodes:
             device.held_late.append(message)
             if self._advance(device, FaultKind.LATE, tick):
@@ -241,18 +260,18 @@ class FarmSimulation:
             return
         if rng.random() < self.rates.out_of_order:
             device.held_swap = message
-            tick.faults.append(self._record(FaultKind.OUT_OF_ORDER, device, seq))
+            tick.faults.append(self._record(FaultKind.OUT_OF_ORDER, device, message.seq))
             return
         tick.messages.append(message)
         if rng.random() < self.rates.duplicate:
-            tick.faults.append(self._record(FaultKind.DUPLICATE, device, seq))
+            tick.faults.append(self._record(FaultKind.DUPLICATE, device, message.seq))
             tick.messages.append(message)
 
-    def _pick_sensor(self, device: DeviceState) -> Sensor:
+    def _pick_sensor(self, device: SimulatedDevice) -> Sensor:
         candidates = [s for s in device.placement.device.sensors if s.kind is not SensorKind.BATTERY]
         return device.rng.choice(candidates or list(device.placement.device.sensors))
 
-    def _start_episode(self, device: DeviceState, kind: FaultKind, tick: Tick) -> None:
+    def _start_episode(self, device: SimulatedDevice, kind: FaultKind, tick: Tick) -> None:
         low, high = DURATION.get(kind, (1, 1))
         episode = Episode(kind=kind, start=self.now, seq=device.seq, ticks_total=device.rng.randint(low, high))
         if kind in SENSOR_FAULTS:
@@ -264,7 +283,7 @@ class FarmSimulation:
             episode.ticks_total = max(1, int((device.battery_v - BATTERY_CUTOFF_V) / 0.08) + 1)
         device.episodes[kind] = episode
 
-    def _advance(self, device: DeviceState, kind: FaultKind, tick: Tick) -> bool:
+    def _advance(self, device: SimulatedDevice, kind: FaultKind, tick: Tick) -> bool:
         """Count a tick of a lasting fault; log it and return True when it ends."""
         episode = device.episodes[kind]
         episode.ticks_done += 1
@@ -273,7 +292,7 @@ class FarmSimulation:
         self._close(device, kind, tick)
         return True
 
-    def _close(self, device: DeviceState, kind: FaultKind, tick: Tick) -> None:
+    def _close(self, device: SimulatedDevice, kind: FaultKind, tick: Tick) -> None:
         episode = device.episodes.pop(kind)
         seq = device.seq if kind is FaultKind.DROPOUT else episode.seq
         tick.faults.append(
@@ -287,7 +306,7 @@ class FarmSimulation:
             )
         )
 
-    def _die(self, device: DeviceState, tick: Tick) -> None:
+    def _die(self, device: SimulatedDevice, tick: Tick) -> None:
         device.alive = False
         if device.held_swap is not None:
             tick.messages.append(device.held_swap)
@@ -304,7 +323,7 @@ class FarmSimulation:
         tick.died.append(device.placement.device.id)
 
     def _record(
-        self, kind: FaultKind, device: DeviceState, seq: int, sensor: str | None = None, detail: str | None = None
+        self, kind: FaultKind, device: SimulatedDevice, seq: int, sensor: str | None = None, detail: str | None = None
     ) -> FaultRecord:
         return FaultRecord(
             fault=kind, device=device.placement.device.id, seq=seq, ts=self.now, ticks=1, sensor=sensor, detail=detail

@@ -12,13 +12,13 @@ import threading
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.device import DeviceRefusedError
-from edge.settings import MqttSettings
 from smartfarm.errors import ContractError
-from stream.records import Recommendation, RecommendationKind
+from smartfarm.mqtt import connect, mqtt_client
+from smartfarm.records import Recommendation, RecommendationKind
+from smartfarm.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,7 @@ class Valves:
         self.error: Exception | None = None
         self._seen: set[str] = set()
         self._lock = threading.Lock()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv5)
-        client.username_pw_set(username, password)
-        client.reconnect_delay_set(min_delay=1, max_delay=4)
+        client = mqtt_client(settings, username, username=username, password=password)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         self.client = client
@@ -83,7 +81,7 @@ class Valves:
         self.accepted.put(Irrigation(rec.farm, rec.zone, rec.amount_mm, str(rec.id)))
 
     def start(self) -> None:
-        self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s)
+        connect(self.client, self.settings, background=True)
         self.client.loop_start()
 
     def drain(self) -> list[Irrigation]:

@@ -13,7 +13,7 @@ from enum import StrEnum
 from smartfarm.layout import Crop, Soil
 
 
-class Stage(StrEnum):
+class CropStage(StrEnum):
     """FAO-56 crop growth stages."""
 
     INITIAL = "initial"
@@ -79,18 +79,20 @@ SOILS: dict[Soil, SoilParams] = {
 }
 
 
-def growth_stage(crop: Crop, planting: date, day: date) -> Stage:
+def growth_stage(crop: Crop, planting: date, day: date) -> CropStage:
     """The crop's FAO-56 stage on ``day``."""
     age = (day - planting).days
     if age < 0:
-        return Stage.INITIAL
+        return CropStage.INITIAL
     for stage, length in zip(
-        (Stage.INITIAL, Stage.DEVELOPMENT, Stage.MID_SEASON, Stage.LATE_SEASON), CROPS[crop].stage_days, strict=True
+        (CropStage.INITIAL, CropStage.DEVELOPMENT, CropStage.MID_SEASON, CropStage.LATE_SEASON),
+        CROPS[crop].stage_days,
+        strict=True,
     ):
         if age < length:
             return stage
         age -= length
-    return Stage.HARVESTED
+    return CropStage.HARVESTED
 
 
 def crop_coefficient(crop: Crop, planting: date, day: date) -> float:

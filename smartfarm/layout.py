@@ -1,8 +1,7 @@
 """The farm layout: farms, their zones and devices with their sensors, read from one YAML file.
 
-Every component reads the same file (``SMARTFARM_LAYOUT``, or the bundled default farm). Identifiers are
-restricted to lower-case letters, digits and dashes so that they are safe as MQTT topic levels, Kafka keys and
-InfluxDB tag values without escaping.
+Every component reads the same file (``SMARTFARM_LAYOUT``, or the bundled default farm). Every id follows the
+identifier rule of ``smartfarm.identifiers``.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ from datetime import date
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from smartfarm.errors import ConfigError
-
-Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+from smartfarm.identifiers import Identifier
 
 
 class SensorKind(StrEnum):

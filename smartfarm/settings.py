@@ -1,8 +1,10 @@
-"""The settings base every component's settings class derives from.
+"""The settings base every settings class derives from, and the connection settings several components share.
 
-Each component has one pydantic-settings class with its own env prefix (``SMARTFARM_MQTT_``,
-``SMARTFARM_KAFKA_``, ...), read once at the entry point and passed down. Two variables are shared by
-all of them and carry no component prefix: ``SMARTFARM_PROFILE`` and ``SMARTFARM_LAYOUT``.
+Each component has one pydantic-settings class with its own env prefix, read once at the entry point and passed
+down. The connections to Mosquitto (``SMARTFARM_MQTT_``), Kafka (``SMARTFARM_KAFKA_``) and InfluxDB
+(``SMARTFARM_INFLUX_``) are used by more than one component, so their classes live here; what only one component
+reads (``EdgeSettings``, ``BridgeSettings``, ``ServicesSettings``) lives with it. Two variables are shared by all
+and carry no component prefix: ``SMARTFARM_PROFILE`` and ``SMARTFARM_LAYOUT``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartfarm.topics import MqttTopics
 
 # Secrets that ship in .env.example and the dev defaults; refused outside the development profile.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "smartfarm-dev"})
@@ -64,3 +68,52 @@ def env_name(cls: type[BaseSettings], field: str) -> str:
         return info.validation_alias
     prefix: Any = cls.model_config.get("env_prefix", "")
     return f"{prefix}{field}".upper()
+
+
+class MqttSettings(ComponentSettings):
+    """Where the MQTT broker is and under which topic root the farm publishes."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTFARM_MQTT_", env_file=".env", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="broker host")
+    port: int = Field(1883, ge=1, le=65535, description="broker port")
+    username: str = Field("", description="user name of services (bridge); devices use their own id")
+    password: SecretStr = Field(
+        SecretStr(""), description="password of services; empty when the broker allows anonymous"
+    )
+    topic_root: str = Field("smartfarm", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="first level of every topic")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive; the last will fires after 1.5x this")
+
+    @property
+    def topics(self) -> MqttTopics:
+        return MqttTopics(self.topic_root)
+
+
+class KafkaSettings(ComponentSettings):
+    """Where Kafka is and how the pipeline's topics are named."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTFARM_KAFKA_", env_file=".env", extra="ignore")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="comma-separated host:port list")
+    topic_prefix: str = Field(
+        "smartfarm", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="every topic is named {prefix}.{topic}"
+    )
+    partitions: int = Field(6, ge=1, le=1000, description="partitions of each pipeline topic when created")
+    replication_factor: int = Field(1, ge=1, le=7, description="replicas of each pipeline topic when created")
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class InfluxSettings(ComponentSettings):
+    """Where InfluxDB (1.x HTTP API) is and which database the pipeline writes."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTFARM_INFLUX_", env_file=".env", extra="ignore")
+
+    url: str = Field("http://127.0.0.1:8086", description="base URL of the InfluxDB HTTP API")
+    database: str = Field("smartfarm", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="database to write and query")
+    username: str = Field("", description="InfluxDB user; empty when auth is off")
+    password: SecretStr = Field(SecretStr(""), description="InfluxDB password; empty when auth is off")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="HTTP timeout of one request")
+    retention: str = Field("52w", pattern=r"^(INF|\d+[hdw])$", description="retention of the database when created")

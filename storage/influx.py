@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import urllib3
 
 from smartfarm.errors import StorageError
+from smartfarm.settings import InfluxSettings
 from storage.schema import Measurement
-from storage.settings import InfluxSettings
 
 
 class InfluxClient:

@@ -16,7 +16,8 @@ from uuid import UUID
 from influxdb_client import Point, WritePrecision
 
 from smartfarm.contract import Strict, Timestamp
-from smartfarm.layout import Identifier, SensorKind
+from smartfarm.identifiers import Identifier
+from smartfarm.layout import SensorKind
 
 
 class _TagMarker:

@@ -1,4 +1,4 @@
-"""Declaring the pipeline's Kafka topics (the I/O side of ``stream.records.topic_specs``)."""
+"""Declaring the pipeline's Kafka topics (the I/O side of ``smartfarm.topics.topic_specs``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from smartfarm.errors import ServiceError
-from stream.records import TopicSpec, topic_specs
-from stream.settings import KafkaSettings
+from smartfarm.settings import KafkaSettings
+from smartfarm.topics import TopicSpec, topic_specs
 
 log = logging.getLogger(__name__)
 

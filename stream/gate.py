@@ -1,92 +1,180 @@
-"""The bridge's door: what an MQTT message is and where it goes, decided without any I/O.
+"""The bridge's door and router: what an MQTT message is and which Kafka record it becomes, without any I/O.
 
 Telemetry is forwarded as the device sent it (the cleaning agent reads the contract); the door only refuses what
 no later stage could use: payloads over the size limit or empty, bytes that are not UTF-8, topics outside the
-scheme. Status messages are small and parsed here, into ``DeviceStatus`` records.
+scheme. Status messages are small and parsed here, into ``DeviceStatus`` records. Whatever is refused becomes a
+``DeadLetter`` record with its reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from edge.contract import TOPIC_VERSION, DeviceTopic, Status
+from kafka.partitioner.default import murmur2
+
 from smartfarm.contract import check_bytes
 from smartfarm.errors import ContractError, RejectReason
-from stream.records import DeviceStatus
+from smartfarm.records import DeadLetter, DeviceStatus, RejectStage
+from smartfarm.telemetry import Status
+from smartfarm.topics import DeviceAddress, DeviceTopic, KafkaTopic, MqttTopics, TopicSpec
+from stream.producer import Headers
 
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
-
-
-def _is_id(text: str) -> bool:
-    return 0 < len(text) <= 63 and text[0] != "-" and set(text) <= _ID_CHARS
-
-
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    """A message the door lets through."""
-
-    farm: str
-    device: str
-    kind: DeviceTopic
+CACHE_BOUND = 100_000
+"""Entries a per-topic or per-key cache holds before it is cleared, should topics churn."""
 
 
 class Door:
-    """Checks messages under one topic root; fast enough for every message (string splits, no regex)."""
+    """Checks messages under one topic root; fast enough for every message (a cache of the topics seen)."""
 
-    def __init__(self, topic_root: str, max_payload_bytes: int) -> None:
-        self.root = topic_root
+    def __init__(self, topics: MqttTopics, max_payload_bytes: int) -> None:
+        self.topics = topics
         self.max_payload_bytes = max_payload_bytes
-        self._known: dict[str, Admitted] = {}  # valid topics seen: one per device and kind
+        self._known: dict[str, DeviceAddress] = {}  # valid topics seen: one per device and kind
 
-    def topic(self, topic: str) -> Admitted:
+    def topic(self, topic: str) -> DeviceAddress:
         """What a topic names; ContractError(UNKNOWN_TOPIC) for a topic outside the scheme."""
         known = self._known.get(topic)
-        if known is not None:
-            return known
-        parts = topic.split("/")
-        if (
-            len(parts) != 6
-            or parts[0] != self.root
-            or parts[1] != TOPIC_VERSION
-            or parts[3] != "devices"
-            or parts[5] not in ("telemetry", "status")
-            or not _is_id(parts[2])
-            or not _is_id(parts[4])
-        ):
-            raise ContractError(
-                RejectReason.UNKNOWN_TOPIC, f"topic {topic!r} is not a device topic under {self.root!r}"
-            )
-        if len(self._known) > 100_000:
-            self._known.clear()  # a bound, should topics churn
-        known = self._known[topic] = Admitted(parts[2], parts[4], DeviceTopic(parts[5]))
+        if known is None:
+            if len(self._known) > CACHE_BOUND:
+                self._known.clear()
+            known = self._known[topic] = self.topics.parse_device(topic)
         return known
 
-    def device_of(self, topic: str) -> str | None:
-        """The device a topic names, for keying a dead letter, when it names one."""
-        parts = topic.split("/")
-        return parts[4] if len(parts) == 6 and _is_id(parts[4]) else None
-
-    def admit(self, topic: str, payload: bytes) -> Admitted:
+    def admit(self, topic: str, payload: bytes) -> DeviceAddress:
         """What ``topic`` carries; ContractError with the reason code when the message must be refused."""
-        admitted = self.topic(topic)
+        address = self.topic(topic)
         check_bytes(payload, self.max_payload_bytes, f"payload on {topic}")
-        return admitted
+        return address
 
 
-def status_record(admitted: Admitted, payload: bytes, received_at: datetime) -> DeviceStatus:
+def status_record(address: DeviceAddress, payload: bytes, received_at: datetime) -> DeviceStatus:
     """The ``device.status`` record of a status message; ContractError when it breaks the contract."""
     status = Status.decode(payload)
-    if status.device != admitted.device:
+    if status.device != address.device:
         raise ContractError(
             RejectReason.INVALID_PAYLOAD,
-            f"status of device {status.device!r} published on the topic of {admitted.device!r}",
+            f"status of device {status.device!r} published on the topic of {address.device!r}",
         )
     return DeviceStatus.create(
-        farm=admitted.farm,
-        device=admitted.device,
+        farm=address.farm,
+        device=address.device,
         state=status.state,
         will=status.will,
         ts=status.ts,
         received_at=received_at,
     )
+
+
+DEADLETTER = "deadletter"
+"""The ``kind`` of a route to the dead-letter topic (the others are ``DeviceTopic`` values)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The Kafka record one MQTT message becomes, and what kind of message it was."""
+
+    kind: str
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+    partition: int
+    reason: RejectReason | None = None
+    """Why it was refused, on a route to the dead-letter topic."""
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """Kafka's default partition of ``key`` (murmur2, as the Java client and kafka-python place it)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class Router:
+    """Routes each MQTT message the bridge receives to its Kafka record.
+
+    Args:
+        door: the checks every message passes.
+        specs: the pipeline's Kafka topics.
+        partitions: how many partitions each topic has (by name), as Kafka says.
+        bridge_id: goes on every telemetry record as the ``bridge_id`` header.
+    """
+
+    def __init__(
+        self, door: Door, specs: Mapping[KafkaTopic, TopicSpec], partitions: Mapping[str, int], bridge_id: str
+    ) -> None:
+        self.door = door
+        self.raw_topic = specs[KafkaTopic.TELEMETRY_RAW].name
+        self.status_topic = specs[KafkaTopic.DEVICE_STATUS].name
+        self.dead_topic = specs[KafkaTopic.DEADLETTER].name
+        self._partitions = dict(partitions)
+        self._partition_of: dict[tuple[str, bytes], int] = {}
+        self._bridge_header = ("bridge_id", bridge_id.encode())
+        self._telemetry: dict[str, tuple[bytes, tuple[str, bytes]]] = {}
+        self._received_ms = -1
+        self._received_header = ("received_at", b"")
+
+    def route(self, topic: str, payload: bytes, received: float) -> Route:
+        """The record for a message on ``topic`` received at ``received`` (epoch seconds): telemetry untouched with
+        its headers, a status as a ``DeviceStatus``, anything refused as a ``DeadLetter``."""
+        try:
+            address = self.door.admit(topic, payload)
+        except ContractError as exc:
+            return self.dead_letter(exc, payload, topic, received, self.door.topics.device_named(topic))
+        if address.kind is DeviceTopic.TELEMETRY:
+            key, topic_header = self._telemetry_route(topic, address)
+            headers = [topic_header, self._received_at(received), self._bridge_header]
+            return Route(
+                address.kind.value, self.raw_topic, key, payload, headers, self._partition(self.raw_topic, key)
+            )
+        try:
+            record = status_record(address, payload, datetime.fromtimestamp(received, UTC))
+        except ContractError as exc:
+            return self.dead_letter(exc, payload, topic, received, address.device)
+        key = address.device.encode()
+        return Route(
+            address.kind.value, self.status_topic, key, record.encode(), None, self._partition(self.status_topic, key)
+        )
+
+    def dead_letter(
+        self, error: ContractError, payload: bytes, topic: str, received: float, device: str | None
+    ) -> Route:
+        """The dead-letter record of a refused message, keyed by its device where the topic names one."""
+        letter = DeadLetter.of(
+            error,
+            bytes(payload),
+            RejectStage.BRIDGE,
+            datetime.fromtimestamp(received, UTC),
+            mqtt_topic=topic[:1000],
+            device=device,
+        )
+        key = (device or topic[:200]).encode()
+        partition = self._partition(self.dead_topic, key)
+        return Route(DEADLETTER, self.dead_topic, key, letter.encode(), None, partition, error.reason)
+
+    def _received_at(self, received: float) -> tuple[str, bytes]:
+        """The ``received_at`` header, to the millisecond, formatted once per millisecond."""
+        ms = int(received * 1000)
+        if ms != self._received_ms:
+            self._received_ms = ms
+            stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+            self._received_header = ("received_at", stamp.encode())
+        return self._received_header
+
+    def _telemetry_route(self, topic: str, address: DeviceAddress) -> tuple[bytes, tuple[str, bytes]]:
+        """The Kafka key and the ``mqtt_topic`` header of a telemetry topic, built once per topic."""
+        route = self._telemetry.get(topic)
+        if route is None:
+            if len(self._telemetry) > CACHE_BOUND:
+                self._telemetry.clear()
+            route = self._telemetry[topic] = (address.device.encode(), ("mqtt_topic", topic.encode()))
+        return route
+
+    def _partition(self, topic: str, key: bytes) -> int:
+        # Computed once per key: per-record murmur2 in pure Python is a measurable share of the bridge's CPU.
+        part = self._partition_of.get((topic, key))
+        if part is None:
+            if len(self._partition_of) > CACHE_BOUND:
+                self._partition_of.clear()
+            part = self._partition_of[(topic, key)] = partition_of(key, self._partitions[topic])
+        return part

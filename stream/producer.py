@@ -21,7 +21,8 @@ from functools import partial
 from typing import Any, Protocol, cast
 
 from smartfarm.errors import ServiceError
-from stream.settings import BridgeSettings, KafkaSettings
+from smartfarm.settings import KafkaSettings
+from stream.settings import BridgeSettings
 
 log = logging.getLogger(__name__)
 

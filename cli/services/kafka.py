@@ -1,0 +1,222 @@
+"""Apache Kafka in KRaft mode (one combined broker and controller), run from its jars with ``java``.
+
+The jars (``org.apache.kafka:kafka_2.13`` and its runtime dependencies, plus a log4j binding) are fetched from
+Maven Central by Maven into a cache folder outside the repository; the storage is formatted per run.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from cli.services.base import LocalService, find_binary, free_port, port_open, tail_of
+from smartfarm.errors import ServiceError, ServiceMissingError
+
+log = logging.getLogger(__name__)
+
+JAVA_INSTALL = "sudo apt-get install -y openjdk-17-jre-headless"
+MAVEN_INSTALL = "sudo apt-get install -y maven"
+LOG4J_VERSION = "2.25.4"
+_COMPLETE = ".complete"
+
+_POM = """\
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>smartfarm.local</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{kafka}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>{log4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def fetch_kafka_jars(kafka_home: Path, version: str, *, quiet: bool = True) -> Path:
+    """Fetch the Kafka broker's jars into ``kafka_home/libs`` unless a complete copy is there; return the folder."""
+    libs = kafka_home / "libs"
+    if (kafka_home / _COMPLETE).exists():
+        return libs
+    mvn = find_binary("mvn", MAVEN_INSTALL)
+    kafka_home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=kafka_home) as tmp:
+        pom = Path(tmp) / "pom.xml"
+        pom.write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
+        staging = Path(tmp) / "libs"
+        cmd = [
+            mvn,
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ]
+        if quiet:
+            cmd.insert(1, "-q")
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ServiceError(
+                f"Maven could not fetch org.apache.kafka:kafka_2.13:{version}:\n"
+                f"{result.stdout[-3000:]}{result.stderr[-2000:]}"
+            )
+        if libs.exists():
+            shutil.rmtree(libs)
+        staging.rename(libs)
+    (kafka_home / _COMPLETE).write_text("\n".join(sorted(p.name for p in libs.iterdir())) + "\n")
+    return libs
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64, unpadded (as ``kafka-storage random-uuid``)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+class Kafka(LocalService):
+    """A single-node Kafka (KRaft, broker and controller in one process) on 127.0.0.1.
+
+    Args:
+        workdir: folder for the config, the log segments and the logs.
+        kafka_home: folder holding ``libs/`` from ``fetch_kafka_jars``.
+        port: client (PLAINTEXT) port; a free one when None.
+        partitions: default partition count of auto-created topics.
+        heap: the JVM's maximum heap.
+    """
+
+    name = "kafka"
+    start_timeout_s = 90.0
+    stop_timeout_s = 30.0
+
+    def __init__(
+        self, workdir: Path, kafka_home: Path, port: int | None = None, partitions: int = 6, heap: str = "1g"
+    ) -> None:
+        super().__init__(workdir)
+        self.java = find_binary("java", JAVA_INSTALL)
+        self.libs = kafka_home / "libs"
+        if not (kafka_home / _COMPLETE).exists():
+            raise ServiceMissingError(
+                f"the Kafka jars (in {kafka_home})",
+                "smartfarm services fetch-kafka  (needs Maven: " + MAVEN_INSTALL + ")",
+            )
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.controller_port = free_port()
+        self.partitions = partitions
+        self.heap = heap
+        self.data_dir = self.workdir / "data"
+        self.config_path = self.workdir / "server.properties"
+        self.log4j_path = self.workdir / "log4j2.yaml"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def config(self) -> str:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": str(self.partitions),
+            # Topics are declared by the pipeline (stream.admin) and by Faust; a typo must not create one.
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.segment.bytes": str(64 * 1024 * 1024),
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def prepare(self) -> None:
+        self.config_path.write_text(self.config())
+        self.log4j_path.write_text(
+            "Configuration:\n"
+            "  Appenders:\n"
+            "    File:\n"
+            "      name: file\n"
+            f"      fileName: {self.workdir / 'server.log'}\n"
+            "      PatternLayout:\n"
+            '        pattern: "[%d] %p %m (%c)%n"\n'
+            "  Loggers:\n"
+            "    Root:\n"
+            "      level: INFO\n"
+            "      AppenderRef:\n"
+            "        - ref: file\n"
+        )
+        if not (self.data_dir / "meta.properties").exists():
+            # Formatting once keeps the data across stop() / start(), as a restarted broker would.
+            result = subprocess.run(
+                [
+                    self.java,
+                    "-cp",
+                    f"{self.libs}/*",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    # One argument, "=" joined: an id may start with "-", which argparse would take for an option.
+                    f"--cluster-id={new_cluster_id()}",
+                    "-c",
+                    str(self.config_path),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=self.workdir,
+            )
+            if result.returncode != 0:
+                raise ServiceError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    def ports(self) -> list[int]:
+        return [self.port, self.controller_port]
+
+    def command(self) -> list[str]:
+        return [
+            self.java,
+            "-Xms256m",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.log4j_path}",
+            "-cp",
+            f"{self.libs}/*",
+            "kafka.Kafka",
+            str(self.config_path),
+        ]
+
+    def is_ready(self) -> bool:
+        from kafka import KafkaAdminClient
+
+        if not port_open(self.port):
+            return False
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000)
+        try:
+            brokers = admin.describe_cluster().get("brokers", [])
+            return len(brokers) > 0
+        finally:
+            admin.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        server_log = self.workdir / "server.log"
+        if server_log.exists():
+            return f"{super().log_tail(lines)}\n--- server.log ---\n{tail_of(server_log, lines)}"
+        return super().log_tail(lines)

@@ -1,0 +1,97 @@
+"""Mosquitto from the Debian package, with a config generated per run: loopback, a free port, a temp folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from cli.services.base import LocalService, find_binary, free_port
+
+INSTALL = "sudo apt-get install -y mosquitto mosquitto-clients"
+
+# Broker tuning shared with the repository's mosquitto.conf (a test keeps the two in step). Mosquitto's
+# defaults would silently drop QoS 1 messages queued for a bridge that is down (max_queued_messages 1000)
+# and throttle a fast publisher (20 in flight per client).
+TUNING: dict[str, str] = {
+    "persistence": "true",
+    "autosave_interval": "30",
+    "max_queued_messages": "1000000",
+    "max_queued_bytes": "0",
+    "max_inflight_messages": "0",
+    "max_packet_size": "262144",
+    "set_tcp_nodelay": "true",
+    "persistent_client_expiration": "7d",
+}
+
+
+class Mosquitto(LocalService):
+    """A Mosquitto broker on 127.0.0.1.
+
+    Args:
+        workdir: folder for the config, the persistence file and the log.
+        port: listener port; a free one when None.
+        password_file: a mosquitto_passwd file; anonymous clients are refused when it is given.
+        acl_file: a mosquitto ACL file, used with ``password_file``.
+    """
+
+    name = "mosquitto"
+    start_timeout_s = 20.0
+    stop_timeout_s = 10.0
+
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+    ) -> None:
+        super().__init__(workdir)
+        self.binary = find_binary("mosquitto", INSTALL)
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self.config_path = self.workdir / "mosquitto.conf"
+
+    def config(self) -> str:
+        lines = [
+            f"listener {self.port} {self.host}",
+            f"persistence_location {self.workdir}/",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        ]
+        lines += [f"{key} {value}" for key, value in TUNING.items()]
+        if self.password_file is not None:
+            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+            if self.acl_file is not None:
+                lines.append(f"acl_file {self.acl_file}")
+        else:
+            lines.append("allow_anonymous true")
+        if os.geteuid() == 0:
+            # Run as root keeps root: otherwise mosquitto drops to user "mosquitto", which cannot write here.
+            lines.append("user root")
+        return "\n".join(lines) + "\n"
+
+    def prepare(self) -> None:
+        self.config_path.write_text(self.config())
+
+    def ports(self) -> list[int]:
+        return [self.port]
+
+    def command(self) -> list[str]:
+        return [self.binary, "-c", str(self.config_path)]
+
+    def is_ready(self) -> bool:
+        # An MQTT 3.1.1 CONNECT with an empty client id and clean session; any CONNACK means the broker is up.
+        connect = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
+        with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
+            sock.sendall(connect)
+            return sock.recv(4)[:1] == b"\x20"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"

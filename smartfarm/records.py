@@ -1,0 +1,177 @@
+"""The Kafka side of the wire: the record models on the pipeline's topics (named and keyed in ``smartfarm.topics``)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar, Self
+from uuid import UUID
+
+from pydantic import Base64Bytes, Field
+
+from smartfarm.contract import Contract, Strict, Timestamp
+from smartfarm.errors import ContractError, RejectReason
+from smartfarm.identifiers import Identifier
+from smartfarm.layout import SensorKind
+from smartfarm.telemetry import ConnectionState
+
+
+class RawHeaders(Strict):
+    """Headers the bridge puts on each ``telemetry.raw`` record; the value is the payload, untouched."""
+
+    mqtt_topic: str
+    received_at: Timestamp
+    bridge_id: str
+
+    def to_kafka(self) -> list[tuple[str, bytes]]:
+        return [
+            ("mqtt_topic", self.mqtt_topic.encode()),
+            ("received_at", self.received_at.isoformat().encode()),
+            ("bridge_id", self.bridge_id.encode()),
+        ]
+
+    @classmethod
+    def from_kafka(cls, headers: list[tuple[str, bytes]] | None) -> Self:
+        try:
+            found = {k: v.decode() for k, v in headers or []}
+            return cls.model_validate(found)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ContractError(RejectReason.INVALID_PAYLOAD, f"raw record headers: {exc}") from exc
+
+
+class CleanReading(Contract):
+    """One sensor reading that passed cleaning, placed in its farm and zone."""
+
+    MAX_BYTES: ClassVar[int] = 4 * 1024
+
+    farm: Identifier
+    zone: Identifier
+    device: Identifier
+    sensor: Identifier
+    kind: SensorKind
+    value: float
+    unit: str
+    ts: Timestamp
+    seq: int = Field(ge=0)
+    depth_cm: float | None = None
+
+
+class RejectStage(StrEnum):
+    """Where in the pipeline a record was refused."""
+
+    BRIDGE = "bridge"
+    """At the MQTT door: size, encoding, topic."""
+    CLEAN = "clean"
+    """In the cleaning agent: contract, layout, physical range."""
+
+
+class DeadLetter(Contract):
+    """A refused message: why, where, and its original bytes (base64 in JSON) so it can be replayed."""
+
+    MAX_BYTES: ClassVar[int] = 512 * 1024
+
+    reason: RejectReason
+    detail: str = Field(max_length=2000)
+    stage: RejectStage
+    received_at: Timestamp
+    payload: Base64Bytes
+    mqtt_topic: str | None = None
+    device: str | None = None
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
+
+    @classmethod
+    def of(
+        cls, error: ContractError, payload: bytes, stage: RejectStage, received_at: datetime, **where: object
+    ) -> Self:
+        """The dead letter for ``payload`` refused with ``error``."""
+        return cls.create(
+            reason=error.reason,
+            detail=error.detail[:2000],
+            stage=stage,
+            received_at=received_at,
+            payload=base64.b64encode(payload),
+            **where,
+        )
+
+
+class ZoneAggregate(Contract):
+    """Statistics of one sensor kind over one zone and one tumbling window."""
+
+    MAX_BYTES: ClassVar[int] = 4 * 1024
+
+    farm: Identifier
+    zone: Identifier
+    kind: SensorKind
+    window_start: Timestamp
+    window_end: Timestamp
+    count: int = Field(ge=1)
+    mean: float
+    min: float
+    max: float
+
+
+class RecommendationKind(StrEnum):
+    """What a recommendation is about."""
+
+    IRRIGATION = "irrigation"
+    """Water the zone: ``amount_mm`` says how much."""
+    SENSOR_FAULT = "sensor_fault"
+    """A device's sensor looks broken: ``device`` and ``sensor`` say which."""
+    FROST = "frost"
+    """Frost is expected in the zone."""
+    HEAT = "heat"
+    """Heat stress is expected in the zone."""
+    DISEASE_RISK = "disease_risk"
+    """Leaf wetness and temperature favour fungal disease."""
+    HARVEST = "harvest"
+    """The crop is predicted ready: ``due`` says when."""
+
+
+class Severity(StrEnum):
+    """How urgently a farmer should look."""
+
+    INFO = "info"
+    """For the record; nothing to do now."""
+    ADVISORY = "advisory"
+    """Act within the day."""
+    WARNING = "warning"
+    """Act within hours."""
+    CRITICAL = "critical"
+    """Act now: crop or equipment at risk."""
+
+
+class Recommendation(Contract):
+    """Advice for one zone, made by a model from the zone's recent data."""
+
+    MAX_BYTES: ClassVar[int] = 8 * 1024
+
+    id: UUID
+    farm: Identifier
+    zone: Identifier
+    kind: RecommendationKind
+    severity: Severity
+    issued_at: Timestamp
+    valid_until: Timestamp
+    message: str = Field(max_length=500)
+    model: str = Field(max_length=100, description="name@version of the model that made it")
+    confidence: float = Field(ge=0, le=1)
+    amount_mm: float | None = Field(None, ge=0, description="irrigation only")
+    device: Identifier | None = Field(None, description="sensor_fault only")
+    sensor: Identifier | None = Field(None, description="sensor_fault only")
+    due: Timestamp | None = Field(None, description="harvest only")
+
+
+class DeviceStatus(Contract):
+    """A device's state change, from its status topic, placed in its farm."""
+
+    MAX_BYTES: ClassVar[int] = 4 * 1024
+
+    farm: Identifier
+    device: Identifier
+    state: ConnectionState
+    will: bool
+    ts: Timestamp
+    received_at: Timestamp

@@ -1,0 +1,172 @@
+"""Both topic schemes: the MQTT topics devices and services use, and the pipeline's Kafka topics.
+
+MQTT (``root`` defaults to ``smartfarm``; ``v1`` is the topic scheme's version)::
+
+    {root}/v1/{farm}/devices/{device}/telemetry        device -> broker, QoS 1
+    {root}/v1/{farm}/devices/{device}/status           device -> broker, QoS 1, retained (birth, will)
+    {root}/v1/{farm}/zones/{zone}/recommendations      bridge -> broker, QoS 1, retained (latest per zone)
+
+Devices are addressed by id, not by zone: a device keeps its topics when it is moved to another zone, and the
+stream looks its zone up in the farm layout. ``MqttTopics`` builds every topic, parses device topics and renders
+the broker's ACL, so the scheme is written once.
+
+Kafka: every topic is ``{prefix}.{name}`` (prefix ``smartfarm`` by default, so that tests and tenants can share a
+cluster). Keys are UTF-8 strings; the key decides the partition, and so the order a consumer sees:
+
+===================  =====================  =========================================================
+topic                key                    value
+===================  =====================  =========================================================
+telemetry.raw        device id              the device's MQTT payload bytes, untouched; RawHeaders
+readings.clean       device id              CleanReading (JSON)
+deadletter           device id, else topic  DeadLetter (JSON)
+zone.aggregates      ``{farm}/{zone}``      ZoneAggregate (JSON)
+recommendations      ``{farm}/{zone}``      Recommendation (JSON)
+device.status        device id              DeviceStatus (JSON), compacted: latest state per device
+===================  =====================  =========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from smartfarm.errors import ContractError, RejectReason
+from smartfarm.identifiers import is_identifier
+
+TOPIC_VERSION = "v1"
+
+
+class DeviceTopic(StrEnum):
+    """The kinds of message a device publishes: the last level of its topics."""
+
+    TELEMETRY = "telemetry"
+    """Readings of the device's sensors."""
+    STATUS = "status"
+    """Birth and last-will messages, retained."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAddress:
+    """What a device topic names."""
+
+    farm: str
+    device: str
+    kind: DeviceTopic
+
+
+_DEVICE_TOPIC_KINDS = {kind.value: kind for kind in DeviceTopic}
+
+
+@dataclass(frozen=True, slots=True)
+class MqttTopics:
+    """Builds and parses the MQTT topics under one root, and renders the broker's ACL for them."""
+
+    root: str = "smartfarm"
+
+    def device(self, farm: str, device: str, kind: DeviceTopic) -> str:
+        return f"{self.root}/{TOPIC_VERSION}/{farm}/devices/{device}/{kind.value}"
+
+    def telemetry(self, farm: str, device: str) -> str:
+        return self.device(farm, device, DeviceTopic.TELEMETRY)
+
+    def status(self, farm: str, device: str) -> str:
+        return self.device(farm, device, DeviceTopic.STATUS)
+
+    def recommendations(self, farm: str, zone: str) -> str:
+        return f"{self.root}/{TOPIC_VERSION}/{farm}/zones/{zone}/recommendations"
+
+    def device_filter(self, kind: DeviceTopic, farm: str = "+") -> str:
+        """Subscription filter for one kind of device message on every device (of one farm, or all)."""
+        return self.device(farm, "+", kind)
+
+    def parse_device(self, topic: str) -> DeviceAddress:
+        """What a device topic names; ContractError(UNKNOWN_TOPIC) for anything else.
+
+        String splits and a set test, no regex: the bridge calls this for every new topic it sees."""
+        parts = topic.split("/")
+        kind = _DEVICE_TOPIC_KINDS.get(parts[-1])
+        if (
+            len(parts) != 6
+            or kind is None
+            or parts[0] != self.root
+            or parts[1] != TOPIC_VERSION
+            or parts[3] != "devices"
+            or not is_identifier(parts[2])
+            or not is_identifier(parts[4])
+        ):
+            raise ContractError(
+                RejectReason.UNKNOWN_TOPIC, f"topic {topic!r} is not a device topic under {self.root!r}"
+            )
+        return DeviceAddress(parts[2], parts[4], kind)
+
+    @staticmethod
+    def device_named(topic: str) -> str | None:
+        """The device a (possibly invalid) topic names where it has a device level, for keying a dead letter."""
+        parts = topic.split("/")
+        return parts[4] if len(parts) == 6 and parts[3] == "devices" and is_identifier(parts[4]) else None
+
+    def acl(self, services: tuple[str, ...] = ()) -> str:
+        """A Mosquitto ACL: each device may publish its own telemetry and status (``%u`` is its user name) and
+        read every zone's recommendations; service users may read and write everything under the root."""
+        lines = [
+            f"pattern write {self.telemetry('+', '%u')}",
+            f"pattern write {self.status('+', '%u')}",
+            f"pattern read {self.recommendations('+', '+')}",
+        ]
+        for user in services:
+            lines += ["", f"user {user}", f"topic readwrite {self.root}/#"]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A Kafka topic the pipeline owns."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+    retention_ms: int | None = None
+
+
+class KafkaTopic(StrEnum):
+    """The pipeline's Kafka topics, by their name under the prefix."""
+
+    TELEMETRY_RAW = "telemetry.raw"
+    """Device payloads exactly as they arrived over MQTT, written by the bridge."""
+    READINGS_CLEAN = "readings.clean"
+    """One validated, layout-enriched reading per record, written by the cleaning agent."""
+    DEADLETTER = "deadletter"
+    """Everything refused anywhere in the pipeline, with the reason and the original bytes."""
+    ZONE_AGGREGATES = "zone.aggregates"
+    """Windowed per-zone statistics of each sensor kind."""
+    RECOMMENDATIONS = "recommendations"
+    """Advice for a zone: irrigation, sensor faults, frost / heat, disease risk, harvest timing."""
+    DEVICE_STATUS = "device.status"
+    """Device online / offline transitions (birth and last-will messages)."""
+
+
+DEFAULT_PARTITIONS = 6
+_WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+def topic_specs(prefix: str = "smartfarm", partitions: int = DEFAULT_PARTITIONS) -> dict[KafkaTopic, TopicSpec]:
+    """The spec of every pipeline topic under ``prefix``."""
+    return {
+        KafkaTopic.TELEMETRY_RAW: TopicSpec(f"{prefix}.{KafkaTopic.TELEMETRY_RAW}", partitions, retention_ms=_WEEK_MS),
+        KafkaTopic.READINGS_CLEAN: TopicSpec(
+            f"{prefix}.{KafkaTopic.READINGS_CLEAN}", partitions, retention_ms=_WEEK_MS
+        ),
+        KafkaTopic.DEADLETTER: TopicSpec(f"{prefix}.{KafkaTopic.DEADLETTER}", partitions, retention_ms=4 * _WEEK_MS),
+        KafkaTopic.ZONE_AGGREGATES: TopicSpec(
+            f"{prefix}.{KafkaTopic.ZONE_AGGREGATES}", partitions, retention_ms=_WEEK_MS
+        ),
+        KafkaTopic.RECOMMENDATIONS: TopicSpec(
+            f"{prefix}.{KafkaTopic.RECOMMENDATIONS}", partitions, retention_ms=4 * _WEEK_MS
+        ),
+        KafkaTopic.DEVICE_STATUS: TopicSpec(f"{prefix}.{KafkaTopic.DEVICE_STATUS}", partitions, compacted=True),
+    }
+
+
+def zone_key(farm: str, zone: str) -> bytes:
+    """The key of zone-scoped records: every record of one zone lands on one partition, in order."""
+    return f"{farm}/{zone}".encode()

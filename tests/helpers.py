@@ -1,0 +1,42 @@
+"""Small helpers both test lanes share."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from edge.faults import FaultRates
+from edge.settings import EdgeSettings
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses: a topic root, a topic prefix, a database."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+FLEET_START = datetime(2026, 7, 1, 6, tzinfo=UTC)
+FLEET_SECRET = SecretStr("test-fleet-secret")
+NO_FAULTS = {f"fault_{k}": 0.0 for k in FaultRates.model_fields}
+
+
+def edge_settings(tmp_path: Path, **overrides: object) -> EdgeSettings:
+    """A seeded fleet starting at ``FLEET_START`` with no faults, logging its ground truth under ``tmp_path``."""
+    values: dict[str, object] = {
+        "speed": 3600.0,
+        "interval_s": 300.0,
+        "start": FLEET_START,
+        "seed": 9,
+        "device_secret": FLEET_SECRET,
+        "progress_s": 1.0,
+        "ground_truth": tmp_path / "truth.jsonl",
+        **NO_FAULTS,
+    }
+    values.update(overrides)
+    return EdgeSettings(**values)

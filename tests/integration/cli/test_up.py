@@ -1,0 +1,120 @@
+"""The ``smartfarm`` command: help texts, errors that name the fix, and ``smartfarm up`` for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cli.services import free_port
+from cli.services.base import port_open
+from cli.services.settings import ServicesSettings
+from smartfarm.settings import InfluxSettings
+from smartfarm.telemetry import Telemetry
+from storage.influx import InfluxClient
+
+
+def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
+    mqtt_port, kafka_port, influx_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "SMARTFARM_SERVICES_CACHE_DIR": str(ServicesSettings().cache_dir),
+        "SMARTFARM_MQTT_USERNAME": "ops",
+        "SMARTFARM_MQTT_PASSWORD": "ops-password",
+        "SMARTFARM_EDGE_SPEED": "3600",
+        "SMARTFARM_BRIDGE_METRICS_PORT": "0",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "up",
+            "--workdir",
+            str(tmp_path / "stack"),
+            "--port",
+            str(mqtt_port),
+            "--bootstrap-servers",
+            f"127.0.0.1:{kafka_port}",
+            "--url",
+            f"http://127.0.0.1:{influx_port}",
+            "--database",
+            "farmdb",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "smartfarm up exited early:\n" + "".join(lines)
+            lines.append(line)
+            if "data and logs in" in line:
+                break
+        output = "".join(lines)
+        assert "6 topics created under smartfarm." in output
+
+        telemetry: list[bytes] = []
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="probe")
+        client.username_pw_set("ops", "ops-password")
+        client.on_message = lambda _c, _u, msg: telemetry.append(msg.payload)
+        client.connect("127.0.0.1", mqtt_port)
+        client.subscribe("smartfarm/v1/+/devices/+/telemetry", qos=1)
+        client.loop_start()
+        deadline = time.monotonic() + 20
+        while len(telemetry) < 24 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        client.loop_stop()
+        client.disconnect()
+        assert (
+            len({Telemetry.decode(p).device for p in telemetry if p.startswith(b'{"schema_version":1,"device"')}) >= 10
+        )
+
+        answers: list[object] = []
+        anonymous = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="anonymous", protocol=mqtt.MQTTv5)
+        anonymous.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
+        anonymous.connect("127.0.0.1", mqtt_port)
+        while not answers:
+            anonymous.loop(timeout=0.2)
+        anonymous.disconnect()
+        assert str(answers[0]) == "Not authorized", "the broker refuses clients without credentials"
+        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+        assert {t for t in admin.list_topics() if t.startswith("smartfarm.")} == {
+            "smartfarm.telemetry.raw",
+            "smartfarm.readings.clean",
+            "smartfarm.deadletter",
+            "smartfarm.zone.aggregates",
+            "smartfarm.recommendations",
+            "smartfarm.device.status",
+        }
+        admin.close()
+        consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+        raw = [TopicPartition("smartfarm.telemetry.raw", p) for p in range(6)]
+        deadline = time.monotonic() + 20
+        while sum(consumer.end_offsets(raw).values()) < 24 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sum(consumer.end_offsets(raw).values()) >= 24, "the bridge forwards the farm's telemetry into Kafka"
+        consumer.close()
+        with InfluxClient(InfluxSettings(url=f"http://127.0.0.1:{influx_port}", database="farmdb")) as influx:
+            assert {"name": "farmdb"} in influx.query("SHOW DATABASES")
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for port in (mqtt_port, kafka_port, influx_port):
+        assert not port_open(port), f"port {port} still open after smartfarm up stopped"

@@ -1,0 +1,82 @@
+"""Session-wide real services for the integration tests.
+
+Each service starts once per session, on free loopback ports, the first time a test asks for it. A missing
+binary, Java, Maven or jar fails the run with the command that installs it; nothing is skipped. Every test here is
+marked ``integration``; the unit lane (``tests/unit``) cannot reach these fixtures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
+from cli.services.settings import ServicesSettings
+from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from storage.influx import InfluxClient
+from tests.helpers import unique
+
+_started: list[LocalService] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _run(service: LocalService) -> Iterator[LocalService]:
+    service.start()
+    _started.append(service)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    yield from _run(Mosquitto(tmp_path_factory.mktemp("mosquitto")))  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
+    settings = ServicesSettings()
+    fetch_kafka_jars(settings.kafka_home, settings.kafka_version)
+    yield from _run(Kafka(tmp_path_factory.mktemp("kafka"), settings.kafka_home, heap="768m"))  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    yield from _run(InfluxDB(tmp_path_factory.mktemp("influxdb")))  # type: ignore[misc]
+
+
+@pytest.fixture
+def mqtt_settings(mosquitto: Mosquitto) -> MqttSettings:
+    """MQTT settings for the session broker with a topic root of this test's own."""
+    return MqttSettings(host=mosquitto.host, port=mosquitto.port, topic_root=unique("t"))
+
+
+@pytest.fixture
+def kafka_settings(kafka: Kafka) -> KafkaSettings:
+    """Kafka settings for the session broker with a topic prefix of this test's own."""
+    return KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=unique("t"))
+
+
+@pytest.fixture
+def influx(influxdb: InfluxDB) -> Iterator[InfluxClient]:
+    """A client on a database of this test's own, created before and dropped after."""
+    with InfluxClient(InfluxSettings(url=influxdb.url, database=unique("t"))) as client:
+        client.create_database()
+        yield client
+        client.drop_database()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _started:
+        terminalreporter.section("services")
+        for service in _started:
+            terminalreporter.write_line(f"{service.name}: ready in {service.ready_seconds:.2f}s")

@@ -1,0 +1,315 @@
+"""The fleet against the real Mosquitto: delivery, store-and-forward across a broker outage, last wills,
+credentials, the closed irrigation loop and replay."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import SecretStr
+
+from cli.services import Mosquitto
+from edge.credentials import device_password, write_password_file
+from edge.device import DeviceRefusedError
+from edge.faults import FaultRates
+from edge.fleet import FleetStats, prepare
+from edge.simulator import FarmSimulation
+from smartfarm.identifiers import valves_user
+from smartfarm.layout import Layout, load_layout, replicate
+from smartfarm.records import Recommendation
+from smartfarm.settings import MqttSettings
+from smartfarm.telemetry import Status, Telemetry
+from smartfarm.topics import DeviceTopic, MqttTopics
+from tests.helpers import FLEET_SECRET, FLEET_START, edge_settings, unique
+
+START = FLEET_START
+SECRET = FLEET_SECRET
+
+
+class Subscriber:
+    """Collects every message under a topic filter, over a persistent session that survives broker restarts."""
+
+    def __init__(self, settings: MqttSettings, topic: str, username: str = "", password: str = "") -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("sub-"), protocol=mqtt.MQTTv5)
+        if username:
+            self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(1, 2)
+        subscribed = threading.Event()
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self.client.connect(settings.host, settings.port, clean_start=False, properties=props)
+        self.client.loop_start()
+        assert subscribed.wait(5), "subscription not acknowledged"
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def wait_for(self, count: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
+
+
+@pytest.fixture
+def secured_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, MqttSettings, Layout]]:
+    """A broker of this test's own that only lets the layout's devices, the valves and a tester in."""
+    layout = replicate(load_layout(), 50)
+    users = {d: device_password(SECRET, d) for d in layout.placements}
+    users[valves_user((0, 1))] = device_password(SECRET, valves_user((0, 1)))
+    users["tester"] = "tester-password"
+    write_password_file(tmp_path / "passwd", users)
+    root = unique("t")
+    (tmp_path / "acl").write_text(MqttTopics(root).acl(services=("tester",)))
+    broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "passwd", acl_file=tmp_path / "acl")
+    with broker:
+        yield broker, MqttSettings(host=broker.host, port=broker.port, topic_root=root), layout
+
+
+def telemetry_by_device(messages: list[tuple[str, bytes, bool]]) -> dict[str, list[Telemetry]]:
+    out: dict[str, list[Telemetry]] = defaultdict(list)
+    for _, payload, _ in messages:
+        message = Telemetry.decode(payload)
+        out[message.device].append(message)
+    return out
+
+
+def assert_complete_and_ordered(received: dict[str, list[Telemetry]], devices: list[str], ticks: int) -> None:
+    for device in devices:
+        firsts: list[int] = []
+        for message in received[device]:
+            if message.seq not in firsts:
+                firsts.append(message.seq)
+            assert message.ts == START + timedelta(seconds=300 * message.seq), "original timestamp kept"
+        assert firsts == list(range(ticks)), f"{device}: {firsts[:10]}..."
+
+
+def test_a_50_device_fleet_delivers_every_message(secured_broker: SecuredBroker, tmp_path: Path) -> None:
+    _, mqtt_settings, layout = secured_broker
+    sub = Subscriber(
+        mqtt_settings, mqtt_settings.topics.device_filter(DeviceTopic.TELEMETRY), "tester", "tester-password"
+    )
+    edge = edge_settings(tmp_path, devices=50, speed=36000.0, duration=timedelta(hours=12))
+    fleet, source = prepare(layout, mqtt_settings, edge)
+    began = time.monotonic()
+    stats = fleet.run(source, threading.Event(), edge.speed)
+    elapsed = time.monotonic() - began
+    sub.wait_for(stats.produced, 20)
+    sub.close()
+    ticks = 12 * 12
+    assert stats.produced == 50 * ticks and stats.dropped == 0 and stats.died == 0
+    births_and_goodbyes = 50 + stats.reconnects + 50  # a birth per connection, one offline status each
+    assert stats.acked == stats.published == stats.produced + births_and_goodbyes, "the progress line adds up"
+    received = telemetry_by_device(sub.messages)
+    assert len(sub.messages) == 50 * ticks, "no message lost or doubled without faults"
+    assert_complete_and_ordered(received, list(layout.placements), ticks)
+    print(f"\n50 devices x {ticks} messages in {elapsed:.1f}s: {50 * ticks / elapsed:.0f} messages/s")
+
+
+def test_readings_made_while_the_broker_is_down_arrive_in_order(secured_broker: SecuredBroker, tmp_path: Path) -> None:
+    broker, mqtt_settings, layout = secured_broker
+    small = replicate(layout, 20)
+    sub = Subscriber(
+        mqtt_settings, mqtt_settings.topics.device_filter(DeviceTopic.TELEMETRY), "tester", "tester-password"
+    )
+    # 2 readings per device per second for 24 s: ~20 s of them are made while the broker is stopped for 10 s.
+    edge = edge_settings(tmp_path, speed=600.0, duration=timedelta(hours=4))
+    fleet, source = prepare(small, mqtt_settings, edge)
+    outcome: dict[str, FleetStats] = {}
+    runner = threading.Thread(target=lambda: outcome.update(stats=fleet.run(source, threading.Event(), edge.speed)))
+    runner.start()
+    time.sleep(4)
+    broker.stop()
+    down_at = fleet._refresh().buffered
+    time.sleep(10)
+    buffered_while_down = fleet._refresh().buffered
+    broker.start()
+    runner.join(90)
+    assert not runner.is_alive()
+    stats = outcome["stats"]
+    sub.wait_for(stats.produced, 30)
+    sub.close()
+    ticks = 4 * 12
+    assert buffered_while_down > down_at + 20 * 15, "devices kept reading while the broker was away"
+    assert stats.dropped == 0 and stats.reconnects >= 20
+    assert_complete_and_ordered(telemetry_by_device(sub.messages), list(small.placements), ticks)
+    duplicates = len(sub.messages) - stats.produced
+    print(f"\nbroker down 10 s: {buffered_while_down} readings buffered, {duplicates} QoS 1 re-deliveries")
+
+
+def test_the_last_will_marks_a_killed_device_offline(secured_broker: SecuredBroker, tmp_path: Path) -> None:
+    broker, mqtt_settings, _ = secured_broker
+    sub = Subscriber(mqtt_settings, mqtt_settings.topics.device_filter(DeviceTopic.STATUS), "tester", "tester-password")
+    env = {**os.environ, "SMARTFARM_EDGE_DEVICE_SECRET": SECRET.get_secret_value()}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "edge",
+            "--port",
+            str(broker.port),
+            "--topic-root",
+            mqtt_settings.topic_root,
+            "--speed",
+            "60",
+            "--keepalive-s",
+            "5",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        sub.wait_for(12, 20)
+        births = [Status.decode(p) for _, p, _ in sub.messages]
+        assert {s.state.value for s in births} == {"online"} and len({s.device for s in births}) == 12
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        sub.wait_for(24, 20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    sub.close()
+    wills = [Status.decode(p) for _, p, _ in sub.messages[12:]]
+    assert len({w.device for w in wills}) == 12
+    assert all(w.state.value == "offline" and w.will for w in wills)
+
+
+def test_a_device_with_a_wrong_password_is_refused_with_a_clear_error(
+    secured_broker: SecuredBroker, tmp_path: Path
+) -> None:
+    _, mqtt_settings, layout = secured_broker
+    edge = edge_settings(tmp_path, device_secret=SecretStr("not-the-fleet-secret"), duration=timedelta(hours=1))
+    fleet, source = prepare(layout, mqtt_settings, edge)
+    with pytest.raises(DeviceRefusedError, match=r"refused device .*Not authorized"):
+        fleet.run(source, threading.Event(), edge.speed, drain_timeout_s=1)
+
+
+def test_valves_apply_accepted_irrigation_and_later_readings_show_it(
+    secured_broker: SecuredBroker, tmp_path: Path
+) -> None:
+    _, mqtt_settings, _ = secured_broker
+    farm, zone = "valley-farm", "lettuce-south"
+    sub = Subscriber(
+        mqtt_settings, mqtt_settings.topics.telemetry(farm, "soil-lettuce-south-1"), "tester", "tester-password"
+    )
+    edge = edge_settings(tmp_path, speed=7200.0, duration=timedelta(hours=16))
+    fleet, source = prepare(load_layout(), mqtt_settings, edge)
+    stop = threading.Event()
+    outcome: dict[str, FleetStats] = {}
+    runner = threading.Thread(target=lambda: outcome.update(stats=fleet.run(source, stop, edge.speed)))
+    runner.start()
+    time.sleep(3)  # six simulated hours of drying first
+
+    recommendation = Recommendation.create(
+        id=uuid.uuid4(),
+        farm=farm,
+        zone=zone,
+        kind="irrigation",
+        severity="advisory",
+        issued_at=START,
+        valid_until=START + timedelta(days=1),
+        message="Irrigate 15 mm",
+        model="test@1",
+        confidence=0.9,
+        amount_mm=15.0,
+    )
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("rec-"), protocol=mqtt.MQTTv5)
+    publisher.username_pw_set("tester", "tester-password")
+    publisher.connect(mqtt_settings.host, mqtt_settings.port)
+    publisher.loop_start()
+    topic = mqtt_settings.topics.recommendations(farm, zone)
+    publisher.publish(topic, recommendation.encode(), qos=1, retain=True).wait_for_publish(5)
+    publisher.publish(topic, recommendation.encode(), qos=1, retain=True).wait_for_publish(5)  # applied once
+    publisher.publish(topic, b"{not a recommendation", qos=1).wait_for_publish(5)
+    publisher.loop_stop()
+    publisher.disconnect()
+    runner.join(60)
+    sub.close()
+
+    stats = outcome["stats"]
+    assert stats.irrigations == 1 and stats.irrigated_mm == 15.0
+    assert fleet.valves is not None and fleet.valves.refused == 1
+    # The same seed without the valve: every difference in the readings is the water the valve let in.
+    twin = FarmSimulation(load_layout(), edge.seed, START, edge.interval_s, FaultRates.none())
+    baseline = {}
+    for _ in range(16 * 12):
+        for m in twin.step().messages:
+            if m.device == "soil-lettuce-south-1":
+                baseline[m.seq] = next(r.value for r in m.readings if r.sensor == "sm-15")
+    received = [Telemetry.decode(p) for _, p, _ in sub.messages]
+    wetter = [next(r.value for r in m.readings if r.sensor == "sm-15") - baseline[m.seq] for m in received]
+    assert len(received) == 16 * 12
+    assert wetter[0] == 0.0, "identical until the valve opened"
+    assert min(wetter) >= -0.01, "irrigation never dries the soil"
+    assert wetter[-1] > 2.0, "15 mm into the top 30 cm raises it by up to 5 points, less what drained"
+
+
+def test_a_recording_replays_as_the_same_payloads(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    settings = MqttSettings(host=mosquitto.host, port=mosquitto.port, topic_root=unique("t"))
+    topic = settings.topics.device_filter(DeviceTopic.TELEMETRY)
+    first = Subscriber(settings, topic)
+    record = tmp_path / "farm.csv"
+    edge = edge_settings(tmp_path, speed=1e5, duration=timedelta(hours=3), record=record)
+    fleet, source = prepare(load_layout(), settings, edge)
+    stats = fleet.run(source, threading.Event(), edge.speed)
+    first.wait_for(stats.produced, 10)
+    first.close()
+
+    second = Subscriber(settings, topic)
+    replayer, replay = prepare(load_layout(), settings, edge_settings(tmp_path, speed=1e5), replay=record)
+    replayer.run(replay, threading.Event(), 1e5)
+    second.wait_for(stats.produced, 10)
+    second.close()
+
+    def per_topic(messages: list[tuple[str, bytes, bool]]) -> dict[str, list[bytes]]:
+        out: dict[str, list[bytes]] = defaultdict(list)
+        for topic, payload, _ in messages:
+            out[topic].append(payload)
+        return out
+
+    assert len(second.messages) == stats.produced
+    assert per_topic(second.messages) == per_topic(first.messages)
+    header = record.read_text().splitlines()[0]
+    assert header == "ts,device,seq,sensor,kind,value"
+
+
+def test_ground_truth_is_written_as_json_lines(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    settings = MqttSettings(host=mosquitto.host, port=mosquitto.port, topic_root=unique("t"))
+    edge = edge_settings(tmp_path, speed=1e5, duration=timedelta(hours=24), fault_spike=0.05, fault_duplicate=0.05)
+    fleet, source = prepare(load_layout(), settings, edge)
+    stats = fleet.run(source, threading.Event(), edge.speed)
+    lines = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    assert len(lines) == sum(stats.faults.values()) > 0
+    assert {line["fault"] for line in lines} == {"spike", "duplicate"}

@@ -1,0 +1,59 @@
+"""Writing line protocol and reading it back with InfluxQL, against the real InfluxDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from smartfarm.errors import StorageError
+from storage.influx import InfluxClient
+from storage.schema import DeviceStatusPoint, ReadingPoint
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_points_written_are_read_back_with_influxql(influx: InfluxClient) -> None:
+    points = [
+        ReadingPoint(
+            time=T0 + timedelta(minutes=i),
+            farm="f",
+            zone="z",
+            device=f"d-{i % 2}",
+            sensor="sm-15",
+            kind="soil_moisture",
+            value=20.0 + i,
+            seq=i,
+            depth_cm=15,
+        )
+        for i in range(10)
+    ]
+    assert influx.write(points) == 10
+    influx.write([DeviceStatusPoint(time=T0, farm="f", device="d-0", online=False, will=True)])
+
+    rows = influx.query(
+        "SELECT mean(value) AS mean, count(value) AS n FROM reading "
+        "WHERE kind = 'soil_moisture' AND time >= '2026-06-01T12:00:00Z' GROUP BY device"
+    )
+    by_device = {r["device"]: r for r in rows}
+    assert by_device["d-0"]["n"] == 5 and by_device["d-0"]["mean"] == pytest.approx(24.0)
+    assert by_device["d-1"]["n"] == 5 and by_device["d-1"]["mean"] == pytest.approx(25.0)
+
+    raw = influx.query("SELECT value, seq, depth_cm FROM reading WHERE device = 'd-1' ORDER BY time DESC LIMIT 1")
+    assert raw[0]["seq"] == 9 and raw[0]["value"] == 29.0 and raw[0]["depth_cm"] == 15
+    assert raw[0]["time"] == int((T0 + timedelta(minutes=9)).timestamp()) * 10**9
+
+    tags = influx.query("SHOW TAG KEYS FROM reading")
+    assert {r["tagKey"] for r in tags} == set(ReadingPoint.tag_names())
+    status = influx.query("SELECT online, will FROM device_status")
+    assert (status[0]["online"], status[0]["will"]) == (False, True)
+
+
+def test_a_bad_line_and_a_bad_query_raise_storage_errors(influx: InfluxClient) -> None:
+    with pytest.raises(StorageError, match="400") as caught:
+        influx.write_lines(["reading,farm=f value="])
+    assert caught.value.status == 400
+    with pytest.raises(StorageError, match="error parsing query"):
+        influx.query("SELECT nothing FROM")
+    with pytest.raises(StorageError, match="failed: retention policy not found"):
+        influx.query('SELECT * FROM "no-such-rp"."reading"')

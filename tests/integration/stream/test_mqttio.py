@@ -1,0 +1,150 @@
+"""The bridge's fast MQTT receive path against the real Mosquitto: it must hand on exactly what paho would."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from cli.services import Mosquitto
+from stream.mqttio import BatchingClient
+from tests.helpers import unique
+
+Received = tuple[str, bytes, int, bool]
+
+
+def subscribe_paho(broker: Mosquitto, topic: str, got: list[Received]) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("paho-"), protocol=mqtt.MQTTv5)
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda _c, _u, m: got.append((m.topic, m.payload, m.qos, bool(m.retain)))
+    client.connect(broker.host, broker.port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    assert subscribed.wait(5)
+    return client
+
+
+def test_the_fast_path_hands_on_what_paho_would(mosquitto: Mosquitto) -> None:
+    root = unique("io")
+    batching = BatchingClient(
+        CallbackAPIVersion.VERSION2, client_id=unique("batch-"), protocol=mqtt.MQTTv5, manual_ack=True
+    )
+    fast: list[Received] = []
+    acked: list[int] = []
+
+    def on_publish(topic: str, payload: bytes, mid: int, qos: int, _dup: bool) -> None:
+        fast.append((topic, payload, qos, False))
+        if qos:
+            acked.append(mid)
+
+    batching.on_publish_packet = on_publish
+    batching.on_subscribe = lambda *_: None
+    batching.connect(mosquitto.host, mosquitto.port)
+    batching.subscribe(f"{root}/#", qos=1)
+    batching.flush()
+    reference: list[Received] = []
+    paho_client = subscribe_paho(mosquitto, f"{root}/#", reference)
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            rc = batching.read_packets(500) if batching.has_buffered else batching.loop(timeout=0.01)
+            assert rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN), mqtt.error_string(rc)
+            batching.puback(acked)
+            acked.clear()
+            batching.flush()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.5)
+
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("origin", "test"), ("k", "v" * 300)]
+    props.MessageExpiryInterval = 3600
+    props.PayloadFormatIndicator = 1
+    props.ContentType = "application/json"
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("pub-"), protocol=mqtt.MQTTv5)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    messages = [(f"{root}/a/{i % 7}", f'{{"seq": {i}}}'.encode(), i % 2, None) for i in range(3000)]
+    messages += [
+        (f"{root}/props", b"with properties", 1, props),
+        (f"{root}/empty", b"", 1, None),
+        (f"{root}/big", bytes(range(256)) * 800, 1, None),  # 200 KiB: spans several reads, goes through paho
+        (f"{root}/ünïcode/topic", "payload ü".encode(), 1, None),
+        (f"{root}/long/{'x' * 2000}", b"long topic", 0, None),
+    ]
+    infos = [publisher.publish(t, p, qos=q, properties=pr) for t, p, q, pr in messages]
+    for info in infos:
+        info.wait_for_publish(10)
+    deadline = time.monotonic() + 20
+    while (len(fast) < len(messages) or len(reference) < len(messages)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(5)
+    publisher.loop_stop()
+    paho_client.loop_stop()
+    in_flight = len(batching._out_messages)
+    batching.disconnect()
+
+    sent = [(t, p, q, False) for t, p, q, _ in messages]
+    for qos in (0, 1):  # MQTT keeps order within a QoS level, not across levels
+        assert (
+            [m for m in fast if m[2] == qos]
+            == [m for m in reference if m[2] == qos]
+            == [m for m in sent if m[2] == qos]
+        )
+    assert batching.parsed_here > 2500, "most packets took the fast path"
+    assert batching.parsed_here < len(messages), "some went through paho (at least the one that spans reads)"
+    assert in_flight == 0
+
+
+def test_unacknowledged_messages_come_back_and_acknowledged_ones_do_not(mosquitto: Mosquitto) -> None:
+    """PUBACKs written by ``puback`` are real acknowledgements: after a reconnect only the others return."""
+    root = unique("ack")
+    client_id = unique("batch-")
+    got: list[tuple[str, int, bool]] = []
+
+    def session() -> BatchingClient:
+        client = BatchingClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        client.on_publish_packet = lambda t, _p, mid, _q, dup: got.append((t, mid, dup))
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 300
+        client.connect(mosquitto.host, mosquitto.port, clean_start=False, properties=props)
+        return client
+
+    def pump(client: BatchingClient, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            client.read_packets(500) if client.has_buffered else client.loop(timeout=0.01)
+            client.flush()
+
+    first = session()
+    first.subscribe(f"{root}/#", qos=1)
+    first.flush()
+    pump(first, 0.5)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("pub-"), protocol=mqtt.MQTTv5)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    for i in range(10):
+        publisher.publish(f"{root}/{i}", b"x", qos=1).wait_for_publish(5)
+    pump(first, 1.0)
+    assert [t for t, _, _ in got] == [f"{root}/{i}" for i in range(10)]
+    first.puback(mid for _, mid, _ in got[:6])
+    first.flush()
+    pump(first, 0.5)
+    first._sock_close()  # dropped without DISCONNECT: the session keeps what was not acknowledged
+    got.clear()
+
+    second = session()
+    pump(second, 1.5)
+    publisher.loop_stop()
+    assert [(t, dup) for t, _, dup in got] == [(f"{root}/{i}", True) for i in range(6, 10)]
+    second.puback(mid for _, mid, _ in got)
+    second.flush()
+    second.disconnect()

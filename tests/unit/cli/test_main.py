@@ -1,0 +1,52 @@
+"""The ``smartfarm`` command: help texts, errors that name the fix, and ``smartfarm up`` for real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cli.main import build_parser, main
+
+
+def subcommands() -> dict[str, object]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return dict(action.choices)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["up", "layout", "edge"])
+def test_every_settings_option_names_its_env_variable(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    options = [a for a in subcommands()[name]._actions if "." in a.dest]  # type: ignore[attr-defined]
+    assert options
+    for action in options:
+        assert action.option_strings[0] in text
+    assert text.count("[env: SMARTFARM_") == len(options)
+
+
+def test_a_bad_layout_is_a_clear_message_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "farm.yaml"
+    bad.write_text("farms: []\n")
+    assert main(["layout", "--layout", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad} is not a valid farm layout" in err and "Traceback" not in err
+
+
+def test_layout_summarises_the_default_farm(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["layout"]) == 0
+    out = capsys.readouterr().out
+    assert "farm valley-farm" in out and "zone tomato-north" in out
+
+
+def test_up_refuses_a_port_in_use_naming_the_variable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert main(["up", "--workdir", str(tmp_path), "--port", str(port)]) == 2
+    assert f"port {port} for Mosquitto is in use" in capsys.readouterr().err

@@ -1,0 +1,74 @@
+"""Settings: env prefixes, the production profile's refusal of placeholder secrets, and .env.example."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from cli.services.settings import ServicesSettings
+from edge.settings import EdgeSettings
+from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings, env_name
+from stream.settings import BridgeSettings
+from tests.helpers import repo_root
+
+ALL: list[type[BaseSettings]] = [
+    LayoutSettings,
+    EdgeSettings,
+    BridgeSettings,
+    MqttSettings,
+    KafkaSettings,
+    InfluxSettings,
+    ServicesSettings,
+]
+
+
+def test_each_component_reads_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTFARM_MQTT_PORT", "11883")
+    monkeypatch.setenv("SMARTFARM_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1, 127.0.0.1:2")
+    monkeypatch.setenv("SMARTFARM_INFLUX_DATABASE", "farmdb")
+    assert MqttSettings().port == 11883
+    assert KafkaSettings().servers == ["127.0.0.1:1", "127.0.0.1:2"]
+    assert InfluxSettings().database == "farmdb"
+
+
+def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTFARM_PROFILE", "production")
+    monkeypatch.setenv("SMARTFARM_INFLUX_PASSWORD", "changeme")
+    with pytest.raises(ValidationError, match="SMARTFARM_INFLUX_PASSWORD holds a placeholder secret"):
+        InfluxSettings()
+    monkeypatch.setenv("SMARTFARM_INFLUX_PASSWORD", "s3cret-from-the-vault")
+    settings = InfluxSettings()
+    assert settings.password.get_secret_value() == "s3cret-from-the-vault"
+    assert "s3cret" not in repr(settings)
+
+
+def test_development_tolerates_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SMARTFARM_PROFILE", raising=False)
+    assert MqttSettings().password.get_secret_value() == ""
+
+
+def test_env_example_lists_every_variable_and_nothing_else() -> None:
+    wanted = {"SMARTFARM_PROFILE"} | {env_name(cls, f) for cls in ALL for f in cls.model_fields}
+    listed = set(re.findall(r"^(SMARTFARM_[A-Z0-9_]+)=", (repo_root() / ".env.example").read_text(), re.M))
+    assert listed == wanted
+
+
+def test_env_example_loads_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    for line in (repo_root() / ".env.example").read_text().splitlines():
+        if line.startswith("SMARTFARM_"):
+            name, _, value = line.partition("=")
+            monkeypatch.setenv(name, value)
+    for cls in ALL:
+        cls()
+
+
+def test_edge_durations_take_seconds_or_iso_8601() -> None:
+    from datetime import timedelta
+
+    assert EdgeSettings(duration="5400").duration == timedelta(minutes=90)
+    assert EdgeSettings(duration="P2DT6H").duration == timedelta(days=2, hours=6)
+    with pytest.raises(ValidationError, match="shard 3/3"):
+        EdgeSettings(shard="3/3")
