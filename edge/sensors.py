@@ -16,23 +16,24 @@ from smartfarm.layout import Sensor, SensorKind
 
 @dataclass(frozen=True, slots=True)
 class ErrorModel:
+    """How a sensor of one kind errs: a fixed offset and noise (standard deviations), and its resolution. Its
+    measuring range is the kind's ``physical_range``, which the stream's cleaning checks too."""
+
     offset_sd: float
     noise_sd: float
-    low: float
-    high: float
     resolution: float
 
 
 ERRORS: dict[SensorKind, ErrorModel] = {
-    SensorKind.AIR_TEMPERATURE: ErrorModel(0.3, 0.15, -40, 60, 0.01),
-    SensorKind.AIR_HUMIDITY: ErrorModel(1.5, 0.8, 0, 100, 0.1),
-    SensorKind.SOLAR_RADIATION: ErrorModel(10.0, 5.0, 0, 1500, 1),
-    SensorKind.WIND_SPEED: ErrorModel(0.05, 0.15, 0, 60, 0.1),
-    SensorKind.RAINFALL: ErrorModel(0.0, 0.0, 0, 200, 0.2),
-    SensorKind.SOIL_MOISTURE: ErrorModel(1.0, 0.3, 0, 60, 0.1),
-    SensorKind.SOIL_TEMPERATURE: ErrorModel(0.2, 0.05, -20, 60, 0.01),
-    SensorKind.LEAF_WETNESS: ErrorModel(0.0, 2.0, 0, 100, 1),
-    SensorKind.BATTERY: ErrorModel(0.0, 0.005, 0, 5, 0.001),
+    SensorKind.AIR_TEMPERATURE: ErrorModel(0.3, 0.15, 0.01),
+    SensorKind.AIR_HUMIDITY: ErrorModel(1.5, 0.8, 0.1),
+    SensorKind.SOLAR_RADIATION: ErrorModel(10.0, 5.0, 1),
+    SensorKind.WIND_SPEED: ErrorModel(0.05, 0.15, 0.1),
+    SensorKind.RAINFALL: ErrorModel(0.0, 0.0, 0.2),
+    SensorKind.SOIL_MOISTURE: ErrorModel(1.0, 0.3, 0.1),
+    SensorKind.SOIL_TEMPERATURE: ErrorModel(0.2, 0.05, 0.01),
+    SensorKind.LEAF_WETNESS: ErrorModel(0.0, 2.0, 1),
+    SensorKind.BATTERY: ErrorModel(0.0, 0.005, 0.001),
 }
 
 
@@ -82,5 +83,6 @@ class SensorErrors:
 def clamp_to_sensor(kind: SensorKind, value: float) -> float:
     """``value`` within the kind's physical range, at its resolution."""
     model = ERRORS[kind]
-    bounded = min(model.high, max(model.low, value))
+    low, high = kind.physical_range
+    bounded = min(high, max(low, value))
     return round(round(bounded / model.resolution) * model.resolution, 4)

@@ -24,7 +24,7 @@ from edge.faults import (
     FaultRecord,
     malformed_payload,
 )
-from edge.sensors import ERRORS, SensorErrors, clamp_to_sensor, true_value
+from edge.sensors import SensorErrors, clamp_to_sensor, true_value
 from edge.soil import ZoneState
 from edge.weather import Climate, FarmWeather, Weather
 from smartfarm.layout import Layout, Placement, Sensor, SensorKind
@@ -75,8 +75,8 @@ class SimulatedDevice:
 def spike(kind: SensorKind, value: float, rng: random.Random) -> float:
     """``value`` thrown far off, in a direction the sensor's range leaves room for."""
     size = SPIKE[kind] * rng.uniform(1.0, 1.5)
-    model = ERRORS[kind]
-    room_up, room_down = model.high - value, value - model.low
+    low, high = kind.physical_range
+    room_up, room_down = high - value, value - low
     directions = [d for d, room in ((1, room_up), (-1, room_down)) if room >= size]
     direction = rng.choice(directions) if directions else (1 if room_up >= room_down else -1)
     return clamp_to_sensor(kind, value + direction * size)

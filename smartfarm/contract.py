@@ -51,7 +51,9 @@ class Contract(Strict):
         text = check_bytes(data, cls.MAX_BYTES, cls.__name__)
         try:
             obj = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except RecursionError as exc:  # deeply nested arrays or objects
+            raise ContractError(RejectReason.INVALID_JSON, f"{cls.__name__}: nested too deeply") from exc
+        except ValueError as exc:  # JSONDecodeError, and integers over Python's 4,300-digit limit
             raise ContractError(RejectReason.INVALID_JSON, f"{cls.__name__}: {exc}") from exc
         if isinstance(obj, dict) and "schema_version" in obj and obj["schema_version"] != cls.SCHEMA_VERSION:
             raise ContractError(
@@ -62,7 +64,9 @@ class Contract(Strict):
         try:
             return cls.model_validate(obj)
         except ValidationError as exc:
-            raise ContractError(RejectReason.INVALID_PAYLOAD, describe(cls.__name__, exc)) from exc
+            raise ContractError(reason_of(exc), describe(cls.__name__, exc)) from exc
+        except RecursionError as exc:  # a nesting json.loads took but validation cannot walk
+            raise ContractError(RejectReason.INVALID_PAYLOAD, f"{cls.__name__}: nested too deeply") from exc
 
 
 def check_bytes(data: bytes, max_bytes: int, what: str) -> str:
@@ -77,6 +81,18 @@ def check_bytes(data: bytes, max_bytes: int, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ContractError(RejectReason.NOT_UTF8, f"{what}: byte {exc.start} is not UTF-8") from exc
+
+
+_REASONS = {reason.value: reason for reason in RejectReason}
+
+
+def reason_of(exc: ValidationError) -> RejectReason:
+    """The reason code a validator raised with ``smartfarm.errors.reject``, else ``INVALID_PAYLOAD``."""
+    for err in exc.errors(include_url=False):
+        reason = _REASONS.get(err["type"])
+        if reason is not None:
+            return reason
+    return RejectReason.INVALID_PAYLOAD
 
 
 def describe(model: str, exc: ValidationError) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic_core import PydanticCustomError
+
 
 class RejectReason(StrEnum):
     """Why a message was refused. The value is the reason code written on dead-letter records."""
@@ -27,6 +29,16 @@ class RejectReason(StrEnum):
     """The MQTT topic is outside the topic scheme."""
     UNKNOWN_DEVICE = "unknown_device"
     """The device is not in the farm layout."""
+    DEVICE_MISMATCH = "device_mismatch"
+    """The payload names another device than the MQTT topic it was published on."""
+    UNKNOWN_SENSOR = "unknown_sensor"
+    """A reading names a sensor the device does not have in the layout, or gives it another kind."""
+    DUPLICATE_SENSOR = "duplicate_sensor"
+    """One message holds two readings of the same sensor."""
+    NEGATIVE_SEQUENCE = "negative_sequence"
+    """The message's sequence number is below zero."""
+    FUTURE_TIMESTAMP = "future_timestamp"
+    """The message is stamped further in the future of its receipt than clocks can drift."""
 
 
 class SmartFarmError(Exception):
@@ -35,6 +47,12 @@ class SmartFarmError(Exception):
 
 class ConfigError(SmartFarmError):
     """Settings or a layout file are wrong; the message names the fix."""
+
+
+def reject(reason: RejectReason, message: str) -> PydanticCustomError:
+    """A validation error that ``Contract.decode`` turns into a ``ContractError`` with ``reason`` (for refusals
+    that deserve their own reason code rather than ``invalid_payload``); raise it from a validator."""
+    return PydanticCustomError(reason.value, message)
 
 
 class ContractError(SmartFarmError):

@@ -48,6 +48,11 @@ class SensorKind(StrEnum):
         return _UNITS[self]
 
     @property
+    def physical_range(self) -> tuple[float, float]:
+        """The lowest and highest value a working sensor of this kind can report (its measuring range)."""
+        return _RANGES[self]
+
+    @property
     def has_depth(self) -> bool:
         return self in (SensorKind.SOIL_MOISTURE, SensorKind.SOIL_TEMPERATURE)
 
@@ -62,6 +67,19 @@ _UNITS = {
     SensorKind.SOIL_TEMPERATURE: "degC",
     SensorKind.LEAF_WETNESS: "%",
     SensorKind.BATTERY: "V",
+}
+
+
+_RANGES = {
+    SensorKind.AIR_TEMPERATURE: (-40.0, 60.0),
+    SensorKind.AIR_HUMIDITY: (0.0, 100.0),
+    SensorKind.SOLAR_RADIATION: (0.0, 1500.0),
+    SensorKind.WIND_SPEED: (0.0, 60.0),
+    SensorKind.RAINFALL: (0.0, 200.0),
+    SensorKind.SOIL_MOISTURE: (0.0, 60.0),
+    SensorKind.SOIL_TEMPERATURE: (-20.0, 60.0),
+    SensorKind.LEAF_WETNESS: (0.0, 100.0),
+    SensorKind.BATTERY: (0.0, 5.0),
 }
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import ClassVar, Self
 from uuid import UUID
 
-from pydantic import Base64Bytes, Field
+from pydantic import Base64Bytes, Field, model_validator
 
 from smartfarm.contract import Contract, Strict, Timestamp
 from smartfarm.errors import ContractError, RejectReason
@@ -40,21 +40,64 @@ class RawHeaders(Strict):
             raise ContractError(RejectReason.INVALID_PAYLOAD, f"raw record headers: {exc}") from exc
 
 
-class CleanReading(Contract):
-    """One sensor reading that passed cleaning, placed in its farm and zone."""
+class Flag(StrEnum):
+    """Why a reading is suspect. Suspect readings are kept and stored with their flags, never dropped."""
 
-    MAX_BYTES: ClassVar[int] = 4 * 1024
+    OUT_OF_RANGE = "out_of_range"
+    """Outside what a working sensor of its kind can report (``SensorKind.physical_range``)."""
+    SPIKE = "spike"
+    """A jump from the sensor's previous reading larger than its kind changes between two readings."""
+    RATE_OF_CHANGE = "rate_of_change"
+    """A change per hour from the previous reading faster than its kind changes in nature."""
+    STUCK = "stuck"
+    """The very same value as the sensor's last several readings, for a kind whose readings always wander."""
 
-    farm: Identifier
-    zone: Identifier
-    device: Identifier
+
+class Quality(StrEnum):
+    """A reading's verdict."""
+
+    GOOD = "good"
+    """No check found anything wrong."""
+    SUSPECT = "suspect"
+    """At least one check flagged it; ``flags`` say which."""
+
+
+class CleanValue(Strict):
+    """One sensor's reading inside a ``CleanMessage``: its unit, and its quality with the flags behind it."""
+
     sensor: Identifier
     kind: SensorKind
     value: float
     unit: str
-    ts: Timestamp
-    seq: int = Field(ge=0)
+    quality: Quality
+    flags: tuple[Flag, ...] = ()
     depth_cm: float | None = None
+
+    @model_validator(mode="after")
+    def _quality_follows_flags(self) -> Self:
+        if (self.quality is Quality.SUSPECT) != bool(self.flags):
+            raise ValueError("quality is suspect exactly when there are flags")
+        return self
+
+
+class CleanMessage(Contract):
+    """One device message that passed cleaning, placed in its farm and zone: the record of ``readings.clean``.
+
+    ``out_of_order``: a message with a higher sequence number of the device was already seen. ``late``: it arrived
+    more than the worker's ``late_after_s`` after it was taken (store-and-forward after an outage).
+    """
+
+    MAX_BYTES: ClassVar[int] = 32 * 1024
+
+    farm: Identifier
+    zone: Identifier
+    device: Identifier
+    seq: int = Field(ge=0)
+    ts: Timestamp
+    received_at: Timestamp
+    out_of_order: bool = False
+    late: bool = False
+    readings: tuple[CleanValue, ...] = Field(min_length=1, max_length=64)
 
 
 class RejectStage(StrEnum):

@@ -8,9 +8,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from smartfarm.contract import Contract, Strict, Timestamp
+from smartfarm.errors import RejectReason, reject
 from smartfarm.identifiers import Identifier
 from smartfarm.layout import SensorKind
 
@@ -20,7 +21,7 @@ class Reading(Strict):
 
     sensor: Identifier
     kind: SensorKind
-    value: float
+    value: float = Field(strict=True)  # a number, not a string that looks like one
 
 
 class Telemetry(Contract):
@@ -33,15 +34,24 @@ class Telemetry(Contract):
     MAX_BYTES: ClassVar[int] = 16 * 1024
 
     device: Identifier
-    seq: int = Field(ge=0, lt=2**63)
+    seq: int = Field(lt=2**63, strict=True)
     ts: Timestamp
     readings: tuple[Reading, ...] = Field(min_length=1, max_length=64)
 
+    @field_validator("seq")
+    @classmethod
+    def _counts_from_zero(cls, seq: int) -> int:
+        if seq < 0:
+            raise reject(RejectReason.NEGATIVE_SEQUENCE, f"seq {seq} is negative; devices count messages from 0")
+        return seq
+
     @model_validator(mode="after")
     def _one_reading_per_sensor(self) -> Self:
-        sensors = [r.sensor for r in self.readings]
-        if len(set(sensors)) != len(sensors):
-            raise ValueError("readings: a sensor appears more than once")
+        seen: set[str] = set()
+        for reading in self.readings:
+            if reading.sensor in seen:
+                raise reject(RejectReason.DUPLICATE_SENSOR, f"sensor {reading.sensor!r} appears more than once")
+            seen.add(reading.sensor)
         return self
 
 

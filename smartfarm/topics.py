@@ -17,7 +17,7 @@ cluster). Keys are UTF-8 strings; the key decides the partition, and so the orde
 topic                key                    value
 ===================  =====================  =========================================================
 telemetry.raw        device id              the device's MQTT payload bytes, untouched; RawHeaders
-readings.clean       device id              CleanReading (JSON)
+readings.clean       ``{farm}/{zone}``      CleanMessage (JSON): one per device message, readings flagged
 deadletter           device id, else topic  DeadLetter (JSON)
 zone.aggregates      ``{farm}/{zone}``      ZoneAggregate (JSON)
 recommendations      ``{farm}/{zone}``      Recommendation (JSON)
@@ -134,7 +134,7 @@ class KafkaTopic(StrEnum):
     TELEMETRY_RAW = "telemetry.raw"
     """Device payloads exactly as they arrived over MQTT, written by the bridge."""
     READINGS_CLEAN = "readings.clean"
-    """One validated, layout-enriched reading per record, written by the cleaning agent."""
+    """One validated, layout-enriched device message per record, its readings flagged, by the cleaning agent."""
     DEADLETTER = "deadletter"
     """Everything refused anywhere in the pipeline, with the reason and the original bytes."""
     ZONE_AGGREGATES = "zone.aggregates"

@@ -12,7 +12,8 @@ import pytest
 from smartfarm.contract import Contract
 from smartfarm.errors import ContractError, RejectReason
 from smartfarm.records import (
-    CleanReading,
+    CleanMessage,
+    CleanValue,
     DeadLetter,
     DeviceStatus,
     RawHeaders,
@@ -25,17 +26,24 @@ from smartfarm.telemetry import ConnectionState
 TS = datetime(2026, 6, 1, 13, 30, tzinfo=UTC)
 
 VALID: list[Contract] = [
-    CleanReading.create(
+    CleanMessage.create(
         farm="f",
         zone="z",
         device="d",
-        sensor="sm-15",
-        kind="soil_moisture",
-        value=23.4,
-        unit="%",
-        ts=TS,
         seq=3,
-        depth_cm=15,
+        ts=TS,
+        received_at=TS + timedelta(seconds=2),
+        readings=[
+            CleanValue(sensor="sm-15", kind="soil_moisture", value=23.4, unit="%", quality="good", depth_cm=15),
+            CleanValue(
+                sensor="at",
+                kind="air_temperature",
+                value=80,
+                unit="degC",
+                quality="suspect",
+                flags=["out_of_range", "spike"],
+            ),
+        ],
     ),
     DeadLetter.of(
         ContractError(RejectReason.NOT_UTF8, "byte 0 is not UTF-8"),

@@ -53,7 +53,10 @@ def test_status_round_trips_through_json() -> None:
         (b"{not json", RejectReason.INVALID_JSON, "Expecting property name"),
         (json.dumps(telemetry(schema_version=2)).encode(), RejectReason.UNKNOWN_SCHEMA_VERSION, "this build reads 1"),
         (json.dumps(telemetry(seq="many")).encode(), RejectReason.INVALID_PAYLOAD, "seq"),
-        (json.dumps(telemetry(seq=-1)).encode(), RejectReason.INVALID_PAYLOAD, "seq"),
+        (json.dumps(telemetry(seq=-1)).encode(), RejectReason.NEGATIVE_SEQUENCE, "seq -1 is negative"),
+        (b"[" * 5000 + b"]" * 5000, RejectReason.INVALID_JSON, "nested too deeply"),
+        (b'{"seq": ' + b"9" * 5000 + b"}", RejectReason.INVALID_JSON, "digits"),
+        (json.dumps(telemetry(seq=2**70)).encode(), RejectReason.INVALID_PAYLOAD, "seq"),
         (json.dumps({k: v for k, v in telemetry().items() if k != "ts"}).encode(), RejectReason.INVALID_PAYLOAD, "ts"),
         (json.dumps(telemetry(ts="2026-06-01T13:30:00")).encode(), RejectReason.INVALID_PAYLOAD, "timezone"),
         (json.dumps(telemetry(firmware="x")).encode(), RejectReason.INVALID_PAYLOAD, "firmware: Extra inputs"),
@@ -72,8 +75,14 @@ def test_status_round_trips_through_json() -> None:
         ),
         (
             json.dumps(telemetry(readings=[{"sensor": "x", "kind": "battery", "value": 3.0}] * 2)).encode(),
+            RejectReason.DUPLICATE_SENSOR,
+            "sensor 'x' appears more than once",
+        ),
+        (
+            b'{"schema_version":1,"device":"d","seq":1,"ts":"2026-06-01T13:30:00Z",'
+            b'"readings":[{"sensor":"x","kind":"battery","value":1e999}]}',
             RejectReason.INVALID_PAYLOAD,
-            "more than once",
+            "finite",
         ),
         (b"{" + b" " * Telemetry.MAX_BYTES + b"}", RejectReason.PAYLOAD_TOO_LARGE, "16384-byte limit"),
         (b"[1, 2]", RejectReason.INVALID_PAYLOAD, "Telemetry"),

@@ -1,0 +1,366 @@
+"""Cleaning, without any I/O: a raw device message in; a clean message, a dead letter or a dropped duplicate out.
+
+What is refused (a dead letter with its reason; nothing else is dropped but exact duplicates):
+- whatever breaks the telemetry contract (``Telemetry.decode`` gives the reason: invalid JSON, a negative sequence
+  number, the same sensor twice, ...), or the bridge's headers;
+- a payload whose ``device`` differs from the device (or farm) of the MQTT topic it came on;
+- a device that is not in the farm layout, or a reading of a sensor the device does not have (or of another kind);
+- a timestamp further in the future of its receipt than clocks drift (``max_future_s``).
+
+What is flagged (kept, with quality ``suspect`` and the reasons, so a reader can still see it): a value outside
+the sensor's physical range, a spike (a jump from the sensor's last good value larger than its kind makes between
+two readings), an implausible rate of change, a stuck sensor (the very same value several times in a row, for
+kinds whose readings always wander).
+
+Per-device state (``DeviceMemory``) holds what cleaning needs to remember and is small and JSON-serialisable, so
+the agent keeps it in a changelog-backed table. Duplicates are found by (device, seq): the memory keeps the
+highest sequence number seen and the gaps below it, so a message is new exactly once, however often a crashed
+bridge or QoS 1 sends it again. A message that fills a gap is accepted and marked ``out_of_order``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from smartfarm.errors import ContractError, RejectReason
+from smartfarm.layout import Layout, Placement, SensorKind
+from smartfarm.records import CleanMessage, CleanValue, DeadLetter, Flag, Quality, RawHeaders, RejectStage
+from smartfarm.telemetry import Reading, Telemetry
+from smartfarm.topics import MqttTopics
+
+SPIKE_STEP: dict[SensorKind, float] = {
+    SensorKind.AIR_TEMPERATURE: 10.0,
+    SensorKind.AIR_HUMIDITY: 30.0,
+    SensorKind.SOLAR_RADIATION: 500.0,
+    SensorKind.WIND_SPEED: 12.0,
+    SensorKind.RAINFALL: 15.0,
+    SensorKind.SOIL_MOISTURE: 15.0,
+    SensorKind.SOIL_TEMPERATURE: 8.0,
+    SensorKind.BATTERY: 0.5,
+}
+"""A jump from the sensor's last good value at least this large, within ``SPIKE_WITHIN_S``, is a spike. Set well
+above what weather does between two readings minutes apart (a cloud, a downpour wetting the topsoil); leaf
+wetness is left out, since rain wets a leaf at once."""
+
+SPIKE_WITHIN_S = 3600.0
+"""Jumps over longer gaps than this are not judged: an hour's silence can hide a real change."""
+
+MAX_RATE_PER_H: dict[SensorKind, float] = {
+    SensorKind.AIR_TEMPERATURE: 15.0,
+    SensorKind.AIR_HUMIDITY: 60.0,
+    SensorKind.SOIL_MOISTURE: 30.0,
+    SensorKind.SOIL_TEMPERATURE: 10.0,
+    SensorKind.BATTERY: 0.3,
+}
+"""A steadier change than a spike, but faster per hour than nature changes this kind (a battery collapsing)."""
+
+STUCK_KINDS = frozenset(
+    {SensorKind.AIR_TEMPERATURE, SensorKind.AIR_HUMIDITY, SensorKind.SOIL_MOISTURE, SensorKind.SOIL_TEMPERATURE}
+)
+"""Kinds whose readings never repeat exactly for long (noise alone moves them); rain, sun, wind and leaf wetness
+sit at zero for hours, and are not judged."""
+
+NEW_LEVEL_AFTER = 3
+"""After this many spikes in a row, the new level is believed (a re-mounted sensor) and becomes the reference."""
+
+MAX_GAPS = 10_000
+"""Missing sequence numbers remembered per device; older gaps are forgotten (their messages count as duplicates)."""
+
+FIRST_GAPS = 64
+"""Below the first message seen from a device, this many sequence numbers may still arrive (a swapped pair)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CleanRules:
+    """Thresholds of one cleaning stage (from the worker's settings).
+
+    Args:
+        max_future_s: a message stamped further than this after its receipt is refused.
+        late_after_s: a message received more than this after its timestamp is marked late.
+        stuck_after: this many identical readings in a row before the next identical one is flagged stuck.
+    """
+
+    max_future_s: float = 600.0
+    late_after_s: float = 900.0
+    stuck_after: int = 6
+
+
+@dataclass(slots=True)
+class SensorTrack:
+    """What cleaning remembers of one sensor: its last good value, its last value and how often it repeated."""
+
+    good: float | None = None
+    good_ts: float = 0.0
+    last: float | None = None
+    repeats: int = 0
+    spikes: int = 0
+
+
+@dataclass(slots=True)
+class DeviceMemory:
+    """What cleaning remembers of one device, between messages and across worker restarts."""
+
+    max_seq: int = -1
+    gaps: set[int] = field(default_factory=set)
+    newest_ts: float = float("-inf")
+    epoch_ts: float = float("-inf")
+    """When the device last restarted its count: older messages belong to the count before, already seen."""
+    sensors: dict[str, SensorTrack] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "max_seq": self.max_seq,
+            "gaps": sorted(self.gaps),
+            "newest_ts": _finite(self.newest_ts),
+            "epoch_ts": _finite(self.epoch_ts),
+            "sensors": {k: [t.good, t.good_ts, t.last, t.repeats, t.spikes] for k, t in sorted(self.sensors.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeviceMemory:
+        return cls(
+            max_seq=int(data["max_seq"]),
+            gaps=set(data.get("gaps", ())),
+            newest_ts=_unfinite(data.get("newest_ts")),
+            epoch_ts=_unfinite(data.get("epoch_ts")),
+            sensors={k: SensorTrack(*v) for k, v in data.get("sensors", {}).items()},
+        )
+
+    def admit(self, seq: int, ts: float) -> bool | None:
+        """Record ``seq``: True if new and in order, False if new but out of order (it fills a gap), None if a
+        duplicate. A sequence number at or below the highest seen that is no gap, on a message newer than any seen,
+        means the device restarted its count: its history starts over, and what is older than that message counts
+        as seen (the previous count's messages cannot be told apart from this one's)."""
+        if ts < self.epoch_ts:
+            return None
+        if seq > self.max_seq:
+            if self.max_seq < 0:  # the first message seen: only a few stragglers from before it are expected
+                self.gaps.update(range(max(0, seq - FIRST_GAPS), seq))
+            elif seq - self.max_seq > 1:
+                first = max(self.max_seq + 1, seq - MAX_GAPS)
+                self.gaps.update(range(first, seq))
+                if len(self.gaps) > MAX_GAPS:
+                    self.gaps = set(sorted(self.gaps)[-MAX_GAPS:])
+            self.max_seq = seq
+            self.newest_ts = max(self.newest_ts, ts)
+            return True
+        if seq in self.gaps:
+            self.gaps.discard(seq)
+            return False
+        if ts > self.newest_ts:
+            self.max_seq, self.gaps, self.newest_ts, self.epoch_ts = seq, set(), ts, ts
+            return True
+        return None
+
+
+def _finite(x: float) -> float | None:
+    return None if x == float("-inf") else x
+
+
+def _unfinite(x: float | None) -> float:
+    return float("-inf") if x is None else float(x)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message cleaning refused, as its dead letter."""
+
+    letter: DeadLetter
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A message already cleaned once: dropped and counted."""
+
+    device: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    """A message that passed, with how many of its readings each flag marked."""
+
+    message: CleanMessage
+    flags: dict[Flag, int]
+
+
+Outcome = Cleaned | Duplicate | Refused
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One ``telemetry.raw`` record as cleaning needs it."""
+
+    value: bytes
+    headers: list[tuple[str, bytes]] | None
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+
+
+class Cleaner:
+    """Cleans the messages of the devices in one farm layout."""
+
+    def __init__(self, layout: Layout, rules: CleanRules = CleanRules()) -> None:
+        self.rules = rules
+        self.placements: dict[str, Placement] = layout.placements
+
+    def clean(self, raw: RawMessage, memory: DeviceMemory) -> Outcome:
+        """The outcome of one raw message; ``memory`` (of the device the topic names) is updated in place."""
+        try:
+            headers = RawHeaders.from_kafka(raw.headers)
+            telemetry = Telemetry.decode(raw.value)
+            placement = self._placement(telemetry, headers)
+        except ContractError as exc:
+            return self._refuse(exc, raw)
+        received = headers.received_at.timestamp()
+        ts = telemetry.ts.timestamp()
+        in_order = memory.admit(telemetry.seq, ts)
+        if in_order is None:
+            return Duplicate(telemetry.device, telemetry.seq)
+        flags: dict[Flag, int] = {}
+        values = tuple(self._value(placement, r, ts, memory, in_order, flags) for r in telemetry.readings)
+        message = CleanMessage.model_construct(
+            schema_version=CleanMessage.SCHEMA_VERSION,
+            farm=placement.farm.id,
+            zone=placement.zone.id,
+            device=telemetry.device,
+            seq=telemetry.seq,
+            ts=telemetry.ts,
+            received_at=headers.received_at,
+            out_of_order=not in_order,
+            late=received - ts > self.rules.late_after_s,
+            readings=values,
+        )
+        return Cleaned(message, flags)
+
+    def _placement(self, telemetry: Telemetry, headers: RawHeaders) -> Placement:
+        """Where the device sits; ContractError when the message does not fit its topic, the layout or the clock."""
+        topic_device = MqttTopics.device_named(headers.mqtt_topic)
+        if topic_device != telemetry.device:
+            raise ContractError(
+                RejectReason.DEVICE_MISMATCH,
+                f"payload of device {telemetry.device!r} published on {headers.mqtt_topic!r}",
+            )
+        placement = self.placements.get(telemetry.device)
+        if placement is None:
+            raise ContractError(RejectReason.UNKNOWN_DEVICE, f"device {telemetry.device!r} is not in the layout")
+        farm = headers.mqtt_topic.split("/")[2]
+        if farm != placement.farm.id:
+            raise ContractError(
+                RejectReason.DEVICE_MISMATCH,
+                f"device {telemetry.device!r} belongs to farm {placement.farm.id!r}, not {farm!r}",
+            )
+        ahead = (telemetry.ts - headers.received_at).total_seconds()
+        if ahead > self.rules.max_future_s:
+            raise ContractError(
+                RejectReason.FUTURE_TIMESTAMP,
+                f"ts {telemetry.ts.isoformat()} is {ahead:.0f} s after its receipt; at most "
+                f"{self.rules.max_future_s:.0f} s of clock drift is accepted",
+            )
+        sensors = {s.id: s for s in placement.device.sensors}
+        for reading in telemetry.readings:
+            sensor = sensors.get(reading.sensor)
+            if sensor is None or sensor.kind is not reading.kind:
+                have = "no such sensor" if sensor is None else f"its sensor {sensor.id!r} measures {sensor.kind}"
+                raise ContractError(
+                    RejectReason.UNKNOWN_SENSOR,
+                    f"device {telemetry.device!r} sent {reading.kind} from sensor {reading.sensor!r}: {have}",
+                )
+        return placement
+
+    def _value(
+        self,
+        placement: Placement,
+        reading: Reading,
+        ts: float,
+        memory: DeviceMemory,
+        in_order: bool,
+        counts: dict[Flag, int],
+    ) -> CleanValue:
+        """One reading with its flags; the sensor's track moves on only with messages that come in order."""
+        track = memory.sensors.get(reading.sensor)
+        if track is None:
+            track = memory.sensors[reading.sensor] = SensorTrack()
+        flags = judge(reading.kind, reading.value, ts, track, self.rules.stuck_after)
+        if in_order:
+            advance(track, reading.value, ts, flags)
+        for flag in flags:
+            counts[flag] = counts.get(flag, 0) + 1
+        depth = next((s.depth_cm for s in placement.device.sensors if s.id == reading.sensor), None)
+        return CleanValue.model_construct(
+            sensor=reading.sensor,
+            kind=reading.kind,
+            value=reading.value,
+            unit=reading.kind.unit,
+            quality=Quality.SUSPECT if flags else Quality.GOOD,
+            flags=flags,
+            depth_cm=depth,
+        )
+
+    @staticmethod
+    def _refuse(error: ContractError, raw: RawMessage) -> Refused:
+        topic, received = _where(raw.headers)
+        device = MqttTopics.device_named(topic) if topic else None
+        letter = DeadLetter.of(
+            error,
+            raw.value,
+            RejectStage.CLEAN,
+            received,
+            mqtt_topic=topic[:1000] if topic else None,
+            device=device,
+            source_topic=raw.topic or None,
+            source_partition=raw.partition if raw.partition >= 0 else None,
+            source_offset=raw.offset if raw.offset >= 0 else None,
+        )
+        return Refused(letter, (device or topic[:200] or "unknown").encode())
+
+
+def judge(kind: SensorKind, value: float, ts: float, track: SensorTrack, stuck_after: int) -> tuple[Flag, ...]:
+    """The flags of one reading against its sensor's track."""
+    flags: list[Flag] = []
+    low, high = kind.physical_range
+    if not low <= value <= high:
+        flags.append(Flag.OUT_OF_RANGE)
+    apart = abs(ts - track.good_ts)  # an out-of-order reading is judged against the newer good one
+    if track.good is not None and 0 < apart <= SPIKE_WITHIN_S:
+        step = abs(value - track.good)
+        spike = SPIKE_STEP.get(kind)
+        rate = MAX_RATE_PER_H.get(kind)
+        if spike is not None and step >= spike:
+            flags.append(Flag.SPIKE)
+        elif rate is not None and step / (apart / 3600) > rate:
+            flags.append(Flag.RATE_OF_CHANGE)
+    if kind in STUCK_KINDS and value == track.last and track.repeats >= stuck_after - 1:
+        flags.append(Flag.STUCK)
+    return tuple(flags)
+
+
+def advance(track: SensorTrack, value: float, ts: float, flags: tuple[Flag, ...]) -> None:
+    """Move a sensor's track on by one reading in order."""
+    track.repeats = track.repeats + 1 if value == track.last else 0
+    track.last = value
+    jumped = Flag.SPIKE in flags or Flag.RATE_OF_CHANGE in flags
+    track.spikes = track.spikes + 1 if jumped else 0
+    if Flag.OUT_OF_RANGE in flags:
+        return
+    if not jumped or track.spikes >= NEW_LEVEL_AFTER:
+        track.good, track.good_ts = value, ts
+        if jumped:
+            track.spikes = 0
+
+
+def _where(headers: list[tuple[str, bytes]] | None) -> tuple[str, datetime]:
+    """The MQTT topic and receipt time of a raw record, as far as its headers say (for a dead letter)."""
+    found = {k: v for k, v in headers or []}
+    topic = found.get("mqtt_topic", b"").decode("utf-8", "replace")
+    try:
+        received = datetime.fromisoformat(found.get("received_at", b"").decode())
+    except (UnicodeDecodeError, ValueError):
+        received = datetime.now().astimezone()
+    if received.tzinfo is None:
+        received = received.astimezone()
+    return topic, received
