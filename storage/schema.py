@@ -66,7 +66,11 @@ class Measurement(Strict):
 
 
 class ReadingPoint(Measurement):
-    """``reading``: one clean sensor value."""
+    """``reading``: one clean sensor value with its quality (``good`` or ``suspect``) and, when suspect, its flags.
+
+    Quality is a field, not a tag: a redelivered message may be judged again with other flags, and its point must
+    overwrite the first one (same series, same time) rather than start a second series. ``storage.lines`` writes
+    the same lines fast."""
 
     MEASUREMENT: ClassVar[str] = "reading"
 
@@ -77,6 +81,8 @@ class ReadingPoint(Measurement):
     kind: TagKind
     value: float
     seq: int
+    quality: str
+    flags: str | None = None
     depth_cm: float | None = None
 
 

@@ -294,7 +294,7 @@ class Cleaner:
         return CleanValue.model_construct(
             sensor=reading.sensor,
             kind=reading.kind,
-            value=reading.value,
+            value=float(reading.value),  # JSON 3 is a float reading; InfluxDB must never see an integer field
             unit=reading.kind.unit,
             quality=Quality.SUSPECT if flags else Quality.GOOD,
             flags=flags,

@@ -24,6 +24,7 @@ def test_points_written_are_read_back_with_influxql(influx: InfluxClient) -> Non
             kind="soil_moisture",
             value=20.0 + i,
             seq=i,
+            quality="good",
             depth_cm=15,
         )
         for i in range(10)

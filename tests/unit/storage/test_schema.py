@@ -16,10 +16,20 @@ TS_NS = 1780320600000000000
 
 def test_reading_line_protocol_puts_identifiers_in_tags_and_values_in_fields() -> None:
     point = ReadingPoint(
-        time=TS, farm="f", zone="z", device="d", sensor="sm-15", kind="soil_moisture", value=23.4, seq=9, depth_cm=15
+        time=TS,
+        farm="f",
+        zone="z",
+        device="d",
+        sensor="sm-15",
+        kind="soil_moisture",
+        value=23.4,
+        seq=9,
+        quality="good",
+        depth_cm=15,
     )
     assert point.to_line() == (
-        f"reading,device=d,farm=f,kind=soil_moisture,sensor=sm-15,zone=z depth_cm=15,seq=9i,value=23.4 {TS_NS}"
+        "reading,device=d,farm=f,kind=soil_moisture,sensor=sm-15,zone=z "
+        f'depth_cm=15,quality="good",seq=9i,value=23.4 {TS_NS}'
     )
 
 
