@@ -1,15 +1,37 @@
-"""The bridge's Prometheus metrics, on a registry of its own so several bridges can share a process."""
+"""The bridge's and the worker's Prometheus metrics, each on a registry of its own so several can share a
+process (the tests run bridges and workers side by side)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 
-class BridgeMetrics:
-    """Counters, gauges and the delivery-latency histogram of one bridge."""
+class ServedMetrics:
+    """A registry served over HTTP at ``/metrics``."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._server: Any = None
+
+    def serve(self, host: str, port: int) -> int:
+        """Serve ``/metrics`` over HTTP; return the port (a free one when ``port`` is 0)."""
+        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class BridgeMetrics(ServedMetrics):
+    """Counters, gauges and the delivery-latency histogram of one bridge."""
+
+    def __init__(self) -> None:
+        super().__init__()
         r = self.registry
         self.received = Counter(
             "smartfarm_bridge_received", "MQTT messages received, by topic kind", ["kind"], registry=r
@@ -40,13 +62,60 @@ class BridgeMetrics:
             "smartfarm_bridge_egress_published", "recommendations published to MQTT and acknowledged", registry=r
         )
 
-    def serve(self, host: str, port: int) -> int:
-        """Serve ``/metrics`` over HTTP; return the port (a free one when ``port`` is 0)."""
-        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(self._server.server_port)
 
-    def close(self) -> None:
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+"""Seconds, up to a day: readings held by a device through an outage arrive hours late."""
+
+
+class WorkerMetrics(ServedMetrics):
+    """What one stream worker did: records in and out per agent, duplicates, dead letters, flags, latencies,
+    InfluxDB writes and consumer lag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
+        self.records_in = Counter("smartfarm_worker_records_in", "records consumed, by agent", ["agent"], registry=r)
+        self.records_out = Counter(
+            "smartfarm_worker_records_out", "records produced, by agent and topic", ["agent", "topic"], registry=r
+        )
+        self.duplicates = Counter(
+            "smartfarm_worker_duplicates",
+            "device messages dropped as already cleaned (same device and seq)",
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "smartfarm_worker_dead_lettered", "messages refused by cleaning, by reason", ["reason"], registry=r
+        )
+        self.flags = Counter("smartfarm_worker_flags", "readings flagged suspect, by flag", ["flag"], registry=r)
+        self.readings_stored = Counter("smartfarm_worker_readings_stored", "readings written to InfluxDB", registry=r)
+        self.late = Counter("smartfarm_worker_late", "device messages marked late or out of order", ["why"], registry=r)
+        self.from_device = Histogram(
+            "smartfarm_worker_device_to_stored_seconds",
+            "from a reading's device timestamp to InfluxDB accepting it",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.from_receipt = Histogram(
+            "smartfarm_worker_receipt_to_stored_seconds",
+            "from the bridge's receipt of a message to InfluxDB accepting its readings",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.write_seconds = Histogram(
+            "smartfarm_worker_influx_write_seconds",
+            "one InfluxDB write request",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.write_lines = Histogram(
+            "smartfarm_worker_influx_write_lines",
+            "lines in one InfluxDB write request",
+            buckets=(10, 100, 500, 1000, 2500, 5000, 10000, 25000),
+            registry=r,
+        )
+        self.write_failures = Counter(
+            "smartfarm_worker_influx_write_failures", "InfluxDB writes that failed and were retried", registry=r
+        )
+        self.lag = Gauge(
+            "smartfarm_worker_consumer_lag", "records not yet processed, by topic partition", ["tp"], registry=r
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -41,3 +42,28 @@ class BridgeSettings(ComponentSettings):
     egress: bool = Field(True, description="also publish Kafka recommendations to MQTT")
     metrics_host: str = Field("127.0.0.1", description="Prometheus metrics address")
     metrics_port: int = Field(9108, ge=0, le=65535, description="Prometheus metrics port (0: pick a free one)")
+
+
+class WorkerSettings(ComponentSettings):
+    """The stream worker (Faust): batching, cleaning rules, metrics."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTFARM_WORKER_", env_file=".env", extra="ignore")
+
+    worker_id: str = Field(
+        default_factory=lambda: f"worker-{socket.gethostname()}"[:60],
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="names this worker: its Kafka client ids and its static group membership; keep it across restarts",
+    )
+    batch_max: int = Field(2000, ge=1, le=100_000, description="device messages cleaned and stored per batch at most")
+    batch_within_s: float = Field(0.25, gt=0, le=60, description="a batch closes after this long even if not full")
+    write_chunk: int = Field(5000, ge=100, le=100_000, description="lines per InfluxDB write request at most")
+    max_future_s: float = Field(
+        600, gt=0, description="messages stamped further than this after their receipt are dead-lettered"
+    )
+    late_after_s: float = Field(900, gt=0, description="messages received this long after their timestamp are late")
+    session_timeout_s: float = Field(
+        10, ge=6, le=300, description="a worker silent this long is dead: its partitions move to the others"
+    )
+    metrics_host: str = Field("127.0.0.1", description="Prometheus metrics address")
+    metrics_port: int = Field(9109, ge=0, le=65535, description="Prometheus metrics port (0: pick a free one)")
+    data_dir: Path = Field(Path(".smartfarm/worker"), description="Faust's local folder")

@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,18 +23,17 @@ from paho.mqtt.properties import Properties
 from pydantic import SecretStr
 
 from cli.services import Mosquitto
-from edge.credentials import device_password, write_password_file
 from edge.device import DeviceRefusedError
 from edge.faults import FaultRates
 from edge.fleet import FleetStats, prepare
 from edge.simulator import FarmSimulation
-from smartfarm.identifiers import valves_user
-from smartfarm.layout import Layout, load_layout, replicate
+from smartfarm.layout import load_layout, replicate
 from smartfarm.records import Recommendation
 from smartfarm.settings import MqttSettings
 from smartfarm.telemetry import Status, Telemetry
-from smartfarm.topics import DeviceTopic, MqttTopics
+from smartfarm.topics import DeviceTopic
 from tests.helpers import FLEET_SECRET, FLEET_START, edge_settings, unique
+from tests.integration.pipeline import SecuredBroker
 
 START = FLEET_START
 SECRET = FLEET_SECRET
@@ -76,24 +74,6 @@ class Subscriber:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
-
-
-SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
-
-
-@pytest.fixture
-def secured_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, MqttSettings, Layout]]:
-    """A broker of this test's own that only lets the layout's devices, the valves and a tester in."""
-    layout = replicate(load_layout(), 50)
-    users = {d: device_password(SECRET, d) for d in layout.placements}
-    users[valves_user((0, 1))] = device_password(SECRET, valves_user((0, 1)))
-    users["tester"] = "tester-password"
-    write_password_file(tmp_path / "passwd", users)
-    root = unique("t")
-    (tmp_path / "acl").write_text(MqttTopics(root).acl(services=("tester",)))
-    broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "passwd", acl_file=tmp_path / "acl")
-    with broker:
-        yield broker, MqttSettings(host=broker.host, port=broker.port, topic_root=root), layout
 
 
 def telemetry_by_device(messages: list[tuple[str, bytes, bool]]) -> dict[str, list[Telemetry]]:

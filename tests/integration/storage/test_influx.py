@@ -58,3 +58,13 @@ def test_a_bad_line_and_a_bad_query_raise_storage_errors(influx: InfluxClient) -
         influx.query("SELECT nothing FROM")
     with pytest.raises(StorageError, match="failed: retention policy not found"):
         influx.query('SELECT * FROM "no-such-rp"."reading"')
+
+
+def test_gzip_writes_land_and_a_rewrite_overwrites_instead_of_doubling(influx: InfluxClient) -> None:
+    lines = [
+        f"reading,device=d-{i % 3},sensor=s value={i}.5,seq={i}i {1_780_320_600_000_000_000 + i}" for i in range(50)
+    ]
+    assert influx.write_lines(lines, compress=True) == 50
+    assert influx.write_lines(lines, compress=True) == 50, "the same batch again, as after a redelivery"
+    rows = influx.query("SELECT count(value) AS n, sum(value) AS total FROM reading")
+    assert rows[0]["n"] == 50 and rows[0]["total"] == sum(i + 0.5 for i in range(50))

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -29,8 +28,14 @@ from smartfarm.settings import KafkaSettings, MqttSettings
 from smartfarm.telemetry import ConnectionState, Reading, Status, Telemetry
 from smartfarm.topics import KafkaTopic, topic_specs, zone_key
 from stream.admin import ensure_topics
-from stream.bridge import Bridge
 from stream.settings import BridgeSettings
+from tests.integration.pipeline import (
+    Running,
+    distinct,
+    read_distinct,
+    read_topic,
+    settings_for,
+)
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
@@ -49,72 +54,6 @@ def telemetry(mqtt_settings: MqttSettings, devices: int, per_device: int) -> lis
             )
             out.append((mqtt_settings.topics.telemetry("farm-1", device), body.encode()))
     return out
-
-
-def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: float = 60) -> list:
-    """Every record of a pipeline topic, once it holds at least ``expect`` and has stopped growing for 0.5 s.
-
-    Reads up to the end offsets seen then, so duplicates beyond ``expect`` are read too."""
-    name = topic_specs(kafka.topic_prefix)[topic].name
-    consumer = KafkaConsumer(bootstrap_servers=kafka.servers, enable_auto_commit=False)
-    partitions = [TopicPartition(name, p) for p in range(kafka.partitions)]
-    deadline = time.monotonic() + timeout_s
-    ends = consumer.end_offsets(partitions)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = consumer.end_offsets(partitions)
-        if now == ends and sum(now.values()) >= expect:
-            break
-        ends = now
-    consumer.assign(partitions)
-    consumer.seek_to_beginning()
-    records: list = []
-    while any(consumer.position(p) < ends[p] for p in partitions):
-        for batch in consumer.poll(timeout_ms=500).values():
-            records += batch
-    consumer.close()
-    return records
-
-
-def read_distinct(kafka: KafkaSettings, messages: list[tuple[str, bytes]], timeout_s: float = 120) -> list:
-    """The telemetry records, waiting until every message is there at least once (duplicates come along)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        records = read_topic(kafka, KafkaTopic.TELEMETRY_RAW, len(messages), timeout_s=10)
-        if len(distinct(records)) == len(messages) or time.monotonic() > deadline:
-            return records
-
-
-def distinct(records: list) -> set[tuple[bytes, int]]:
-    return {(r.key, json.loads(r.value)["seq"]) for r in records}
-
-
-def settings_for(
-    mosquitto: Mosquitto, kafka: Kafka, **bridge: object
-) -> tuple[MqttSettings, KafkaSettings, BridgeSettings]:
-    tag = uuid.uuid4().hex[:8]
-    mqtt_settings = MqttSettings(host=mosquitto.host, port=mosquitto.port, topic_root=f"t{tag}")
-    kafka_settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=f"t{tag}")
-    values = {"bridge_id": f"b-{tag}", "share_group": f"g{tag}", "metrics_port": 0, **bridge}
-    ensure_topics(kafka_settings)  # as `smartfarm up` and `smartfarm bridge` do before a bridge starts
-    return mqtt_settings, kafka_settings, BridgeSettings(**values)
-
-
-class Running:
-    """A bridge running in this process."""
-
-    def __init__(self, mqtt_settings: MqttSettings, kafka: KafkaSettings, bridge: BridgeSettings) -> None:
-        self.bridge = Bridge(mqtt_settings, kafka, bridge)
-        self.bridge.start()
-        assert self.bridge.ingress.connected.wait(10)
-        time.sleep(0.3)  # the SUBACK
-
-    def metric(self, name: str) -> float:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.bridge.metrics_port}/metrics", timeout=5).read()
-        return sum(float(line.split()[-1]) for line in text.decode().splitlines() if line.startswith(name))
-
-    def stop(self) -> None:
-        self.bridge.stop()
 
 
 @pytest.fixture

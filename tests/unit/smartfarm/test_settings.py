@@ -11,13 +11,14 @@ from pydantic_settings import BaseSettings
 from cli.services.settings import ServicesSettings
 from edge.settings import EdgeSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings, env_name
-from stream.settings import BridgeSettings
+from stream.settings import BridgeSettings, WorkerSettings
 from tests.helpers import repo_root
 
 ALL: list[type[BaseSettings]] = [
     LayoutSettings,
     EdgeSettings,
     BridgeSettings,
+    WorkerSettings,
     MqttSettings,
     KafkaSettings,
     InfluxSettings,

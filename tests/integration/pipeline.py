@@ -1,0 +1,169 @@
+"""Helpers for tests that run the pipeline: a bridge in this process, workers as processes, reading topics back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from cli.services import Kafka, Mosquitto
+from smartfarm.layout import Layout
+from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.topics import KafkaTopic, topic_specs
+from stream.admin import ensure_topics
+from stream.bridge import Bridge
+from stream.settings import BridgeSettings
+from tests.helpers import repo_root
+
+SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
+"""A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
+
+
+def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: float = 60) -> list:
+    """Every record of a pipeline topic, once it holds at least ``expect`` and has stopped growing for 0.5 s.
+
+    Reads up to the end offsets seen then, so duplicates beyond ``expect`` are read too."""
+    name = topic_specs(kafka.topic_prefix)[topic].name
+    consumer = KafkaConsumer(bootstrap_servers=kafka.servers, enable_auto_commit=False)
+    partitions = [TopicPartition(name, p) for p in range(kafka.partitions)]
+    deadline = time.monotonic() + timeout_s
+    ends = consumer.end_offsets(partitions)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = consumer.end_offsets(partitions)
+        if now == ends and sum(now.values()) >= expect:
+            break
+        ends = now
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    records: list = []
+    while any(consumer.position(p) < ends[p] for p in partitions):
+        for batch in consumer.poll(timeout_ms=500).values():
+            records += batch
+    consumer.close()
+    return records
+
+
+def read_distinct(kafka: KafkaSettings, messages: list[tuple[str, bytes]], timeout_s: float = 120) -> list:
+    """The telemetry records, waiting until every message is there at least once (duplicates come along)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = read_topic(kafka, KafkaTopic.TELEMETRY_RAW, len(messages), timeout_s=10)
+        if len(distinct(records)) == len(messages) or time.monotonic() > deadline:
+            return records
+
+
+def distinct(records: list) -> set[tuple[bytes, int]]:
+    return {(r.key, json.loads(r.value)["seq"]) for r in records}
+
+
+def settings_for(
+    mosquitto: Mosquitto, kafka: Kafka, **bridge: object
+) -> tuple[MqttSettings, KafkaSettings, BridgeSettings]:
+    tag = uuid.uuid4().hex[:8]
+    mqtt_settings = MqttSettings(host=mosquitto.host, port=mosquitto.port, topic_root=f"t{tag}")
+    kafka_settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=f"t{tag}")
+    values = {"bridge_id": f"b-{tag}", "share_group": f"g{tag}", "metrics_port": 0, **bridge}
+    ensure_topics(kafka_settings)  # as `smartfarm up` and `smartfarm bridge` do before a bridge starts
+    return mqtt_settings, kafka_settings, BridgeSettings(**values)
+
+
+class Running:
+    """A bridge running in this process."""
+
+    def __init__(self, mqtt_settings: MqttSettings, kafka: KafkaSettings, bridge: BridgeSettings) -> None:
+        self.bridge = Bridge(mqtt_settings, kafka, bridge)
+        self.bridge.start()
+        assert self.bridge.ingress.connected.wait(10)
+        time.sleep(0.3)  # the SUBACK
+
+    def metric(self, name: str) -> float:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.bridge.metrics_port}/metrics", timeout=5).read()
+        return sum(float(line.split()[-1]) for line in text.decode().splitlines() if line.startswith(name))
+
+    def stop(self) -> None:
+        self.bridge.stop()
+
+
+def metric_value(port: int, name: str) -> float:
+    """The sum of a Prometheus metric's samples whose line starts with ``name`` (labels included)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+class WorkerProcess:
+    """``smartfarm worker`` as a process of its own, as an operator runs it (so it can be killed for real)."""
+
+    def __init__(
+        self, kafka: KafkaSettings, influx: InfluxSettings, workdir: Path, worker_id: str, **settings: str
+    ) -> None:
+        self.worker_id = worker_id
+        self.log_path = workdir / f"{worker_id}.log"
+        env = {
+            **os.environ,
+            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+            "SMARTFARM_INFLUX_URL": influx.url,
+            "SMARTFARM_INFLUX_DATABASE": influx.database,
+            "SMARTFARM_WORKER_WORKER_ID": worker_id,
+            "SMARTFARM_WORKER_METRICS_PORT": "0",
+            "SMARTFARM_WORKER_DATA_DIR": str(workdir / worker_id),
+            **{f"SMARTFARM_WORKER_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--log-level", "INFO", "worker"],
+            env=env,
+            cwd=repo_root(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.metrics_port = self._wait_for("metrics on http://127.0.0.1:", 60)
+
+    def _wait_for(self, marker: str, timeout_s: float) -> int:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text()
+            if marker in text:
+                return int(text.split(marker, 1)[1].split("/", 1)[0])
+            assert self.proc.poll() is None, f"worker {self.worker_id} exited:\n{text[-3000:]}"
+            time.sleep(0.1)
+        raise AssertionError(f"worker {self.worker_id} did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        """Until the worker holds its partitions and reads."""
+        deadline = time.monotonic() + timeout_s
+        while "Worker ready" not in self.log_path.read_text():
+            assert time.monotonic() < deadline, f"worker not ready:\n{self.log_path.read_text()[-3000:]}"
+            assert self.proc.poll() is None, f"worker exited:\n{self.log_path.read_text()[-3000:]}"
+            time.sleep(0.2)
+
+    def metric(self, name: str) -> float:
+        return metric_value(self.metrics_port, name)
+
+    def terminate(self, timeout_s: float = 30) -> tuple[int, float]:
+        """SIGTERM; the exit code and the seconds it took to exit."""
+        began = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout_s)
+        self.log.close()
+        return code, time.monotonic() - began
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
