@@ -7,7 +7,7 @@ import logging
 
 import faust
 
-from cli.console import add_settings_options, say, settings_from
+from cli.console import add_settings_options, say, settings_from, warn
 from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings
 from storage.influx import InfluxClient
@@ -49,12 +49,16 @@ def run_worker(args: argparse.Namespace) -> int:
         f"metrics on http://{settings.metrics_host}:{port}/metrics"
     )
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    code = 0
     try:
         faust.Worker(stream.app, loglevel=level, quiet=True, override_logging=False).execute_from_commandline()
     except SystemExit as exit_:
-        return int(exit_.code or 0)
+        code = int(exit_.code or 0)
     finally:
         writer.close()
         metrics.close()
-        say(f"worker {settings.worker_id}: stopped")
-    return 0
+    if stream.app.crashed:  # Faust exits 0 after a crash; a supervisor must see that this one failed
+        warn(f"worker {settings.worker_id}: crashed (see the log above); what it had not stored is redelivered")
+        return 1
+    say(f"worker {settings.worker_id}: stopped")
+    return code

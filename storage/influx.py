@@ -33,6 +33,7 @@ class InfluxClient:
                 urllib3.make_headers(basic_auth=f"{settings.username}:{settings.password.get_secret_value()}")
             )
         self._http = urllib3.PoolManager(
+            maxsize=4,  # the worker writes chunks from two threads
             headers=headers,
             timeout=urllib3.Timeout(total=settings.timeout_s),
             retries=urllib3.Retry(total=3, connect=3, read=0, backoff_factor=0.2, status_forcelist=(503,)),

@@ -20,6 +20,7 @@ bridge or QoS 1 sends it again. A message that fills a gap is accepted and marke
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,8 @@ from smartfarm.layout import Layout, Placement, SensorKind
 from smartfarm.records import CleanMessage, CleanValue, DeadLetter, Flag, Quality, RawHeaders, RejectStage
 from smartfarm.telemetry import Reading, Telemetry
 from smartfarm.topics import MqttTopics
+
+log = logging.getLogger(__name__)
 
 SPIKE_STEP: dict[SensorKind, float] = {
     SensorKind.AIR_TEMPERATURE: 10.0,
@@ -209,7 +212,17 @@ class Cleaner:
         self.placements: dict[str, Placement] = layout.placements
 
     def clean(self, raw: RawMessage, memory: DeviceMemory) -> Outcome:
-        """The outcome of one raw message; ``memory`` (of the device the topic names) is updated in place."""
+        """The outcome of one raw message; ``memory`` (of the device the topic names) is updated in place.
+
+        Whatever the bytes, this returns: a message that makes the cleaning code itself fail is dead-lettered
+        (``invalid_payload``, the error in the detail, logged) rather than stopping the stream."""
+        try:
+            return self._clean(raw, memory)
+        except Exception as exc:
+            log.exception("cleaning failed on %s[%s]@%s", raw.topic, raw.partition, raw.offset)
+            return self._refuse(ContractError(RejectReason.INVALID_PAYLOAD, f"cleaning failed: {exc!r}"), raw)
+
+    def _clean(self, raw: RawMessage, memory: DeviceMemory) -> Outcome:
         try:
             headers = RawHeaders.from_kafka(raw.headers)
             telemetry = Telemetry.decode(raw.value)

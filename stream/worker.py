@@ -145,6 +145,29 @@ class StreamWorker:
         app.agent(self.topics[KafkaTopic.DEVICE_STATUS], name="store-status", concurrency=1)(self.store_status)
         app.timer(5.0)(self.report_lag)
         app.on_rebalance_complete.connect(self._rebalanced)
+        self._start_fresh_partitions_at_the_beginning()
+
+    def _start_fresh_partitions_at_the_beginning(self) -> None:
+        """Make a partition that this group never committed start at its first record after every rebalance.
+
+        faust-streaming drops the records it fetched while a rebalance suspends the flow and counts on seeking back
+        to the committed offset afterwards (``Consumer.perform_seek``); aiokafka's ``seek_to_committed`` skips a
+        partition with no committed offset, so its position stays past the dropped records and they are never
+        processed. Seen here: a worker that got its partitions back while the first messages arrived skipped about
+        a hundred per partition. Seeking such partitions to the beginning is what ``auto_offset_reset=earliest``
+        means; ``tests/integration/stream/test_worker.py`` (the failover test) catches a regression."""
+        consumer: Any = self.app.consumer
+        topics = {self.topics[t].get_topic_name() for t in (KafkaTopic.TELEMETRY_RAW, KafkaTopic.DEVICE_STATUS)}
+        seek_to_committed = consumer.seek_to_committed
+
+        async def seek_to_committed_or_beginning() -> Mapping[TP, int]:
+            committed = await seek_to_committed()
+            for tp, offset in committed.items():
+                if not offset and tp.topic in topics:
+                    await consumer.seek(tp, 0)  # past the log start, aiokafka resets to it (earliest)
+            return committed
+
+        consumer.seek_to_committed = seek_to_committed_or_beginning
 
     def _app(self) -> faust.App:
         settings = self.settings
@@ -174,17 +197,29 @@ class StreamWorker:
     async def clean_and_store(self, stream: faust.StreamT[bytes]) -> None:
         batches = cast(faust.Stream[bytes], stream).take_events(self.settings.batch_max, self.settings.batch_within_s)
         async for events in batches:
-            batch = clean_batch(
-                ((e.message.key or b"", raw_message(e)) for e in events), self.cleaner, self.lines, self.memories.get
-            )
-            if not await self.writer.write(batch.lines, self._stopping):
+            try:
+                stored = await self._clean_and_store(events)
+            except Exception as exc:
+                # A bug, not bad data (cleaning dead-letters that): Faust would ack the batch as it restarts the
+                # agent, so pin it and crash the worker; its partitions go to another, or to this one restarted.
+                pin(events)
+                await self.app.crash(exc)
+                raise
+            if not stored:
                 log.warning("stopping with %d messages not stored; the next owner cleans them again", len(events))
                 pin(events)
-                continue
-            await self._publish(batch)
-            for key, value in batch.memory_values():
-                self.memories[key] = value
-            self._account(batch, events)
+
+    async def _clean_and_store(self, events: Sequence[EventT]) -> bool:
+        """Clean, write, publish, remember; False if the worker stopped before InfluxDB took the readings."""
+        records = ((e.message.key or b"", raw_message(e)) for e in events)
+        batch = clean_batch(records, self.cleaner, self.lines, self.memories.get)
+        if not await self.writer.write(batch.lines, self._stopping):
+            return False
+        await self._publish(batch)
+        for key, value in batch.memory_values():
+            self.memories[key] = value
+        self._account(batch, events)
+        return True
 
     async def _publish(self, batch: Batch) -> None:
         """Send the clean records and dead letters, and wait until Kafka has every one."""
@@ -224,11 +259,13 @@ class StreamWorker:
             self.metrics.records_in.labels("store-status").inc(len(events))
 
     async def report_lag(self) -> None:
+        """Records not yet processed per partition. An exception in a Faust timer crashes the app, so a partition
+        whose highwater is not known yet (just assigned) is skipped."""
         consumer = self.app.consumer
         for tp in consumer.assignment():
-            position = self._position.get(tp)
-            if position is not None:
-                self.metrics.lag.labels(f"{tp.topic}:{tp.partition}").set(max(0, consumer.highwater(tp) - position))
+            position, highwater = self._position.get(tp), consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                self.metrics.lag.labels(f"{tp.topic}:{tp.partition}").set(max(0, highwater - position))
 
     async def _rebalanced(self, *_args: Any, **_kw: Any) -> None:
         raw = self.topics[KafkaTopic.TELEMETRY_RAW].get_topic_name()
