@@ -3,7 +3,8 @@
 The stack is an ordered list of components, each with ``start``, ``stop`` and a status line, entered into one
 exit stack: they start in order, stop in reverse, and a failure while starting stops what already runs. Today the
 list is the three services, what the pipeline declares in them (Kafka topics, the InfluxDB database), the bridge,
-and the simulated farm publishing into Mosquitto; the agents, Prometheus and the trainer join it as they are built.
+the stream worker (a child process) and the simulated farm publishing into Mosquitto; aggregation and advice,
+Prometheus and the trainer join it as they are built.
 The broker lets in only the layout's devices (passwords derived from ``SMARTFARM_EDGE_DEVICE_SECRET``), the
 valves, the bridge, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
 """
@@ -11,24 +12,30 @@ valves, the bridge, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import yaml
 from pydantic import SecretStr
 
 from cli.console import add_settings_options, say, settings_from, stop_on_signals
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
-from cli.services.base import port_open
+from cli.services.base import port_open, tail_of
 from cli.services.settings import ServicesSettings
 from edge.credentials import device_password, write_password_file
 from edge.fleet import FleetStats, prepare
 from edge.settings import EdgeSettings
-from smartfarm.errors import ConfigError
+from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.identifiers import BRIDGE_USER, valves_user
 from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings
@@ -36,7 +43,7 @@ from smartfarm.stop import StopFlag
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
-from stream.settings import BridgeSettings
+from stream.settings import BridgeSettings, WorkerSettings
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +59,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(up, InfluxSettings, "url", "database")
     add_settings_options(up, LayoutSettings, "layout")
     add_settings_options(up, BridgeSettings, "metrics_port")
+    add_settings_options(up, WorkerSettings, "worker_id")
     up.set_defaults(run=run_up)
 
 
@@ -174,6 +182,74 @@ class Farm:
             raise self.error
 
 
+class WorkerProcess:
+    """``smartfarm worker`` as a child process: Faust runs its own event loop and signal handling, which a thread of
+    this process cannot host. Stopped with SIGTERM, as an operator would."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, worker_id: str) -> None:
+        self.env = env
+        self.log_path = workdir / "worker.log"
+        self.worker_id = worker_id
+        self.metrics = "?"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "cli", "worker"], env={**os.environ, **self.env}, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 120
+        while "metrics on " not in (text := tail_of(self.log_path, 200)):
+            self.check()
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the worker did not start within 120 s:\n{text}")
+            time.sleep(0.2)
+        self.metrics = text.rsplit("metrics on ", 1)[1].split()[0]
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    def status(self) -> str:
+        return f"{'Worker':<10} {self.worker_id:<28} metrics on {self.metrics}, log {self.log_path}"
+
+    def check(self) -> None:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise ServiceError(f"the worker exited with code {self._proc.returncode}:\n{tail_of(self.log_path, 30)}")
+
+
+ACCELERATED_MAX_FUTURE_S = 10 * 365 * 86400.0
+"""A simulated farm faster than real time stamps readings ahead of the clock; the worker's clock check is relaxed
+to this (ten years) for it, rather than dead-lettering the farm after its first minute."""
+
+
+def worker_env(
+    args: argparse.Namespace, kafka: KafkaSettings, influx: InfluxSettings, layout_file: Path
+) -> dict[str, str]:
+    """The environment of the stack's worker: the stack's Kafka and InfluxDB, its layout, its own settings."""
+    worker = settings_from(WorkerSettings, args)
+    edge = settings_from(EdgeSettings, args)
+    max_future = worker.max_future_s if edge.speed <= 1 else ACCELERATED_MAX_FUTURE_S
+    return {
+        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "SMARTFARM_KAFKA_PARTITIONS": str(kafka.partitions),
+        "SMARTFARM_INFLUX_URL": influx.url,
+        "SMARTFARM_INFLUX_DATABASE": influx.database,
+        "SMARTFARM_LAYOUT": str(layout_file),
+        "SMARTFARM_WORKER_WORKER_ID": worker.worker_id,
+        "SMARTFARM_WORKER_METRICS_PORT": str(worker.metrics_port),
+        "SMARTFARM_WORKER_DATA_DIR": str(layout_file.parent / "worker"),
+        "SMARTFARM_WORKER_MAX_FUTURE_S": str(max_future),
+    }
+
+
 def _loopback_port(what: str, env: str, host: str | None, port: int | None) -> int:
     if host not in ("127.0.0.1", "localhost") or port is None:
         raise ConfigError(f"{env} must name a loopback host and a port for the local stack (got {host}:{port})")
@@ -232,6 +308,11 @@ def components(args: argparse.Namespace, workdir: Path) -> list[Component]:
         layout = replicate(layout, edge.devices)
     auth = workdir / "mosquitto-auth"
     bridge_mqtt = write_broker_auth(auth, layout, edge, mqtt)
+    layout_file = workdir / "layout.yaml"  # the farm as grown by --devices, which the worker must know too
+    layout_file.write_text(yaml.safe_dump(layout.model_dump(mode="json"), sort_keys=False))
+    worker = WorkerProcess(
+        worker_env(args, kafka, influx, layout_file), workdir, settings_from(WorkerSettings, args).worker_id
+    )
     broker = Mosquitto(workdir / "mosquitto", port=ports.mqtt, password_file=auth / "passwd", acl_file=auth / "acl")
     kafkad = Kafka(
         workdir / "kafka", services.kafka_home, port=ports.kafka, partitions=kafka.partitions, heap=services.kafka_heap
@@ -243,6 +324,7 @@ def components(args: argparse.Namespace, workdir: Path) -> list[Component]:
         Service("Kafka", kafkad, kafkad.bootstrap_servers),
         Declarations(kafka, influx),
         BridgeComponent(Bridge(bridge_mqtt, kafka, settings_from(BridgeSettings, args))),
+        worker,
         Farm(layout, mqtt.model_copy(update={"host": broker.host}), edge),
     ]
 

@@ -30,6 +30,7 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         "SMARTFARM_MQTT_PASSWORD": "ops-password",
         "SMARTFARM_EDGE_SPEED": "3600",
         "SMARTFARM_BRIDGE_METRICS_PORT": "0",
+        "SMARTFARM_WORKER_METRICS_PORT": "0",
     }
     proc = subprocess.Popen(
         [
@@ -92,7 +93,8 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         anonymous.disconnect()
         assert str(answers[0]) == "Not authorized", "the broker refuses clients without credentials"
         admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{kafka_port}")
-        assert {t for t in admin.list_topics() if t.startswith("smartfarm.")} == {
+        topics = {t for t in admin.list_topics() if t.startswith("smartfarm.")}
+        assert {t for t in topics if not t.startswith("smartfarm.worker-")} == {
             "smartfarm.telemetry.raw",
             "smartfarm.readings.clean",
             "smartfarm.deadletter",
@@ -110,6 +112,13 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         consumer.close()
         with InfluxClient(InfluxSettings(url=f"http://127.0.0.1:{influx_port}", database="farmdb")) as influx:
             assert {"name": "farmdb"} in influx.query("SHOW DATABASES")
+            deadline = time.monotonic() + 60
+            stored = 0
+            while stored < 24 * 3 and time.monotonic() < deadline:
+                rows = influx.query("SELECT count(value) AS n FROM reading")
+                stored = int(rows[0]["n"]) if rows else 0
+                time.sleep(0.5)
+            assert stored >= 24 * 3, "the worker stores the farm's readings in InfluxDB"
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0

@@ -1,0 +1,193 @@
+"""The stream worker's throughput against its ceiling, measured in one run on the same Kafka and InfluxDB.
+
+1. Ceiling: a bare aiokafka ``getmany`` loop that decodes every ``telemetry.raw`` record with the telemetry
+   contract, over the same records the worker drains.
+2. One worker (``smartfarm worker``, its own process): device messages of 8 readings each (from the simulator,
+   faults off) are produced into ``telemetry.raw`` as the bridge writes them, once the worker holds its partitions;
+   the rate counts from the first record produced to the last reading stored, read from the worker's metrics and
+   checked in InfluxDB.
+3. Two workers sharing the partitions, the same way.
+
+    .venv/bin/python benchmarks/worker.py [--count 100000] [--devices 200]
+
+Prints each figure and the ratios; a benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from aiokafka import AIOKafkaConsumer
+from confluent_kafka import Producer
+
+from cli.services import InfluxDB, Kafka, fetch_kafka_jars
+from cli.services.settings import ServicesSettings
+from edge.faults import FaultRates
+from edge.simulator import FarmSimulation
+from smartfarm.layout import Layout, Sensor, SensorKind, load_layout, replicate
+from smartfarm.records import RawHeaders
+from smartfarm.settings import InfluxSettings, KafkaSettings
+from smartfarm.telemetry import Telemetry
+from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
+from storage.influx import InfluxClient
+from stream.admin import ensure_topics
+from stream.gate import partition_of
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' worker launcher, shared with them
+from tests.integration.pipeline import WorkerProcess
+
+EIGHT = (
+    Sensor(id="sm-15", kind=SensorKind.SOIL_MOISTURE, depth_cm=15),
+    Sensor(id="sm-30", kind=SensorKind.SOIL_MOISTURE, depth_cm=30),
+    Sensor(id="sm-45", kind=SensorKind.SOIL_MOISTURE, depth_cm=45),
+    Sensor(id="sm-60", kind=SensorKind.SOIL_MOISTURE, depth_cm=60),
+    Sensor(id="st-15", kind=SensorKind.SOIL_TEMPERATURE, depth_cm=15),
+    Sensor(id="st-30", kind=SensorKind.SOIL_TEMPERATURE, depth_cm=30),
+    Sensor(id="st-45", kind=SensorKind.SOIL_TEMPERATURE, depth_cm=45),
+    Sensor(id="bat", kind=SensorKind.BATTERY),
+)
+
+
+def eight_sensor_layout(devices: int) -> Layout:
+    """The default farm grown to ``devices`` soil nodes of 8 sensors each."""
+    base = load_layout()
+    farms = tuple(
+        f.model_copy(update={"devices": tuple(d.model_copy(update={"sensors": EIGHT}) for d in f.devices)})
+        for f in base.farms
+    )
+    return replicate(Layout(farms=farms), devices)
+
+
+def messages(layout: Layout, count: int) -> list[tuple[str, bytes, bytes]]:
+    """(device, MQTT topic, payload) of ``count`` simulated messages, all taken in the past."""
+    per_tick = len(layout.placements)
+    ticks = count // per_tick + 1
+    start = datetime.now(UTC) - timedelta(seconds=300 * (ticks + 10))
+    simulation = FarmSimulation(layout, 1, start, 300, FaultRates.none())
+    topics = MqttTopics("smartfarm")
+    out: list[tuple[str, bytes, bytes]] = []
+    while len(out) < count:
+        for m in simulation.step().messages:
+            out.append((m.device, topics.telemetry(m.farm, m.device).encode(), m.payload))
+    return out[:count]
+
+
+def produce(kafka: KafkaSettings, batch: list[tuple[str, bytes, bytes]]) -> float:
+    """Write the messages into ``telemetry.raw`` as the bridge does; return when Kafka has them all."""
+    name = topic_specs(kafka.topic_prefix, kafka.partitions)[KafkaTopic.TELEMETRY_RAW].name
+    producer = Producer(
+        {"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 50, "compression.type": "lz4", "acks": "all"}
+    )
+    received = datetime.now(UTC)
+    began = time.perf_counter()
+    for device, topic, payload in batch:
+        headers = RawHeaders(mqtt_topic=topic.decode(), received_at=received, bridge_id="bench").to_kafka()
+        key = device.encode()
+        while True:
+            try:
+                producer.produce(name, payload, key, partition=partition_of(key, kafka.partitions), headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.01)
+    producer.flush(120)
+    return time.perf_counter() - began
+
+
+async def ceiling(kafka: KafkaSettings, count: int) -> float:
+    """Records per second a bare getmany loop reads and decodes (the stage's ceiling)."""
+    name = topic_specs(kafka.topic_prefix, kafka.partitions)[KafkaTopic.TELEMETRY_RAW].name
+    consumer = AIOKafkaConsumer(
+        name, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    seen = 0
+    began = time.perf_counter()
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    Telemetry.decode(record.value)
+                seen += sum(len(r) for r in batches.values())
+    finally:
+        await consumer.stop()
+    return seen / (time.perf_counter() - began)
+
+
+def through_workers(
+    n: int, kafka_service: Kafka, influxd: InfluxDB, layout_file: Path, workdir: Path, batch: list
+) -> tuple[float, str]:
+    prefix = f"bench{n}"
+    kafka = KafkaSettings(bootstrap_servers=kafka_service.bootstrap_servers, topic_prefix=prefix)
+    influx = InfluxSettings(url=influxd.url, database=prefix)
+    ensure_topics(kafka)
+    with InfluxClient(influx) as client:
+        client.create_database()
+    os.environ["SMARTFARM_LAYOUT"] = str(layout_file)  # the workers' layout: the benchmark's devices
+    workers = [WorkerProcess(kafka, influx, workdir, f"{prefix}-w{i}") for i in range(n)]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        deadline = time.monotonic() + 60
+        while not all("holds partitions" in w.log_path.read_text().rsplit("Worker ready", 1)[0] for w in workers):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        time.sleep(3)  # the group settles
+        began = time.perf_counter()
+        produce_s = produce(kafka, batch)
+        readings = 8 * len(batch)
+        while sum(w.metric("smartfarm_worker_readings_stored_total") for w in workers) < readings:
+            if time.perf_counter() - began > 600:
+                break
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - began
+        shares = ", ".join(f"{w.metric('smartfarm_worker_records_in_total'):.0f}" for w in workers)
+        with InfluxClient(influx) as client:
+            rows = client.query("SELECT count(value) AS n FROM reading")
+        stored = int(rows[0]["n"]) if rows else 0
+        detail = f"produced in {produce_s:.1f} s; messages per worker {shares}; {stored} readings in InfluxDB"
+        return len(batch) / elapsed, detail
+    finally:
+        for worker in workers:
+            worker.terminate()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--devices", type=int, default=200)
+    args = parser.parse_args()
+    layout = eight_sensor_layout(args.devices)
+    batch = messages(layout, args.count)
+    services = ServicesSettings()
+    fetch_kafka_jars(services.kafka_home, services.kafka_version)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        layout_file = work / "layout.yaml"
+        layout_file.write_text(yaml.safe_dump(layout.model_dump(mode="json"), sort_keys=False))
+        with Kafka(work / "kafka", services.kafka_home) as kafka, InfluxDB(work / "influxdb") as influxd:
+            one, one_detail = through_workers(1, kafka, influxd, layout_file, work, batch)
+            filled = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix="bench1")
+            bare = asyncio.run(ceiling(filled, len(batch)))
+            two, two_detail = through_workers(2, kafka, influxd, layout_file, work, batch)
+    print(f"{len(batch)} device messages x 8 readings, {args.devices} devices, 6 partitions")
+    print(f"ceiling (aiokafka getmany + decode): {bare:9.0f} messages/s")
+    print(
+        f"one worker into InfluxDB:            {one:9.0f} messages/s ({8 * one:.0f} readings/s)  ratio {one / bare:.2f}"
+    )
+    print(f"    {one_detail}")
+    print(f"two workers into InfluxDB:           {two:9.0f} messages/s  {two / one:.2f}x one")
+    print(f"    {two_detail}")
+
+
+if __name__ == "__main__":
+    main()
