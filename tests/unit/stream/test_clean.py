@@ -11,7 +11,7 @@ from smartfarm.errors import RejectReason
 from smartfarm.layout import load_layout
 from smartfarm.records import CleanMessage, Flag, Quality, RejectStage
 from smartfarm.topics import MqttTopics, topic_specs
-from stream.clean import Cleaned, Cleaner, CleanRules, DeviceMemory, Duplicate, RawMessage, Refused
+from stream.clean import Cleaned, Cleaner, CleanRules, DeviceMemory, Duplicate, RawMessage, Refused, SensorTrack
 from stream.gate import DEADLETTER, Door, Router
 from tests.hostile import DEVICE, FARM, good, hostile_payloads
 
@@ -182,3 +182,12 @@ def test_out_of_order_messages_are_judged_but_do_not_move_the_track() -> None:
     late = CLEANER.clean(raw(reading_doc(NOW + timedelta(minutes=5), 1, 48.0)), memory)
     assert isinstance(late, Cleaned) and late.message.readings[0].flags == (Flag.SPIKE,)
     assert memory.sensors["sm-15"].last == 20.2
+
+
+def test_a_message_that_makes_cleaning_itself_fail_is_dead_lettered_not_raised() -> None:
+    memory = DeviceMemory()
+    memory.sensors["sm-15"] = SensorTrack(good="corrupt", good_ts=NOW.timestamp())  # type: ignore[arg-type]
+    outcome = CLEANER.clean(raw(reading_doc(NOW + timedelta(minutes=5), 1, 20.0)), memory)
+    assert isinstance(outcome, Refused)
+    assert outcome.letter.reason is RejectReason.INVALID_PAYLOAD
+    assert outcome.letter.detail.startswith("cleaning failed: TypeError")
