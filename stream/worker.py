@@ -155,7 +155,7 @@ class StreamWorker:
         partition with no committed offset, so its position stays past the dropped records and they are never
         processed. Seen here: a worker that got its partitions back while the first messages arrived skipped about
         a hundred per partition. Seeking such partitions to the beginning is what ``auto_offset_reset=earliest``
-        means; ``tests/integration/stream/test_worker.py`` (the failover test) catches a regression."""
+        means. A related loss on failover is still open (architecture.md, Delivery guarantees)."""
         consumer: Any = self.app.consumer
         topics = {self.topics[t].get_topic_name() for t in (KafkaTopic.TELEMETRY_RAW, KafkaTopic.DEVICE_STATUS)}
         seek_to_committed = consumer.seek_to_committed
