@@ -57,12 +57,10 @@ class Writer:
         self.influx = influx
         self.chunk = chunk
         self.metrics = metrics
-        self._client: InfluxClient | None = None
+        self._client = InfluxClient(influx)  # a connection pool, shared by the writing threads; connects on use
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="influx-write")
 
     def _write(self, lines: list[str]) -> None:
-        if self._client is None:
-            self._client = InfluxClient(self.influx)
         began = time.perf_counter()
         self._client.write_lines(lines, compress=True)
         self.metrics.write_seconds.observe(time.perf_counter() - began)
@@ -94,8 +92,7 @@ class Writer:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        if self._client is not None:
-            self._client.close()
+        self._client.close()
 
 
 def raw_message(event: EventT) -> RawMessage:
