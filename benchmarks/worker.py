@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,6 +28,7 @@ from confluent_kafka import Producer
 
 from cli.services import InfluxDB, Kafka, fetch_kafka_jars
 from cli.services.settings import ServicesSettings
+from cli.worker import WorkerProcess
 from edge.faults import FaultRates
 from edge.simulator import FarmSimulation
 from smartfarm.layout import Layout, Sensor, SensorKind, load_layout, replicate
@@ -40,9 +39,6 @@ from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.gate import partition_of
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' worker launcher, shared with them
-from tests.integration.pipeline import WorkerProcess
 
 EIGHT = (
     Sensor(id="sm-15", kind=SensorKind.SOIL_MOISTURE, depth_cm=15),
@@ -131,8 +127,20 @@ def through_workers(
     ensure_topics(kafka)
     with InfluxClient(influx) as client:
         client.create_database()
-    os.environ["SMARTFARM_LAYOUT"] = str(layout_file)  # the workers' layout: the benchmark's devices
-    workers = [WorkerProcess(kafka, influx, workdir, f"{prefix}-w{i}") for i in range(n)]
+    workers = []
+    for i in range(n):
+        env = {
+            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "SMARTFARM_KAFKA_TOPIC_PREFIX": prefix,
+            "SMARTFARM_INFLUX_URL": influx.url,
+            "SMARTFARM_INFLUX_DATABASE": influx.database,
+            "SMARTFARM_LAYOUT": str(layout_file),  # the benchmark's devices
+            "SMARTFARM_WORKER_METRICS_PORT": "0",
+            "SMARTFARM_WORKER_WORKER_ID": f"{prefix}-w{i}",
+            "SMARTFARM_WORKER_DATA_DIR": str(workdir / f"{prefix}-w{i}"),
+        }
+        workers.append(WorkerProcess(env, workdir / f"{prefix}-w{i}.log", f"{prefix}-w{i}", log_level="INFO"))
+        workers[-1].start()
     try:
         for worker in workers:
             worker.wait_ready()

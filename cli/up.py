@@ -12,13 +12,8 @@ valves, the bridge, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +25,13 @@ from pydantic import SecretStr
 
 from cli.console import add_settings_options, say, settings_from, stop_on_signals
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
-from cli.services.base import port_open, tail_of
+from cli.services.base import port_open
 from cli.services.settings import ServicesSettings
+from cli.worker import WorkerProcess
 from edge.credentials import device_password, write_password_file
 from edge.fleet import FleetStats, prepare
 from edge.settings import EdgeSettings
-from smartfarm.errors import ConfigError, ServiceError
+from smartfarm.errors import ConfigError
 from smartfarm.identifiers import BRIDGE_USER, valves_user
 from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings
@@ -182,48 +178,6 @@ class Farm:
             raise self.error
 
 
-class WorkerProcess:
-    """``smartfarm worker`` as a child process: Faust runs its own event loop and signal handling, which a thread of
-    this process cannot host. Stopped with SIGTERM, as an operator would."""
-
-    def __init__(self, env: dict[str, str], workdir: Path, worker_id: str) -> None:
-        self.env = env
-        self.log_path = workdir / "worker.log"
-        self.worker_id = worker_id
-        self.metrics = "?"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "cli", "worker"], env={**os.environ, **self.env}, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 120
-        while "metrics on " not in (text := tail_of(self.log_path, 200)):
-            self.check()
-            if time.monotonic() > deadline:
-                raise ServiceError(f"the worker did not start within 120 s:\n{text}")
-            time.sleep(0.2)
-        self.metrics = text.rsplit("metrics on ", 1)[1].split()[0]
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-    def status(self) -> str:
-        return f"{'Worker':<10} {self.worker_id:<28} metrics on {self.metrics}, log {self.log_path}"
-
-    def check(self) -> None:
-        if self._proc is not None and self._proc.poll() is not None:
-            raise ServiceError(f"the worker exited with code {self._proc.returncode}:\n{tail_of(self.log_path, 30)}")
-
-
 ACCELERATED_MAX_FUTURE_S = 10 * 365 * 86400.0
 """A simulated farm faster than real time stamps readings ahead of the clock; the worker's clock check is relaxed
 to this (ten years) for it, rather than dead-lettering the farm after its first minute."""
@@ -310,9 +264,8 @@ def components(args: argparse.Namespace, workdir: Path) -> list[Component]:
     bridge_mqtt = write_broker_auth(auth, layout, edge, mqtt)
     layout_file = workdir / "layout.yaml"  # the farm as grown by --devices, which the worker must know too
     layout_file.write_text(yaml.safe_dump(layout.model_dump(mode="json"), sort_keys=False))
-    worker = WorkerProcess(
-        worker_env(args, kafka, influx, layout_file), workdir, settings_from(WorkerSettings, args).worker_id
-    )
+    worker_id = settings_from(WorkerSettings, args).worker_id
+    worker = WorkerProcess(worker_env(args, kafka, influx, layout_file), workdir / "worker.log", worker_id)
     broker = Mosquitto(workdir / "mosquitto", port=ports.mqtt, password_file=auth / "passwd", acl_file=auth / "acl")
     kafkad = Kafka(
         workdir / "kafka", services.kafka_home, port=ports.kafka, partitions=kafka.partitions, heap=services.kafka_heap

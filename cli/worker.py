@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
 
 import faust
 
 from cli.console import add_settings_options, say, settings_from, warn
+from cli.services.base import tail_of
+from smartfarm.errors import ServiceError
 from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings
 from storage.influx import InfluxClient
@@ -62,3 +72,88 @@ def run_worker(args: argparse.Namespace) -> int:
         return 1
     say(f"worker {settings.worker_id}: stopped")
     return code
+
+
+class WorkerProcess:
+    """``smartfarm worker`` as a child process, for ``smartfarm up``, the tests and the benchmark: Faust runs its own
+    event loop and signal handling, which a thread of another program cannot host.
+
+    Args:
+        env: variables on top of this process's environment (the worker's settings).
+        log_path: where its output goes (appended).
+        log_level: ``INFO`` also logs Faust's rebalances and readiness, which ``wait_ready`` looks for.
+    """
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, worker_id: str, log_level: str = "WARNING") -> None:
+        self.env = dict(env)
+        self.log_path = log_path
+        self.worker_id = worker_id
+        self.log_level = log_level
+        self.metrics_port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 120) -> None:
+        """Start it and return once its metrics endpoint is up; ServiceError with its log if it dies first."""
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cli", "--log-level", self.log_level, "worker"],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        marker = "metrics on http://"
+        text = self._wait_for(marker, timeout_s)
+        self.metrics_port = int(text.rsplit(marker, 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+    def _wait_for(self, marker: str, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while marker not in (text := self.log_path.read_text(errors="replace")):
+            self.check()
+            if time.monotonic() > deadline:
+                raise ServiceError(f"worker {self.worker_id}: no {marker!r} within {timeout_s:.0f} s:\n{text[-3000:]}")
+            time.sleep(0.1)
+        return text
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        """Until Faust says it holds its partitions and reads (needs ``log_level`` INFO)."""
+        self._wait_for("Worker ready", timeout_s)
+
+    def metric(self, name: str) -> float:
+        """The sum of the samples of a Prometheus metric whose line starts with ``name``."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+    def check(self) -> None:
+        """ServiceError (with the log's tail) if it has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ServiceError(
+                f"worker {self.worker_id} exited with code {self.proc.returncode}:\n{tail_of(self.log_path, 30)}"
+            )
+
+    def status(self) -> str:
+        return f"{'Worker':<10} {self.worker_id:<28} metrics on http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def terminate(self, timeout_s: float = 30) -> tuple[int, float]:
+        """SIGTERM, as an operator stops it; its exit code and the seconds it took (killed if it took too long)."""
+        began = time.monotonic()
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return (proc.returncode if proc else 0), 0.0
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait(10)
+        return code, time.monotonic() - began
+
+    def stop(self) -> None:
+        self.terminate()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait(10)

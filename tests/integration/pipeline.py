@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -15,13 +11,13 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from cli.services import Kafka, Mosquitto
+from cli.worker import WorkerProcess
 from smartfarm.layout import Layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from smartfarm.topics import KafkaTopic, topic_specs
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
 from stream.settings import BridgeSettings
-from tests.helpers import repo_root
 
 SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
 """A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
@@ -86,8 +82,8 @@ class Running:
         time.sleep(0.3)  # the SUBACK
 
     def metric(self, name: str) -> float:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.bridge.metrics_port}/metrics", timeout=5).read()
-        return sum(float(line.split()[-1]) for line in text.decode().splitlines() if line.startswith(name))
+        assert self.bridge.metrics_port is not None
+        return metric_value(self.bridge.metrics_port, name)
 
     def stop(self) -> None:
         self.bridge.stop()
@@ -99,71 +95,20 @@ def metric_value(port: int, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
 
-class WorkerProcess:
-    """``smartfarm worker`` as a process of its own, as an operator runs it (so it can be killed for real)."""
-
-    def __init__(
-        self, kafka: KafkaSettings, influx: InfluxSettings, workdir: Path, worker_id: str, **settings: str
-    ) -> None:
-        self.worker_id = worker_id
-        self.log_path = workdir / f"{worker_id}.log"
-        env = {
-            **os.environ,
-            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-            "SMARTFARM_INFLUX_URL": influx.url,
-            "SMARTFARM_INFLUX_DATABASE": influx.database,
-            "SMARTFARM_WORKER_WORKER_ID": worker_id,
-            "SMARTFARM_WORKER_METRICS_PORT": "0",
-            "SMARTFARM_WORKER_DATA_DIR": str(workdir / worker_id),
-            **{f"SMARTFARM_WORKER_{k.upper()}": v for k, v in settings.items()},
-        }
-        self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "--log-level", "INFO", "worker"],
-            env=env,
-            cwd=repo_root(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.metrics_port = self._wait_for("metrics on http://127.0.0.1:", 60)
-
-    def _wait_for(self, marker: str, timeout_s: float) -> int:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            text = self.log_path.read_text()
-            if marker in text:
-                return int(text.split(marker, 1)[1].split("/", 1)[0])
-            assert self.proc.poll() is None, f"worker {self.worker_id} exited:\n{text[-3000:]}"
-            time.sleep(0.1)
-        raise AssertionError(f"worker {self.worker_id} did not start:\n{self.log_path.read_text()[-3000:]}")
-
-    def wait_ready(self, timeout_s: float = 60) -> None:
-        """Until the worker holds its partitions and reads."""
-        deadline = time.monotonic() + timeout_s
-        while "Worker ready" not in self.log_path.read_text():
-            assert time.monotonic() < deadline, f"worker not ready:\n{self.log_path.read_text()[-3000:]}"
-            assert self.proc.poll() is None, f"worker exited:\n{self.log_path.read_text()[-3000:]}"
-            time.sleep(0.2)
-
-    def metric(self, name: str) -> float:
-        return metric_value(self.metrics_port, name)
-
-    def terminate(self, timeout_s: float = 30) -> tuple[int, float]:
-        """SIGTERM; the exit code and the seconds it took to exit."""
-        began = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout_s)
-        self.log.close()
-        return code, time.monotonic() - began
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-        self.log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
+def start_worker(
+    kafka: KafkaSettings, influx: InfluxSettings, workdir: Path, worker_id: str, **settings: str
+) -> WorkerProcess:
+    """``smartfarm worker`` on this test's topics and database, as a process of its own (so it can be killed)."""
+    env = {
+        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "SMARTFARM_INFLUX_URL": influx.url,
+        "SMARTFARM_INFLUX_DATABASE": influx.database,
+        "SMARTFARM_WORKER_WORKER_ID": worker_id,
+        "SMARTFARM_WORKER_METRICS_PORT": "0",
+        "SMARTFARM_WORKER_DATA_DIR": str(workdir / worker_id),
+        **{f"SMARTFARM_WORKER_{k.upper()}": v for k, v in settings.items()},
+    }
+    worker = WorkerProcess(env, workdir / f"{worker_id}.log", worker_id, log_level="INFO")
+    worker.start()
+    return worker

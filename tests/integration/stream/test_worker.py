@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from cli.services import InfluxDB, Kafka
+from cli.worker import WorkerProcess
 from edge.credentials import device_password
 from edge.faults import FaultKind, FaultRecord
 from edge.fleet import prepare
@@ -30,7 +31,7 @@ from stream.clean import CleanRules
 from stream.settings import BridgeSettings
 from tests.helpers import FLEET_SECRET, edge_settings, unique
 from tests.hostile import DEVICE, FARM, good, hostile_payloads
-from tests.integration.pipeline import Running, SecuredBroker, WorkerProcess, read_topic
+from tests.integration.pipeline import Running, SecuredBroker, read_topic, start_worker
 
 
 class Pipeline:
@@ -50,7 +51,7 @@ class Pipeline:
         self.workers: list[WorkerProcess] = []
 
     def worker(self, name: str = "w1", **settings: str) -> WorkerProcess:
-        worker = WorkerProcess(self.kafka, self.influx.settings, self.workdir, name, **settings)
+        worker = start_worker(self.kafka, self.influx.settings, self.workdir, name, **settings)
         self.workers.append(worker)
         return worker
 
@@ -107,7 +108,7 @@ def test_hostile_payloads_are_dead_lettered_with_their_reasons_while_good_ones_a
     wait_for("the good readings", lambda: stored_count(pipeline.influx) == 60 * 4)
     clean_refusals = sum(1 for h in hostile if h.stage is RejectStage.CLEAN)
     wait_for("the worker's count", lambda: worker.metric("smartfarm_worker_dead_lettered_total") == clean_refusals)
-    assert worker.proc.poll() is None, "the worker is still up"
+    worker.check()  # still up
     code, seconds = worker.terminate()
     assert code == 0 and seconds < 10, f"SIGTERM: exit {code} after {seconds:.1f} s"
     print(f"\n{len(hostile)} hostile payloads dead-lettered ({clean_refusals} by the worker); SIGTERM: {seconds:.1f} s")
@@ -133,7 +134,7 @@ def test_influxdb_stopped_for_15_seconds_loses_nothing_and_commits_nothing_unwri
     try:
         publish(range(100, 160))
         time.sleep(15)
-        assert worker.proc.poll() is None, "the worker waits for InfluxDB rather than crashing"
+        worker.check()  # it waits for InfluxDB rather than crashing
         assert worker.metric("smartfarm_worker_influx_write_failures_total") > 0
     finally:
         influxdb.start()
