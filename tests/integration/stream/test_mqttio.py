@@ -99,8 +99,8 @@ def test_the_fast_path_hands_on_what_paho_would(mosquitto: Mosquitto) -> None:
             == [m for m in reference if m[2] == qos]
             == [m for m in sent if m[2] == qos]
         )
-    # How many lie whole in one read depends on how the broker's bytes arrive (82-90% seen under load); "most"
-    # is the claim, the equality with paho above is the test.
+    # How many lie whole in one read depends on how the broker's bytes arrive (over 83% in earlier runs, 82% once
+    # under load); "most" is the claim, the equality with paho above is the test.
     assert batching.parsed_here > len(messages) // 2, "most packets took the fast path"
     assert batching.parsed_here < len(messages), "some went through paho (at least the one that spans reads)"
     assert in_flight == 0
