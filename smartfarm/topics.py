@@ -102,8 +102,17 @@ class MqttTopics:
     @staticmethod
     def device_named(topic: str) -> str | None:
         """The device a (possibly invalid) topic names where it has a device level, for keying a dead letter."""
+        named = MqttTopics.farm_and_device_named(topic)
+        return named[1] if named else None
+
+    @staticmethod
+    def farm_and_device_named(topic: str) -> tuple[str, str] | None:
+        """The farm and device levels of a topic of the device shape under any root, the device level valid; None
+        for a topic of another shape. (The worker checks a payload against the topic the bridge admitted.)"""
         parts = topic.split("/")
-        return parts[4] if len(parts) == 6 and parts[3] == "devices" and is_identifier(parts[4]) else None
+        if len(parts) == 6 and parts[3] == "devices" and is_identifier(parts[4]):
+            return parts[2], parts[4]
+        return None
 
     def acl(self, services: tuple[str, ...] = ()) -> str:
         """A Mosquitto ACL: each device may publish its own telemetry and status (``%u`` is its user name) and

@@ -49,8 +49,8 @@ def format_field(value: FieldValue) -> str | None:
     return '"' + value.translate(_ESCAPE_STRING) + '"'
 
 
-def encode_line(measurement: str, tags: Mapping[str, str | None], fields: Mapping[str, FieldValue], ns: int) -> str:
-    """One line: tags and fields in key order, empty tags and unset fields left out; "" when no field is set."""
+def series_key(measurement: str, tags: Mapping[str, str | None]) -> str:
+    """The head of a line: the measurement and its tags in key order, empty tags left out."""
     head = measurement.translate(_ESCAPE_MEASUREMENT)
     for key in sorted(tags):
         value = tags[key]
@@ -59,6 +59,12 @@ def encode_line(measurement: str, tags: Mapping[str, str | None], fields: Mappin
         key_text, value_text = key.translate(_ESCAPE_KEY), escape_tag_value(value)
         if key_text and value_text:
             head += f",{key_text}={value_text}"
+    return head
+
+
+def encode_line(measurement: str, tags: Mapping[str, str | None], fields: Mapping[str, FieldValue], ns: int) -> str:
+    """One line: tags and fields in key order, empty tags and unset fields left out; "" when no field is set."""
+    head = series_key(measurement, tags)
     body = []
     for key in sorted(fields):
         text = format_field(fields[key])
@@ -85,7 +91,7 @@ class ReadingLines:
             if len(self._prefixes) > 1_000_000:
                 self._prefixes.clear()
             tags = {"farm": farm, "zone": zone, "device": device, "sensor": sensor, "kind": kind}
-            prefix = self._prefixes[key] = encode_line(self.MEASUREMENT, tags, {"x": 0}, 0).rpartition(" x=")[0]
+            prefix = self._prefixes[key] = series_key(self.MEASUREMENT, tags)
         return prefix
 
     def lines(self, message: CleanMessage) -> list[str]:

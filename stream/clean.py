@@ -210,6 +210,8 @@ class Cleaner:
     def __init__(self, layout: Layout, rules: CleanRules = CleanRules()) -> None:
         self.rules = rules
         self.placements: dict[str, Placement] = layout.placements
+        self.sensors = {d: {s.id: s for s in p.device.sensors} for d, p in self.placements.items()}
+        """Every device's sensors by id, looked up for each reading."""
 
     def clean(self, raw: RawMessage, memory: DeviceMemory) -> Outcome:
         """The outcome of one raw message; ``memory`` (of the device the topic names) is updated in place.
@@ -252,7 +254,7 @@ class Cleaner:
 
     def _placement(self, telemetry: Telemetry, headers: RawHeaders) -> Placement:
         """Where the device sits; ContractError when the message does not fit its topic, the layout or the clock."""
-        topic_device = MqttTopics.device_named(headers.mqtt_topic)
+        farm, topic_device = MqttTopics.farm_and_device_named(headers.mqtt_topic) or ("", None)
         if topic_device != telemetry.device:
             raise ContractError(
                 RejectReason.DEVICE_MISMATCH,
@@ -261,7 +263,6 @@ class Cleaner:
         placement = self.placements.get(telemetry.device)
         if placement is None:
             raise ContractError(RejectReason.UNKNOWN_DEVICE, f"device {telemetry.device!r} is not in the layout")
-        farm = headers.mqtt_topic.split("/")[2]
         if farm != placement.farm.id:
             raise ContractError(
                 RejectReason.DEVICE_MISMATCH,
@@ -274,7 +275,7 @@ class Cleaner:
                 f"ts {telemetry.ts.isoformat()} is {ahead:.0f} s after its receipt; at most "
                 f"{self.rules.max_future_s:.0f} s of clock drift is accepted",
             )
-        sensors = {s.id: s for s in placement.device.sensors}
+        sensors = self.sensors[telemetry.device]
         for reading in telemetry.readings:
             sensor = sensors.get(reading.sensor)
             if sensor is None or sensor.kind is not reading.kind:
@@ -303,7 +304,7 @@ class Cleaner:
             advance(track, reading.value, ts, flags)
         for flag in flags:
             counts[flag] = counts.get(flag, 0) + 1
-        depth = next((s.depth_cm for s in placement.device.sensors if s.id == reading.sensor), None)
+        depth = self.sensors[placement.device.id][reading.sensor].depth_cm
         return CleanValue.model_construct(
             sensor=reading.sensor,
             kind=reading.kind,

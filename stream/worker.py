@@ -54,7 +54,6 @@ class Writer:
     """Writes lines to InfluxDB off the event loop, in chunks, retrying until accepted or the worker stops."""
 
     def __init__(self, influx: InfluxSettings, chunk: int, metrics: WorkerMetrics) -> None:
-        self.influx = influx
         self.chunk = chunk
         self.metrics = metrics
         self._client = InfluxClient(influx)  # a connection pool, shared by the writing threads; connects on use
@@ -80,8 +79,9 @@ class Writer:
                 log.warning("InfluxDB refused a write (%s); retrying in %.1f s", error, delay)
             if not failed:
                 return True
-            if not all(isinstance(r, StorageError) for r in results if isinstance(r, BaseException)):
-                log.error("unexpected error writing to InfluxDB", exc_info=next(r for r in results if r))
+            unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, StorageError)]
+            if unexpected:
+                log.error("unexpected error writing to InfluxDB", exc_info=unexpected[0])
             self.metrics.write_failures.inc(len(failed))
             chunks = failed
             if stopping():
