@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import ClassVar, Self
 from uuid import UUID
@@ -141,7 +141,10 @@ class DeadLetter(Contract):
 
 
 class ZoneAggregate(Contract):
-    """Statistics of one sensor kind over one zone and one tumbling window."""
+    """Statistics of the good readings of one sensor kind over one zone and one tumbling window, by event time.
+
+    ``revision`` starts at 1 and grows each time late readings change a window already emitted: readers keep the
+    record with the highest revision of each (farm, zone, kind, window_start, window_end)."""
 
     MAX_BYTES: ClassVar[int] = 4 * 1024
 
@@ -154,6 +157,34 @@ class ZoneAggregate(Contract):
     mean: float
     min: float
     max: float
+    last: float
+    revision: int = Field(ge=1)
+
+    @property
+    def width_s(self) -> int:
+        return int((self.window_end - self.window_start).total_seconds())
+
+
+class ZoneDay(Contract):
+    """One zone's day (in the farm's time zone): FAO-56 reference ET, growing degree days and what fed them.
+
+    ``et0_mm`` is the daily ASCE standardized Penman-Monteith short reference (= FAO-56 grass), from the zone's
+    hourly air temperature and humidity and, where the zone has no such sensors, the FAO-56 fallbacks (solar
+    radiation from the temperature range, wind 2 m/s); ``estimated`` names what was filled in."""
+
+    MAX_BYTES: ClassVar[int] = 4 * 1024
+
+    farm: Identifier
+    zone: Identifier
+    day: date
+    tmin: float
+    tmax: float
+    et0_mm: float = Field(ge=0)
+    gdd: float = Field(ge=0, description="growing degree days of this day above the crop's base temperature")
+    rain_mm: float | None = Field(None, ge=0)
+    hours: int = Field(ge=1, le=25, description="hours of the day with air temperature")
+    estimated: tuple[str, ...] = ()
+    revision: int = Field(ge=1)
 
 
 class RecommendationKind(StrEnum):
@@ -205,6 +236,10 @@ class Recommendation(Contract):
     device: Identifier | None = Field(None, description="sensor_fault only")
     sensor: Identifier | None = Field(None, description="sensor_fault only")
     due: Timestamp | None = Field(None, description="harvest only")
+    start_at: Timestamp | None = Field(None, description="irrigation only: when the valve should open")
+    supersedes: UUID | None = Field(None, description="an earlier recommendation this one replaces or cancels")
+    window_end: Timestamp | None = Field(None, description="end of the closed window (event time) that made it")
+    inputs: dict[str, float] = Field(default_factory=dict, description="the numbers behind the advice")
 
 
 class DeviceStatus(Contract):

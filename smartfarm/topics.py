@@ -19,7 +19,8 @@ topic                key                    value
 telemetry.raw        device id              the device's MQTT payload bytes, untouched; RawHeaders
 readings.clean       ``{farm}/{zone}``      CleanMessage (JSON): one per device message, readings flagged
 deadletter           device id, else topic  DeadLetter (JSON)
-zone.aggregates      ``{farm}/{zone}``      ZoneAggregate (JSON)
+zone.aggregates      ``{farm}/{zone}``      ZoneAggregate (JSON): 15 min and 1 h windows, revised when late data comes
+zone.daily           ``{farm}/{zone}``      ZoneDay (JSON): reference ET and degree days per day
 recommendations      ``{farm}/{zone}``      Recommendation (JSON)
 device.status        device id              DeviceStatus (JSON), compacted: latest state per device
 ===================  =====================  =========================================================
@@ -148,6 +149,8 @@ class KafkaTopic(StrEnum):
     """Everything refused anywhere in the pipeline, with the reason and the original bytes."""
     ZONE_AGGREGATES = "zone.aggregates"
     """Windowed per-zone statistics of each sensor kind."""
+    ZONE_DAILY = "zone.daily"
+    """Per-zone days: reference ET, growing degree days."""
     RECOMMENDATIONS = "recommendations"
     """Advice for a zone: irrigation, sensor faults, frost / heat, disease risk, harvest timing."""
     DEVICE_STATUS = "device.status"
@@ -169,6 +172,7 @@ def topic_specs(prefix: str = "smartfarm", partitions: int = DEFAULT_PARTITIONS)
         KafkaTopic.ZONE_AGGREGATES: TopicSpec(
             f"{prefix}.{KafkaTopic.ZONE_AGGREGATES}", partitions, retention_ms=_WEEK_MS
         ),
+        KafkaTopic.ZONE_DAILY: TopicSpec(f"{prefix}.{KafkaTopic.ZONE_DAILY}", partitions, retention_ms=4 * _WEEK_MS),
         KafkaTopic.RECOMMENDATIONS: TopicSpec(
             f"{prefix}.{KafkaTopic.RECOMMENDATIONS}", partitions, retention_ms=4 * _WEEK_MS
         ),

@@ -87,17 +87,38 @@ class ReadingPoint(Measurement):
 
 
 class ZoneAggregatePoint(Measurement):
-    """``zone_aggregate``: statistics of one sensor kind over one zone and window; time is the window start."""
+    """``zone_aggregate``: statistics of one sensor kind over one zone and window; time is the window start and
+    ``width`` (``15m``, ``1h``) tells the windows that start together apart. A revision overwrites the point of
+    its window (same series, same time), so the database holds the latest."""
 
     MEASUREMENT: ClassVar[str] = "zone_aggregate"
 
     farm: Tag
     zone: Tag
     kind: TagKind
+    width: TagText
     count: int
     mean: float
     min: float
     max: float
+    last: float
+    revision: int
+
+
+class ZoneDayPoint(Measurement):
+    """``zone_day``: one zone's day; time is the day's local midnight."""
+
+    MEASUREMENT: ClassVar[str] = "zone_day"
+
+    farm: Tag
+    zone: Tag
+    et0_mm: float
+    gdd: float
+    tmin: float
+    tmax: float
+    rain_mm: float | None = None
+    estimated: str | None = None
+    revision: int
 
 
 class RecommendationPoint(Measurement):
@@ -116,6 +137,8 @@ class RecommendationPoint(Measurement):
     amount_mm: float | None = None
     device: str | None = None
     sensor: str | None = None
+    start_at: str | None = None
+    supersedes: str | None = None
 
 
 class DeviceStatusPoint(Measurement):
@@ -129,4 +152,10 @@ class DeviceStatusPoint(Measurement):
     will: bool
 
 
-MEASUREMENTS: tuple[type[Measurement], ...] = (ReadingPoint, ZoneAggregatePoint, RecommendationPoint, DeviceStatusPoint)
+MEASUREMENTS: tuple[type[Measurement], ...] = (
+    ReadingPoint,
+    ZoneAggregatePoint,
+    ZoneDayPoint,
+    RecommendationPoint,
+    DeviceStatusPoint,
+)

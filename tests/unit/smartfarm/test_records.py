@@ -20,6 +20,7 @@ from smartfarm.records import (
     Recommendation,
     RejectStage,
     ZoneAggregate,
+    ZoneDay,
 )
 from smartfarm.telemetry import ConnectionState
 
@@ -63,6 +64,20 @@ VALID: list[Contract] = [
         mean=20.5,
         min=19.0,
         max=22.0,
+        last=21.0,
+        revision=1,
+    ),
+    ZoneDay.create(
+        farm="f",
+        zone="z",
+        day=TS.date(),
+        tmin=9.5,
+        tmax=27.0,
+        et0_mm=5.4,
+        gdd=8.2,
+        hours=24,
+        estimated=("solar_radiation", "wind_speed"),
+        revision=1,
     ),
     Recommendation.create(
         id=uuid.uuid4(),
