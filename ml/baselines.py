@@ -1,0 +1,547 @@
+"""The transparent baselines: one pure rule per recommendation kind, from FAO-56 and published thresholds.
+
+Each rule takes a ``ZoneContext`` and returns a list of ``Advice`` (empty when it has nothing to say), with the
+numbers it used in ``inputs`` and in its message, so a farmer can check the advice and a later model can be
+measured against it. ``RULES`` is the order ``Baselines.score`` runs them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ml.context import Advice, SensorSuspicion, ZoneContext
+from ml.features import GDD_BASE_C, GDD_TO_HARVEST
+from smartfarm.agronomy import CROPS, SOILS, crop_coefficient
+from smartfarm.layout import Crop, SensorKind
+from smartfarm.records import Flag, RecommendationKind, Severity, ZoneAggregate
+
+HOUR = timedelta(hours=1)
+MAX_MESSAGE = 500
+
+
+def _fit(message: str) -> str:
+    """The message within the contract's 500 characters; zone names are free text, so this is a guard."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def _num(value: float, digits: int = 1) -> str:
+    """A number as a farmer reads it: 18 rather than 18.0, 18.5 kept."""
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+def _hourly(context: ZoneContext, kind: SensorKind, span: timedelta) -> list[ZoneAggregate]:
+    """The kind's 1-hour aggregates whose windows end within ``span`` before ``window_end``, oldest first."""
+    since = context.window_end - span
+    return [a for a in context.hours.get(kind, ()) if a.width_s == 3600 and since < a.window_end <= context.window_end]
+
+
+def _last_hour(context: ZoneContext, kind: SensorKind) -> ZoneAggregate | None:
+    """The aggregate of the window that just closed; an older one is not "now", so none then."""
+    found = _hourly(context, kind, HOUR)
+    return found[-1] if found else None
+
+
+def _local(context: ZoneContext, when: datetime) -> datetime:
+    return when.astimezone(ZoneInfo(context.farm.timezone))
+
+
+def _today(context: ZoneContext) -> date:
+    """The farm's local date of the hour that just closed (planting dates are local)."""
+    return _local(context, context.window_end - HOUR).date()
+
+
+# --- 1. Irrigation: the FAO-56 chapter 8 root-zone water balance ---------------------------------------------
+
+ROOT_DEPTH_MIN_M = 0.15
+"""FAO-56 ch. 8: the effective root depth at sowing or transplanting is 0.15-0.20 m; the lower end is cautious,
+it gives smaller, more frequent irrigations while roots are shallow."""
+PERENNIAL = frozenset({Crop.GRAPE})
+"""Established vines keep their full root system all year; their planting date marks budbreak, not sowing."""
+ASSUMED_ET0_MM = 5.0
+"""Reference ET assumed before the zone's first closed day: a mid-range summer value (FAO-56 table 2)."""
+
+
+def root_depth_m(crop: Crop, planting: date, day: date) -> float:
+    """Effective root depth on ``day``: linear from 0.15 m at planting to the crop's maximum at the end of the
+    development stage (effective full cover), FAO-56 ch. 8's growing-root approach; perennials at full depth."""
+    params = CROPS[crop]
+    if crop in PERENNIAL:
+        return params.root_depth_m
+    full_cover_days = params.stage_days[0] + params.stage_days[1]
+    share = _clamp((day - planting).days / full_cover_days, 0.0, 1.0)
+    return ROOT_DEPTH_MIN_M + (params.root_depth_m - ROOT_DEPTH_MIN_M) * share
+
+
+def depletion_fraction(p_table: float, etc_mm_day: float) -> float:
+    """p adjusted for the day's crop water use, FAO-56 table 22 footnote: p + 0.04 (5 - ETc), within 0.1-0.8.
+
+    A crop transpiring fast feels stress sooner, so p falls when ETc is above 5 mm/day."""
+    return _clamp(p_table + 0.04 * (5 - etc_mm_day), 0.1, 0.8)
+
+
+@dataclass(frozen=True, slots=True)
+class RootZone:
+    """The root zone's water balance at the close of the window (mm of water over the root depth)."""
+
+    theta_pct: float
+    fc_pct: float
+    wp_pct: float
+    root_depth_m: float
+    kc: float
+    et0_mm_day: float
+    et0_assumed: bool
+    etc_mm_day: float
+    p: float
+    taw_mm: float
+    raw_mm: float
+    depletion_mm: float
+
+    def inputs(self) -> dict[str, float]:
+        return {
+            "theta_pct": self.theta_pct,
+            "fc_pct": self.fc_pct,
+            "wp_pct": self.wp_pct,
+            "root_depth_m": self.root_depth_m,
+            "kc": self.kc,
+            "et0_mm_day": self.et0_mm_day,
+            "et0_assumed": float(self.et0_assumed),
+            "etc_mm_day": self.etc_mm_day,
+            "p": self.p,
+            "taw_mm": self.taw_mm,
+            "raw_mm": self.raw_mm,
+            "depletion_mm": self.depletion_mm,
+        }
+
+
+def root_zone(context: ZoneContext, theta_pct: float) -> RootZone:
+    """The water balance for soil moisture ``theta_pct``: TAW (FAO-56 eq. 82), RAW (eq. 83), depletion Dr."""
+    zone = context.zone
+    soil = SOILS[zone.soil]
+    today = _today(context)
+    zr = root_depth_m(zone.crop, zone.planting_date, today)
+    kc = crop_coefficient(zone.crop, zone.planting_date, today)
+    et0 = context.days[-1].et0_mm if context.days else ASSUMED_ET0_MM
+    etc = kc * et0
+    p = depletion_fraction(CROPS[zone.crop].p, etc)
+    taw = 1000 * (soil.field_capacity - soil.wilting_point) * zr
+    return RootZone(
+        theta_pct=theta_pct,
+        fc_pct=soil.field_capacity * 100,
+        wp_pct=soil.wilting_point * 100,
+        root_depth_m=zr,
+        kc=kc,
+        et0_mm_day=et0,
+        et0_assumed=not context.days,
+        etc_mm_day=etc,
+        p=p,
+        taw_mm=taw,
+        raw_mm=p * taw,
+        depletion_mm=max(0.0, 1000 * (soil.field_capacity - theta_pct / 100) * zr),
+    )
+
+
+LOOKAHEAD_H = 24.0
+"""Irrigation due within this many hours is scheduled now, so the valve opens as the crop reaches RAW."""
+
+
+def hours_to_raw(rz: RootZone) -> float | None:
+    """Hours until the depletion reaches RAW at today's ETc: 0 when it has, None when beyond the look-ahead."""
+    if rz.depletion_mm >= rz.raw_mm:
+        return 0.0
+    if rz.etc_mm_day <= 0:
+        return None
+    hours = (rz.raw_mm - rz.depletion_mm) / rz.etc_mm_day * 24
+    return hours if hours <= LOOKAHEAD_H else None
+
+
+def _irrigation_message(context: ZoneContext, rz: RootZone, amount: float, hours: float) -> str:
+    zone = context.zone
+    start = context.window_end + timedelta(hours=hours)
+    when = "now" if hours == 0 else f"at {_local(context, start):%H:%M} (in {_num(hours)} h)"
+    pending = context.pending_irrigation_mm
+    extra = f" on top of the {_num(pending)} mm already planned" if pending > 0 else ""
+    lost = f"has lost {_num(rz.depletion_mm, 0)} mm of water"
+    limit = f"the {_num(rz.raw_mm, 0)} mm the crop can use without stress (readily available water)"
+    state = f"{lost}, at or past {limit}" if hours == 0 else f"{lost} and will reach {limit} by then"
+    assumed = " (assumed, no day closed yet)" if rz.et0_assumed else ""
+    return _fit(
+        f"Irrigate {_num(amount)} mm{extra} on {zone.name} {when}: the root zone (0-{rz.root_depth_m * 100:.0f} cm) "
+        f"{state}. "
+        f"Soil moisture {rz.theta_pct:.1f}% against field capacity {_num(rz.fc_pct)}%; crop water use "
+        f"{rz.etc_mm_day:.1f} mm/day (Kc {rz.kc:.2f} x ET0 {rz.et0_mm_day:.1f} mm{assumed}). "
+        f"That is about {_num(amount / zone.irrigation_rate_mm_h)} h at {_num(zone.irrigation_rate_mm_h)} mm/h."
+    )
+
+
+def _soil_coverage(context: ZoneContext, last: ZoneAggregate) -> float:
+    """This hour's soil readings against the most seen in any hour of the last 48 h: the zone's own normal,
+    since how often devices report is edge configuration the scorer does not see."""
+    most = max(a.count for a in context.hours.get(SensorKind.SOIL_MOISTURE, (last,)))
+    return last.count / max(most, last.count)
+
+
+def irrigation(context: ZoneContext) -> list[Advice]:
+    """Refill the root zone to field capacity when the depletion reaches RAW, now or within the next 24 h."""
+    last = _last_hour(context, SensorKind.SOIL_MOISTURE)
+    if last is None:
+        return []
+    rz = root_zone(context, last.mean)
+    hours = hours_to_raw(rz)
+    if hours is None:
+        return []
+    depletion_then = rz.depletion_mm if hours == 0 else rz.raw_mm
+    amount = round((depletion_then - context.pending_irrigation_mm) * 2) / 2
+    if amount <= 0:
+        return []
+    coverage = _soil_coverage(context, last)
+    stressed = hours == 0 and rz.depletion_mm > (rz.raw_mm + rz.taw_mm) / 2
+    return [
+        Advice(
+            kind=RecommendationKind.IRRIGATION,
+            severity=Severity.WARNING if stressed else Severity.ADVISORY,
+            message=_irrigation_message(context, rz, amount, hours),
+            confidence=_clamp(0.5 + 0.45 * coverage - (0.1 if rz.et0_assumed else 0.0), 0.5, 0.95),
+            inputs={
+                **rz.inputs(),
+                "pending_mm": context.pending_irrigation_mm,
+                "hours_to_raw": hours,
+                "amount_mm": amount,
+                "soil_readings": float(last.count),
+                "coverage": coverage,
+                "irrigation_rate_mm_h": context.zone.irrigation_rate_mm_h,
+            },
+            valid_for=timedelta(hours=12),
+            amount_mm=amount,
+            start_at=context.window_end + timedelta(minutes=round(hours * 60)),
+        )
+    ]
+
+
+# --- 2. Frost ------------------------------------------------------------------------------------------------
+
+FROST_ALERT_C = 2.0
+"""Air at 2 m reads a few degrees above the leaves on a clear night, so 2 degC at the sensor is frost on the crop."""
+FROST_HORIZON_H = 6.0
+TREND_HOURS = 6
+MIN_TREND_POINTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """A least-squares line through hourly means: degC per hour, and its value at the window's end."""
+
+    slope: float
+    now: float
+    points: int
+
+
+def temperature_trend(context: ZoneContext) -> Trend | None:
+    """The trend of the last six hourly mean air temperatures; None with fewer than four of them."""
+    hours = _hourly(context, SensorKind.AIR_TEMPERATURE, timedelta(hours=TREND_HOURS))
+    if len(hours) < MIN_TREND_POINTS:
+        return None
+    # Each mean stands for the middle of its hour; x is hours before the window's end.
+    xs = [(a.window_end - context.window_end).total_seconds() / 3600 - 0.5 for a in hours]
+    ys = [a.mean for a in hours]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return Trend(slope=slope, now=my - slope * mx, points=len(hours))
+
+
+def _hours_to_zero(trend: Trend | None) -> float | None:
+    if trend is None or trend.slope >= 0:
+        return None
+    hours = max(0.0, trend.now) / -trend.slope
+    return hours if hours <= FROST_HORIZON_H else None
+
+
+def frost(context: ZoneContext) -> list[Advice]:
+    """Frost when the last hour's minimum is at or below 2 degC, or the 6-hour trend reaches 0 degC within 6 h."""
+    last = _last_hour(context, SensorKind.AIR_TEMPERATURE)
+    if last is None:
+        return []
+    trend = temperature_trend(context)
+    to_zero = _hours_to_zero(trend)
+    observed = last.min <= FROST_ALERT_C
+    if not observed and to_zero is None:
+        return []
+    if trend is None:
+        course = "no trend yet (too few hours)"
+    elif to_zero is None:
+        course = f"changing {trend.slope:+.1f} °C per hour"
+    else:
+        course = f"falling {-trend.slope:.1f} °C per hour, on course for 0 °C in about {_num(to_zero)} h"
+    message = (
+        f"Frost risk on {context.zone.name}: the air temperature's low in the last hour was {last.min:.1f} °C "
+        f"(mean {last.mean:.1f} °C), {course}. Start frost protection (sprinklers or wind machines) and cover "
+        "sensitive plants before the coldest hour, just before dawn."
+    )
+    inputs = {"tmin_c": last.min, "tmean_c": last.mean, "frost_alert_c": FROST_ALERT_C}
+    if trend is not None:
+        inputs |= {"slope_c_per_h": trend.slope, "trend_now_c": trend.now, "trend_hours": float(trend.points)}
+    if to_zero is not None:
+        inputs["hours_to_zero"] = to_zero
+    return [
+        Advice(
+            kind=RecommendationKind.FROST,
+            severity=Severity.CRITICAL if last.min <= 0 else Severity.WARNING,
+            message=_fit(message),
+            # A reading at the threshold is evidence; a straight line through cooling air only a projection.
+            confidence=0.95 if last.min <= 0 else 0.85 if observed else 0.6,
+            inputs=inputs,
+            valid_for=timedelta(hours=12),
+        )
+    ]
+
+
+# --- 3. Heat stress ------------------------------------------------------------------------------------------
+
+HEAT_THRESHOLD_C: dict[Crop, float] = {
+    Crop.TOMATO: 35.0,  # fruit set fails above ~35 degC day temperature (Sato et al. 2000, Plant Cell Environ.)
+    Crop.MAIZE: 38.0,  # pollen viability collapses near 38 degC at silking (Schoper et al. 1987, Crop Sci.)
+    Crop.WHEAT: 32.0,  # grain set and filling suffer above ~31-32 degC at anthesis (Porter & Gawith 1999)
+    Crop.POTATO: 30.0,  # tuber growth stops above ~29-30 degC (Levy & Veilleux 2007, Am. J. Potato Res.)
+    Crop.LETTUCE: 29.0,  # bolting, tipburn and bitterness above ~28-30 degC (UC ANR lettuce production guide)
+    Crop.GRAPE: 40.0,  # photosynthesis shuts down and berries sunburn near 40 degC (Greer & Weedon 2013)
+}
+"""Air temperature (degC) at which each crop starts to suffer: the baseline's assumption from the literature."""
+HEAT_CRITICAL_ABOVE_C = 5.0
+
+_HEAT_EFFECT: dict[Crop, str] = {
+    Crop.TOMATO: "flowers drop and fruit fails to set",
+    Crop.MAIZE: "pollen dries out and kernels fail to set",
+    Crop.WHEAT: "grain filling is cut short",
+    Crop.POTATO: "tubers stop growing",
+    Crop.LETTUCE: "it bolts, turns bitter and gets tipburn",
+    Crop.GRAPE: "leaves stop working and berries sunburn",
+}
+
+
+def heat(context: ZoneContext) -> list[Advice]:
+    """Heat stress when the last hour's maximum reaches the crop's threshold; critical 5 degC above it."""
+    last = _last_hour(context, SensorKind.AIR_TEMPERATURE)
+    crop = context.zone.crop
+    threshold = HEAT_THRESHOLD_C[crop]
+    if last is None or last.max < threshold:
+        return []
+    message = (
+        f"Heat stress on {context.zone.name}: air temperature reached {last.max:.1f} °C in the last hour, above the "
+        f"{_num(threshold)} °C at which {crop.value} suffers ({_HEAT_EFFECT[crop]}). Irrigate early in the morning so "
+        "the crop can keep cool by transpiring, shade sensitive plants, and leave field work to the cool hours."
+    )
+    return [
+        Advice(
+            kind=RecommendationKind.HEAT,
+            severity=Severity.CRITICAL if last.max >= threshold + HEAT_CRITICAL_ABOVE_C else Severity.WARNING,
+            message=_fit(message),
+            confidence=0.9,
+            inputs={"tmax_c": last.max, "threshold_c": threshold},
+            valid_for=timedelta(hours=12),
+        )
+    ]
+
+
+# --- 4. Disease risk -----------------------------------------------------------------------------------------
+
+WET_LEAF_PCT = 50.0
+"""An hour counts as wet when at least half of the leaf-wetness sensor's surface was wet on average."""
+MIN_WET_HOURS = 6
+
+DSV_TABLE: tuple[tuple[float, float, tuple[int, ...]], ...] = (
+    (13.0, 18.0, (7, 16, 21)),
+    (18.0, 21.0, (4, 9, 16, 23)),
+    (21.0, 26.0, (3, 6, 13, 21)),
+    (26.0, 30.0, (4, 9, 16, 23)),
+)
+"""The TOMCAST disease severity value chart (Madden, Pennypacker & MacNab 1978, FAST; Pitblado 1992, TOMCAST).
+
+Each row: mean temperature of the wet hours from (inclusive) and to (exclusive), degC; then the leaf-wet hours at
+which the DSV becomes 1, 2, 3 and 4. Below 13 degC and from 30 degC the value is 0: the fungi (Alternaria,
+Septoria) hardly infect there. The chart was made for tomato; it stands here for leaf disease of every crop,
+until a crop-specific model replaces it."""
+DSV_ADVISORY = 3
+DSV_WARNING = 4
+
+
+def disease_severity_value(wet_hours: int, mean_temp_c: float) -> int:
+    """The TOMCAST DSV (0-4) of a day with ``wet_hours`` leaf-wet hours at ``mean_temp_c``."""
+    for low, high, steps in DSV_TABLE:
+        if low <= mean_temp_c < high:
+            return sum(wet_hours >= s for s in steps)
+    return 0
+
+
+def disease_risk(context: ZoneContext) -> list[Advice]:
+    """Fungal disease risk from the last 24 h of leaf wetness and the temperature of the wet hours."""
+    day = timedelta(hours=24)
+    wet = [a for a in _hourly(context, SensorKind.LEAF_WETNESS, day) if a.mean >= WET_LEAF_PCT]
+    temps = {a.window_start: a.mean for a in _hourly(context, SensorKind.AIR_TEMPERATURE, day)}
+    wet_temps = [temps[a.window_start] for a in wet if a.window_start in temps]
+    if len(wet) < MIN_WET_HOURS or not wet_temps:
+        return []
+    mean_temp = sum(wet_temps) / len(wet_temps)
+    dsv = disease_severity_value(len(wet), mean_temp)
+    if dsv < DSV_ADVISORY:
+        return []
+    message = (
+        f"Fungal disease risk on {context.zone.name}: leaves were wet for {len(wet)} of the last 24 hours at a mean "
+        f"{mean_temp:.1f} °C, a disease severity value of {dsv} of 4 (TOMCAST). Scout for leaf spots, consider a "
+        "protective fungicide spray, and water at the roots rather than overhead."
+    )
+    return [
+        Advice(
+            kind=RecommendationKind.DISEASE_RISK,
+            severity=Severity.WARNING if dsv >= DSV_WARNING else Severity.ADVISORY,
+            message=_fit(message),
+            confidence=0.8 if dsv >= DSV_WARNING else 0.7,
+            inputs={
+                "wet_hours": float(len(wet)),
+                "wet_mean_temp_c": mean_temp,
+                "dsv": float(dsv),
+                "wet_leaf_pct": WET_LEAF_PCT,
+            },
+            valid_for=timedelta(hours=24),
+        )
+    ]
+
+
+# --- 5. Harvest ----------------------------------------------------------------------------------------------
+
+HARVEST_NOTICE_DAYS = 14.0
+HARVEST_SOON_DAYS = 7.0
+RATE_DAYS = 7
+
+
+def harvest(context: ZoneContext) -> list[Advice]:
+    """The crop's predicted harvest from degree days since planting and the last week's rate, once within 14 days."""
+    zone = context.zone
+    days = [d for d in context.days if d.day >= zone.planting_date]
+    if not days:
+        return []
+    total = sum(d.gdd for d in days)
+    target = GDD_TO_HARVEST[zone.crop]
+    recent = days[-RATE_DAYS:]
+    rate = sum(d.gdd for d in recent) / len(recent)
+    remaining = max(0.0, target - total)
+    if remaining > 0 and (rate <= 0 or remaining / rate > HARVEST_NOTICE_DAYS):
+        return []
+    days_left = remaining / rate if remaining > 0 else 0.0
+    due = context.window_end + timedelta(days=days_left)
+    return [
+        Advice(
+            kind=RecommendationKind.HARVEST,
+            severity=Severity.INFO if days_left > HARVEST_SOON_DAYS else Severity.ADVISORY,
+            message=_fit(_harvest_message(context, (total, target, rate, len(recent)), days_left, due)),
+            # A degree-day forecast is good to a few days; it blurs with every day of weather still to come.
+            confidence=_clamp(0.9 - 0.03 * days_left, 0.4, 0.9),
+            inputs={
+                "gdd_total": total,
+                "gdd_target": target,
+                "gdd_base_c": GDD_BASE_C[zone.crop],
+                "gdd_rate_per_day": rate,
+                "days_left": days_left,
+                "rate_days": float(len(recent)),
+            },
+            valid_for=timedelta(hours=24),
+            due=due,
+        )
+    ]
+
+
+def _harvest_message(
+    context: ZoneContext, gdd: tuple[float, float, float, int], days_left: float, due: datetime
+) -> str:
+    total, target, rate, rate_days = gdd
+    crop = context.zone.crop
+    summary = (
+        f"{total:,.0f} of the {target:,.0f} degree days (base {_num(GDD_BASE_C[crop])} °C) {crop.value} needs "
+        f"since planting have accumulated, at {rate:.1f} a day over the last {rate_days} days"
+    )
+    if days_left == 0:
+        return f"{context.zone.name} is ready to harvest: {summary}. Check ripeness in the field and plan the harvest."
+    return (
+        f"{context.zone.name} should be ready to harvest in about {days_left:.0f} days (around "
+        f"{_local(context, due):%d %b}): {summary}. Plan labour and transport, and check ripeness in the field."
+    )
+
+
+# --- 6. Sensor fault -----------------------------------------------------------------------------------------
+
+MIN_READINGS = 3
+"""Fewer readings than this in an hour are too few to call a sensor broken, except for out-of-range values."""
+_FLAG_ORDER = (Flag.OUT_OF_RANGE, Flag.STUCK, Flag.SPIKE, Flag.RATE_OF_CHANGE)
+"""On a tie, the flag named in the message: the most certain sign of a fault first."""
+
+
+def _dominant_flag(flags: Mapping[str, int]) -> tuple[str, int]:
+    rank = {f.value: i for i, f in enumerate(_FLAG_ORDER)}
+    name = min(flags, key=lambda f: (-flags[f], rank.get(f, len(rank)), f))
+    return name, flags[name]
+
+
+def _fault_description(s: SensorSuspicion, flag: str, n: int) -> str:
+    low, high = s.kind.physical_range
+    what = {
+        Flag.STUCK.value: f"it repeated the very same value in {n} of {s.readings} readings, as if stuck",
+        Flag.OUT_OF_RANGE.value: (
+            f"{n} of {s.readings} readings were outside what a working sensor can report "
+            f"({_num(low)} to {_num(high)} {s.kind.unit})"
+        ),
+        Flag.SPIKE.value: f"{n} of {s.readings} readings jumped further than {s.kind.value} can between two readings",
+        Flag.RATE_OF_CHANGE.value: f"{n} of {s.readings} readings changed faster than {s.kind.value} does in nature",
+    }
+    return what.get(flag, f"{n} of {s.readings} readings were flagged {flag}")
+
+
+def _is_faulty(s: SensorSuspicion, flagged: int) -> bool:
+    out_of_range = s.flags.get(Flag.OUT_OF_RANGE.value, 0)
+    return (s.readings >= MIN_READINGS and 2 * flagged >= s.readings) or 2 * out_of_range > s.readings
+
+
+def _sensor_fault(s: SensorSuspicion) -> Advice | None:
+    if not s.flags or s.readings <= 0:
+        return None
+    flag, flagged = _dominant_flag(s.flags)
+    if not _is_faulty(s, flagged):
+        return None
+    message = (
+        f"Check sensor {s.sensor} ({s.kind.value}) on device {s.device}: {_fault_description(s, flag, flagged)} "
+        "in the last hour. Clean, re-seat or replace it; until then its flagged readings stay out of the zone's "
+        "figures."
+    )
+    return Advice(
+        kind=RecommendationKind.SENSOR_FAULT,
+        severity=Severity.WARNING if flagged >= s.readings else Severity.ADVISORY,
+        message=_fit(message),
+        confidence=_clamp(flagged / s.readings, 0.5, 0.95),
+        inputs={"readings": float(s.readings), "flagged": float(flagged)}
+        | {f"flag_{name}": float(count) for name, count in s.flags.items()},
+        valid_for=timedelta(hours=24),
+        device=s.device,
+        sensor=s.sensor,
+    )
+
+
+def sensor_fault(context: ZoneContext) -> list[Advice]:
+    """A fault for each sensor whose readings of the last hour were mostly flagged (any majority out of range)."""
+    found = (_sensor_fault(s) for s in context.suspicions)
+    return [a for a in found if a is not None]
+
+
+RULES: Sequence[Callable[[ZoneContext], list[Advice]]] = (
+    irrigation,
+    frost,
+    heat,
+    disease_risk,
+    harvest,
+    sensor_fault,
+)
+"""Every baseline rule, in the order their advice is returned."""

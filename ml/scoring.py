@@ -1,0 +1,41 @@
+"""The scoring interface the stream's recommend step calls: a ``Scorer`` turns a ``ZoneContext`` into ``Advice``.
+
+``Baselines`` is the first scorer: the transparent FAO-56 and threshold rules of ``ml.baselines``, the bar that
+learnt models must clear before they replace it. Scorers are pure: the caller gathers the zone's data, and turns
+the advice into ``Recommendation`` records tagged with ``model_tag``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ml.baselines import RULES
+from ml.context import Advice, SensorSuspicion, ZoneContext
+
+__all__ = ["Advice", "Baselines", "Scorer", "SensorSuspicion", "ZoneContext", "model_tag"]
+
+
+class Scorer(Protocol):
+    """Anything that scores a zone: a name and version for the record, and a pure ``score``."""
+
+    name: str
+    version: str
+
+    def score(self, context: ZoneContext) -> list[Advice]:
+        """Every piece of advice for the zone at ``context.window_end``; empty when there is none."""
+        ...
+
+
+class Baselines:
+    """The FAO-56 water balance and published thresholds, one rule per recommendation kind (``ml.baselines``)."""
+
+    name = "fao56-baseline"
+    version = "1"
+
+    def score(self, context: ZoneContext) -> list[Advice]:
+        return [advice for rule in RULES for advice in rule(context)]
+
+
+def model_tag(scorer: Scorer) -> str:
+    """The ``Recommendation.model`` value of a scorer's advice: ``name@version``."""
+    return f"{scorer.name}@{scorer.version}"
