@@ -107,6 +107,8 @@ class RejectStage(StrEnum):
     """At the MQTT door: size, encoding, topic."""
     CLEAN = "clean"
     """In the cleaning agent: contract, layout, physical range."""
+    AGGREGATE = "aggregate"
+    """In the zone agent: a clean record it cannot read (a bug upstream, kept for replay)."""
 
 
 class DeadLetter(Contract):

@@ -117,6 +117,7 @@ class ZoneDayPoint(Measurement):
     tmin: float
     tmax: float
     rain_mm: float | None = None
+    hours: int
     estimated: str | None = None
     revision: int
 

@@ -116,6 +116,19 @@ class WorkerMetrics(ServedMetrics):
         self.write_failures = Counter(
             "smartfarm_worker_influx_write_failures", "InfluxDB writes that failed and were retried", registry=r
         )
+        self.aggregates = Counter(
+            "smartfarm_worker_zone_aggregates",
+            "zone window aggregates emitted, by width and whether a revision",
+            ["width", "revised"],
+            registry=r,
+        )
+        self.days = Counter("smartfarm_worker_zone_days", "zone days emitted (reference ET, degree days)", registry=r)
+        self.recommendations = Counter(
+            "smartfarm_worker_recommendations", "recommendations emitted, by kind", ["kind"], registry=r
+        )
+        self.cancellations = Counter(
+            "smartfarm_worker_irrigations_cancelled", "planned irrigations cancelled by rain", registry=r
+        )
         self.lag = Gauge(
             "smartfarm_worker_consumer_lag", "records not yet processed, by topic partition", ["tp"], registry=r
         )

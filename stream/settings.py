@@ -61,6 +61,9 @@ class WorkerSettings(ComponentSettings):
         600, gt=0, description="messages stamped further than this after their receipt are dead-lettered"
     )
     late_after_s: float = Field(900, gt=0, description="messages received this long after their timestamp are late")
+    window_grace_s: float = Field(
+        900, ge=0, le=86400, description="a zone's windows stay open this long past its latest event time"
+    )
     session_timeout_s: float = Field(
         10, ge=6, le=300, description="a worker silent this long is dead: its partitions move to the others"
     )

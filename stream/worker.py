@@ -11,6 +11,12 @@ At least once, end to end:
   nothing past it is committed; the next owner of the partition cleans it again. Writing again is harmless:
   InfluxDB overwrites a point of the same series and time.
 - ``store-status`` writes ``device.status`` into InfluxDB the same way.
+- ``zones`` reads ``readings.clean`` (keyed by zone) and moves each zone's event-time clock on (``stream.zones``):
+  windows the watermark passed or late readings re-opened are computed from the stored readings, closed days get
+  their reference ET and degree days, each closed hour is scored. It sends the aggregates, days and
+  recommendations and waits for Kafka, then writes their points to InfluxDB, then saves the zones' clocks
+  (``zone-clock`` table) and acks. A crash in between recomputes the same windows: an unchanged one is not emitted
+  again, a recommendation gets the same id.
 
 Agent concurrency is 1: above 1, faust-streaming can commit an offset past a message still being processed
 (faust-streaming #606). The memory table's changelog is compacted (not ``compact,delete``, which stalls recovery,
@@ -20,19 +26,22 @@ Agent concurrency is 1: above 1, faust-streaming can commit an offset past a mes
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
 import faust
 from faust.types import TP, EventT
 
-from smartfarm.errors import ContractError, StorageError
+from ml.scoring import Baselines, Scorer
+from smartfarm.errors import ContractError, RejectReason, StorageError
 from smartfarm.layout import Layout
-from smartfarm.records import DeviceStatus
+from smartfarm.records import DeadLetter, DeviceStatus, RecommendationKind, RejectStage
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from smartfarm.telemetry import ConnectionState
 from smartfarm.topics import KafkaTopic, topic_specs, zone_key
@@ -43,6 +52,8 @@ from stream.batch import Batch, clean_batch
 from stream.clean import Cleaner, CleanRules, RawMessage
 from stream.metrics import WorkerMetrics
 from stream.settings import WorkerSettings
+from stream.windows import ZoneClock
+from stream.zones import ZoneOutput, ZoneStage
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +67,12 @@ class Writer:
     def __init__(self, influx: InfluxSettings, chunk: int, metrics: WorkerMetrics) -> None:
         self.chunk = chunk
         self.metrics = metrics
-        self._client = InfluxClient(influx)  # a connection pool, shared by the writing threads; connects on use
+        self.client = InfluxClient(influx)  # a connection pool, shared by the writing threads; connects on use
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="influx-write")
 
     def _write(self, lines: list[str]) -> None:
         began = time.perf_counter()
-        self._client.write_lines(lines, compress=True)
+        self.client.write_lines(lines, compress=True)
         self.metrics.write_seconds.observe(time.perf_counter() - began)
         self.metrics.write_lines.observe(len(lines))
 
@@ -92,7 +103,7 @@ class Writer:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self._client.close()
+        self.client.close()
 
 
 def raw_message(event: EventT) -> RawMessage:
@@ -112,7 +123,13 @@ class StreamWorker:
     """One worker: the Faust app, its topics, its table and its agents, storing through ``writer``."""
 
     def __init__(
-        self, kafka: KafkaSettings, settings: WorkerSettings, layout: Layout, writer: Writer, metrics: WorkerMetrics
+        self,
+        kafka: KafkaSettings,
+        settings: WorkerSettings,
+        layout: Layout,
+        writer: Writer,
+        metrics: WorkerMetrics,
+        scorer: Scorer | None = None,
     ) -> None:
         self.kafka = kafka
         self.settings = settings
@@ -132,14 +149,25 @@ class StreamWorker:
             partitions=kafka.partitions,
             use_partitioner=True,  # murmur2 of the device id: the partition of the device's telemetry.raw records
         )
+        self.clocks = self.app.Table(
+            "zone-clock",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=kafka.partitions,
+            use_partitioner=True,  # murmur2 of the zone key: the partition of the zone's readings.clean records
+        )
         self.cleaner = Cleaner(
             layout, CleanRules(max_future_s=settings.max_future_s, late_after_s=settings.late_after_s)
         )
         self.lines = ReadingLines()
         self._position: dict[TP, int] = {}
+        self.zones = ZoneStage(layout, writer.client, scorer or Baselines(), settings.window_grace_s)
+        self._zone_pool = ThreadPoolExecutor(1, thread_name_prefix="zones")
         app = self.app
         app.agent(self.topics[KafkaTopic.TELEMETRY_RAW], name="clean-and-store", concurrency=1)(self.clean_and_store)
         app.agent(self.topics[KafkaTopic.DEVICE_STATUS], name="store-status", concurrency=1)(self.store_status)
+        app.agent(self.topics[KafkaTopic.READINGS_CLEAN], name="zones", concurrency=1)(self.zone_windows)
         app.timer(5.0)(self.report_lag)
         app.on_rebalance_complete.connect(self._rebalanced)
         self._start_fresh_partitions_at_the_beginning()
@@ -154,7 +182,8 @@ class StreamWorker:
         a hundred per partition. Seeking such partitions to the beginning is what ``auto_offset_reset=earliest``
         means. A related loss on failover is still open (architecture.md, Delivery guarantees)."""
         consumer: Any = self.app.consumer
-        topics = {self.topics[t].get_topic_name() for t in (KafkaTopic.TELEMETRY_RAW, KafkaTopic.DEVICE_STATUS)}
+        sources = (KafkaTopic.TELEMETRY_RAW, KafkaTopic.DEVICE_STATUS, KafkaTopic.READINGS_CLEAN)
+        topics = {self.topics[t].get_topic_name() for t in sources}
         seek_to_committed = consumer.seek_to_committed
 
         async def seek_to_committed_or_beginning() -> Mapping[TP, int]:
@@ -255,6 +284,91 @@ class StreamWorker:
                 continue
             self.metrics.records_in.labels("store-status").inc(len(events))
 
+    async def zone_windows(self, stream: faust.StreamT[bytes]) -> None:
+        batches = cast(faust.Stream[bytes], stream).take_events(self.settings.batch_max, self.settings.batch_within_s)
+        async for events in batches:
+            try:
+                done = await self._zone_windows(events)
+            except Exception as exc:  # a bug: as in clean_and_store, nothing past this batch may be committed
+                pin(events)
+                await self.app.crash(exc)
+                raise
+            if not done:
+                log.warning("stopping with %d clean records not aggregated; the next owner takes them", len(events))
+                pin(events)
+
+    async def _zone_windows(self, events: Sequence[EventT]) -> bool:
+        """Step every zone of the batch, send, write, save; False if the worker stopped before it was stored."""
+        times, refused = zone_times(events, self.zones)
+        clocks = {
+            key: ZoneClock.from_json(json.loads(v)) if (v := self.clocks.get(key)) else ZoneClock() for key in times
+        }
+        outputs = await self._step_zones(times, clocks)
+        if outputs is None:
+            return False
+        await self._send_zone_records(outputs, refused)
+        lines = [line for out in outputs.values() for line in out.lines()]
+        if lines and not await self.writer.write(lines, self._stopping):
+            return False
+        for key, clock in clocks.items():
+            self.clocks[key] = json.dumps(clock.to_json(), separators=(",", ":")).encode()
+        self.metrics.records_in.labels("zones").inc(len(events))
+        return True
+
+    async def _step_zones(
+        self, times: dict[bytes, list[float]], clocks: dict[bytes, ZoneClock]
+    ) -> dict[bytes, ZoneOutput] | None:
+        """Each zone's step on the zone thread, retried while InfluxDB does not answer; None if stopping."""
+        loop, delay = asyncio.get_running_loop(), 0.25
+        while True:
+            trial = {key: ZoneClock.from_json(clock.to_json()) for key, clock in clocks.items()}
+            try:
+                outputs = await loop.run_in_executor(self._zone_pool, self._step_all, times, trial)
+            except StorageError as exc:
+                log.warning("InfluxDB did not answer the zone stage (%s); retrying in %.1f s", exc, delay)
+                self.metrics.write_failures.inc()
+                if self._stopping():
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(RETRY_MAX_S, delay * 2)
+                continue
+            clocks.update(trial)
+            return outputs
+
+    def _step_all(self, times: dict[bytes, list[float]], clocks: dict[bytes, ZoneClock]) -> dict[bytes, ZoneOutput]:
+        out = {}
+        for key, stamps in times.items():
+            farm, zone = key.decode().split("/", 1)
+            out[key] = self.zones.step(farm, zone, clocks[key], stamps)
+        return out
+
+    async def _send_zone_records(
+        self, outputs: dict[bytes, ZoneOutput], refused: list[tuple[bytes, DeadLetter]]
+    ) -> None:
+        topics = self.topics
+        futures = []
+        for key, out in outputs.items():
+            futures += [
+                await topics[KafkaTopic.ZONE_AGGREGATES].send(key=key, value=a.encode()) for a in out.aggregates
+            ]
+            futures += [await topics[KafkaTopic.ZONE_DAILY].send(key=key, value=d.encode()) for d in out.days]
+            futures += [
+                await topics[KafkaTopic.RECOMMENDATIONS].send(key=key, value=r.encode()) for r in out.recommendations
+            ]
+        futures += [await topics[KafkaTopic.DEADLETTER].send(key=key, value=letter.encode()) for key, letter in refused]
+        await asyncio.gather(*futures)
+        metrics = self.metrics
+        for out in outputs.values():
+            for a in out.aggregates:
+                metrics.aggregates.labels(f"{a.width_s // 60}m", str(a.revision > 1).lower()).inc()
+            metrics.days.inc(len(out.days))
+            for r in out.recommendations:
+                metrics.recommendations.labels(r.kind.value).inc()
+                if r.kind is RecommendationKind.IRRIGATION and r.supersedes is not None:
+                    metrics.cancellations.inc()
+        for _, letter in refused:
+            metrics.dead_lettered.labels(letter.reason.value).inc()
+
     async def report_lag(self) -> None:
         """Records not yet processed per partition. An exception in a Faust timer crashes the app, so a partition
         whose highwater is not known yet (just assigned) is skipped."""
@@ -277,6 +391,44 @@ class StreamWorker:
                 raw,
                 self.kafka.partitions,
             )
+
+
+def zone_times(
+    events: Sequence[EventT], stage: ZoneStage
+) -> tuple[dict[bytes, list[float]], list[tuple[bytes, DeadLetter]]]:
+    """The event times of a batch of clean records by zone key, and a dead letter for each record that cannot be
+    read (this worker wrote them, so that is a bug upstream; the bytes are kept for a replay once it is fixed)."""
+    times: dict[bytes, list[float]] = {}
+    refused: list[tuple[bytes, DeadLetter]] = []
+    for event in events:
+        message = event.message
+        key, value = message.key or b"", message.value or b""
+        try:
+            farm, _, zone = key.decode().partition("/")
+            if (farm, zone) not in stage.zones:
+                raise ContractError(RejectReason.UNKNOWN_DEVICE, f"zone {key!r} is not in this worker's layout")
+            ts = datetime.fromisoformat(json.loads(value)["ts"]).timestamp()
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            error = ContractError(RejectReason.INVALID_PAYLOAD, f"clean record unreadable: {exc!r}")
+            refused.append((key or b"unknown", _letter(error, message)))
+            continue
+        except ContractError as exc:
+            refused.append((key, _letter(exc, message)))
+            continue
+        times.setdefault(key, []).append(ts)
+    return times, refused
+
+
+def _letter(error: ContractError, message: Any) -> DeadLetter:
+    return DeadLetter.of(
+        error,
+        message.value or b"",
+        RejectStage.AGGREGATE,
+        datetime.now(UTC),
+        source_topic=message.topic,
+        source_partition=message.partition,
+        source_offset=message.offset,
+    )
 
 
 def status_line(event: EventT) -> str:

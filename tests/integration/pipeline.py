@@ -9,15 +9,19 @@ import uuid
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import SecretStr
 
 from cli.services import Kafka, Mosquitto
 from cli.worker import WorkerProcess
+from edge.credentials import device_password
 from smartfarm.layout import Layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from smartfarm.topics import KafkaTopic, topic_specs
+from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
 from stream.settings import BridgeSettings
+from tests.helpers import FLEET_SECRET, unique
 
 SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
 """A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
@@ -112,3 +116,47 @@ def start_worker(
     worker = WorkerProcess(env, workdir / f"{worker_id}.log", worker_id, log_level="INFO")
     worker.start()
     return worker
+
+
+class Pipeline:
+    """A bridge on a secured broker, a worker process and a database, all of one test's own."""
+
+    def __init__(self, broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, workdir: Path) -> None:
+        _, mqtt, self.layout = broker
+        tag = unique("")
+        self.mqtt = mqtt
+        self.kafka = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=f"t{tag}")
+        self.influx = influx
+        self.workdir = workdir
+        ensure_topics(self.kafka)
+        service = mqtt.model_copy(update={"username": "tester", "password": SecretStr("tester-password")})
+        bridge = BridgeSettings(bridge_id=f"b{tag}", share_group=f"g{tag}", metrics_port=0)
+        self.bridge = Running(service, self.kafka, bridge)
+        self.workers: list[WorkerProcess] = []
+
+    def worker(self, name: str = "w1", **settings: str) -> WorkerProcess:
+        worker = start_worker(self.kafka, self.influx.settings, self.workdir, name, **settings)
+        self.workers.append(worker)
+        return worker
+
+    def device(self, device: str) -> MqttSettings:
+        """MQTT settings that log in as ``device`` with its real password."""
+        password = SecretStr(device_password(FLEET_SECRET, device))
+        return self.mqtt.model_copy(update={"username": device, "password": password})
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.bridge.stop()
+
+
+def wait_for(what: str, check, timeout_s: float = 60, explain=lambda: "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what} {explain()}"
+        time.sleep(0.25)
+
+
+def stored_count(influx: InfluxClient) -> int:
+    rows = influx.query("SELECT count(value) AS n FROM reading")
+    return int(rows[0]["n"]) if rows else 0

@@ -8,81 +8,20 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-from pydantic import SecretStr
-
-from cli.services import InfluxDB, Kafka
-from cli.worker import WorkerProcess
-from edge.credentials import device_password
+from cli.services import InfluxDB
 from edge.faults import FaultKind, FaultRecord
 from edge.fleet import prepare
 from edge.loadgen import publish_messages
 from smartfarm.layout import load_layout
 from smartfarm.records import DeadLetter, RejectStage
-from smartfarm.settings import KafkaSettings, MqttSettings
 from smartfarm.topics import KafkaTopic
-from storage.influx import InfluxClient
-from stream.admin import ensure_topics
 from stream.clean import CleanRules
-from stream.settings import BridgeSettings
-from tests.helpers import FLEET_SECRET, edge_settings, unique
+from tests.helpers import edge_settings
 from tests.hostile import DEVICE, FARM, good, hostile_payloads
-from tests.integration.pipeline import Running, SecuredBroker, read_topic, start_worker
-
-
-class Pipeline:
-    """A bridge on a secured broker, a worker process and a database, all of one test's own."""
-
-    def __init__(self, broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, workdir: Path) -> None:
-        _, mqtt, self.layout = broker
-        tag = unique("")
-        self.mqtt = mqtt
-        self.kafka = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=f"t{tag}")
-        self.influx = influx
-        self.workdir = workdir
-        ensure_topics(self.kafka)
-        service = mqtt.model_copy(update={"username": "tester", "password": SecretStr("tester-password")})
-        bridge = BridgeSettings(bridge_id=f"b{tag}", share_group=f"g{tag}", metrics_port=0)
-        self.bridge = Running(service, self.kafka, bridge)
-        self.workers: list[WorkerProcess] = []
-
-    def worker(self, name: str = "w1", **settings: str) -> WorkerProcess:
-        worker = start_worker(self.kafka, self.influx.settings, self.workdir, name, **settings)
-        self.workers.append(worker)
-        return worker
-
-    def device(self, device: str) -> MqttSettings:
-        """MQTT settings that log in as ``device`` with its real password."""
-        password = SecretStr(device_password(FLEET_SECRET, device))
-        return self.mqtt.model_copy(update={"username": device, "password": password})
-
-    def close(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-        self.bridge.stop()
-
-
-@pytest.fixture
-def pipeline(secured_broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, tmp_path: Path) -> Iterator[Pipeline]:
-    running = Pipeline(secured_broker, kafka, influx, tmp_path)
-    yield running
-    running.close()
-
-
-def wait_for(what: str, check, timeout_s: float = 60, explain=lambda: "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what} {explain()}"
-        time.sleep(0.25)
-
-
-def stored_count(influx: InfluxClient) -> int:
-    rows = influx.query("SELECT count(value) AS n FROM reading")
-    return int(rows[0]["n"]) if rows else 0
+from tests.integration.pipeline import Pipeline, read_topic, stored_count, wait_for
 
 
 def test_hostile_payloads_are_dead_lettered_with_their_reasons_while_good_ones_are_stored(

@@ -1,0 +1,170 @@
+"""What the zone stage reads back from InfluxDB: window statistics of the stored readings, the aggregates and days
+already emitted, and each sensor's flags over a window. InfluxQL is written here and nowhere else.
+
+Every query names one farm and zone (tags) and a time range in nanoseconds, so it reads one zone's series only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from smartfarm.layout import SensorKind
+from smartfarm.records import ZoneAggregate, ZoneDay
+from storage.influx import InfluxClient
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRow:
+    """One (window, kind) of statistics, computed from readings or read back from ``zone_aggregate``."""
+
+    start_s: int
+    kind: SensorKind
+    count: int
+    mean: float
+    min: float
+    max: float
+    last: float
+    revision: int = 0
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _where(farm: str, zone: str, start_s: float, end_s: float) -> str:
+    return (
+        f"farm = {_quote(farm)} AND zone = {_quote(zone)} AND time >= {int(start_s) * NS} AND time < {int(end_s) * NS}"
+    )
+
+
+def _rows(found: Iterable[dict[str, Any]], revision: bool) -> list[WindowRow]:
+    out = []
+    for r in found:
+        if r.get("count") is None:
+            continue
+        out.append(
+            WindowRow(
+                start_s=int(r["time"]) // NS,
+                kind=SensorKind(r["kind"]),
+                count=int(r["count"]),
+                mean=float(r["mean"]),
+                min=float(r["min"]),
+                max=float(r["max"]),
+                last=float(r["last"]),
+                revision=int(r["revision"]) if revision else 0,
+            )
+        )
+    return out
+
+
+def reading_stats(
+    client: InfluxClient, farm: str, zone: str, width: str, start_s: float, end_s: float
+) -> list[WindowRow]:
+    """Statistics of the zone's good readings per ``width`` window (``15m``, ``1h``) and kind in the range.
+
+    InfluxDB aligns ``GROUP BY time()`` windows to the epoch, as ``stream.windows.Window`` does."""
+    q = (
+        "SELECT count(value) AS count, mean(value) AS mean, min(value) AS min, max(value) AS max, "
+        f"last(value) AS last FROM reading WHERE {_where(farm, zone, start_s, end_s)} AND quality = 'good' "
+        f"GROUP BY time({width}), kind fill(none)"
+    )
+    return _rows(client.query(q), revision=False)
+
+
+def stored_aggregates(
+    client: InfluxClient, farm: str, zone: str, width: str, start_s: float, end_s: float
+) -> list[WindowRow]:
+    """The aggregates of ``width`` already emitted whose windows start in the range (the latest revision each)."""
+    q = (
+        "SELECT count, mean, min, max, last, revision FROM zone_aggregate "
+        f"WHERE {_where(farm, zone, start_s, end_s)} AND width = {_quote(width)} GROUP BY kind"
+    )
+    return _rows(client.query(q), revision=True)
+
+
+def aggregates(
+    client: InfluxClient, farm: str, zone: str, width_s: int, width: str, start_s: float, end_s: float
+) -> list[ZoneAggregate]:
+    """The stored aggregates of a width as records, by window start."""
+    return [
+        ZoneAggregate.create(
+            farm=farm,
+            zone=zone,
+            kind=r.kind,
+            window_start=datetime.fromtimestamp(r.start_s, UTC),
+            window_end=datetime.fromtimestamp(r.start_s + width_s, UTC),
+            count=r.count,
+            mean=r.mean,
+            min=r.min,
+            max=r.max,
+            last=r.last,
+            revision=max(1, r.revision),
+        )
+        for r in sorted(stored_aggregates(client, farm, zone, width, start_s, end_s), key=lambda r: r.start_s)
+    ]
+
+
+def stored_days(
+    client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float, days: dict[int, date]
+) -> list[ZoneDay]:
+    """The zone's days already emitted whose local midnights fall in the range; ``days`` maps a midnight (epoch
+    seconds) to its local date, since InfluxDB stores only the instant."""
+    q = (
+        "SELECT tmin, tmax, et0_mm, gdd, rain_mm, hours, estimated, revision FROM zone_day "
+        f"WHERE {_where(farm, zone, start_s, end_s)}"
+    )
+    out = []
+    for r in client.query(q):
+        midnight = int(r["time"]) // NS
+        if midnight not in days:
+            continue
+        out.append(
+            ZoneDay.create(
+                farm=farm,
+                zone=zone,
+                day=days[midnight],
+                tmin=r["tmin"],
+                tmax=r["tmax"],
+                et0_mm=r["et0_mm"],
+                gdd=r["gdd"],
+                rain_mm=r.get("rain_mm"),
+                hours=int(r["hours"]),
+                estimated=tuple(filter(None, (r.get("estimated") or "").split(","))),
+                revision=int(r["revision"]),
+            )
+        )
+    return sorted(out, key=lambda d: d.day)
+
+
+@dataclass(frozen=True, slots=True)
+class SensorRow:
+    """One sensor's readings over a window: how many, and how many carried each flag."""
+
+    device: str
+    sensor: str
+    kind: SensorKind
+    readings: int
+    flags: dict[str, int]
+
+
+def sensor_flags(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[SensorRow]:
+    """Every sensor of the zone with readings in the range, with its flag counts."""
+    where = _where(farm, zone, start_s, end_s)
+    counts = client.query(f"SELECT count(value) AS n FROM reading WHERE {where} GROUP BY device, sensor, kind")
+    flagged = client.query(f"SELECT flags FROM reading WHERE {where} AND quality = 'suspect' GROUP BY device, sensor")
+    flags: dict[tuple[str, str], dict[str, int]] = {}
+    for r in flagged:
+        tally = flags.setdefault((r["device"], r["sensor"]), {})
+        for flag in filter(None, (r.get("flags") or "").split(",")):
+            tally[flag] = tally.get(flag, 0) + 1
+    return [
+        SensorRow(
+            r["device"], r["sensor"], SensorKind(r["kind"]), int(r["n"]), flags.get((r["device"], r["sensor"]), {})
+        )
+        for r in counts
+    ]

@@ -1,0 +1,226 @@
+"""The zone stage: one zone's batch of clean readings in; its revised windows, closed days and recommendations out.
+
+The window logic is pure (``stream.windows``, ``stream.advice``); this module reads what it needs back from InfluxDB
+(``storage.zones``) and runs blocking, on one of the agent's threads. Statistics come from the stored readings,
+which the store agent writes before their clean record reaches this stage, so a window is always what the
+database holds and a redelivered or re-opened window can never count a reading twice. Nothing here writes: the
+agent sends the records to Kafka, then writes their points, then saves the zone's clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ml.features import daily_weather, growing_degree_days, reference_et_daily
+from ml.scoring import Scorer, SensorSuspicion, ZoneContext
+from smartfarm.layout import Farm, Layout, SensorKind, Zone
+from smartfarm.records import Recommendation, ZoneAggregate, ZoneDay
+from storage.influx import InfluxClient
+from storage.schema import RecommendationPoint, ZoneAggregatePoint, ZoneDayPoint
+from storage.zones import aggregates, reading_stats, sensor_flags, stored_aggregates, stored_days
+from stream.advice import advise
+from stream.windows import HOUR_S, WIDTH_NAMES, Day, Stats, Window, ZoneClock, revise
+
+CONTEXT_HOURS = 48
+"""Hours of a zone's aggregates a scorer is shown."""
+
+
+@dataclass(slots=True)
+class ZoneOutput:
+    """What one zone's batch produced."""
+
+    aggregates: list[ZoneAggregate] = field(default_factory=list)
+    days: list[ZoneDay] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    """The farm's time zone: a day's point is stamped at its local midnight."""
+
+    def lines(self) -> list[str]:
+        """The InfluxDB lines of every record (a revision overwrites its window's point)."""
+        out = [aggregate_point(a).to_line() for a in self.aggregates]
+        out += [day_point(d, self.tz).to_line() for d in self.days]
+        out += [recommendation_point(r).to_line() for r in self.recommendations]
+        return out
+
+
+def aggregate_point(a: ZoneAggregate) -> ZoneAggregatePoint:
+    return ZoneAggregatePoint(
+        time=a.window_start,
+        farm=a.farm,
+        zone=a.zone,
+        kind=a.kind,
+        width=WIDTH_NAMES[a.width_s],
+        count=a.count,
+        mean=a.mean,
+        min=a.min,
+        max=a.max,
+        last=a.last,
+        revision=a.revision,
+    )
+
+
+def day_point(d: ZoneDay, tz: ZoneInfo) -> ZoneDayPoint:
+    midnight = datetime.fromtimestamp(Day.on(d.day, tz).start_s, UTC)
+    return ZoneDayPoint(
+        time=midnight,
+        farm=d.farm,
+        zone=d.zone,
+        et0_mm=d.et0_mm,
+        gdd=d.gdd,
+        tmin=d.tmin,
+        tmax=d.tmax,
+        rain_mm=d.rain_mm,
+        hours=d.hours,
+        estimated=",".join(d.estimated) or None,
+        revision=d.revision,
+    )
+
+
+def recommendation_point(r: Recommendation) -> RecommendationPoint:
+    # Two recommendations of one kind and severity issued at one window's close (two faulty sensors) would share
+    # series and time and overwrite each other; a sub-millisecond offset from the id keeps both, deterministically.
+    return RecommendationPoint(
+        time=r.issued_at + timedelta(microseconds=r.id.int % 1000),
+        farm=r.farm,
+        zone=r.zone,
+        kind=r.kind.value,
+        severity=r.severity.value,
+        id=r.id,
+        message=r.message,
+        model=r.model,
+        confidence=r.confidence,
+        amount_mm=r.amount_mm,
+        device=r.device,
+        sensor=r.sensor,
+        start_at=r.start_at.isoformat() if r.start_at else None,
+        supersedes=str(r.supersedes) if r.supersedes else None,
+    )
+
+
+def _stats(row: object) -> Stats:
+    return Stats(row.count, row.mean, row.min, row.max, row.last)  # type: ignore[attr-defined]
+
+
+def _same_day(a: ZoneDay, b: ZoneDay) -> bool:
+    pairs = ((a.tmin, b.tmin), (a.tmax, b.tmax), (a.et0_mm, b.et0_mm), (a.gdd, b.gdd), (a.rain_mm or 0, b.rain_mm or 0))
+    return a.hours == b.hours and all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9) for x, y in pairs)
+
+
+class ZoneStage:
+    """Windows, days and advice of the zones of one layout, reading back from one database.
+
+    Args:
+        grace_s: how far behind a zone's latest event time its windows stay open for late readings.
+    """
+
+    def __init__(self, layout: Layout, client: InfluxClient, scorer: Scorer, grace_s: float) -> None:
+        self.client = client
+        self.scorer = scorer
+        self.grace_s = grace_s
+        self.zones: dict[tuple[str, str], tuple[Farm, Zone]] = {
+            (farm.id, zone.id): (farm, zone) for farm in layout.farms for zone in farm.zones
+        }
+
+    def step(self, farm_id: str, zone_id: str, clock: ZoneClock, times: Iterable[float]) -> ZoneOutput:
+        """Move ``clock`` on by a batch's event times (in place); what became due, computed. Blocking I/O."""
+        farm, zone = self.zones[(farm_id, zone_id)]
+        tz = ZoneInfo(farm.timezone)
+        due = clock.observe(times, self.grace_s, tz)
+        out = ZoneOutput(tz=tz)
+        if not due:
+            return out
+        out.aggregates = self._windows(farm, zone, due.windows)
+        out.days = [d for d in (self._day(farm, zone, span, tz, out.aggregates) for span in sorted(due.days)) if d]
+        for window in sorted(w for w in due.closed if w.width_s == HOUR_S):
+            context = self._context(farm, zone, window, tz, out)
+            out.recommendations += advise(self.scorer, context, clock.advice)
+        return out
+
+    def _windows(self, farm: Farm, zone: Zone, windows: set[Window]) -> list[ZoneAggregate]:
+        out: list[ZoneAggregate] = []
+        for width_s, width in WIDTH_NAMES.items():
+            mine = [w for w in windows if w.width_s == width_s]
+            if not mine:
+                continue
+            start, end = min(w.start_s for w in mine), max(w.end_s for w in mine)
+            computed = {
+                (Window(width_s, r.start_s), r.kind): _stats(r)
+                for r in reading_stats(self.client, farm.id, zone.id, width, start, end)
+            }
+            stored = {
+                (Window(width_s, r.start_s), r.kind): (_stats(r), r.revision)
+                for r in stored_aggregates(self.client, farm.id, zone.id, width, start, end)
+            }
+            out += revise(farm.id, zone.id, mine, computed, stored)
+        return out
+
+    def _hours(
+        self, farm: Farm, zone: Zone, start_s: float, end_s: float, fresh: list[ZoneAggregate]
+    ) -> list[ZoneAggregate]:
+        """The zone's 1-hour aggregates starting in the range: stored, overlaid by this batch's new revisions."""
+        found = {
+            (a.window_start, a.kind): a
+            for a in aggregates(self.client, farm.id, zone.id, HOUR_S, WIDTH_NAMES[HOUR_S], start_s, end_s)
+        }
+        for a in fresh:
+            if a.width_s == HOUR_S and start_s <= a.window_start.timestamp() < end_s:
+                found[(a.window_start, a.kind)] = a
+        return sorted(found.values(), key=lambda a: (a.window_start, a.kind.value))
+
+    def _day(self, farm: Farm, zone: Zone, span: Day, tz: ZoneInfo, fresh: list[ZoneAggregate]) -> ZoneDay | None:
+        weather = daily_weather(span.day, self._hours(farm, zone, span.start_s, span.end_s, fresh))
+        if weather is None:
+            return None
+        et0, estimated = reference_et_daily(weather, farm)
+        day = ZoneDay.create(
+            farm=farm.id,
+            zone=zone.id,
+            day=span.day,
+            tmin=weather.tmin,
+            tmax=weather.tmax,
+            et0_mm=et0,
+            gdd=growing_degree_days(weather.tmin, weather.tmax, zone.crop),
+            rain_mm=weather.rain_mm,
+            hours=weather.hours,
+            estimated=estimated,
+            revision=1,
+        )
+        before = stored_days(self.client, farm.id, zone.id, span.start_s, span.start_s + 1, {span.start_s: span.day})
+        if before and _same_day(day, before[0]):
+            return None
+        return day.model_copy(update={"revision": before[0].revision + 1}) if before else day
+
+    def _context(self, farm: Farm, zone: Zone, window: Window, tz: ZoneInfo, out: ZoneOutput) -> ZoneContext:
+        hours = self._hours(farm, zone, window.end_s - CONTEXT_HOURS * HOUR_S, window.end_s, out.aggregates)
+        by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
+        for a in hours:
+            by_kind.setdefault(a.kind, []).append(a)
+        return ZoneContext(
+            farm=farm,
+            zone=zone,
+            window_end=window.end,
+            hours=by_kind,
+            days=self._days_before(farm, zone, window, tz, out.days),
+            suspicions=[
+                SensorSuspicion(r.device, r.sensor, r.kind, r.readings, r.flags)
+                for r in sensor_flags(self.client, farm.id, zone.id, window.start_s, window.end_s)
+            ],
+        )
+
+    def _days_before(self, farm: Farm, zone: Zone, window: Window, tz: ZoneInfo, fresh: list[ZoneDay]) -> list[ZoneDay]:
+        """The zone's closed days since planting, before the window's local day."""
+        today = datetime.fromtimestamp(window.start_s, tz).date()
+        first = min(zone.planting_date, today)
+        days = [first + timedelta(days=i) for i in range((today - first).days)]
+        midnights = {Day.on(d, tz).start_s: d for d in days}
+        if not midnights:
+            return []
+        found: Mapping[date, ZoneDay] = {
+            d.day: d for d in stored_days(self.client, farm.id, zone.id, min(midnights), max(midnights) + 1, midnights)
+        }
+        merged = {**found, **{d.day: d for d in fresh if d.day < today}}
+        return [merged[d] for d in sorted(merged)]

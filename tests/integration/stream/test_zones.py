@@ -1,0 +1,149 @@
+"""The zone stage against the real Mosquitto, Kafka and InfluxDB, through the real bridge and worker: windows by
+event time equal to a recomputation from the stored readings, days with reference ET, and a device back from six
+hours offline making its zone's windows revised."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from smartfarm.records import ZoneAggregate, ZoneDay
+from smartfarm.topics import KafkaTopic
+from storage.influx import InfluxClient
+from tests.hostile import FARM, good
+from tests.integration.pipeline import Pipeline, read_topic, stored_count, wait_for
+
+ZONE = "tomato-north"
+DEVICES = ("soil-tomato-north-1", "soil-tomato-north-2")
+ZONE_RECORDS_IN = 'smartfarm_worker_records_in_total{agent="zones"}'
+
+
+def recomputed(influx: InfluxClient, width: str) -> dict[tuple[int, str], tuple[int, float]]:
+    """Each window's count and mean of good readings, computed by InfluxDB from the stored readings."""
+    rows = influx.query(
+        f"SELECT count(value) AS n, mean(value) AS m FROM reading WHERE quality = 'good' AND zone = '{ZONE}' "
+        f"AND time >= 0 GROUP BY time({width}), kind fill(none)"
+    )
+    return {(r["time"], r["kind"]): (r["n"], r["m"]) for r in rows}
+
+
+def stored(influx: InfluxClient, width: str) -> dict[tuple[int, str], dict[str, Any]]:
+    rows = influx.query(
+        f"SELECT count, mean, revision FROM zone_aggregate WHERE zone = '{ZONE}' AND width = '{width}' GROUP BY kind"
+    )
+    return {(r["time"], r["kind"]): r for r in rows}
+
+
+def publish(pipeline: Pipeline, device: str, start: datetime, seqs: range, moisture: float) -> None:
+    from edge.loadgen import publish_messages
+
+    topic = pipeline.mqtt.topics.telemetry(FARM, device)
+    docs = []
+    for s in seqs:
+        doc = good(start + timedelta(minutes=5 * s), s, device=device)
+        drift = s * 0.001  # readings that repeat exactly are flagged stuck, and aggregates take good ones
+        for reading, base in zip(doc["readings"], (moisture, moisture + 4, 19.0, 3.7), strict=True):
+            reading["value"] = round(base - drift, 4)
+        docs.append((topic, json.dumps(doc).encode()))
+    publish_messages(pipeline.device(device), docs, client_id=device)
+
+
+def test_a_device_six_hours_offline_revises_its_zones_windows_to_what_is_stored(pipeline: Pipeline) -> None:
+    worker = pipeline.worker()
+    worker.wait_ready()
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    # 12 h of readings from the first device; the second is offline from hour 2 to hour 8 (seq 24 to 96)
+    publish(pipeline, DEVICES[0], start, range(0, 144), 22.0)
+    publish(pipeline, DEVICES[1], start, range(0, 24), 30.0)
+    publish(pipeline, DEVICES[1], start, range(96, 144), 30.0)
+    wait_for(
+        "the first hours' windows",
+        lambda: len(stored(pipeline.influx, "1h")) >= 3 * 10,  # three kinds, the last hours still open
+        timeout_s=60,
+        explain=lambda: f"readings {stored_count(pipeline.influx)}, zone records in "
+        f"{worker.metric(ZONE_RECORDS_IN)}, aggregates {worker.metric('smartfarm_worker_zone_aggregates_total')}, "
+        f"hours stored {len(stored(pipeline.influx, '1h'))}",
+    )
+    before = stored(pipeline.influx, "1h")
+    assert all(r["revision"] == 1 for r in before.values()), "no window revised yet"
+
+    publish(pipeline, DEVICES[1], start, range(24, 96), 30.0)  # its buffer, six hours late
+    outage = range(int((start + timedelta(hours=2)).timestamp()), int((start + timedelta(hours=8)).timestamp()), 3600)
+
+    def revised() -> bool:
+        now = stored(pipeline.influx, "1h")
+        return all(now.get((t * 10**9, "soil_moisture"), {}).get("revision") == 2 for t in outage)
+
+    wait_for("the outage's windows revised", revised, timeout_s=60)
+    for width in ("15m", "1h"):
+        expected = recomputed(pipeline.influx, width)
+        got = stored(pipeline.influx, width)
+        closed = {k: v for k, v in expected.items() if k in got}
+        assert len(closed) >= len(expected) - 3 * 2, "every window but the last, still open, was emitted"
+        for key, (n, mean) in closed.items():
+            assert got[key]["count"] == n and math.isclose(got[key]["mean"], mean, rel_tol=1e-9), key
+
+    records = [ZoneAggregate.decode(r.value) for r in read_topic(pipeline.kafka, KafkaTopic.ZONE_AGGREGATES, 1)]
+    revisions: dict[tuple[datetime, str, int], list[int]] = defaultdict(list)
+    for a in records:
+        revisions[(a.window_start, a.kind.value, a.width_s)].append(a.revision)
+    outage_hours = [(datetime.fromtimestamp(t, UTC), "soil_moisture", 3600) for t in outage]
+    assert all(revisions[k] == [1, 2] for k in outage_hours), "each outage hour emitted, then revised once"
+    latest = {k: max(v) for k, v in revisions.items()}
+    assert all(latest[(a.window_start, a.kind.value, a.width_s)] >= a.revision for a in records)
+    print(
+        f"\n{len(records)} aggregates on Kafka, {sum(1 for a in records if a.revision > 1)} revisions; "
+        f"{len(outage_hours)} outage hours revised to what InfluxDB recomputes"
+    )
+    worker.check()
+
+
+def test_a_simulated_fleet_gets_days_with_reference_et_and_windows_equal_to_the_stored_readings(
+    pipeline: Pipeline, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from edge.fleet import prepare
+    from smartfarm.layout import load_layout
+    from tests.helpers import edge_settings
+
+    worker = pipeline.worker()
+    worker.wait_ready()
+    edge = edge_settings(
+        tmp_path, speed=1e6, start=datetime.now(UTC) - timedelta(days=3), duration=timedelta(days=3) - timedelta(minutes=10)
+    )
+    fleet, source = prepare(load_layout(), pipeline.mqtt, edge)
+    stats = fleet.run(source, threading.Event(), edge.speed)
+    assert stats.acked == stats.published
+    emitted = wait_days(pipeline, 3 * 4)  # a partial first day and two whole ones; the last is still open
+    latest = {(d.zone, d.day): d for d in sorted(emitted, key=lambda d: d.revision)}
+    days = [d for d in latest.values() if d.hours >= 23]  # the first day is partial: the fleet starts at 06:00 UTC
+    assert {d.zone for d in days} == {"tomato-north", "maize-east", "lettuce-south", "vineyard-west"}
+    assert len(days) >= 2 * 4
+    for d in latest.values():
+        assert 0.5 < d.et0_mm < 12 and d.tmin < d.tmax, d
+    tomato = [d for d in days if d.zone == "tomato-north"]
+    assert all(not d.estimated for d in tomato), "the tomato zone's weather node measures sun and wind"
+    assert all("solar_radiation" in d.estimated for d in days if d.zone != "tomato-north")
+    expected = recomputed(pipeline.influx, "1h")
+    got = stored(pipeline.influx, "1h")
+    assert len(got) > 40 * 5
+    for key, row in got.items():
+        n, mean = expected[key]
+        assert row["count"] == n and math.isclose(row["mean"], mean, rel_tol=1e-9), key
+    print(f"\n{len(latest)} zone days ({len(days)} whole); tomato ET0 {[round(d.et0_mm, 2) for d in tomato]} mm")
+
+
+def wait_days(pipeline: Pipeline, expect: int) -> list[ZoneDay]:
+    found: list[ZoneDay] = []
+
+    def enough() -> bool:
+        nonlocal found
+        found = [ZoneDay.decode(r.value) for r in read_topic(pipeline.kafka, KafkaTopic.ZONE_DAILY, 0, timeout_s=2)]
+        return len(found) >= expect
+
+    wait_for("the zone days", enough, timeout_s=90)
+    return found
