@@ -143,7 +143,7 @@ def stored_days(
 
 @dataclass(frozen=True, slots=True)
 class SensorRow:
-    """One sensor's readings over a window: how many, and how many carried each flag."""
+    """One sensor's readings over an hour: how many, and how many carried each flag."""
 
     device: str
     sensor: str
@@ -152,19 +152,24 @@ class SensorRow:
     flags: dict[str, int]
 
 
-def sensor_flags(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[SensorRow]:
-    """Every sensor of the zone with readings in the range, with its flag counts."""
+def sensor_flags(
+    client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float
+) -> dict[int, list[SensorRow]]:
+    """Every sensor of the zone with readings in each hour of the range (by the hour's start), with its flag
+    counts: two queries for the whole range, however many hours it spans."""
     where = _where(farm, zone, start_s, end_s)
-    counts = client.query(f"SELECT count(value) AS n FROM reading WHERE {where} GROUP BY device, sensor, kind")
+    counts = client.query(
+        f"SELECT count(value) AS n FROM reading WHERE {where} GROUP BY time(1h), device, sensor, kind fill(none)"
+    )
     flagged = client.query(f"SELECT flags FROM reading WHERE {where} AND quality = 'suspect' GROUP BY device, sensor")
-    flags: dict[tuple[str, str], dict[str, int]] = {}
+    flags: dict[tuple[int, str, str], dict[str, int]] = {}
     for r in flagged:
-        tally = flags.setdefault((r["device"], r["sensor"]), {})
+        tally = flags.setdefault((int(r["time"]) // NS // 3600 * 3600, r["device"], r["sensor"]), {})
         for flag in filter(None, (r.get("flags") or "").split(",")):
             tally[flag] = tally.get(flag, 0) + 1
-    return [
-        SensorRow(
-            r["device"], r["sensor"], SensorKind(r["kind"]), int(r["n"]), flags.get((r["device"], r["sensor"]), {})
-        )
-        for r in counts
-    ]
+    out: dict[int, list[SensorRow]] = {}
+    for r in counts:
+        hour = int(r["time"]) // NS
+        found = flags.get((hour, r["device"], r["sensor"]), {})
+        out.setdefault(hour, []).append(SensorRow(r["device"], r["sensor"], SensorKind(r["kind"]), int(r["n"]), found))
+    return out

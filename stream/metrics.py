@@ -129,6 +129,11 @@ class WorkerMetrics(ServedMetrics):
         self.cancellations = Counter(
             "smartfarm_worker_irrigations_cancelled", "planned irrigations cancelled by rain", registry=r
         )
+        self.rewinds = Counter(
+            "smartfarm_worker_rewinds",
+            "partitions sought back because the consumer skipped records (never committed past)",
+            registry=r,
+        )
         self.lag = Gauge(
             "smartfarm_worker_consumer_lag", "records not yet processed, by topic partition", ["tp"], registry=r
         )

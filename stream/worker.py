@@ -29,7 +29,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -51,11 +51,15 @@ from storage.schema import DeviceStatusPoint
 from stream.batch import Batch, clean_batch
 from stream.clean import Cleaner, CleanRules, RawMessage
 from stream.metrics import WorkerMetrics
+from stream.offsets import Progress
 from stream.settings import WorkerSettings
 from stream.windows import ZoneClock
 from stream.zones import ZoneOutput, ZoneStage
 
 log = logging.getLogger(__name__)
+
+STALL_CHECK_S = 3.0
+"""How often the worker looks for partitions its agents stopped receiving although records wait there."""
 
 RETRY_MAX_S = 10.0
 """Longest wait between two attempts at a write InfluxDB refused."""
@@ -162,6 +166,11 @@ class StreamWorker:
         )
         self.lines = ReadingLines()
         self._position: dict[TP, int] = {}
+        self.progress = Progress()
+        self._rewound: dict[TP, tuple[int, float]] = {}
+        self._busy: set[str] = set()
+        """Agents (by source topic) in the middle of a batch: their partitions are not stalled, only waiting."""
+        self._last_seen: dict[TP, int | None] = {}
         self.zones = ZoneStage(layout, writer.client, scorer or Baselines(), settings.window_grace_s)
         self._zone_pool = ThreadPoolExecutor(1, thread_name_prefix="zones")
         app = self.app
@@ -169,31 +178,59 @@ class StreamWorker:
         app.agent(self.topics[KafkaTopic.DEVICE_STATUS], name="store-status", concurrency=1)(self.store_status)
         app.agent(self.topics[KafkaTopic.READINGS_CLEAN], name="zones", concurrency=1)(self.zone_windows)
         app.timer(5.0)(self.report_lag)
+        app.timer(STALL_CHECK_S)(self.resume_stalled)
         app.on_rebalance_complete.connect(self._rebalanced)
-        self._start_fresh_partitions_at_the_beginning()
+        self._own_the_offsets()
 
-    def _start_fresh_partitions_at_the_beginning(self) -> None:
-        """Make a partition that this group never committed start at its first record after every rebalance.
+    def _own_the_offsets(self) -> None:
+        """Two faust-streaming gaps closed: commits are capped at what the agents stored (``stream.offsets``: faust
+        counts records a rebalance made it skip as committable), and a partition this group never committed starts
+        at its first record after every rebalance.
 
         faust-streaming drops the records it fetched while a rebalance suspends the flow and counts on seeking back
         to the committed offset afterwards (``Consumer.perform_seek``); aiokafka's ``seek_to_committed`` skips a
         partition with no committed offset, so its position stays past the dropped records and they are never
         processed. Seen here: a worker that got its partitions back while the first messages arrived skipped about
         a hundred per partition. Seeking such partitions to the beginning is what ``auto_offset_reset=earliest``
-        means. A related loss on failover is still open (architecture.md, Delivery guarantees)."""
+        means.
+
+        Every seek goes through ``seek_wait``, which runs in the consumer's own thread: faust's ``seek`` changes
+        aiokafka's fetcher from the event loop while that thread reads from it, and a worker crashed on the
+        ``KeyError`` in ``fetched_records`` that this race raises."""
         consumer: Any = self.app.consumer
         sources = (KafkaTopic.TELEMETRY_RAW, KafkaTopic.DEVICE_STATUS, KafkaTopic.READINGS_CLEAN)
         topics = {self.topics[t].get_topic_name() for t in sources}
         seek_to_committed = consumer.seek_to_committed
+        committable = consumer._filter_committable_offsets
 
         async def seek_to_committed_or_beginning() -> Mapping[TP, int]:
             committed = await seek_to_committed()
             for tp, offset in committed.items():
                 if not offset and tp.topic in topics:
-                    await consumer.seek(tp, 0)  # past the log start, aiokafka resets to it (earliest)
+                    await consumer.seek_wait({tp: 0})  # past the log start, aiokafka resets to it (earliest)
+            self.progress.reset({tp: offset for tp, offset in committed.items() if tp.topic in topics})
             return committed
 
+        def capped(tps: Any) -> dict[TP, int]:
+            return cast(dict[TP, int], self.progress.cap(committable(tps), topics))
+
         consumer.seek_to_committed = seek_to_committed_or_beginning
+        consumer._filter_committable_offsets = capped  # no commit past what the agents stored (stream.offsets)
+
+    async def _fresh(self, events: Sequence[EventT]) -> list[EventT]:
+        """The events that continue their partitions' runs; a partition that skipped records is sought back."""
+        taken = self.progress.take(events)
+        now = time.monotonic()
+        for tp, offset in taken.gaps.items():
+            tp = cast(TP, tp)
+            last = self._rewound.get(tp)
+            if last is not None and last[0] == offset and now - last[1] < 5.0:
+                continue  # already sought back; what is left of the old fetch is dropped
+            log.warning("%s: records from offset %d were skipped by the consumer; reading them again", tp, offset)
+            self.metrics.rewinds.inc()
+            self._rewound[tp] = (offset, now)
+            await self.app.consumer.seek_wait({tp: offset})
+        return taken.fresh
 
     def _app(self) -> faust.App:
         settings = self.settings
@@ -221,19 +258,34 @@ class StreamWorker:
         return bool(self.app.should_stop)
 
     async def clean_and_store(self, stream: faust.StreamT[bytes]) -> None:
+        await self._each_batch(stream, self._clean_and_store, "messages not stored; the next owner cleans them again")
+
+    async def _each_batch(
+        self, stream: faust.StreamT[bytes], handle: Callable[[Sequence[EventT]], Awaitable[bool]], unfinished: str
+    ) -> None:
+        """Hand each batch's fresh events to ``handle``; a partition moves on only past a batch it finished."""
+        topic = cast(Any, stream).channel.get_topic_name()
         batches = cast(faust.Stream[bytes], stream).take_events(self.settings.batch_max, self.settings.batch_within_s)
-        async for events in batches:
+        async for batch in batches:
+            events = await self._fresh(batch)
+            if not events:
+                continue
+            self._busy.add(topic)
             try:
-                stored = await self._clean_and_store(events)
+                finished = await handle(events)
             except Exception as exc:
                 # A bug, not bad data (cleaning dead-letters that): Faust would ack the batch as it restarts the
                 # agent, so pin it and crash the worker; its partitions go to another, or to this one restarted.
                 pin(events)
                 await self.app.crash(exc)
                 raise
-            if not stored:
-                log.warning("stopping with %d messages not stored; the next owner cleans them again", len(events))
+            finally:
+                self._busy.discard(topic)
+            if not finished:
+                log.warning("stopping with %d %s", len(events), unfinished)
                 pin(events)
+                continue
+            self.progress.done(events)
 
     async def _clean_and_store(self, events: Sequence[EventT]) -> bool:
         """Clean, write, publish, remember; False if the worker stopped before InfluxDB took the readings."""
@@ -276,26 +328,17 @@ class StreamWorker:
                 metrics.late.labels("out_of_order").inc()
 
     async def store_status(self, stream: faust.StreamT[bytes]) -> None:
-        batches = cast(faust.Stream[bytes], stream).take_events(self.settings.batch_max, self.settings.batch_within_s)
-        async for events in batches:
-            lines = [line for line in map(status_line, events) if line]
-            if not await self.writer.write(lines, self._stopping):
-                pin(events)
-                continue
-            self.metrics.records_in.labels("store-status").inc(len(events))
+        await self._each_batch(stream, self._store_status, "status records not stored; the next owner stores them")
+
+    async def _store_status(self, events: Sequence[EventT]) -> bool:
+        lines = [line for line in map(status_line, events) if line]
+        if not await self.writer.write(lines, self._stopping):
+            return False
+        self.metrics.records_in.labels("store-status").inc(len(events))
+        return True
 
     async def zone_windows(self, stream: faust.StreamT[bytes]) -> None:
-        batches = cast(faust.Stream[bytes], stream).take_events(self.settings.batch_max, self.settings.batch_within_s)
-        async for events in batches:
-            try:
-                done = await self._zone_windows(events)
-            except Exception as exc:  # a bug: as in clean_and_store, nothing past this batch may be committed
-                pin(events)
-                await self.app.crash(exc)
-                raise
-            if not done:
-                log.warning("stopping with %d clean records not aggregated; the next owner takes them", len(events))
-                pin(events)
+        await self._each_batch(stream, self._zone_windows, "clean records not aggregated; the next owner takes them")
 
     async def _zone_windows(self, events: Sequence[EventT]) -> bool:
         """Step every zone of the batch, send, write, save; False if the worker stopped before it was stored."""
@@ -368,6 +411,28 @@ class StreamWorker:
                     metrics.cancellations.inc()
         for _, letter in refused:
             metrics.dead_lettered.labels(letter.reason.value).inc()
+
+    async def resume_stalled(self) -> None:
+        """Seek back a partition whose expected offset has not moved for a whole check while records wait past it.
+
+        After a seek back, records the consumer had already fetched can still arrive first and move faust's read
+        offset past the ones sought, which it then drops; with nothing new arriving, the agent would never see the
+        gap again. So the check repeats the seek until the partition moves on."""
+        consumer = self.app.consumer
+        expected = self.progress.expected
+        for tp in consumer.assignment():
+            want = expected.get(tp)
+            before = self._last_seen.get(tp)
+            self._last_seen[tp] = want
+            if want is None or want != before or tp.topic in self._busy:
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is not None and want < highwater:
+                log.warning(
+                    "%s: stalled at offset %d with records up to %d; reading from there again", tp, want, highwater
+                )
+                self.metrics.rewinds.inc()
+                await consumer.seek_wait({tp: want})
 
     async def report_lag(self) -> None:
         """Records not yet processed per partition. An exception in a Faust timer crashes the app, so a partition

@@ -135,9 +135,7 @@ class ZoneStage:
             return out
         out.aggregates = self._windows(farm, zone, due.windows)
         out.days = [d for d in (self._day(farm, zone, span, tz, out.aggregates) for span in sorted(due.days)) if d]
-        for window in sorted(w for w in due.closed if w.width_s == HOUR_S):
-            context = self._context(farm, zone, window, tz, out)
-            out.recommendations += advise(self.scorer, context, clock.advice)
+        self._score(farm, zone, sorted(w for w in due.closed if w.width_s == HOUR_S), tz, out, clock)
         return out
 
     def _windows(self, farm: Farm, zone: Zone, windows: set[Window]) -> list[ZoneAggregate]:
@@ -194,22 +192,35 @@ class ZoneStage:
             return None
         return day.model_copy(update={"revision": before[0].revision + 1}) if before else day
 
-    def _context(self, farm: Farm, zone: Zone, window: Window, tz: ZoneInfo, out: ZoneOutput) -> ZoneContext:
-        hours = self._hours(farm, zone, window.end_s - CONTEXT_HOURS * HOUR_S, window.end_s, out.aggregates)
-        by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
-        for a in hours:
-            by_kind.setdefault(a.kind, []).append(a)
-        return ZoneContext(
-            farm=farm,
-            zone=zone,
-            window_end=window.end,
-            hours=by_kind,
-            days=self._days_before(farm, zone, window, tz, out.days),
-            suspicions=[
-                SensorSuspicion(r.device, r.sensor, r.kind, r.readings, r.flags)
-                for r in sensor_flags(self.client, farm.id, zone.id, window.start_s, window.end_s)
-            ],
-        )
+    def _score(
+        self, farm: Farm, zone: Zone, closed: list[Window], tz: ZoneInfo, out: ZoneOutput, clock: ZoneClock
+    ) -> None:
+        """Score each hour that closed, in order; what they need is read once for all of them."""
+        if not closed:
+            return
+        first, last = closed[0], closed[-1]
+        hours = self._hours(farm, zone, first.end_s - CONTEXT_HOURS * HOUR_S, last.end_s, out.aggregates)
+        days = self._days_before(farm, zone, last, tz, out.days)
+        flags = sensor_flags(self.client, farm.id, zone.id, first.start_s, last.end_s)
+        for window in closed:
+            since = window.end_s - CONTEXT_HOURS * HOUR_S
+            by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
+            for a in hours:
+                if since <= a.window_start.timestamp() < window.end_s:
+                    by_kind.setdefault(a.kind, []).append(a)
+            today = datetime.fromtimestamp(window.start_s, tz).date()
+            context = ZoneContext(
+                farm=farm,
+                zone=zone,
+                window_end=window.end,
+                hours=by_kind,
+                days=[d for d in days if d.day < today],
+                suspicions=[
+                    SensorSuspicion(r.device, r.sensor, r.kind, r.readings, r.flags)
+                    for r in flags.get(window.start_s, ())
+                ],
+            )
+            out.recommendations += advise(self.scorer, context, clock.advice)
 
     def _days_before(self, farm: Farm, zone: Zone, window: Window, tz: ZoneInfo, fresh: list[ZoneDay]) -> list[ZoneDay]:
         """The zone's closed days since planting, before the window's local day."""

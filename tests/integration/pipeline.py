@@ -6,6 +6,8 @@ import json
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -22,6 +24,7 @@ from stream.admin import ensure_topics
 from stream.bridge import Bridge
 from stream.settings import BridgeSettings
 from tests.helpers import FLEET_SECRET, unique
+from tests.hostile import FARM, good
 
 SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
 """A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
@@ -160,3 +163,18 @@ def wait_for(what: str, check, timeout_s: float = 60, explain=lambda: "") -> Non
 def stored_count(influx: InfluxClient) -> int:
     rows = influx.query("SELECT count(value) AS n FROM reading")
     return int(rows[0]["n"]) if rows else 0
+
+
+def telemetry(
+    mqtt: MqttSettings, device: str, start: datetime, seqs: Iterable[int], moisture: float
+) -> list[tuple[str, bytes]]:
+    """(topic, payload) of a soil node's messages every 5 minutes from ``start``, values drifting slowly (readings
+    that repeat exactly are flagged stuck, and aggregates take only good ones)."""
+    out = []
+    for s in seqs:
+        doc = good(start + timedelta(minutes=5 * s), s, device=device)
+        drift = s * 0.001
+        for reading, base in zip(doc["readings"], (moisture, moisture + 4, 19.0, 3.7), strict=True):
+            reading["value"] = round(base - drift, 4)
+        out.append((mqtt.topics.telemetry(FARM, device), json.dumps(doc).encode()))
+    return out

@@ -4,17 +4,16 @@ hours offline making its zone's windows revised."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from edge.loadgen import publish_messages
 from smartfarm.records import ZoneAggregate, ZoneDay
 from smartfarm.topics import KafkaTopic
 from storage.influx import InfluxClient
-from tests.hostile import FARM, good
-from tests.integration.pipeline import Pipeline, read_topic, stored_count, wait_for
+from tests.integration.pipeline import Pipeline, read_topic, stored_count, telemetry, wait_for
 
 ZONE = "tomato-north"
 DEVICES = ("soil-tomato-north-1", "soil-tomato-north-2")
@@ -38,17 +37,8 @@ def stored(influx: InfluxClient, width: str) -> dict[tuple[int, str], dict[str, 
 
 
 def publish(pipeline: Pipeline, device: str, start: datetime, seqs: range, moisture: float) -> None:
-    from edge.loadgen import publish_messages
-
-    topic = pipeline.mqtt.topics.telemetry(FARM, device)
-    docs = []
-    for s in seqs:
-        doc = good(start + timedelta(minutes=5 * s), s, device=device)
-        drift = s * 0.001  # readings that repeat exactly are flagged stuck, and aggregates take good ones
-        for reading, base in zip(doc["readings"], (moisture, moisture + 4, 19.0, 3.7), strict=True):
-            reading["value"] = round(base - drift, 4)
-        docs.append((topic, json.dumps(doc).encode()))
-    publish_messages(pipeline.device(device), docs, client_id=device)
+    messages = telemetry(pipeline.mqtt, device, start, seqs, moisture)
+    publish_messages(pipeline.device(device), messages, client_id=device)
 
 
 def test_a_device_six_hours_offline_revises_its_zones_windows_to_what_is_stored(pipeline: Pipeline) -> None:
@@ -63,9 +53,11 @@ def test_a_device_six_hours_offline_revises_its_zones_windows_to_what_is_stored(
         "the first hours' windows",
         lambda: len(stored(pipeline.influx, "1h")) >= 3 * 10,  # three kinds, the last hours still open
         timeout_s=60,
-        explain=lambda: f"readings {stored_count(pipeline.influx)}, zone records in "
-        f"{worker.metric(ZONE_RECORDS_IN)}, aggregates {worker.metric('smartfarm_worker_zone_aggregates_total')}, "
-        f"hours stored {len(stored(pipeline.influx, '1h'))}",
+        explain=lambda: (
+            f"readings {stored_count(pipeline.influx)}, zone records in "
+            f"{worker.metric(ZONE_RECORDS_IN)}, aggregates {worker.metric('smartfarm_worker_zone_aggregates_total')}, "
+            f"hours stored {len(stored(pipeline.influx, '1h'))}"
+        ),
     )
     before = stored(pipeline.influx, "1h")
     assert all(r["revision"] == 1 for r in before.values()), "no window revised yet"
@@ -113,7 +105,10 @@ def test_a_simulated_fleet_gets_days_with_reference_et_and_windows_equal_to_the_
     worker = pipeline.worker()
     worker.wait_ready()
     edge = edge_settings(
-        tmp_path, speed=1e6, start=datetime.now(UTC) - timedelta(days=3), duration=timedelta(days=3) - timedelta(minutes=10)
+        tmp_path,
+        speed=1e6,
+        start=datetime.now(UTC) - timedelta(days=3),
+        duration=timedelta(days=3) - timedelta(minutes=10),
     )
     fleet, source = prepare(load_layout(), pipeline.mqtt, edge)
     stats = fleet.run(source, threading.Event(), edge.speed)
