@@ -2,8 +2,8 @@
 
 A source (the simulation, or a CSV replay) produces batches of messages stamped with simulated time; the loop
 hands each batch to the devices when its time comes (simulated time / speed), pumps every link, applies the
-irrigation the valves accepted, and reports progress. One process drives hundreds of devices; a fleet can be
-split over processes by sharding the device list.
+irrigation the valves hold once simulated time reaches its start, and reports progress. One process drives
+hundreds of devices; a fleet can be split over processes by sharding the device list.
 """
 
 from __future__ import annotations
@@ -80,7 +80,10 @@ class FleetStats:
     reconnects: int = 0
     died: int = 0
     irrigations: int = 0
+    """Irrigations applied (held ones whose start has not come are not counted)."""
     irrigated_mm: float = 0.0
+    cancelled: int = 0
+    """Irrigations a later recommendation superseded before they were applied."""
     lag_s: float = 0.0
     sim_time: datetime | None = None
     faults: Counter[str] = field(default_factory=Counter)
@@ -91,7 +94,7 @@ class FleetStats:
         return (
             f"sim {when}  online {self.online}/{self.devices}  sent {self.published}  acked {self.acked}  "
             f"buffered {self.buffered}  dropped {self.dropped}  faults {faults}  died {self.died}  "
-            f"irrigated {self.irrigated_mm:.0f} mm  lag {self.lag_s:.1f}s"
+            f"irrigated {self.irrigated_mm:.0f} mm  cancelled {self.cancelled}  lag {self.lag_s:.1f}s"
         )
 
 
@@ -124,6 +127,7 @@ class Fleet:
         self.stats = FleetStats(devices=len(self.links))
         self._ground_truth: IO[str] | None = None
         self._recorder: Recorder | None = None
+        self._clock: datetime | None = None
 
     def start(self) -> None:
         """Open the ground-truth log and the recording, if asked for, and connect every link in the background."""
@@ -157,14 +161,23 @@ class Fleet:
             if self._ground_truth is not None:
                 self._ground_truth.write(record.line() + "\n")
 
+    def _next(self, source: Source) -> Tick | None:
+        """The source's next batch; its time is how far the source has simulated (the valves' clock)."""
+        tick = source.next()
+        if tick is not None:
+            self._clock = tick.time
+        return tick
+
     def _pump(self, source: Source) -> None:
         for link in self.links.values():
             link.pump()
-        if self.valves is not None:
-            for irrigation in self.valves.drain():
+        if self.valves is not None and self._clock is not None:
+            # The source has simulated up to the pending batch, so water let in now flows from that time on.
+            for irrigation in self.valves.due(self._clock):
                 source.irrigate(irrigation.farm, irrigation.zone, irrigation.amount_mm)
                 self.stats.irrigations += 1
                 self.stats.irrigated_mm += irrigation.amount_mm
+            self.stats.cancelled = self.valves.cancelled
 
     def _refresh(self) -> FleetStats:
         s = self.stats
@@ -190,7 +203,7 @@ class Fleet:
         began = time.monotonic()
         first: datetime | None = None
         next_progress = began + self.edge.progress_s
-        pending = source.next()
+        pending = self._next(source)
         try:
             while not stop.is_set():
                 now = time.monotonic()
@@ -201,7 +214,7 @@ class Fleet:
                         self._deliver(pending)
                         self.stats.ticks += 1
                         self.stats.lag_s = now - due
-                        pending = source.next()
+                        pending = self._next(source)
                 self._pump(source)
                 if now >= next_progress and on_progress is not None:
                     on_progress(self._refresh())
@@ -247,7 +260,9 @@ def prepare(layout: Layout, mqtt: MqttSettings, edge: EdgeSettings, replay: Path
         source = CsvReplaySource(replay, layout, set(devices))
     else:
         start = edge.start or _now_rounded(edge.interval_s)
-        simulation = FarmSimulation(layout, edge.seed, start, edge.interval_s, edge.fault_rates, devices=devices)
+        simulation = FarmSimulation(
+            layout, edge.seed, start, edge.interval_s, edge.fault_rates, devices=devices, climate=edge.climate
+        )
         source = SimulationSource(simulation, edge.duration)
     return Fleet(layout, devices, mqtt, edge, valves=replay is None), source
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Self
@@ -10,6 +11,7 @@ from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_val
 from pydantic_settings import SettingsConfigDict
 
 from edge.faults import FaultRates
+from edge.weather import Climate, WeatherEvent, check_events
 from smartfarm.settings import ComponentSettings
 
 
@@ -46,6 +48,11 @@ class EdgeSettings(ComponentSettings):
     fault_out_of_order: float = Field(FaultRates().out_of_order, ge=0, le=1, description="per-tick rate: a swap")
     fault_late: float = Field(FaultRates().late, ge=0, le=1, description="per-tick rate: a device holds its messages")
     fault_malformed: float = Field(FaultRates().malformed, ge=0, le=1, description="per-tick rate: a broken payload")
+    weather: tuple[WeatherEvent, ...] = Field(
+        (),
+        description='weather scenarios as a JSON list, e.g. [{"kind": "dry", "start": "2026-07-01T00:00Z", '
+        '"end": "2026-07-08T00:00Z"}, {"kind": "rain", "start": ..., "end": ..., "rain_mm": 40}]',
+    )
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -53,6 +60,27 @@ class EdgeSettings(ComponentSettings):
         if isinstance(value, str) and value.replace(".", "", 1).isdigit():
             return float(value)
         return value
+
+    @field_validator("weather", mode="before")
+    @classmethod
+    def _weather_is_json(cls, value: object) -> object:
+        # The environment's JSON is decoded by pydantic-settings; an option arrives as the raw string.
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else ()
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list of weather events: {exc}") from exc
+        return value
+
+    @field_validator("weather")
+    @classmethod
+    def _weather_events_do_not_overlap(cls, value: tuple[WeatherEvent, ...]) -> tuple[WeatherEvent, ...]:
+        return check_events(value)
+
+    @property
+    def climate(self) -> Climate:
+        """The default climate with this run's weather scenarios."""
+        return Climate(events=self.weather)
 
     @property
     def fault_rates(self) -> FaultRates:

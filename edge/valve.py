@@ -1,36 +1,28 @@
-"""The zones' irrigation valves: they subscribe to each zone's recommendation topic and accept irrigation.
+"""The zones' irrigation valves: they subscribe to each zone's recommendation topic and keep its schedule.
 
-Paho's network thread only decodes and queues; the fleet's loop drains the queue and applies the water to the
-simulated soil, so the effect of a recommendation shows in later readings (the closed loop).
+Paho's network thread only decodes and queues; on the fleet's loop, ``Valves.due(now)`` feeds the queue to the
+pure ``IrrigationSchedule`` (``edge.schedule``: hold until ``start_at``, cancel on ``supersedes``, each id once)
+and returns what is due at the fleet's simulated time, which the fleet applies to the simulated soil, so the
+effect of a recommendation shows in later readings (the closed loop).
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import threading
-from dataclasses import dataclass
+from datetime import datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.device import DeviceRefusedError
+from edge.schedule import Irrigation, IrrigationSchedule
 from smartfarm.errors import ContractError
 from smartfarm.mqtt import connect, mqtt_client
-from smartfarm.records import Recommendation, RecommendationKind
+from smartfarm.records import Recommendation
 from smartfarm.settings import MqttSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Irrigation:
-    """An accepted irrigation recommendation."""
-
-    farm: str
-    zone: str
-    amount_mm: float
-    recommendation: str
 
 
 class Valves:
@@ -43,11 +35,10 @@ class Valves:
     def __init__(self, farms: list[str], settings: MqttSettings, username: str, password: str) -> None:
         self.farms = farms
         self.settings = settings
-        self.accepted: queue.SimpleQueue[Irrigation] = queue.SimpleQueue()
+        self.schedule = IrrigationSchedule()
         self.refused = 0
         self.error: Exception | None = None
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
+        self._inbox: queue.SimpleQueue[Recommendation] = queue.SimpleQueue()
         client = mqtt_client(settings, username, username=username, password=password)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
@@ -71,28 +62,37 @@ class Valves:
             log.warning("valve: recommendation for %s/%s arrived on %s", rec.farm, rec.zone, message.topic)
             self.refused += 1
             return
-        if rec.kind is not RecommendationKind.IRRIGATION or not rec.amount_mm:
-            return
-        with self._lock:
-            # Retained messages come again on every (re)subscription: water once per recommendation.
-            if str(rec.id) in self._seen:
-                return
-            self._seen.add(str(rec.id))
-        self.accepted.put(Irrigation(rec.farm, rec.zone, rec.amount_mm, str(rec.id)))
+        # The schedule is the fleet thread's alone: this thread only hands over what it decoded.
+        self._inbox.put(rec)
 
     def start(self) -> None:
         connect(self.client, self.settings, background=True)
         self.client.loop_start()
 
-    def drain(self) -> list[Irrigation]:
+    def due(self, now: datetime) -> list[Irrigation]:
+        """The irrigation to apply now that simulated time has reached ``now``; raises what the network thread hit.
+
+        Call from the fleet's loop only: it takes the recommendations received since the last call into the
+        schedule first, so one that arrived together with its cancel is never applied.
+        """
         if self.error is not None:
             raise self.error
-        out = []
         while True:
             try:
-                out.append(self.accepted.get_nowait())
+                rec = self._inbox.get_nowait()
             except queue.Empty:
-                return out
+                break
+            outcome = self.schedule.offer(rec)
+            log.debug("valve: recommendation %s for %s/%s: %s", rec.id, rec.farm, rec.zone, outcome.value)
+        return self.schedule.due(now)
+
+    @property
+    def cancelled(self) -> int:
+        return self.schedule.cancelled
+
+    @property
+    def too_late(self) -> int:
+        return self.schedule.too_late
 
     def close(self) -> None:
         self.client.disconnect()

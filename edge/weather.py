@@ -2,27 +2,91 @@
 
 Pure and deterministic: ``FarmWeather(farm, seed).at(t, step_s)`` gives the same values for the same inputs,
 whatever order the times are asked in, because each day's draws come from a generator seeded by
-(seed, farm, day).
+(seed, farm, day). A climate's ``events`` (a dry spell, a downpour) override the drawn rain and sky over their
+span without touching any generator, so a run without events is exactly what it was before they existed.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Literal, Self
 
+from pydantic import AwareDatetime, Field, model_validator
 from pyfao56.refet import ascehourly
 
+from smartfarm.contract import Strict
 from smartfarm.layout import Farm
 
 SOLAR_CONSTANT = 1361.0  # W/m2
 
 
+class WeatherEvent(Strict):
+    """A scenario override of the drawn weather over [start, end), for tests and demos.
+
+    ``dry``: no rain and a clear sky, whatever the day drew. ``rain``: exactly ``rain_mm`` spread evenly over the
+    span instead of the drawn rain, with the overcast sky and humid air of rain. A climate's events must not
+    overlap (``check_events``), so no rule is needed for which one wins.
+    """
+
+    kind: Literal["dry", "rain"]
+    start: AwareDatetime
+    end: AwareDatetime
+    rain_mm: float = Field(0.0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError(f"a {self.kind} event must end after it starts ({self.start} .. {self.end})")
+        if (self.kind == "rain") != (self.rain_mm > 0):
+            raise ValueError("a rain event needs rain_mm > 0 and a dry event none")
+        return self
+
+    @classmethod
+    def dry(cls, start: datetime, duration: timedelta) -> Self:
+        """A dry spell of ``duration`` from ``start``."""
+        return cls(kind="dry", start=start, end=start + duration)
+
+    @classmethod
+    def rain(cls, start: datetime, duration: timedelta, rain_mm: float) -> Self:
+        """``rain_mm`` of rain spread evenly over ``duration`` from ``start``."""
+        return cls(kind="rain", start=start, end=start + duration, rain_mm=rain_mm)
+
+    def covers(self, when: datetime) -> bool:
+        return self.start <= when < self.end
+
+    @property
+    def rate_mm_h(self) -> float:
+        return self.rain_mm / ((self.end - self.start).total_seconds() / 3600)
+
+    def rain_between(self, begin: datetime, end: datetime) -> float:
+        """The event's rain over [begin, end), mm: exact for any step, aligned with the event or not."""
+        overlap_s = (min(end, self.end) - max(begin, self.start)).total_seconds()
+        return self.rate_mm_h * overlap_s / 3600 if overlap_s > 0 else 0.0
+
+
+def check_events(events: tuple[WeatherEvent, ...]) -> tuple[WeatherEvent, ...]:
+    """``events`` unchanged, or ValueError naming the first two that overlap."""
+    ordered = sorted(events, key=lambda e: e.start)
+    for earlier, later in itertools.pairwise(ordered):
+        if later.start < earlier.end:
+            raise ValueError(
+                f"weather events overlap: {earlier.kind} {earlier.start}..{earlier.end} and "
+                f"{later.kind} {later.start}..{later.end}"
+            )
+    return events
+
+
 @dataclass(frozen=True, slots=True)
 class Climate:
-    """The climate the weather is drawn from; the defaults are a Mediterranean summer-dry climate."""
+    """The climate the weather is drawn from; the defaults are a Mediterranean summer-dry climate.
+
+    ``events`` override the drawn weather where they apply (see ``WeatherEvent``).
+    """
 
     mean_temp_c: float = 15.5
     annual_amplitude_c: float = 8.0
@@ -33,6 +97,10 @@ class Climate:
     mean_rain_mm: float = 9.0
     mean_wind_ms: float = 2.2
     dew_point_depression_c: float = 9.0
+    events: tuple[WeatherEvent, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_events(self.events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +257,14 @@ class FarmWeather:
             2 * math.pi * (solar_hour(self.farm.longitude, when) - 15) / 24
         )
 
+    def event(self, when: datetime) -> WeatherEvent | None:
+        """The scenario event in force at ``when``, if any."""
+        return next((e for e in self.climate.events if e.covers(when)), None)
+
     def rain_rate_mm_h(self, when: datetime) -> float:
+        event = self.event(when)
+        if event is not None:
+            return event.rate_mm_h
         d = self.day(when)
         hour = solar_hour(self.farm.longitude, when)
         if d.rain_mm and d.rain_start_h <= hour < d.rain_start_h + d.rain_hours:
@@ -204,6 +279,9 @@ class FarmWeather:
         top = SOLAR_CONSTANT * (1 + 0.033 * math.cos(2 * math.pi * doy / 365)) * math.sin(math.radians(elevation))
         clear_sky = top * 0.75 * math.sin(math.radians(elevation)) ** 0.15
         cloud = self.day(when).cloud
+        event = self.event(when)
+        if event is not None and event.kind == "dry":
+            cloud = 0.0
         if self.rain_rate_mm_h(when) > 0:
             cloud = max(cloud, 0.9)
         return clear_sky * (1 - 0.72 * cloud)
@@ -220,6 +298,15 @@ class FarmWeather:
         wind = max(0.0, d.wind_ms * (1 + 0.45 * math.cos(2 * math.pi * (hour - 15) / 24)))
         solar = self.solar_wm2(when)
         mid = when - timedelta(seconds=step_s / 2)
-        rain = self.rain_rate_mm_h(mid) * step_s / 3600
+        rain = self.rain_mm(when, step_s)
         et0 = reference_et_mm_per_h(self.farm, mid, self.solar_wm2(mid), self.air_temp_c(mid), vapour, wind)
         return Weather(when, temp, humidity, solar, wind, rain, et0 * step_s / 3600)
+
+    def rain_mm(self, when: datetime, step_s: float) -> float:
+        """Rain over the ``step_s`` seconds before ``when``: the drawn rate at mid-step, plus the events' share."""
+        mid = when - timedelta(seconds=step_s / 2)
+        if not self.climate.events:
+            return self.rain_rate_mm_h(mid) * step_s / 3600
+        drawn = 0.0 if self.event(mid) is not None else self.rain_rate_mm_h(mid) * step_s / 3600
+        begin = when - timedelta(seconds=step_s)
+        return drawn + sum(e.rain_between(begin, when) for e in self.climate.events)
