@@ -164,7 +164,7 @@ def hours_to_raw(rz: RootZone) -> float | None:
 
 def _irrigation_message(context: ZoneContext, rz: RootZone, amount: float, hours: float) -> str:
     zone = context.zone
-    start = context.window_end + timedelta(hours=hours)
+    start = context.window_end + timedelta(minutes=round(hours * 60))  # as start_at is
     when = "now" if hours == 0 else f"at {_local(context, start):%H:%M} (in {_num(hours)} h)"
     pending = context.pending_irrigation_mm
     extra = f" on top of the {_num(pending)} mm already planned" if pending > 0 else ""

@@ -6,8 +6,9 @@ irrigation.
 - **Cooldown** per (zone, kind), by event time: advice of a kind is not repeated until its cooldown has passed
   (an irrigation's runs from the time the valve opens, so the water can show in the soil first).
 - **Pending irrigation**: an irrigation whose valve has not opened yet. Each closed hour the zone is scored again
-  as if nothing were planned; if it no longer needs water within the scorer's look-ahead (rain refilled the root
-  zone), a cancellation supersedes the plan (an irrigation of 0 mm with ``supersedes`` set).
+  as if nothing were planned; if its soil is clearly wetter than when the plan was made (``REFILL_RISE_PCT``) and
+  it no longer needs water within the scorer's look-ahead (rain refilled the root zone), a cancellation supersedes
+  the plan (an irrigation of 0 mm with ``supersedes`` set).
 
 The state lives in ``ZoneClock.advice`` (JSON, in the zone's changelog-backed table entry).
 """
@@ -94,7 +95,11 @@ def advise(scorer: Scorer, context: ZoneContext, state: dict[str, Any]) -> list[
         advice.pending = None  # its valve has opened: no longer ours to cancel
     out: list[Recommendation] = []
     pending = advice.pending
-    if pending is not None and not _needs_water(scorer, replace(context, pending_irrigation_mm=0.0)):
+    if (
+        pending is not None
+        and _refilled(context, pending)
+        and not _needs_water(scorer, replace(context, pending_irrigation_mm=0.0))
+    ):
         out.append(cancellation(scorer, context, pending))
         advice.pending = None
         advice.cooldown.pop(RecommendationKind.IRRIGATION.value, None)
@@ -113,6 +118,17 @@ def advise(scorer: Scorer, context: ZoneContext, state: dict[str, Any]) -> list[
     state.clear()
     state.update(advice.to_json())
     return out
+
+
+REFILL_RISE_PCT = 1.0
+"""How much wetter (volumetric percentage points) the zone's hourly soil moisture must be than when an irrigation
+was planned before the plan is cancelled: water came (rain), not the few tenths a zone's mean wanders by, which
+near the look-ahead's edge would otherwise flip a plan on and off."""
+
+
+def _refilled(context: ZoneContext, pending: Pending) -> bool:
+    theta = _theta(context)
+    return theta is not None and pending.theta_pct is not None and theta - pending.theta_pct >= REFILL_RISE_PCT
 
 
 def _needs_water(scorer: Scorer, context: ZoneContext) -> bool:

@@ -79,3 +79,12 @@ def test_a_cooldown_quiets_the_same_advice_and_lets_it_speak_again_after() -> No
     end = END + 13 * HOUR
     colder = series(SensorKind.AIR_TEMPERATURE, [2.0, 1.5, 1.0, 0.5, 0.0, -0.5], end)
     assert [r.kind for r in advise(SCORER, context(aggregates=colder, end=end), state)] == [RecommendationKind.FROST]
+
+
+def test_soil_moisture_wandering_by_a_few_tenths_does_not_cancel_a_plan() -> None:
+    state: dict[str, Any] = {}
+    (planned,) = irrigations(advise(SCORER, context(aggregates=soil(20.7)), state))
+    assert planned.inputs["hours_to_raw"] > 20, "planned near the look-ahead's edge"
+    end = END + HOUR
+    records = advise(SCORER, context(aggregates=soil(21.0, end), end=end), state)  # now beyond the look-ahead
+    assert not irrigations(records) and state["pending"] is not None
