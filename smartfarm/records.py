@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 from uuid import UUID
 
 from pydantic import Base64Bytes, Field, model_validator
@@ -139,6 +139,19 @@ class DeadLetter(Contract):
             received_at=received_at,
             payload=base64.b64encode(payload),
             **where,
+        )
+
+    @classmethod
+    def of_record(cls, error: ContractError, record: Any, stage: RejectStage) -> Self:
+        """The dead letter of a Kafka record (anything with value, topic, partition and offset) refused now."""
+        return cls.of(
+            error,
+            record.value or b"",
+            stage,
+            datetime.now(UTC),
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
         )
 
 

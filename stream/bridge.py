@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -329,15 +328,7 @@ class Egress:
     def _dead_letter(self, record: Any, exc: ContractError) -> None:
         """Dead-letter a record that is not a recommendation, and wait until Kafka has it."""
         assert self._producer is not None
-        letter = DeadLetter.of(
-            exc,
-            record.value or b"",
-            RejectStage.BRIDGE,
-            datetime.now(UTC),
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-        )
+        letter = DeadLetter.of_record(exc, record, RejectStage.BRIDGE)
         self.metrics.dead_lettered.labels(exc.reason.value).inc()
         self._producer.send(self.dead_topic, record.key or b"egress", letter.encode(), None, None, record.offset)
         self._producer.flush(60)

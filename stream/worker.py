@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, cast
 
@@ -145,22 +145,8 @@ class StreamWorker:
             which: self.app.topic(spec.name, partitions=spec.partitions, key_type=bytes, value_type=bytes)
             for which, spec in specs.items()
         }
-        self.memories = self.app.Table(
-            "device-memory",
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=kafka.partitions,
-            use_partitioner=True,  # murmur2 of the device id: the partition of the device's telemetry.raw records
-        )
-        self.clocks = self.app.Table(
-            "zone-clock",
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=kafka.partitions,
-            use_partitioner=True,  # murmur2 of the zone key: the partition of the zone's readings.clean records
-        )
+        self.memories = self._table("device-memory")  # by device id, like telemetry.raw
+        self.clocks = self._table("zone-clock")  # by zone key, like readings.clean
         self.cleaner = Cleaner(
             layout, CleanRules(max_future_s=settings.max_future_s, late_after_s=settings.late_after_s)
         )
@@ -181,6 +167,18 @@ class StreamWorker:
         app.timer(STALL_CHECK_S)(self.resume_stalled)
         app.on_rebalance_complete.connect(self._rebalanced)
         self._own_the_offsets()
+
+    def _table(self, name: str) -> Any:
+        """A table of JSON bytes by key whose changelog is partitioned by murmur2 of the key, as the topic its agent
+        reads is: a partition's entries move with it to whichever worker takes it over."""
+        return self.app.Table(
+            name,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=self.kafka.partitions,
+            use_partitioner=True,
+        )
 
     def _own_the_offsets(self) -> None:
         """Two faust-streaming gaps closed: commits are capped at what the agents stored (``stream.offsets``: faust
@@ -485,15 +483,7 @@ def zone_times(
 
 
 def _letter(error: ContractError, message: Any) -> DeadLetter:
-    return DeadLetter.of(
-        error,
-        message.value or b"",
-        RejectStage.AGGREGATE,
-        datetime.now(UTC),
-        source_topic=message.topic,
-        source_partition=message.partition,
-        source_offset=message.offset,
-    )
+    return DeadLetter.of_record(error, message, RejectStage.AGGREGATE)
 
 
 def status_line(event: EventT) -> str:

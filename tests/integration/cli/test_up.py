@@ -18,6 +18,7 @@ from cli.services.base import port_open
 from cli.services.settings import ServicesSettings
 from smartfarm.settings import InfluxSettings
 from smartfarm.telemetry import Telemetry
+from smartfarm.topics import KafkaTopic
 from storage.influx import InfluxClient
 
 
@@ -66,7 +67,7 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
             if "data and logs in" in line:
                 break
         output = "".join(lines)
-        assert "6 topics created under smartfarm." in output
+        assert f"{len(KafkaTopic)} topics created under smartfarm." in output
 
         telemetry: list[bytes] = []
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="probe")
@@ -99,6 +100,7 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
             "smartfarm.readings.clean",
             "smartfarm.deadletter",
             "smartfarm.zone.aggregates",
+            "smartfarm.zone.daily",
             "smartfarm.recommendations",
             "smartfarm.device.status",
         }
@@ -119,6 +121,11 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
                 stored = int(rows[0]["n"]) if rows else 0
                 time.sleep(0.5)
             assert stored >= 24 * 3, "the worker stores the farm's readings in InfluxDB"
+            windows: list = []
+            while not windows and time.monotonic() < deadline + 30:
+                windows = influx.query("SELECT count FROM zone_aggregate LIMIT 1")
+                time.sleep(0.5)
+            assert windows, "the zone agent aggregates the farm's readings by event time"
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
