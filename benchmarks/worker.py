@@ -40,6 +40,8 @@ from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.gate import partition_of
 
+CLEANED = 'smartfarm_worker_records_in_total{agent="clean-and-store"}'
+
 EIGHT = (
     Sensor(id="sm-15", kind=SensorKind.SOIL_MOISTURE, depth_cm=15),
     Sensor(id="sm-30", kind=SensorKind.SOIL_MOISTURE, depth_cm=30),
@@ -154,11 +156,13 @@ def through_workers(
         produce_s = produce(kafka, batch)
         readings = 8 * len(batch)
         while sum(w.metric("smartfarm_worker_readings_stored_total") for w in workers) < readings:
+            for worker in workers:
+                worker.check()  # a worker that died says so, with its log
             if time.perf_counter() - began > 600:
                 break
             time.sleep(0.2)
         elapsed = time.perf_counter() - began
-        shares = ", ".join(f"{w.metric('smartfarm_worker_records_in_total'):.0f}" for w in workers)
+        shares = ", ".join(f"{w.metric(CLEANED):.0f}" for w in workers)
         with InfluxClient(influx) as client:
             rows = client.query("SELECT count(value) AS n FROM reading")
         stored = int(rows[0]["n"]) if rows else 0
