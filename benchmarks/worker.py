@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,15 @@ async def ceiling(kafka: KafkaSettings, count: int) -> float:
     return seen / (time.perf_counter() - began)
 
 
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds (user and system) a process has used so far, from /proc; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def through_workers(
     n: int, kafka_service: Kafka, influxd: InfluxDB, layout_file: Path, workdir: Path, batch: list
 ) -> tuple[float, str]:
@@ -152,6 +162,9 @@ def through_workers(
                 break
             time.sleep(0.5)
         time.sleep(3)  # the group settles
+        pids = {"kafka": kafka_service.pid, "influxd": influxd.pid}
+        pids |= {f"worker {i}": w.proc.pid for i, w in enumerate(workers) if w.proc is not None}
+        cpu_before = {name: cpu_s(pid) for name, pid in pids.items()}
         began = time.perf_counter()
         produce_s = produce(kafka, batch)
         readings = 8 * len(batch)
@@ -162,11 +175,16 @@ def through_workers(
                 break
             time.sleep(0.2)
         elapsed = time.perf_counter() - began
+        cpu = {name: (cpu_s(pid) - cpu_before[name]) / len(batch) * 1e6 for name, pid in pids.items()}
         shares = ", ".join(f"{w.metric(CLEANED):.0f}" for w in workers)
         with InfluxClient(influx) as client:
             rows = client.query("SELECT count(value) AS n FROM reading")
         stored = int(rows[0]["n"]) if rows else 0
-        detail = f"produced in {produce_s:.1f} s; messages per worker {shares}; {stored} readings in InfluxDB"
+        per_message = ", ".join(f"{name} {us:.0f}" for name, us in cpu.items())
+        detail = (
+            f"produced in {produce_s:.1f} s; messages per worker {shares}; {stored} readings in InfluxDB\n"
+            f"    CPU per device message (us): {per_message}"
+        )
         return len(batch) / elapsed, detail
     finally:
         for worker in workers:
@@ -177,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--one", action="store_true", help="one worker only (no two-worker run)")
     args = parser.parse_args()
     layout = eight_sensor_layout(args.devices)
     batch = messages(layout, args.count)
@@ -190,7 +209,7 @@ def main() -> None:
             one, one_detail = through_workers(1, kafka, influxd, layout_file, work, batch)
             filled = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix="bench1")
             bare = asyncio.run(ceiling(filled, len(batch)))
-            two, two_detail = through_workers(2, kafka, influxd, layout_file, work, batch)
+            two, two_detail = (0.0, "") if args.one else through_workers(2, kafka, influxd, layout_file, work, batch)
     print(f"{len(batch)} device messages x 8 readings, {args.devices} devices, 6 partitions")
     print(f"ceiling (aiokafka getmany + decode): {bare:9.0f} messages/s")
     print(

@@ -16,7 +16,7 @@ from pathlib import Path
 import faust
 
 from cli.console import add_settings_options, say, settings_from, warn
-from cli.services.base import tail_of
+from cli.services.base import first_error, tail_of
 from smartfarm.errors import ServiceError
 from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings
@@ -24,7 +24,7 @@ from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.metrics import WorkerMetrics
 from stream.settings import WorkerSettings
-from stream.worker import StreamWorker, Writer
+from stream.worker import StreamWorker, Writer, tune_gc
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,6 +59,7 @@ def run_worker(args: argparse.Namespace) -> int:
         f"metrics on http://{settings.metrics_host}:{port}/metrics"
     )
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    tune_gc()
     code = 0
     try:
         faust.Worker(stream.app, loglevel=level, quiet=True, override_logging=False).execute_from_commandline()
@@ -121,14 +122,25 @@ class WorkerProcess:
     def metric(self, name: str) -> float:
         """The sum of the samples of a Prometheus metric whose line starts with ``name``."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        for attempt in range(3):
+            try:
+                text = urllib.request.urlopen(url, timeout=5).read().decode()
+                break
+            except OSError as exc:  # a busy worker's scrape can time out or be reset: ask again, then say so
+                self.check()
+                if attempt == 2:
+                    raise ServiceError(f"worker {self.worker_id}: metrics at {url} unreadable ({exc})") from exc
+                time.sleep(0.5)
         return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
     def check(self) -> None:
         """ServiceError (with the log's tail) if it has exited."""
         if self.proc is not None and self.proc.poll() is not None:
+            cause = first_error(self.log_path)
             raise ServiceError(
-                f"worker {self.worker_id} exited with code {self.proc.returncode}:\n{tail_of(self.log_path, 30)}"
+                f"worker {self.worker_id} exited with code {self.proc.returncode}:\n"
+                + (f"{cause}\n...\n" if cause else "")
+                + tail_of(self.log_path, 30)
             )
 
     def status(self) -> str:

@@ -20,6 +20,19 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @classmethod
+    def trusted(cls, **fields: Any) -> Self:
+        """A model built from values the caller already validated, with every field given: what
+        ``model_construct`` builds (equal, and encoded alike), at a quarter of its cost, which loops over the
+        fields in Python for defaults and aliases. For the clean stage's hot path (nine models per device
+        message); ``tests/unit/smartfarm/test_contract.py`` holds the two alike."""
+        model = cls.__new__(cls)
+        object.__setattr__(model, "__dict__", fields)
+        object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+        object.__setattr__(model, "__pydantic_extra__", None)
+        object.__setattr__(model, "__pydantic_private__", None)
+        return model
+
 
 class Contract(Strict):
     """Base of every top-level message model. Subclasses set ``SCHEMA_VERSION`` and ``MAX_BYTES``."""

@@ -238,7 +238,7 @@ class Cleaner:
             return Duplicate(telemetry.device, telemetry.seq)
         flags: dict[Flag, int] = {}
         values = tuple(self._value(placement, r, ts, memory, in_order, flags) for r in telemetry.readings)
-        message = CleanMessage.model_construct(
+        message = CleanMessage.trusted(
             schema_version=CleanMessage.SCHEMA_VERSION,
             farm=placement.farm.id,
             zone=placement.zone.id,
@@ -305,7 +305,7 @@ class Cleaner:
         for flag in flags:
             counts[flag] = counts.get(flag, 0) + 1
         depth = self.sensors[placement.device.id][reading.sensor].depth_cm
-        return CleanValue.model_construct(
+        return CleanValue.trusted(
             sensor=reading.sensor,
             kind=reading.kind,
             value=float(reading.value),  # JSON 3 is a float reading; InfluxDB must never see an integer field

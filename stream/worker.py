@@ -26,6 +26,7 @@ Agent concurrency is 1: above 1, faust-streaming can commit an offset past a mes
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -108,6 +109,21 @@ class Writer:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.client.close()
+
+
+GC_GENERATION0 = 50_000
+"""Allocations between two young-generation collections (Python's default is 700). Cleaning a batch of two
+thousand device messages allocates about half a million objects that mostly die young; at the default, the
+collector runs hundreds of times per batch and its older generations walk Faust's long-lived objects again and
+again. Measured on the clean stage alone: a quarter of its time."""
+
+
+def tune_gc() -> None:
+    """Fewer collections for a streaming process, and what exists at startup (modules, the app, the layout) moved
+    out of the collector's sight: it lives as long as the process."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GENERATION0, 20, 20)
 
 
 def raw_message(event: EventT) -> RawMessage:
@@ -215,6 +231,14 @@ class StreamWorker:
         consumer.seek_to_committed = seek_to_committed_or_beginning
         consumer._filter_committable_offsets = capped  # no commit past what the agents stored (stream.offsets)
 
+    async def _know_changelogs(self) -> None:
+        """Wait until the producer has the tables' changelog topics in its metadata. A table entry's partition is
+        the producer's hash of its key, computed without waiting for metadata: before the producer first sent to a
+        just-created changelog topic it knows no partitions of it, and the first entry set crashed the worker."""
+        producer: Any = self.app.producer
+        for table in (self.memories, self.clocks):
+            await producer._ensure_producer().partitions_for(table.changelog_topic.get_topic_name())
+
     async def _fresh(self, events: Sequence[EventT]) -> list[EventT]:
         """The events that continue their partitions' runs; a partition that skipped records is sought back."""
         taken = self.progress.take(events)
@@ -263,6 +287,7 @@ class StreamWorker:
     ) -> None:
         """Hand each batch's fresh events to ``handle``; a partition moves on only past a batch it finished."""
         topic = cast(Any, stream).channel.get_topic_name()
+        await self._know_changelogs()
         batches = cast(faust.Stream[bytes], stream).take_events(self.settings.batch_max, self.settings.batch_within_s)
         async for batch in batches:
             events = await self._fresh(batch)

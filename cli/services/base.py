@@ -64,6 +64,17 @@ def tail_of(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def first_error(path: Path, lines: int = 40) -> str:
+    """From the first traceback of a log file on, ``lines`` lines: a crash's cause, which its tail (the shutdown
+    that followed) hides; "" if there is none."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    first = next((i for i, line in enumerate(text) if line.startswith("Traceback")), None)
+    return "" if first is None else "\n".join(text[max(0, first - 3) : first + lines])
+
+
 class LocalService(ABC):
     """Base class: subclasses say how to prepare, what to run and how to tell that the service is ready.
 
