@@ -100,6 +100,53 @@ class CleanMessage(Contract):
     readings: tuple[CleanValue, ...] = Field(min_length=1, max_length=64)
 
 
+class ZoneReadings(Contract):
+    """The record of ``readings.clean``: the clean messages of one zone from one batch of the clean stage, each
+    device's in order. One record per zone and batch rather than one per device message: a Faust worker pays
+    about as much per record it sends or reads as it spends cleaning one (architecture.md, "Speed").
+
+    ``MAX_BYTES`` stays under Kafka's default limit on a record (1 MiB); a batch with more of a zone's messages
+    than fit is sent as several records (``pack``), in order.
+    """
+
+    MAX_BYTES: ClassVar[int] = 900 * 1024
+
+    farm: Identifier
+    zone: Identifier
+    messages: tuple[CleanMessage, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_zone(self) -> Self:
+        for m in self.messages:
+            if (m.farm, m.zone) != (self.farm, self.zone):
+                raise ValueError(f"message of {m.farm}/{m.zone} (device {m.device}) in {self.farm}/{self.zone}")
+        return self
+
+    @classmethod
+    def pack(cls, farm: str, zone: str, encoded: list[bytes]) -> list[bytes]:
+        """Records of the already encoded clean messages of one zone, in order, each within ``MAX_BYTES``: the
+        bytes ``encode`` writes for the same messages (held alike in ``tests/unit/smartfarm/test_records.py``),
+        without encoding each message a second time."""
+        head = b'{"schema_version":%d,"farm":"%s","zone":"%s","messages":[' % (
+            cls.SCHEMA_VERSION,
+            farm.encode(),  # identifiers need no JSON escaping: [a-z0-9-]
+            zone.encode(),
+        )
+        room = cls.MAX_BYTES - len(head) - 2
+        records: list[bytes] = []
+        part: list[bytes] = []
+        size = 0
+        for message in encoded:
+            if part and size + len(message) + 1 > room:
+                records.append(head + b",".join(part) + b"]}")
+                part, size = [], 0
+            part.append(message)
+            size += len(message) + 1
+        if part:
+            records.append(head + b",".join(part) + b"]}")
+        return records
+
+
 class RejectStage(StrEnum):
     """Where in the pipeline a record was refused."""
 

@@ -17,7 +17,7 @@ cluster). Keys are UTF-8 strings; the key decides the partition, and so the orde
 topic                key                    value
 ===================  =====================  =========================================================
 telemetry.raw        device id              the device's MQTT payload bytes, untouched; RawHeaders
-readings.clean       ``{farm}/{zone}``      CleanMessage (JSON): one per device message, readings flagged
+readings.clean       ``{farm}/{zone}``      ZoneReadings (JSON): a zone's clean messages of one batch, flagged
 deadletter           device id, else topic  DeadLetter (JSON)
 zone.aggregates      ``{farm}/{zone}``      ZoneAggregate (JSON): 15 min and 1 h windows, revised when late data comes
 zone.daily           ``{farm}/{zone}``      ZoneDay (JSON): reference ET and degree days per day

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from smartfarm.errors import RejectReason
-from smartfarm.records import CleanMessage, Flag
+from smartfarm.records import CleanMessage, Flag, ZoneReadings
+from smartfarm.topics import zone_key
 from storage.lines import ReadingLines
 from stream.clean import Cleaned, Cleaner, DeviceMemory, Duplicate, RawMessage, Refused
 
@@ -30,6 +31,18 @@ class Batch:
     memories: dict[bytes, DeviceMemory] = field(default_factory=dict)
     flags: Counter[Flag] = field(default_factory=Counter)
     reasons: Counter[RejectReason] = field(default_factory=Counter)
+
+    def zone_records(self) -> list[tuple[bytes, bytes]]:
+        """The ``readings.clean`` records of the batch (zone key, ``ZoneReadings`` JSON): one per zone, or a few if
+        its messages do not fit in one, each device's messages in the order they were cleaned."""
+        by_zone: dict[tuple[str, str], list[bytes]] = {}
+        for message in self.cleaned:
+            by_zone.setdefault((message.farm, message.zone), []).append(message.encode())
+        return [
+            (zone_key(farm, zone), record)
+            for (farm, zone), encoded in by_zone.items()
+            for record in ZoneReadings.pack(farm, zone, encoded)
+        ]
 
     def memory_values(self) -> Iterable[tuple[bytes, bytes]]:
         """The touched devices' memories as table entries (device id -> JSON)."""

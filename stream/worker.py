@@ -45,7 +45,7 @@ from smartfarm.layout import Layout
 from smartfarm.records import DeadLetter, DeviceStatus, RecommendationKind, RejectStage
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from smartfarm.telemetry import ConnectionState
-from smartfarm.topics import KafkaTopic, topic_specs, zone_key
+from smartfarm.topics import KafkaTopic, topic_specs
 from storage.influx import InfluxClient
 from storage.lines import ReadingLines
 from storage.schema import DeviceStatusPoint
@@ -325,10 +325,11 @@ class StreamWorker:
     async def _publish(self, batch: Batch) -> None:
         """Send the clean records and dead letters, and wait until Kafka has every one."""
         clean, dead = self.topics[KafkaTopic.READINGS_CLEAN], self.topics[KafkaTopic.DEADLETTER]
-        futures = [await clean.send(key=zone_key(m.farm, m.zone), value=m.encode()) for m in batch.cleaned]
+        records = batch.zone_records()
+        futures = [await clean.send(key=key, value=value) for key, value in records]
         futures += [await dead.send(key=r.key, value=r.letter.encode()) for r in batch.refused]
         await asyncio.gather(*futures)
-        self.metrics.records_out.labels("clean-and-store", clean.get_topic_name()).inc(len(batch.cleaned))
+        self.metrics.records_out.labels("clean-and-store", clean.get_topic_name()).inc(len(records))
         self.metrics.records_out.labels("clean-and-store", dead.get_topic_name()).inc(len(batch.refused))
 
     def _account(self, batch: Batch, events: Sequence[EventT]) -> None:
@@ -484,8 +485,9 @@ class StreamWorker:
 def zone_times(
     events: Sequence[EventT], stage: ZoneStage
 ) -> tuple[dict[bytes, list[float]], list[tuple[bytes, DeadLetter]]]:
-    """The event times of a batch of clean records by zone key, and a dead letter for each record that cannot be
-    read (this worker wrote them, so that is a bug upstream; the bytes are kept for a replay once it is fixed)."""
+    """The event times of a batch of ``readings.clean`` records (``ZoneReadings``) by zone key, and a dead letter
+    for each record that cannot be read (this worker wrote them, so that is a bug upstream; the bytes are kept for
+    a replay once it is fixed). Only the times are read: the windows are computed from the stored readings."""
     times: dict[bytes, list[float]] = {}
     refused: list[tuple[bytes, DeadLetter]] = []
     for event in events:
@@ -495,7 +497,10 @@ def zone_times(
             farm, _, zone = key.decode().partition("/")
             if (farm, zone) not in stage.zones:
                 raise ContractError(RejectReason.UNKNOWN_DEVICE, f"zone {key!r} is not in this worker's layout")
-            ts = datetime.fromisoformat(json.loads(value)["ts"]).timestamp()
+            record = json.loads(value)
+            if (record["farm"], record["zone"]) != (farm, zone):
+                raise ValueError(f"record of {record['farm']}/{record['zone']} under key {key!r}")
+            stamps = [datetime.fromisoformat(m["ts"]).timestamp() for m in record["messages"]]
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             error = ContractError(RejectReason.INVALID_PAYLOAD, f"clean record unreadable: {exc!r}")
             refused.append((key or b"unknown", _letter(error, message)))
@@ -503,7 +508,7 @@ def zone_times(
         except ContractError as exc:
             refused.append((key, _letter(exc, message)))
             continue
-        times.setdefault(key, []).append(ts)
+        times.setdefault(key, []).extend(stamps)
     return times, refused
 
 

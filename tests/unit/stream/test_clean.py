@@ -85,7 +85,7 @@ def test_a_good_message_is_placed_in_its_zone_with_units_and_depths() -> None:
         ("st-15", "degC", 15.0, Quality.GOOD),
         ("bat", "V", None, Quality.GOOD),
     ]
-    assert CleanMessage.decode(message.encode()) == message, "what model_construct built is a valid contract"
+    assert CleanMessage.decode(message.encode()) == message, "what trusted construction built is a valid contract"
 
 
 def test_clock_drift_within_the_rule_passes_and_late_arrivals_are_marked() -> None:
