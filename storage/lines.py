@@ -82,29 +82,36 @@ class ReadingLines:
     MEASUREMENT = "reading"
 
     def __init__(self) -> None:
-        self._prefixes: dict[tuple[str, str, str, str, str], str] = {}
+        self._heads: dict[tuple[str, str, str, str, str, float | None], str] = {}
 
-    def _prefix(self, farm: str, zone: str, device: str, sensor: str, kind: str) -> str:
-        key = (farm, zone, device, sensor, kind)
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            if len(self._prefixes) > 1_000_000:
-                self._prefixes.clear()
+    def _head(self, farm: str, zone: str, device: str, sensor: str, kind: str, depth: float | None) -> str:
+        """The series key and the first field (``depth_cm``, a sensor's constant) of a sensor's lines."""
+        key = (farm, zone, device, sensor, kind, depth)
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) > 1_000_000:
+                self._heads.clear()
             tags = {"farm": farm, "zone": zone, "device": device, "sensor": sensor, "kind": kind}
-            prefix = self._prefixes[key] = series_key(self.MEASUREMENT, tags)
-        return prefix
+            head = series_key(self.MEASUREMENT, tags) + " "
+            if depth is not None:
+                head += f"depth_cm={format_field(float(depth))},"
+            self._heads[key] = head
+        return head
 
     def lines(self, message: CleanMessage) -> list[str]:
         """One line per reading of ``message``, stamped with the message's time."""
         tail = f",seq={message.seq}i,value="
         end = f" {time_ns(message.ts)}"
         farm, zone, device = message.farm, message.zone, message.device
-        out = []
+        heads, out = self._heads, []
         for r in message.readings:
             # Enum members are read through ``_value_``: the ``value`` property is a Python call per access.
-            prefix = self._prefix(farm, zone, device, r.sensor, r.kind._value_)
-            depth = "" if r.depth_cm is None else f"depth_cm={format_field(float(r.depth_cm))},"
+            head = heads.get((farm, zone, device, r.sensor, r.kind._value_, r.depth_cm))
+            if head is None:
+                head = self._head(farm, zone, device, r.sensor, r.kind._value_, r.depth_cm)
             flags = f'flags="{",".join(f._value_ for f in r.flags)}",' if r.flags else ""
-            quality = r.quality._value_
-            out.append(f'{prefix} {depth}{flags}quality="{quality}"{tail}{format_field(float(r.value))}{end}')
+            text = repr(r.value)  # what format_field writes for a finite float (clean values are finite)
+            if text[-2:] == ".0":
+                text = text[:-2]
+            out.append(f'{head}{flags}quality="{r.quality._value_}"{tail}{text}{end}')
         return out

@@ -212,6 +212,7 @@ class Cleaner:
         self.placements: dict[str, Placement] = layout.placements
         self.sensors = {d: {s.id: s for s in p.device.sensors} for d, p in self.placements.items()}
         """Every device's sensors by id, looked up for each reading."""
+        self._depths = {d: {s.id: s.depth_cm for s in p.device.sensors} for d, p in self.placements.items()}
 
     def clean(self, raw: RawMessage, memory: DeviceMemory) -> Outcome:
         """The outcome of one raw message; ``memory`` (of the device the topic names) is updated in place.
@@ -237,7 +238,8 @@ class Cleaner:
         if in_order is None:
             return Duplicate(telemetry.device, telemetry.seq)
         flags: dict[Flag, int] = {}
-        values = tuple(self._value(placement, r, ts, memory, in_order, flags) for r in telemetry.readings)
+        depths = self._depths[telemetry.device]
+        values = tuple(self._value(depths, r, ts, memory, in_order, flags) for r in telemetry.readings)
         message = CleanMessage.trusted(
             schema_version=CleanMessage.SCHEMA_VERSION,
             farm=placement.farm.id,
@@ -288,7 +290,7 @@ class Cleaner:
 
     def _value(
         self,
-        placement: Placement,
+        depths: dict[str, float | None],
         reading: Reading,
         ts: float,
         memory: DeviceMemory,
@@ -304,15 +306,14 @@ class Cleaner:
             advance(track, reading.value, ts, flags)
         for flag in flags:
             counts[flag] = counts.get(flag, 0) + 1
-        depth = self.sensors[placement.device.id][reading.sensor].depth_cm
         return CleanValue.trusted(
             sensor=reading.sensor,
             kind=reading.kind,
             value=float(reading.value),  # JSON 3 is a float reading; InfluxDB must never see an integer field
-            unit=reading.kind.unit,
-            quality=Quality.SUSPECT if flags else Quality.GOOD,
+            unit=_UNITS[reading.kind],
+            quality=_SUSPECT if flags else _GOOD,
             flags=flags,
-            depth_cm=depth,
+            depth_cm=depths[reading.sensor],
         )
 
     @staticmethod
@@ -333,10 +334,15 @@ class Cleaner:
         return Refused(letter, (device or topic[:200] or "unknown").encode())
 
 
+_UNITS = {kind: kind.unit for kind in SensorKind}
+_RANGES = {kind: kind.physical_range for kind in SensorKind}
+_GOOD, _SUSPECT = Quality.GOOD, Quality.SUSPECT  # module constants: an enum's class attribute is a slower lookup
+
+
 def judge(kind: SensorKind, value: float, ts: float, track: SensorTrack, stuck_after: int) -> tuple[Flag, ...]:
     """The flags of one reading against its sensor's track."""
     flags: list[Flag] = []
-    low, high = kind.physical_range
+    low, high = _RANGES[kind]
     if not low <= value <= high:
         flags.append(Flag.OUT_OF_RANGE)
     apart = abs(ts - track.good_ts)  # an out-of-order reading is judged against the newer good one

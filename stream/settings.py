@@ -56,6 +56,13 @@ class WorkerSettings(ComponentSettings):
     )
     batch_max: int = Field(2000, ge=1, le=100_000, description="device messages cleaned and stored per batch at most")
     batch_within_s: float = Field(0.25, gt=0, le=60, description="a batch closes after this long even if not full")
+    zone_within_s: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="the zone agent gathers readings.clean records this long before it steps the zones: each step "
+        "queries InfluxDB per zone, so a longer wait costs the database less when a backlog is drained",
+    )
     write_chunk: int = Field(5000, ge=100, le=100_000, description="lines per InfluxDB write request at most")
     max_future_s: float = Field(
         600, gt=0, description="messages stamped further than this after their receipt are dead-lettered"

@@ -283,12 +283,18 @@ class StreamWorker:
         await self._each_batch(stream, self._clean_and_store, "messages not stored; the next owner cleans them again")
 
     async def _each_batch(
-        self, stream: faust.StreamT[bytes], handle: Callable[[Sequence[EventT]], Awaitable[bool]], unfinished: str
+        self,
+        stream: faust.StreamT[bytes],
+        handle: Callable[[Sequence[EventT]], Awaitable[bool]],
+        unfinished: str,
+        within_s: float | None = None,
     ) -> None:
-        """Hand each batch's fresh events to ``handle``; a partition moves on only past a batch it finished."""
+        """Hand each batch's fresh events (up to ``batch_max``, or what came within ``within_s``, by default
+        ``batch_within_s``) to ``handle``; a partition moves on only past a batch it finished."""
         topic = cast(Any, stream).channel.get_topic_name()
         await self._know_changelogs()
-        batches = cast(faust.Stream[bytes], stream).take_events(self.settings.batch_max, self.settings.batch_within_s)
+        within = self.settings.batch_within_s if within_s is None else within_s
+        batches = cast(faust.Stream[bytes], stream).take_events(self.settings.batch_max, within)
         async for batch in batches:
             events = await self._fresh(batch)
             if not events:
@@ -362,7 +368,12 @@ class StreamWorker:
         return True
 
     async def zone_windows(self, stream: faust.StreamT[bytes]) -> None:
-        await self._each_batch(stream, self._zone_windows, "clean records not aggregated; the next owner takes them")
+        await self._each_batch(
+            stream,
+            self._zone_windows,
+            "clean records not aggregated; the next owner takes them",
+            self.settings.zone_within_s,
+        )
 
     async def _zone_windows(self, events: Sequence[EventT]) -> bool:
         """Step every zone of the batch, send, write, save; False if the worker stopped before it was stored."""
