@@ -2,7 +2,8 @@
 
 1. Ceiling: a paced paho publisher (``edge.loadgen``, its own process) -> Mosquitto -> a plain paho subscriber.
 2. One bridge process (``smartfarm bridge``): the same publisher -> Mosquitto -> bridge -> Kafka (acks=all);
-   the rate is counted in Kafka (end offsets of ``telemetry.raw``), from the first publish to the last record.
+   the rate is counted in Kafka (the device messages in ``telemetry.raw``, envelopes opened), from the first
+   publish to the last message.
 3. Two bridge processes sharing the subscription, counted the same way.
 4. One bridge already keeps up with that publisher on 2 cores, so phases 2 and 3 measure the publisher. To see
    what the bridges themselves can do, ``--backlog`` messages are queued in the sessions of stopped bridges, then
@@ -32,18 +33,12 @@ from kafka import KafkaConsumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cli.services import Kafka, Mosquitto, fetch_kafka_jars, free_port
+from cli.services.base import cpu_seconds
 from cli.services.settings import ServicesSettings
+from smartfarm import envelope
 from smartfarm.settings import KafkaSettings
 from smartfarm.topics import DeviceTopic, KafkaTopic, MqttTopics, topic_specs
 from stream.admin import ensure_topics
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 class CpuMeter:
@@ -122,15 +117,20 @@ def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float, str
 
 
 class RawCount:
-    """How many records a prefix's ``telemetry.raw`` topic holds (its end offsets)."""
+    """How many device messages a prefix's ``telemetry.raw`` topic holds: its records read as they come, each
+    envelope's messages counted (``smartfarm.envelope.count``)."""
 
     def __init__(self, kafka: Kafka, prefix: str) -> None:
         topic = topic_specs(prefix)[KafkaTopic.TELEMETRY_RAW].name
-        self.consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
-        self.partitions = [TopicPartition(topic, p) for p in range(6)]
+        self.consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+        self.consumer.assign([TopicPartition(topic, p) for p in range(6)])
+        self.consumer.seek_to_beginning()
+        self.seen = 0
 
     def __call__(self) -> int:
-        return sum(self.consumer.end_offsets(self.partitions).values())
+        for records in self.consumer.poll(timeout_ms=20).values():
+            self.seen += sum(envelope.count(r.value) if envelope.is_envelope(r.headers) else 1 for r in records)
+        return self.seen
 
     def close(self) -> None:
         self.consumer.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +28,12 @@ from aiokafka import AIOKafkaConsumer
 from confluent_kafka import Producer
 
 from cli.services import InfluxDB, Kafka, fetch_kafka_jars
+from cli.services.base import cpu_seconds
 from cli.services.settings import ServicesSettings
 from cli.worker import WorkerProcess
 from edge.faults import FaultRates
 from edge.simulator import FarmSimulation
+from smartfarm.envelope import ENVELOPE_HEADER, ENVELOPE_VERSION, is_envelope, pack, unpack
 from smartfarm.layout import Layout, Sensor, SensorKind, load_layout, replicate
 from smartfarm.records import RawHeaders
 from smartfarm.settings import InfluxSettings, KafkaSettings
@@ -48,7 +49,7 @@ from stream.gate import partition_of
 CHUNK = 5000
 """Lines per InfluxDB request, as the worker writes them (``write_chunk``)."""
 
-CLEANED = 'smartfarm_worker_records_in_total{agent="clean-and-store"}'
+STORED = "smartfarm_worker_readings_stored_total"
 
 EIGHT = (
     Sensor(id="sm-15", kind=SensorKind.SOIL_MOISTURE, depth_cm=15),
@@ -86,20 +87,43 @@ def messages(layout: Layout, count: int) -> list[tuple[str, bytes, bytes]]:
     return out[:count]
 
 
-def produce(kafka: KafkaSettings, batch: list[tuple[str, bytes, bytes]]) -> float:
-    """Write the messages into ``telemetry.raw`` as the bridge does; return when Kafka has them all."""
+def records(kafka: KafkaSettings, batch: list[tuple[str, bytes, bytes]], envelope: int) -> list[tuple]:
+    """The ``telemetry.raw`` records (value, key, partition, headers) the bridge writes for ``batch``: one per
+    message, or envelopes of ``envelope`` messages of one partition (as a busy bridge's loop turn packs them)."""
+    received = datetime.now(UTC)
+    stamp = received.isoformat(timespec="milliseconds").encode()
+    headers = RawHeaders(mqtt_topic="", received_at=received, bridge_id="bench").to_kafka()
+    out: list[tuple] = []
+    parcels: dict[int, list[tuple[bytes, bytes, bytes, bytes]]] = {}
+    for device, topic, payload in batch:
+        key = device.encode()
+        partition = partition_of(key, kafka.partitions)
+        if not envelope:
+            own = [("mqtt_topic", topic), ("received_at", stamp), ("bridge_id", b"bench")]
+            out.append((payload, key, partition, own))
+            continue
+        parcel = parcels.setdefault(partition, [])
+        parcel.append((key, topic, stamp, payload))
+        if len(parcel) == envelope:
+            out.append((pack(parcel), None, partition, [*headers[2:], (ENVELOPE_HEADER, ENVELOPE_VERSION)]))
+            parcels[partition] = []
+    for partition, parcel in parcels.items():
+        if parcel:
+            out.append((pack(parcel), None, partition, [*headers[2:], (ENVELOPE_HEADER, ENVELOPE_VERSION)]))
+    return out
+
+
+def produce(kafka: KafkaSettings, batch: list[tuple]) -> float:
+    """Write the records into ``telemetry.raw``; return when Kafka has them all."""
     name = topic_specs(kafka.topic_prefix, kafka.partitions)[KafkaTopic.TELEMETRY_RAW].name
     producer = Producer(
         {"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 50, "compression.type": "lz4", "acks": "all"}
     )
-    received = datetime.now(UTC)
     began = time.perf_counter()
-    for device, topic, payload in batch:
-        headers = RawHeaders(mqtt_topic=topic.decode(), received_at=received, bridge_id="bench").to_kafka()
-        key = device.encode()
+    for value, key, partition, headers in batch:
         while True:
             try:
-                producer.produce(name, payload, key, partition=partition_of(key, kafka.partitions), headers=headers)
+                producer.produce(name, value, key, partition=partition, headers=headers)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -121,20 +145,16 @@ async def ceiling(kafka: KafkaSettings, count: int) -> float:
             batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for records in batches.values():
                 for record in records:
-                    Telemetry.decode(record.value)
-                seen += sum(len(r) for r in batches.values())
+                    if is_envelope(record.headers):
+                        for letter in unpack(record.value):
+                            Telemetry.decode(letter.payload)
+                            seen += 1
+                    else:
+                        Telemetry.decode(record.value)
+                        seen += 1
     finally:
         await consumer.stop()
     return seen / (time.perf_counter() - began)
-
-
-def cpu_s(pid: int | None) -> float:
-    """CPU seconds (user and system) a process has used so far, from /proc; 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def influx_ceiling(influxd: InfluxDB, layout: Layout, batch: list[tuple[str, bytes, bytes]]) -> tuple[float, float]:
@@ -148,21 +168,23 @@ def influx_ceiling(influxd: InfluxDB, layout: Layout, batch: list[tuple[str, byt
         )
         for device, topic, payload in batch
     )
-    lines = clean_batch(raws, Cleaner(layout, CleanRules(max_future_s=1e9)), ReadingLines(), {}.get).lines
+    lines = clean_batch(
+        raws, Cleaner(layout, CleanRules(max_future_s=1e9)), ReadingLines(), dict[bytes, bytes]().get
+    ).lines
     chunks = [lines[i : i + CHUNK] for i in range(0, len(lines), CHUNK)]
     settings = InfluxSettings(url=influxd.url, database="ceiling")
     with InfluxClient(settings) as client, ThreadPoolExecutor(2) as pool:
         client.create_database()
-        cpu_before = cpu_s(influxd.pid)
+        cpu_before = cpu_seconds(influxd.pid)
         began = time.perf_counter()
         list(pool.map(lambda chunk: client.write_lines(chunk, compress=True), chunks))
         elapsed = time.perf_counter() - began
-        cpu = cpu_s(influxd.pid) - cpu_before
+        cpu = cpu_seconds(influxd.pid) - cpu_before
     return len(batch) / elapsed, cpu / len(batch) * 1e6
 
 
 def through_workers(
-    n: int, kafka_service: Kafka, influxd: InfluxDB, layout_file: Path, workdir: Path, batch: list
+    n: int, kafka_service: Kafka, influxd: InfluxDB, layout_file: Path, workdir: Path, batch: list, envelope: int
 ) -> tuple[float, str]:
     prefix = f"bench{n}"
     kafka = KafkaSettings(bootstrap_servers=kafka_service.bootstrap_servers, topic_prefix=prefix)
@@ -195,25 +217,25 @@ def through_workers(
         time.sleep(3)  # the group settles
         pids = {"kafka": kafka_service.pid, "influxd": influxd.pid}
         pids |= {f"worker {i}": w.proc.pid for i, w in enumerate(workers) if w.proc is not None}
-        cpu_before = {name: cpu_s(pid) for name, pid in pids.items()}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         began = time.perf_counter()
-        produce_s = produce(kafka, batch)
+        produce_s = produce(kafka, records(kafka, batch, envelope))
         readings = 8 * len(batch)
-        while sum(w.metric("smartfarm_worker_readings_stored_total") for w in workers) < readings:
+        while sum(w.metric(STORED) for w in workers) < readings:
             for worker in workers:
                 worker.check()  # a worker that died says so, with its log
             if time.perf_counter() - began > 600:
                 break
             time.sleep(0.2)
         elapsed = time.perf_counter() - began
-        cpu = {name: (cpu_s(pid) - cpu_before[name]) / len(batch) * 1e6 for name, pid in pids.items()}
-        shares = ", ".join(f"{w.metric(CLEANED):.0f}" for w in workers)
+        cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / len(batch) * 1e6 for name, pid in pids.items()}
+        shares = ", ".join(f"{w.metric(STORED) / 8:.0f}" for w in workers)
         with InfluxClient(influx) as client:
             rows = client.query("SELECT count(value) AS n FROM reading")
         stored = int(rows[0]["n"]) if rows else 0
         per_message = ", ".join(f"{name} {us:.0f}" for name, us in cpu.items())
         detail = (
-            f"produced in {produce_s:.1f} s; messages per worker {shares}; {stored} readings in InfluxDB\n"
+            f"produced in {produce_s:.1f} s; messages stored per worker {shares}; {stored} readings in InfluxDB\n"
             f"    CPU per device message (us): {per_message}"
         )
         return len(batch) / elapsed, detail
@@ -226,6 +248,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument(
+        "--envelope", type=int, default=0, help="messages per telemetry.raw envelope (0: one record per message)"
+    )
     parser.add_argument("--one", action="store_true", help="one worker only (no two-worker run)")
     args = parser.parse_args()
     layout = eight_sensor_layout(args.devices)
@@ -237,12 +262,15 @@ def main() -> None:
         layout_file = work / "layout.yaml"
         layout_file.write_text(yaml.safe_dump(layout.model_dump(mode="json"), sort_keys=False))
         with Kafka(work / "kafka", services.kafka_home) as kafka, InfluxDB(work / "influxdb") as influxd:
-            one, one_detail = through_workers(1, kafka, influxd, layout_file, work, batch)
+            one, one_detail = through_workers(1, kafka, influxd, layout_file, work, batch, args.envelope)
             filled = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix="bench1")
             bare = asyncio.run(ceiling(filled, len(batch)))
             influx_rate, influx_cpu = influx_ceiling(influxd, layout, batch)
-            two, two_detail = (0.0, "") if args.one else through_workers(2, kafka, influxd, layout_file, work, batch)
-    print(f"{len(batch)} device messages x 8 readings, {args.devices} devices, 6 partitions")
+            two, two_detail = (
+                (0.0, "") if args.one else through_workers(2, kafka, influxd, layout_file, work, batch, args.envelope)
+            )
+    packing = f"envelopes of {args.envelope} messages" if args.envelope else "one record per message"
+    print(f"{len(batch)} device messages x 8 readings, {args.devices} devices, 6 partitions, {packing}")
     print(f"ceiling (aiokafka getmany + decode): {bare:9.0f} messages/s")
     print(
         f"InfluxDB alone (our lines, gzip, {CHUNK}-line posts from 2 threads): {influx_rate:9.0f} messages/s "

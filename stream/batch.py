@@ -17,7 +17,7 @@ from smartfarm.errors import RejectReason
 from smartfarm.records import CleanMessage, Flag, ZoneReadings
 from smartfarm.topics import zone_key
 from storage.lines import ReadingLines
-from stream.clean import Cleaned, Cleaner, DeviceMemory, Duplicate, RawMessage, Refused
+from stream.clean import Cleaned, Cleaner, DeviceMemory, Duplicate, RawMessage, Refused, opened
 
 
 @dataclass(slots=True)
@@ -61,20 +61,27 @@ def clean_batch(
     writer: ReadingLines,
     stored: Callable[[bytes], bytes | None],
 ) -> Batch:
-    """Clean ``records`` (Kafka key, raw message) in order; ``stored`` gives a device's table entry by key."""
+    """Clean ``records`` (Kafka key, raw message: one device message, or an envelope of several) in order;
+    ``stored`` gives a device's table entry by key."""
     batch = Batch()
-    for key, raw in records:
-        memory = batch.memories.get(key)
-        if memory is None:
-            memory = batch.memories[key] = load_memory(stored(key))
-        outcome = cleaner.clean(raw, memory)
-        if isinstance(outcome, Cleaned):
-            batch.cleaned.append(outcome.message)
-            batch.lines += writer.lines(outcome.message)
-            batch.flags.update(outcome.flags)
-        elif isinstance(outcome, Duplicate):
-            batch.duplicates += 1
-        else:
-            batch.refused.append(outcome)
-            batch.reasons[outcome.letter.reason] += 1
+    for record_key, record in records:
+        inside = opened(record_key, record)
+        if isinstance(inside, Refused):
+            batch.refused.append(inside)
+            batch.reasons[inside.letter.reason] += 1
+            continue
+        for key, raw in inside:
+            memory = batch.memories.get(key)
+            if memory is None:
+                memory = batch.memories[key] = load_memory(stored(key))
+            outcome = cleaner.clean(raw, memory)
+            if isinstance(outcome, Cleaned):
+                batch.cleaned.append(outcome.message)
+                batch.lines += writer.lines(outcome.message)
+                batch.flags.update(outcome.flags)
+            elif isinstance(outcome, Duplicate):
+                batch.duplicates += 1
+            else:
+                batch.refused.append(outcome)
+                batch.reasons[outcome.letter.reason] += 1
     return batch

@@ -34,7 +34,7 @@ from smartfarm.settings import KafkaSettings, MqttSettings
 from smartfarm.stop import Stop
 from smartfarm.topics import DeviceTopic, KafkaTopic, topic_specs
 from stream.acks import AckWindow, Pending
-from stream.gate import DEADLETTER, Door, Route, Router
+from stream.gate import DEADLETTER, TELEMETRY, Door, Packer, Parcel, Route, Router
 from stream.metrics import BridgeMetrics
 from stream.mqttio import BatchingClient
 from stream.producer import KafkaPythonProducer, RecordProducer, record_producer
@@ -70,6 +70,7 @@ class Ingress:
         self.connected = threading.Event()
         self._producer: RecordProducer | None = None
         self._router: Router | None = None
+        self._packer: Packer | None = None
         self._halt = threading.Event()
         self._received = {kind.value: metrics.received.labels(kind.value) for kind in DeviceTopic}
         self._received_counts: Counter[str] = Counter()
@@ -113,7 +114,13 @@ class Ingress:
             self.metrics.dead_lettered.labels(route.reason.value).inc()
         else:
             self._received_counts[route.kind] += 1
-        self._send(self.acks.track(mid, qos, received, route.kind, route))
+        entry = self.acks.track(mid, qos, received, route.kind, route)
+        if self._packer is not None and route.kind == TELEMETRY:
+            full = self._packer.add(route, entry, received)  # sent once it waited ``envelope_ms`` (or is full)
+            if full is not None:
+                self._send_parcel(full)
+        else:
+            self._send(entry)
 
     # --- Kafka's delivery callbacks: on the ingress thread (confluent) or the sender thread (kafka-python) ---------
 
@@ -121,8 +128,20 @@ class Ingress:
         route: Route = entry.record
         self.producer.send(route.topic, route.key, route.value, route.headers, route.partition, entry)
 
-    def _delivered(self, entry: Pending, error: Exception | None) -> None:
-        if error is None:
+    def _send_parcel(self, parcel: Parcel) -> None:
+        assert self._router is not None
+        self.producer.send(self._router.raw_topic, None, parcel.value, parcel.headers, parcel.partition, parcel)
+
+    def _seal(self, everything: bool = False) -> None:
+        """Send the envelopes that waited long enough (``envelope_ms``), or all of them."""
+        if self._packer is not None:
+            for parcel in self._packer.seal(time.time(), everything):
+                self._send_parcel(parcel)
+
+    def _delivered(self, entry: Pending | Parcel, error: Exception | None) -> None:
+        if isinstance(entry, Parcel):
+            self._parcel_delivered(entry, error)
+        elif error is None:
             self.metrics.kafka_latency.observe(time.time() - entry.received)
             entry.done = True
         elif self.acks.is_current(entry) and not self.stopping:
@@ -130,6 +149,19 @@ class Ingress:
             self.metrics.kafka_resends.inc()
             self._send(entry)
         # otherwise that message's connection is gone, and the broker delivers it again
+
+    def _parcel_delivered(self, parcel: Parcel, error: Exception | None) -> None:
+        """An envelope's messages were received in one loop turn, so on one connection: all current, or none."""
+        entries: list[Pending] = parcel.tokens
+        if error is None:
+            now = time.time()
+            for entry in entries:
+                self.metrics.kafka_latency.observe(now - entry.received)
+                entry.done = True
+        elif self.acks.is_current(entries[0]) and not self.stopping:
+            log.warning("Kafka did not confirm an envelope of %d messages (%s); sending it again", len(entries), error)
+            self.metrics.kafka_resends.inc()
+            self._send_parcel(parcel)
 
     def _acknowledge_ready(self) -> int:
         """Acknowledge, in arrival order, every message whose record Kafka confirmed; return how many."""
@@ -157,6 +189,8 @@ class Ingress:
         ]
         partitions = {name: self._producer.partitions(name) for name in names}
         self._router = Router(self.door, self.specs, partitions, self.bridge.bridge_id)
+        envelope_s = self.bridge.envelope_ms / 1000
+        self._packer = Packer(self.bridge.bridge_id, envelope_s) if self.bridge.envelope_ms > 0 else None
         self._thread.start()
 
     def _run(self) -> None:
@@ -211,6 +245,7 @@ class Ingress:
             # to the Receive Maximum we announce once acknowledgements flow, so the bound is kept here.
             rc = self.client.loop_write()
             time.sleep(0.002)
+        self._seal()  # in either case: a full window may be waiting for its open envelopes to be sent
         self.producer.poll()
         self._acknowledge_ready()
         self.client.flush()
@@ -220,6 +255,9 @@ class Ingress:
         """Shutting down: acknowledge what Kafka confirmed, then leave (the session stays for our return)."""
         client = self.client
         deadline = time.monotonic() + self._drain_s
+        if self._packer is not None and len(self._packer):
+            self._seal(everything=True)  # the envelopes still open, and their confirmations
+            self.producer.flush(self._drain_s)
         while time.monotonic() < deadline and client.is_connected():
             client.wait_and_read(0.01, READ_BATCH)  # what arrives now is left unacknowledged, to come again
             self.producer.poll()

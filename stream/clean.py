@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from smartfarm.envelope import EnvelopeError, is_envelope, unpack
 from smartfarm.errors import ContractError, RejectReason
 from smartfarm.layout import Layout, Placement, SensorKind
 from smartfarm.records import CleanMessage, CleanValue, DeadLetter, Flag, Quality, RawHeaders, RejectStage
@@ -337,6 +338,31 @@ class Cleaner:
 _UNITS = {kind: kind.unit for kind in SensorKind}
 _RANGES = {kind: kind.physical_range for kind in SensorKind}
 _GOOD, _SUSPECT = Quality.GOOD, Quality.SUSPECT  # module constants: an enum's class attribute is a slower lookup
+
+
+def opened(key: bytes, raw: RawMessage) -> list[tuple[bytes, RawMessage]] | Refused:
+    """The device messages of one ``telemetry.raw`` record (``smartfarm.envelope``), each as a record of its own
+    would be (its key, payload and headers; the envelope's position), or the dead letter of a broken envelope
+    (all its bytes kept). A record that is no envelope is one message."""
+    if not is_envelope(raw.headers):
+        return [(key, raw)]
+    try:
+        letters = unpack(raw.value)
+    except EnvelopeError as exc:
+        return Cleaner._refuse(ContractError(RejectReason.INVALID_PAYLOAD, f"envelope unreadable: {exc}"), raw)
+    bridge = next((v for k, v in raw.headers or () if k == "bridge_id"), b"")
+    where = (raw.topic, raw.partition, raw.offset)
+    return [
+        (
+            letter.key,
+            RawMessage(
+                letter.payload,
+                [("mqtt_topic", letter.topic), ("received_at", letter.received_at), ("bridge_id", bridge)],
+                *where,
+            ),
+        )
+        for letter in letters
+    ]
 
 
 def judge(kind: SensorKind, value: float, ts: float, track: SensorTrack, stuck_after: int) -> tuple[Flag, ...]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kafka.partitioner.default import murmur2
 
+from smartfarm import envelope
 from smartfarm.contract import check_bytes
 from smartfarm.errors import ContractError, RejectReason
 from smartfarm.records import DeadLetter, DeviceStatus, RejectStage
@@ -181,3 +182,74 @@ class Router:
                 self._partition_of.clear()
             part = self._partition_of[(topic, key)] = partition_of(key, self._partitions[topic])
         return part
+
+
+class Parcel:
+    """One envelope record of ``telemetry.raw`` and the received messages it carries (``tokens``, acknowledged
+    together once Kafka confirms it)."""
+
+    __slots__ = ("headers", "partition", "tokens", "value")
+
+    def __init__(self, value: bytes, partition: int, headers: Headers, tokens: list[Any]) -> None:
+        self.value = value
+        self.partition = partition
+        self.headers = headers
+        self.tokens = tokens
+
+
+class Packer:
+    """Gathers telemetry routes per partition into envelopes (``smartfarm.envelope``). ``add`` each message as it
+    comes; ``seal`` hands back the envelopes whose first message waited ``hold_s`` (all of them when ``hold_s`` is
+    0). An envelope that would outgrow ``max_bytes`` is handed back at once and a new one begun, so per partition,
+    envelopes leave in the order their messages came."""
+
+    def __init__(self, bridge_id: str, hold_s: float, max_bytes: int = envelope.MAX_BYTES) -> None:
+        self.hold_s = hold_s
+        self.max_bytes = max_bytes
+        self.headers: Headers = [
+            ("bridge_id", bridge_id.encode()),
+            (envelope.ENVELOPE_HEADER, envelope.ENVELOPE_VERSION),
+        ]
+        self._open: dict[int, _Open] = {}
+
+    def add(self, route: Route, token: Any, now: float) -> Parcel | None:
+        """Put a telemetry route in its partition's envelope; a full envelope to send now, if this one filled it."""
+        headers = route.headers or []
+        letter = (route.key, headers[0][1], headers[1][1], route.value)  # mqtt_topic, received_at (Router's order)
+        size = envelope.frame_size(*letter)
+        full = None
+        current = self._open.get(route.partition)
+        if current is not None and current.size + size > self.max_bytes:
+            full = self._parcel(route.partition)
+            current = None
+        if current is None:
+            current = self._open[route.partition] = _Open(now)
+        current.letters.append(letter)
+        current.tokens.append(token)
+        current.size += size
+        return full
+
+    def seal(self, now: float, everything: bool = False) -> list[Parcel]:
+        """The envelopes due (their first message waited ``hold_s``), or ``everything`` open."""
+        due = [p for p, o in self._open.items() if everything or now - o.since >= self.hold_s]
+        return [self._parcel(partition) for partition in due]
+
+    def __len__(self) -> int:
+        """Messages waiting in open envelopes."""
+        return sum(len(o.tokens) for o in self._open.values())
+
+    def _parcel(self, partition: int) -> Parcel:
+        current = self._open.pop(partition)
+        return Parcel(envelope.pack(current.letters), partition, self.headers, current.tokens)
+
+
+class _Open:
+    """An envelope being filled."""
+
+    __slots__ = ("letters", "since", "size", "tokens")
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.letters: list[tuple[bytes, bytes, bytes, bytes]] = []
+        self.tokens: list[Any] = []
+        self.size = 0

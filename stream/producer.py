@@ -34,7 +34,9 @@ OnDelivery = Callable[[Any, Exception | None], None]
 class RecordProducer(Protocol):
     """What the bridge needs from a Kafka producer."""
 
-    def send(self, topic: str, key: bytes, value: bytes, headers: Headers, partition: int | None, token: Any) -> None:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers, partition: int | None, token: Any
+    ) -> None:
         """Queue a record; the producer's ``on_delivery(token, None)`` runs once Kafka confirmed it.
 
         ``partition`` None leaves it to the client's partitioner: Kafka's murmur2 of the key in kafka-python, but
@@ -78,7 +80,9 @@ class ConfluentProducer:
     def _report(self, token: Any, error: Any, _message: Any) -> None:
         self._on_delivery(token, None if error is None else self._exception(error))
 
-    def send(self, topic: str, key: bytes, value: bytes, headers: Headers, partition: int | None, token: Any) -> None:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers, partition: int | None, token: Any
+    ) -> None:
         # A partial rather than a closure per record: at thousands of records a second the difference shows.
         delivered = partial(self._report, token)
         while True:
@@ -141,7 +145,9 @@ class KafkaPythonProducer:
                     raise ServiceError(f"Kafka at {kafka.bootstrap_servers} is unreachable: {exc}") from exc
                 time.sleep(1)
 
-    def send(self, topic: str, key: bytes, value: bytes, headers: Headers, partition: int | None, token: Any) -> None:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers, partition: int | None, token: Any
+    ) -> None:
         future = self._producer.send(topic, key=key, value=value, headers=headers, partition=partition)
         future.add_callback(lambda _metadata: self._on_delivery(token, None))
         future.add_errback(lambda error: self._on_delivery(token, error))

@@ -64,6 +64,15 @@ def tail_of(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a process has used so far, from /proc; 0 for a process that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def first_error(path: Path, lines: int = 40) -> str:
     """From the first traceback of a log file on, ``lines`` lines: a crash's cause, which its tail (the shutdown
     that followed) hides; "" if there is none."""

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
@@ -22,6 +23,7 @@ from smartfarm.topics import KafkaTopic, topic_specs
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
+from stream.clean import RawMessage, Refused, opened
 from stream.settings import BridgeSettings
 from tests.helpers import FLEET_SECRET, unique
 from tests.hostile import FARM, good
@@ -55,11 +57,43 @@ def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: 
     return records
 
 
-def read_distinct(kafka: KafkaSettings, messages: list[tuple[str, bytes]], timeout_s: float = 120) -> list:
-    """The telemetry records, waiting until every message is there at least once (duplicates come along)."""
+class RawRecord(NamedTuple):
+    """One device message of ``telemetry.raw`` as a record of its own would hold it (out of its envelope)."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    partition: int
+    offset: int
+
+
+def raw_messages(records: Iterable) -> list[RawRecord]:
+    """The device messages of ``telemetry.raw`` records, envelopes opened (by the worker's own ``opened``)."""
+    out = []
+    for record in records:
+        inside = opened(record.key or b"", RawMessage(record.value, record.headers, record.topic, record.partition))
+        assert not isinstance(inside, Refused), f"a broken envelope at offset {record.offset}: {inside}"
+        out += [RawRecord(key, raw.value, raw.headers or [], record.partition, record.offset) for key, raw in inside]
+    return out
+
+
+def read_raw(kafka: KafkaSettings, expect: int, timeout_s: float = 60) -> list[RawRecord]:
+    """The device messages in ``telemetry.raw`` once there are at least ``expect`` and they stopped coming."""
     deadline = time.monotonic() + timeout_s
     while True:
-        records = read_topic(kafka, KafkaTopic.TELEMETRY_RAW, len(messages), timeout_s=10)
+        found = raw_messages(
+            read_topic(kafka, KafkaTopic.TELEMETRY_RAW, 1, timeout_s=max(1, deadline - time.monotonic()))
+        )
+        if len(found) >= expect or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def read_distinct(kafka: KafkaSettings, messages: list[tuple[str, bytes]], timeout_s: float = 120) -> list:
+    """The telemetry messages, waiting until every one is there at least once (duplicates come along)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = read_raw(kafka, len(messages), timeout_s=10)
         if len(distinct(records)) == len(messages) or time.monotonic() > deadline:
             return records
 

@@ -6,13 +6,14 @@ from datetime import timedelta
 
 import pytest
 
+from smartfarm.envelope import ENVELOPE_HEADER, ENVELOPE_VERSION, pack
 from smartfarm.errors import ContractError, RejectReason
 from smartfarm.layout import load_layout
 from smartfarm.records import ZoneReadings
 from smartfarm.topics import zone_key
 from storage.lines import ReadingLines
 from stream.batch import clean_batch
-from stream.clean import Cleaned, Cleaner, DeviceMemory
+from stream.clean import Cleaned, Cleaner, DeviceMemory, RawMessage
 from tests.hostile import FARM, good
 from tests.unit.stream.test_clean import CLEANER, NOW, raw
 
@@ -79,3 +80,37 @@ def test_the_cleaner_is_shared_across_batches_but_memories_come_from_the_table()
     stored = dict(first.memory_values())
     again = clean_batch(records()[:3], Cleaner(load_layout()), ReadingLines(), stored.get)
     assert (again.duplicates, again.cleaned) == (3, []), "what the table remembers is not cleaned twice"
+
+
+def enveloped(records: list, partition: int = 2, offset: int = 70) -> RawMessage:
+    """``records`` packed into one envelope record, as the bridge writes it."""
+    letters = [
+        (key, dict(raw.headers)["mqtt_topic"], dict(raw.headers)["received_at"], raw.value) for key, raw in records
+    ]
+    headers = [("bridge_id", b"b"), (ENVELOPE_HEADER, ENVELOPE_VERSION)]
+    return RawMessage(pack(letters), headers, "t.telemetry.raw", partition, offset)
+
+
+def test_an_envelope_is_cleaned_as_its_messages_would_be_one_by_one() -> None:
+    one_by_one = batch_of(records())
+    packed = batch_of([(b"", enveloped(records()[:7])), (b"", enveloped(records()[7:]))])
+    assert packed.lines == one_by_one.lines
+    assert packed.cleaned == one_by_one.cleaned
+    assert (packed.duplicates, packed.reasons) == (one_by_one.duplicates, one_by_one.reasons)
+    (letter,) = (r.letter for r in packed.refused)
+    assert (letter.reason, letter.device, letter.source_partition, letter.source_offset) == (
+        RejectReason.UNKNOWN_DEVICE,
+        "ghost-1",
+        2,
+        70,
+    ), "a refused message inside names the envelope's position"
+
+
+def test_a_broken_envelope_is_dead_lettered_whole_and_the_batch_goes_on() -> None:
+    broken = enveloped(records()[:3])
+    broken = RawMessage(broken.value[:-5], broken.headers, broken.topic, broken.partition, broken.offset)
+    batch = batch_of([(b"", broken), *records()[3:6]])
+    (refused,) = batch.refused
+    assert refused.letter.reason is RejectReason.INVALID_PAYLOAD and "envelope unreadable" in refused.letter.detail
+    assert refused.letter.payload == broken.value, "every byte kept for a replay"
+    assert len(batch.cleaned) == 3

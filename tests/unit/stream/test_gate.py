@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from kafka.partitioner.default import murmur2
 
+from smartfarm.envelope import is_envelope, unpack
 from smartfarm.errors import ContractError, RejectReason
 from smartfarm.records import DeadLetter, DeviceStatus, RawHeaders, RejectStage
 from smartfarm.telemetry import ConnectionState, Status
 from smartfarm.topics import DeviceAddress, DeviceTopic, MqttTopics, topic_specs
-from stream.gate import DEADLETTER, Door, Router, status_record
+from stream.gate import DEADLETTER, Door, Packer, Router, status_record
 
 DOOR = Door(MqttTopics("smartfarm"), 1024)
 GOOD = b'{"schema_version":1}'
@@ -125,3 +126,41 @@ def test_what_is_refused_is_routed_to_the_dead_letters_with_its_reason(
         payload,
         topic,
     )
+
+
+PACKING_ROUTER = Router(DOOR, topic_specs("t", 6), {s.name: 6 for s in topic_specs("t", 6).values()}, "b-1")
+
+
+def telemetry_routes(devices: int, each: int) -> list:
+    return [
+        PACKING_ROUTER.route(f"smartfarm/v1/f-1/devices/d-{d}/telemetry", b'{"seq":%d}' % s, 1_782_907_200.0 + s)
+        for s in range(each)
+        for d in range(devices)
+    ]
+
+
+def test_envelopes_hold_each_partitions_messages_in_order_with_their_headers() -> None:
+    packer = Packer("b-1", hold_s=0.05)
+    routes = telemetry_routes(20, 5)
+    assert all(packer.add(r, i, now=10.0) is None for i, r in enumerate(routes))
+    assert packer.seal(now=10.01) == [], "not due before they waited hold_s"
+    assert len(packer) == 100
+    parcels = packer.seal(now=10.05)
+    assert len(packer) == 0 and sorted(p.partition for p in parcels) == sorted({r.partition for r in routes})
+    for parcel in parcels:
+        assert is_envelope(parcel.headers) and ("bridge_id", b"b-1") in (parcel.headers or [])
+        mine = [(i, r) for i, r in enumerate(routes) if r.partition == parcel.partition]
+        assert parcel.tokens == [i for i, _ in mine], "acknowledged together, in arrival order"
+        letters = unpack(parcel.value)
+        assert [(x.key, x.payload) for x in letters] == [(r.key, r.value) for _, r in mine]
+        assert [(x.topic, x.received_at) for x in letters] == [(r.headers[0][1], r.headers[1][1]) for _, r in mine]
+
+
+def test_a_full_envelope_leaves_at_once_and_the_next_one_keeps_the_order() -> None:
+    packer = Packer("b-1", hold_s=1.0, max_bytes=300)
+    routes = telemetry_routes(1, 12)
+    sent = [p for p in (packer.add(r, i, now=0.0) for i, r in enumerate(routes)) if p is not None]
+    sent += packer.seal(now=0.0, everything=True)
+    assert len(sent) > 1 and all(len(p.value) <= 300 for p in sent)
+    assert [t for p in sent for t in p.tokens] == list(range(12))
+    assert [x.payload for p in sent for x in unpack(p.value)] == [r.value for r in routes]
