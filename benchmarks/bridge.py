@@ -126,11 +126,16 @@ class RawCount:
         self.consumer.assign([TopicPartition(topic, p) for p in range(6)])
         self.consumer.seek_to_beginning()
         self.seen = 0
+        self.records = 0
 
     def __call__(self) -> int:
         for records in self.consumer.poll(timeout_ms=20).values():
             self.seen += sum(envelope.count(r.value) if envelope.is_envelope(r.headers) else 1 for r in records)
+            self.records += len(records)
         return self.seen
+
+    def packing(self) -> str:
+        return f"{self.seen / max(1, self.records):.0f} messages per record"
 
     def close(self) -> None:
         self.consumer.close()
@@ -200,7 +205,7 @@ def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: i
     out, _ = proc.communicate()
     report = json.loads(out)
     used = {"publisher": report["cpu_s"], **used}
-    cpu = cpu_line(count, elapsed, used) + f"; the publisher's own rate {report['rate']:.0f}/s"
+    cpu = cpu_line(count, elapsed, used) + f"; the publisher's own rate {report['rate']:.0f}/s; {in_kafka.packing()}"
     shares = ", ".join(f"{forwarded(port):.0f}" for _, port in bridges)
     stop_bridges(bridges)
     in_kafka.close()
@@ -231,7 +236,7 @@ def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tup
     shares = ", ".join(f"{forwarded(port):.0f}" for _, port in bridges)
     stop_bridges(bridges)
     in_kafka.close()
-    cpu = cpu_line(done - before, elapsed, used)
+    cpu = cpu_line(done - before, elapsed, used) + f"; {in_kafka.packing()}"
     if done < count:
         cpu += f"; INCOMPLETE: {done} of {count} after {elapsed:.0f} s"
     return (done - before) / elapsed, shares, cpu
