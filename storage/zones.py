@@ -1,5 +1,5 @@
-"""What the zone stage reads back from InfluxDB: window statistics of the stored readings, the aggregates and days
-already emitted, and each sensor's flags over a window. InfluxQL is written here and nowhere else.
+"""What the zone stage reads back from InfluxDB: the stored readings (for window statistics and each sensor's flags
+over an hour), the aggregates and days already emitted. InfluxQL is written here and nowhere else.
 
 Every query names one farm and zone (tags) and a time range in nanoseconds, so it reads one zone's series only.
 """
@@ -62,18 +62,42 @@ def _rows(found: Iterable[dict[str, Any]], revision: bool) -> list[WindowRow]:
     return out
 
 
-def reading_stats(
-    client: InfluxClient, farm: str, zone: str, width: str, start_s: float, end_s: float
-) -> list[WindowRow]:
-    """Statistics of the zone's good readings per ``width`` window (``15m``, ``1h``) and kind in the range.
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """One stored reading of a zone, as the zone stage reads it back."""
 
-    InfluxDB aligns ``GROUP BY time()`` windows to the epoch, as ``stream.windows.Window`` does."""
-    q = (
-        "SELECT count(value) AS count, mean(value) AS mean, min(value) AS min, max(value) AS max, "
-        f"last(value) AS last FROM reading WHERE {_where(farm, zone, start_s, end_s)} AND quality = 'good' "
-        f"GROUP BY time({width}), kind fill(none)"
-    )
-    return _rows(client.query(q), revision=False)
+    time_s: float
+    device: str
+    sensor: str
+    kind: SensorKind
+    value: float
+    good: bool
+    flags: str
+    """The flags of a suspect reading, comma-separated ("" for a good one)."""
+
+
+def stored_readings(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[StoredReading]:
+    """Every reading of the zone stored in the range, good or suspect, in one query.
+
+    One scan serves both window widths and the sensors' flag counts (``sensor_hours``), computed in Python by the
+    same rule (``stream.windows.summarize``): InfluxDB 1.x runs each aggregate function of a query as its own pass
+    over the data and filters on a string field slowly; five aggregates per width and two flag queries cost it
+    about twice this one scan (measured on 51 devices of 8 sensors: 196 ms against 87 ms for two hours)."""
+    where = _where(farm, zone, start_s, end_s)
+    q = f"SELECT value, quality, flags FROM reading WHERE {where} GROUP BY device, sensor, kind"
+    return [
+        StoredReading(
+            int(r["time"]) / NS,
+            r["device"],
+            r["sensor"],
+            SensorKind(r["kind"]),
+            float(r["value"]),
+            r.get("quality") == "good",
+            r.get("flags") or "",
+        )
+        for r in client.query(q)
+        if r.get("value") is not None
+    ]
 
 
 def stored_aggregates(
@@ -152,24 +176,21 @@ class SensorRow:
     flags: dict[str, int]
 
 
-def sensor_flags(
-    client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float
-) -> dict[int, list[SensorRow]]:
-    """Every sensor of the zone with readings in each hour of the range (by the hour's start), with its flag
-    counts: two queries for the whole range, however many hours it spans."""
-    where = _where(farm, zone, start_s, end_s)
-    counts = client.query(
-        f"SELECT count(value) AS n FROM reading WHERE {where} GROUP BY time(1h), device, sensor, kind fill(none)"
-    )
-    flagged = client.query(f"SELECT flags FROM reading WHERE {where} AND quality = 'suspect' GROUP BY device, sensor")
-    flags: dict[tuple[int, str, str], dict[str, int]] = {}
-    for r in flagged:
-        tally = flags.setdefault((int(r["time"]) // NS // 3600 * 3600, r["device"], r["sensor"]), {})
-        for flag in filter(None, (r.get("flags") or "").split(",")):
-            tally[flag] = tally.get(flag, 0) + 1
+def sensor_hours(readings: Iterable[StoredReading], start_s: float, end_s: float) -> dict[int, list[SensorRow]]:
+    """Every sensor with readings in each hour of the range (by the hour's start), with its flag counts."""
+    counts: dict[tuple[int, str, str, SensorKind], int] = {}
+    flags: dict[tuple[int, str, str, SensorKind], dict[str, int]] = {}
+    for r in readings:
+        if not start_s <= r.time_s < end_s:
+            continue
+        key = (int(r.time_s) // 3600 * 3600, r.device, r.sensor, r.kind)
+        counts[key] = counts.get(key, 0) + 1
+        if not r.good:
+            tally = flags.setdefault(key, {})
+            for flag in filter(None, r.flags.split(",")):
+                tally[flag] = tally.get(flag, 0) + 1
     out: dict[int, list[SensorRow]] = {}
-    for r in counts:
-        hour = int(r["time"]) // NS
-        found = flags.get((hour, r["device"], r["sensor"]), {})
-        out.setdefault(hour, []).append(SensorRow(r["device"], r["sensor"], SensorKind(r["kind"]), int(r["n"]), found))
+    for key in sorted(counts, key=lambda k: (k[0], k[1], k[2])):
+        hour, device, sensor, kind = key
+        out.setdefault(hour, []).append(SensorRow(device, sensor, kind, counts[key], flags.get(key, {})))
     return out

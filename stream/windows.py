@@ -182,6 +182,16 @@ def summarize(values: Iterable[tuple[float, float]]) -> Stats | None:
     return Stats(len(numbers), math.fsum(numbers) / len(numbers), min(numbers), max(numbers), pairs[-1][1])
 
 
+def window_stats(
+    readings: Iterable[tuple[float, SensorKind, float]], width_s: int
+) -> dict[tuple[Window, SensorKind], Stats]:
+    """The statistics of (event time, kind, value) readings per window of ``width_s`` and kind."""
+    grouped: dict[tuple[Window, SensorKind], list[tuple[float, float]]] = {}
+    for ts, kind, value in readings:
+        grouped.setdefault((Window.of(width_s, ts), kind), []).append((ts, value))
+    return {key: stats for key, pairs in grouped.items() if (stats := summarize(pairs)) is not None}
+
+
 REL_TOLERANCE = 1e-9
 """Means recomputed by another engine differ in the last bits; a revision is for a real change."""
 

@@ -21,9 +21,9 @@ from smartfarm.layout import Farm, Layout, SensorKind, Zone
 from smartfarm.records import Recommendation, ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
 from storage.schema import RecommendationPoint, ZoneAggregatePoint, ZoneDayPoint
-from storage.zones import aggregates, reading_stats, sensor_flags, stored_aggregates, stored_days
+from storage.zones import StoredReading, aggregates, sensor_hours, stored_aggregates, stored_days, stored_readings
 from stream.advice import advise
-from stream.windows import HOUR_S, WIDTH_NAMES, Day, Stats, Window, ZoneClock, revise
+from stream.windows import HOUR_S, WIDTH_NAMES, Day, Stats, Window, ZoneClock, revise, window_stats
 
 CONTEXT_HOURS = 48
 """Hours of a zone's aggregates a scorer is shown."""
@@ -133,22 +133,29 @@ class ZoneStage:
         out = ZoneOutput(tz=tz)
         if not due:
             return out
-        out.aggregates = self._windows(farm, zone, due.windows)
+        closed = sorted(w for w in due.closed if w.width_s == HOUR_S)
+        spans = [*due.windows, *closed]
+        readings = (
+            stored_readings(self.client, farm.id, zone.id, min(w.start_s for w in spans), max(w.end_s for w in spans))
+            if spans
+            else []
+        )
+        out.aggregates = self._windows(farm, zone, due.windows, readings)
         out.days = [d for d in (self._day(farm, zone, span, tz, out.aggregates) for span in sorted(due.days)) if d]
-        self._score(farm, zone, sorted(w for w in due.closed if w.width_s == HOUR_S), tz, out, clock)
+        self._score(farm, zone, closed, tz, out, clock, readings)
         return out
 
-    def _windows(self, farm: Farm, zone: Zone, windows: set[Window]) -> list[ZoneAggregate]:
+    def _windows(
+        self, farm: Farm, zone: Zone, windows: set[Window], readings: list[StoredReading]
+    ) -> list[ZoneAggregate]:
         out: list[ZoneAggregate] = []
+        good = [(r.time_s, r.kind, r.value) for r in readings if r.good]
         for width_s, width in WIDTH_NAMES.items():
             mine = [w for w in windows if w.width_s == width_s]
             if not mine:
                 continue
             start, end = min(w.start_s for w in mine), max(w.end_s for w in mine)
-            computed = {
-                (Window(width_s, r.start_s), r.kind): _stats(r)
-                for r in reading_stats(self.client, farm.id, zone.id, width, start, end)
-            }
+            computed = window_stats(good, width_s)
             stored = {
                 (Window(width_s, r.start_s), r.kind): (_stats(r), r.revision)
                 for r in stored_aggregates(self.client, farm.id, zone.id, width, start, end)
@@ -193,7 +200,14 @@ class ZoneStage:
         return day.model_copy(update={"revision": before[0].revision + 1}) if before else day
 
     def _score(
-        self, farm: Farm, zone: Zone, closed: list[Window], tz: ZoneInfo, out: ZoneOutput, clock: ZoneClock
+        self,
+        farm: Farm,
+        zone: Zone,
+        closed: list[Window],
+        tz: ZoneInfo,
+        out: ZoneOutput,
+        clock: ZoneClock,
+        readings: list[StoredReading],
     ) -> None:
         """Score each hour that closed, in order; what they need is read once for all of them."""
         if not closed:
@@ -201,7 +215,7 @@ class ZoneStage:
         first, last = closed[0], closed[-1]
         hours = self._hours(farm, zone, first.end_s - CONTEXT_HOURS * HOUR_S, last.end_s, out.aggregates)
         days = self._days_before(farm, zone, last, tz, out.days)
-        flags = sensor_flags(self.client, farm.id, zone.id, first.start_s, last.end_s)
+        flags = sensor_hours(readings, first.start_s, last.end_s)
         for window in closed:
             since = window.end_s - CONTEXT_HOURS * HOUR_S
             by_kind: dict[SensorKind, list[ZoneAggregate]] = {}

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from smartfarm.layout import SensorKind
-from stream.windows import Day, Stats, Window, ZoneClock, revise, same, summarize
+from stream.windows import Day, Stats, Window, ZoneClock, revise, same, summarize, window_stats
 
 UTC_TZ = ZoneInfo("UTC")
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -126,3 +126,18 @@ def test_same_tolerates_the_last_bits_of_another_engines_mean_but_not_a_real_cha
     assert not same(stats, Stats(4, 0.31, 0.0, 1.0, 0.5))
     assert not same(stats, Stats(5, 0.3, 0.0, 1.0, 0.5))
     assert not same(stats, None)
+
+
+def test_window_stats_summarize_each_window_and_kind() -> None:
+    sm, at = SensorKind.SOIL_MOISTURE, SensorKind.AIR_TEMPERATURE
+    readings = [(0.0, sm, 20.0), (899.0, sm, 22.0), (900.0, sm, 30.0), (10.0, at, 5.0), (3599.0, at, 7.0)]
+    quarter = window_stats(readings, 900)
+    assert quarter == {
+        (Window(900, 0), sm): summarize([(0.0, 20.0), (899.0, 22.0)]),
+        (Window(900, 900), sm): summarize([(900.0, 30.0)]),
+        (Window(900, 0), at): summarize([(10.0, 5.0)]),
+        (Window(900, 2700), at): summarize([(3599.0, 7.0)]),
+    }
+    hour = window_stats(readings, 3600)
+    assert hour[(Window(3600, 0), sm)] == Stats(3, 24.0, 20.0, 30.0, 30.0)
+    assert window_stats([], 900) == {}
