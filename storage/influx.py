@@ -102,19 +102,26 @@ class InfluxClient:
 
     def query(self, influxql: str, *, write: bool = False) -> list[dict[str, Any]]:
         """Run InfluxQL; return the rows of every series as dicts (column -> value), series tags included."""
+        rows: list[dict[str, Any]] = []
+        for series in self.series(influxql, write=write):
+            tags = series.get("tags", {})
+            for values in series.get("values", []):
+                row = dict(zip(series["columns"], values, strict=True))
+                row.update(tags)
+                row.setdefault("name", series.get("name"))
+                rows.append(row)
+        return rows
+
+    def series(self, influxql: str, *, write: bool = False) -> list[dict[str, Any]]:
+        """Run InfluxQL; return its series as InfluxDB sends them (``name``, ``tags``, ``columns``, ``values``):
+        for reading many rows back without a dict per row."""
         response = self._request(
             "POST" if write else "GET", "/query", {"db": self.database, "q": influxql, "epoch": "ns"}
         )
         payload = json.loads(response.data)
-        rows: list[dict[str, Any]] = []
+        out: list[dict[str, Any]] = []
         for result in payload.get("results", []):
             if "error" in result:
                 raise StorageError(f"InfluxQL {influxql!r} failed: {result['error']}")
-            for series in result.get("series", []):
-                tags = series.get("tags", {})
-                for values in series.get("values", []):
-                    row = dict(zip(series["columns"], values, strict=True))
-                    row.update(tags)
-                    row.setdefault("name", series.get("name"))
-                    rows.append(row)
-        return rows
+            out += result.get("series", [])
+        return out

@@ -186,10 +186,18 @@ def window_stats(
     readings: Iterable[tuple[float, SensorKind, float]], width_s: int
 ) -> dict[tuple[Window, SensorKind], Stats]:
     """The statistics of (event time, kind, value) readings per window of ``width_s`` and kind."""
-    grouped: dict[tuple[Window, SensorKind], list[tuple[float, float]]] = {}
+    grouped: dict[tuple[int, SensorKind], list[tuple[float, float]]] = {}
     for ts, kind, value in readings:
-        grouped.setdefault((Window.of(width_s, ts), kind), []).append((ts, value))
-    return {key: stats for key, pairs in grouped.items() if (stats := summarize(pairs)) is not None}
+        start = math.floor(ts / width_s) * width_s  # Window.of's rule; the Window is made once per group
+        group = grouped.get((start, kind))
+        if group is None:
+            group = grouped[(start, kind)] = []
+        group.append((ts, value))
+    return {
+        (Window(width_s, start), kind): stats
+        for (start, kind), pairs in grouped.items()
+        if (stats := summarize(pairs)) is not None
+    }
 
 
 REL_TOLERANCE = 1e-9

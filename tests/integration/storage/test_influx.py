@@ -7,8 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from smartfarm.errors import StorageError
+from smartfarm.layout import SensorKind
 from storage.influx import InfluxClient
+from storage.lines import ReadingLines
 from storage.schema import DeviceStatusPoint, ReadingPoint
+from storage.zones import StoredReading, stored_readings
+from stream.clean import Cleaned, DeviceMemory
+from tests.hostile import good
+from tests.unit.stream.test_clean import CLEANER, raw
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -68,3 +74,36 @@ def test_gzip_writes_land_and_a_rewrite_overwrites_instead_of_doubling(influx: I
     assert influx.write_lines(lines, compress=True) == 50, "the same batch again, as after a redelivery"
     rows = influx.query("SELECT count(value) AS n, sum(value) AS total FROM reading")
     assert rows[0]["n"] == 50 and rows[0]["total"] == sum(i + 0.5 for i in range(50))
+
+
+def test_the_zone_stage_reads_a_zones_readings_back_in_one_scan(influx: InfluxClient) -> None:
+
+    memory = DeviceMemory()
+    messages = []
+    for seq, value in enumerate((23.4, 23.5, 45.0)):  # the last jumps: a spike, flagged
+        doc = good(T0 + timedelta(minutes=5 * seq), seq)
+        doc["readings"][0]["value"] = value
+        outcome = CLEANER.clean(raw(doc), memory)
+        assert isinstance(outcome, Cleaned)
+        messages.append(outcome.message)
+    window = (T0.timestamp(), T0.timestamp() + 3600)
+    assert stored_readings(influx, "valley-farm", "tomato-north", *window) == [], "nothing stored yet"
+    lines = [line for m in messages[:2] for line in ReadingLines().lines(m)]
+    influx.write_lines(lines)  # no suspect reading yet: no point has a flags field
+    first = stored_readings(influx, "valley-farm", "tomato-north", *window)
+    assert len(first) == 8 and all(r.good and r.flags == "" for r in first)
+    influx.write_lines(ReadingLines().lines(messages[2]))
+    back = stored_readings(influx, "valley-farm", "tomato-north", *window)
+    spike = [r for r in back if not r.good]
+    assert spike == [
+        StoredReading(
+            (T0 + timedelta(minutes=10)).timestamp(),
+            messages[2].device,
+            "sm-15",
+            SensorKind.SOIL_MOISTURE,
+            45.0,
+            False,
+            "spike",
+        )
+    ]
+    assert len(back) == 12 and stored_readings(influx, "valley-farm", "maize-east", *window) == []
