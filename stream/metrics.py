@@ -75,6 +75,11 @@ class WorkerMetrics(ServedMetrics):
         super().__init__()
         r = self.registry
         self.records_in = Counter("smartfarm_worker_records_in", "records consumed, by agent", ["agent"], registry=r)
+        self.messages_in = Counter(
+            "smartfarm_worker_messages_in",
+            "device messages taken from telemetry.raw (an envelope record holds many): cleaned, duplicate or refused",
+            registry=r,
+        )
         self.records_out = Counter(
             "smartfarm_worker_records_out", "records produced, by agent and topic", ["agent", "topic"], registry=r
         )

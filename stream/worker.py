@@ -341,6 +341,7 @@ class StreamWorker:
     def _account(self, batch: Batch, events: Sequence[EventT]) -> None:
         metrics, now = self.metrics, time.time()
         metrics.records_in.labels("clean-and-store").inc(len(events))
+        metrics.messages_in.inc(len(batch.cleaned) + batch.duplicates + len(batch.refused))
         for event in events:
             self._position[event.message.tp] = event.message.offset + 1
         metrics.duplicates.inc(batch.duplicates)

@@ -127,6 +127,11 @@ def test_a_faulty_simulated_fleet_is_stored_once_value_for_value_and_its_faults_
     dropped = len(doubled - malformed)
     wait_for("the duplicates' count", lambda: worker.metric("smartfarm_worker_duplicates_total") >= dropped)
     assert worker.metric("smartfarm_worker_duplicates_total") == dropped
+    with (tmp_path / "sent.csv").open() as f:
+        messages = {(r["device"], int(r["seq"])) for r in csv.DictReader(f)}
+    assert worker.metric("smartfarm_worker_messages_in_total") == len(messages) + len(doubled), (
+        "every device message counted once out of its envelope, a doubled one twice"
+    )
 
     flagged = {(r["device"], r["sensor"], r["seq"]): set(r["flags"].split(",")) for r in rows if r["flags"]}
     spikes = [
