@@ -33,6 +33,11 @@ from smartfarm.telemetry import Reading, Telemetry
 BATTERY_FULL_V = 4.15
 BATTERY_CUTOFF_V = 3.30
 BATTERY_DRAIN_V_PER_H = 0.0006
+SOLAR_CHARGE_V_PER_H = 0.006
+"""What a node's small solar panel puts back per hour in full sun (1000 W/m2). Field nodes are solar-charged: a
+clear summer day (about 7 kWh/m2) refills a day's drain (0.014 V) three times over, an overcast winter day
+(about 1 kWh/m2) not quite, so a node lasts the season and only a battery fault kills one (without charging, the
+whole farm fell silent about 57 days after the start)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +191,11 @@ class FarmSimulation:
     def _powered(self, device: SimulatedDevice, tick: Tick) -> bool:
         """Drain the battery and start lasting faults; False when the device publishes nothing this tick (its
         battery died now, or it is in a dropout)."""
-        device.battery_v -= BATTERY_DRAIN_V_PER_H * self.interval_s / 3600
+        hours = self.interval_s / 3600
+        sun = tick.weather[device.placement.farm.id].solar_wm2 / 1000
+        device.battery_v -= BATTERY_DRAIN_V_PER_H * hours
+        if FaultKind.BATTERY_DEATH not in device.episodes:  # a failing cell no longer holds a charge
+            device.battery_v = min(BATTERY_FULL_V, device.battery_v + SOLAR_CHARGE_V_PER_H * sun * hours)
         for kind in (FaultKind.STUCK, FaultKind.DRIFT, FaultKind.DROPOUT, FaultKind.LATE, FaultKind.BATTERY_DEATH):
             if kind not in device.episodes and device.rng.random() < self.rates.rate(kind):
                 self._start_episode(device, kind, tick)

@@ -142,3 +142,19 @@ def test_ground_truth_records_are_json_lines() -> None:
     _, records = run(FaultKind.SPIKE, rate=0.01)
     for record in records[:20]:
         assert FaultRecord.model_validate_json(record.line()) == record
+
+
+def test_solar_charged_nodes_last_a_whole_season_and_only_a_battery_fault_kills_one() -> None:
+    # 120 days from 1 May at hourly readings, no faults: without charging, every node fell silent about 57 days in.
+    sim = FarmSimulation(load_layout(), 3, datetime(2026, 5, 1, tzinfo=UTC), 3600, FaultRates.none())
+    lowest: dict[str, float] = {}
+    last_day: dict[str, datetime] = {}
+    for _ in range(120 * 24):
+        for m in sim.step().messages:
+            volts = next(r.value for r in m.readings if r.kind == "battery")
+            lowest[m.device] = min(volts, lowest.get(m.device, volts))
+            last_day[m.device] = m.ts
+    assert len(last_day) == len(load_layout().placements)
+    end = datetime(2026, 5, 1, tzinfo=UTC) + timedelta(days=119)
+    assert all(ts >= end for ts in last_day.values()), "every node still reports on the season's last day"
+    assert all(v > 3.6 for v in lowest.values()), f"batteries stay well above the 3.3 V cutoff: {lowest}"
