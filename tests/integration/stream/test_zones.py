@@ -135,7 +135,9 @@ def test_a_simulated_fleet_gets_days_with_reference_et_and_windows_equal_to_the_
                 wrong.append(f"{key}: {row['count']}/{row['mean']} against {n}/{mean}")
         return wrong
 
-    assert len(stored(pipeline.influx, "1h")) > 40 * 5
+    # The agent sends a step's records to Kafka before it writes their points, so the days can be read before
+    # the step's aggregates are stored.
+    wait_for("the hourly aggregates stored", lambda: len(stored(pipeline.influx, "1h")) > 40 * 5, 30)
     wait_for("every stored window equal to the stored readings", lambda: not mismatched(), 30, explain=mismatched)
     print(f"\n{len(latest)} zone days ({len(days)} whole); tomato ET0 {[round(d.et0_mm, 2) for d in tomato]} mm")
 
