@@ -6,6 +6,7 @@ A contract model refuses unknown fields, names its schema version, and is parsed
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
@@ -65,10 +66,8 @@ class Contract(Strict):
         A valid message is parsed by pydantic's own JSON parser in one step (about twice as fast as ``json.loads``
         and validating the objects); one it refuses is read again the slow way, which tells the reasons apart."""
         text = check_bytes(data, cls.MAX_BYTES, cls.__name__)
-        try:
+        with contextlib.suppress(ValidationError, RecursionError):
             return cls.model_validate_json(data)
-        except (ValidationError, RecursionError):
-            pass
         try:
             obj = json.loads(text)
         except RecursionError as exc:  # deeply nested arrays or objects

@@ -19,7 +19,7 @@ bridge accepted is lost.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 ENVELOPE_HEADER = "envelope"
@@ -59,48 +59,45 @@ def pack(letters: Sequence[tuple[bytes, bytes, bytes, bytes]]) -> bytes:
     return b"".join(parts)
 
 
-def unpack(value: bytes) -> list[Letter]:
-    """The messages of an envelope, in order; ``EnvelopeError`` if its bytes are broken anywhere."""
-    view = memoryview(value)
+def _frames(value: bytes) -> Iterator[tuple[int, int, int, int, int]]:
+    """Where each message of an envelope starts (after its head) and its four lengths, walking the heads only;
+    ``EnvelopeError`` as soon as the bytes do not add up."""
     end, at = len(value), 0
     head = _HEAD.unpack_from
     if not end:
         raise EnvelopeError("an empty envelope")
-    letters = []
     while at < end:
         if end - at < HEAD_BYTES:
             raise EnvelopeError(f"{end - at} stray bytes at byte {at}")
-        k, t, r, p = head(view, at)
+        k, t, r, p = head(value, at)
         body = at + HEAD_BYTES
         stop = body + k + t + r + p
         if stop > end:
             raise EnvelopeError(f"the message at byte {at} claims {stop - at} bytes; {end - at} are left")
+        yield body, k, t, r, p
+        at = stop
+
+
+def unpack(value: bytes) -> list[Letter]:
+    """The messages of an envelope, in order; ``EnvelopeError`` if its bytes are broken anywhere."""
+    view = memoryview(value)
+    letters = []
+    for body, k, t, r, p in _frames(value):
         key_end, topic_end, received_end = body + k, body + k + t, body + k + t + r
         letters.append(
             Letter(
                 bytes(view[body:key_end]),
                 bytes(view[key_end:topic_end]),
                 bytes(view[topic_end:received_end]),
-                bytes(view[received_end:stop]),
+                bytes(view[received_end : received_end + p]),
             )
         )
-        at = stop
     return letters
 
 
 def count(value: bytes) -> int:
-    """How many messages an envelope holds (its heads walked, nothing copied); ``EnvelopeError`` if broken."""
-    end, at, n = len(value), 0, 0
-    head = _HEAD.unpack_from
-    while at < end:
-        if end - at < HEAD_BYTES:
-            raise EnvelopeError(f"{end - at} stray bytes at byte {at}")
-        k, t, r, p = head(value, at)
-        at += HEAD_BYTES + k + t + r + p
-        n += 1
-    if at != end or not n:
-        raise EnvelopeError("an empty or truncated envelope")
-    return n
+    """How many messages an envelope holds (nothing copied); ``EnvelopeError`` if broken."""
+    return sum(1 for _ in _frames(value))
 
 
 def is_envelope(headers: Sequence[tuple[str, bytes]] | None) -> bool:

@@ -20,7 +20,7 @@ NS = 1_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class WindowRow:
-    """One (window, kind) of statistics, computed from readings or read back from ``zone_aggregate``."""
+    """One (window, kind) of statistics read back from ``zone_aggregate``, with its revision."""
 
     start_s: int
     kind: SensorKind
@@ -29,7 +29,7 @@ class WindowRow:
     min: float
     max: float
     last: float
-    revision: int = 0
+    revision: int
 
 
 def _quote(value: str) -> str:
@@ -42,7 +42,7 @@ def _where(farm: str, zone: str, start_s: float, end_s: float) -> str:
     )
 
 
-def _rows(found: Iterable[dict[str, Any]], revision: bool) -> list[WindowRow]:
+def _rows(found: Iterable[dict[str, Any]]) -> list[WindowRow]:
     out = []
     for r in found:
         if r.get("count") is None:
@@ -56,7 +56,7 @@ def _rows(found: Iterable[dict[str, Any]], revision: bool) -> list[WindowRow]:
                 min=float(r["min"]),
                 max=float(r["max"]),
                 last=float(r["last"]),
-                revision=int(r["revision"]) if revision else 0,
+                revision=int(r["revision"]),
             )
         )
     return out
@@ -118,7 +118,7 @@ def stored_aggregates(
         "SELECT count, mean, min, max, last, revision FROM zone_aggregate "
         f"WHERE {_where(farm, zone, start_s, end_s)} AND width = {_quote(width)} GROUP BY kind"
     )
-    return _rows(client.query(q), revision=True)
+    return _rows(client.query(q))
 
 
 def aggregates(

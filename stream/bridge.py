@@ -138,30 +138,29 @@ class Ingress:
             for parcel in self._packer.seal(time.time(), everything):
                 self._send_parcel(parcel)
 
-    def _delivered(self, entry: Pending | Parcel, error: Exception | None) -> None:
-        if isinstance(entry, Parcel):
-            self._parcel_delivered(entry, error)
-        elif error is None:
-            self.metrics.kafka_latency.observe(time.time() - entry.received)
-            entry.done = True
-        elif self.acks.is_current(entry) and not self.stopping:
-            log.warning("Kafka did not confirm a record for %s (%s); sending it again", entry.record.topic, error)
-            self.metrics.kafka_resends.inc()
-            self._send(entry)
-        # otherwise that message's connection is gone, and the broker delivers it again
-
-    def _parcel_delivered(self, parcel: Parcel, error: Exception | None) -> None:
-        """An envelope's messages were received in one loop turn, so on one connection: all current, or none."""
-        entries: list[Pending] = parcel.tokens
+    def _delivered(self, token: Pending | Parcel, error: Exception | None) -> None:
+        """Kafka's answer for one record: a message's own, or an envelope's (its messages came in one loop turn, so
+        on one connection: all current, or none)."""
+        entries: list[Pending] = token.tokens if isinstance(token, Parcel) else [token]
         if error is None:
             now = time.time()
             for entry in entries:
                 self.metrics.kafka_latency.observe(now - entry.received)
                 entry.done = True
         elif self.acks.is_current(entries[0]) and not self.stopping:
-            log.warning("Kafka did not confirm an envelope of %d messages (%s); sending it again", len(entries), error)
+            topic = entries[0].record.topic
+            log.warning(
+                "Kafka did not confirm a record for %s of %d message(s) (%s); sending it again",
+                topic,
+                len(entries),
+                error,
+            )
             self.metrics.kafka_resends.inc()
-            self._send_parcel(parcel)
+            if isinstance(token, Parcel):
+                self._send_parcel(token)
+            else:
+                self._send(token)
+        # otherwise that connection is gone, and the broker delivers its messages again
 
     def _acknowledge_ready(self) -> int:
         """Acknowledge, in arrival order, every message whose record Kafka confirmed; return how many."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 from ml.context import SensorSuspicion
@@ -42,15 +43,7 @@ def test_baselines_returns_every_rule_s_advice_in_rule_order() -> None:
 def test_messages_fit_the_recommendation_contract_even_for_a_long_zone_name() -> None:
     long_zone = FARM.zones[0].model_copy(update={"name": "A very long zone name " * 20})
     ctx = context(aggregates=[hour(SensorKind.SOIL_MOISTURE, END, 15.0)], pending=10.0)
-    ctx = type(ctx)(
-        farm=ctx.farm,
-        zone=long_zone,
-        window_end=ctx.window_end,
-        hours=ctx.hours,
-        days=ctx.days,
-        suspicions=ctx.suspicions,
-        pending_irrigation_mm=ctx.pending_irrigation_mm,
-    )
+    ctx = dataclasses.replace(ctx, zone=long_zone)
     [advice] = Baselines().score(ctx)
     assert len(advice.message) == 500
     assert advice.message.endswith("...")
