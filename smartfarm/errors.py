@@ -91,3 +91,37 @@ class StorageError(SmartFarmError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RegistryError(SmartFarmError):
+    """The model registry (MLflow's local store) refused a request, or a registered model could not be loaded.
+
+    Args:
+        model: the registered model's name, when the request was about one.
+        version: the model version, when the request was about one.
+    """
+
+    def __init__(self, message: str, model: str | None = None, version: int | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.version = version
+
+
+class ModelIntegrityError(RegistryError):
+    """A model file does not match the checksum recorded when it was registered (or is gone); it was not unpickled.
+
+    Args:
+        expected: the sha256 recorded at registration; None when the version has none.
+        actual: the sha256 of the file as found; None when the file is missing.
+    """
+
+    def __init__(self, model: str, version: int, expected: str | None, actual: str | None, fix: str) -> None:
+        found = f"sha256 {actual}" if actual else "no file"
+        super().__init__(
+            f"model {model} version {version} failed its integrity check: registered with sha256 {expected}, "
+            f"found {found}; refused without unpickling. {fix}",
+            model,
+            version,
+        )
+        self.expected = expected
+        self.actual = actual
