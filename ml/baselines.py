@@ -13,7 +13,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ml.context import Advice, SensorSuspicion, ZoneContext
-from ml.features import GDD_BASE_C, GDD_TO_HARVEST
+from ml.features import ASSUMED_ET0_MM, GDD_BASE_C, GDD_TO_HARVEST
+from ml.waterbalance import depletion_fraction, depletion_from_theta, root_depth_m, total_available_water
 from smartfarm.agronomy import CROPS, SOILS, crop_coefficient
 from smartfarm.layout import Crop, SensorKind
 from smartfarm.records import Flag, RecommendationKind, Severity, ZoneAggregate
@@ -60,32 +61,6 @@ def _today(context: ZoneContext) -> date:
 
 # --- 1. Irrigation: the FAO-56 chapter 8 root-zone water balance ---------------------------------------------
 
-ROOT_DEPTH_MIN_M = 0.15
-"""FAO-56 ch. 8: the effective root depth at sowing or transplanting is 0.15-0.20 m; the lower end is cautious,
-it gives smaller, more frequent irrigations while roots are shallow."""
-PERENNIAL = frozenset({Crop.GRAPE})
-"""Established vines keep their full root system all year; their planting date marks budbreak, not sowing."""
-ASSUMED_ET0_MM = 5.0
-"""Reference ET assumed before the zone's first closed day: a mid-range summer value (FAO-56 table 2)."""
-
-
-def root_depth_m(crop: Crop, planting: date, day: date) -> float:
-    """Effective root depth on ``day``: linear from 0.15 m at planting to the crop's maximum at the end of the
-    development stage (effective full cover), FAO-56 ch. 8's growing-root approach; perennials at full depth."""
-    params = CROPS[crop]
-    if crop in PERENNIAL:
-        return params.root_depth_m
-    full_cover_days = params.stage_days[0] + params.stage_days[1]
-    share = _clamp((day - planting).days / full_cover_days, 0.0, 1.0)
-    return ROOT_DEPTH_MIN_M + (params.root_depth_m - ROOT_DEPTH_MIN_M) * share
-
-
-def depletion_fraction(p_table: float, etc_mm_day: float) -> float:
-    """p adjusted for the day's crop water use, FAO-56 table 22 footnote: p + 0.04 (5 - ETc), within 0.1-0.8.
-
-    A crop transpiring fast feels stress sooner, so p falls when ETc is above 5 mm/day."""
-    return _clamp(p_table + 0.04 * (5 - etc_mm_day), 0.1, 0.8)
-
 
 @dataclass(frozen=True, slots=True)
 class RootZone:
@@ -131,7 +106,7 @@ def root_zone(context: ZoneContext, theta_pct: float) -> RootZone:
     et0 = context.days[-1].et0_mm if context.days else ASSUMED_ET0_MM
     etc = kc * et0
     p = depletion_fraction(CROPS[zone.crop].p, etc)
-    taw = 1000 * (soil.field_capacity - soil.wilting_point) * zr
+    taw = total_available_water(soil.field_capacity, soil.wilting_point, zr)
     return RootZone(
         theta_pct=theta_pct,
         fc_pct=soil.field_capacity * 100,
@@ -144,7 +119,7 @@ def root_zone(context: ZoneContext, theta_pct: float) -> RootZone:
         p=p,
         taw_mm=taw,
         raw_mm=p * taw,
-        depletion_mm=max(0.0, 1000 * (soil.field_capacity - theta_pct / 100) * zr),
+        depletion_mm=depletion_from_theta(theta_pct / 100, soil.field_capacity, zr),
     )
 
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from pyfao56.refet import ascedaily
 
-from smartfarm.layout import Crop, Farm, SensorKind
-from smartfarm.records import ZoneAggregate
+from ml.context import ZoneContext
+from ml.waterbalance import depletion_fraction, root_depth_m, water_stress
+from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
+from smartfarm.layout import Crop, Farm, SensorKind, Zone
+from smartfarm.records import ZoneAggregate, ZoneDay
 
 # Base temperatures below which the crop does not develop (degC):
 # tomato 10 (UC IPM processing-tomato degree-day model, 50 degF); maize 10 and wheat 0 (McMaster & Wilhelm 1997,
@@ -87,6 +91,8 @@ class DayWeather:
     """Hours of the day with air temperature."""
 
 
+ASSUMED_ET0_MM = 5.0
+"""Reference ET assumed before the zone's first closed day: a mid-range summer value (FAO-56 table 2)."""
 HOUR_S = 3600
 W_M2_DAY_TO_MJ = 0.0864
 """A mean of 1 W/m2 over a day is 86,400 J/m2 = 0.0864 MJ/m2."""
@@ -218,3 +224,154 @@ def reference_et_daily(weather: DayWeather, farm: Farm) -> tuple[float, tuple[st
         wndsp=max(wind, MIN_WIND_MS),
     )
     return max(0.0, float(et0)), tuple(estimated)
+
+
+def zone_day(farm: Farm, zone: Zone, day: date, hours: Sequence[ZoneAggregate]) -> ZoneDay | None:
+    """The zone's ``day`` (revision 1) from its 1-hour aggregates that start in it: reference ET, degree days and
+    what fed them; None without air temperature. The stream's zone stage and the dataset builder both make days
+    here, so a model is trained on the days it is later shown."""
+    weather = daily_weather(day, hours)
+    if weather is None:
+        return None
+    et0, estimated = reference_et_daily(weather, farm)
+    return ZoneDay.create(
+        farm=farm.id,
+        zone=zone.id,
+        day=day,
+        tmin=weather.tmin,
+        tmax=weather.tmax,
+        et0_mm=et0,
+        gdd=growing_degree_days(weather.tmin, weather.tmax, zone.crop),
+        rain_mm=weather.rain_mm,
+        hours=weather.hours,
+        estimated=estimated,
+        revision=1,
+    )
+
+
+# --- Model features: one row per zone and closed hour, from exactly what a scorer is shown ----------------------
+
+CONTEXT_H = 48
+"""Hours of aggregates a feature row may look back; the stream shows a scorer 48 h (``stream.zones``)."""
+SOIL_LAGS_H = (1, 3, 6, 12, 24)
+RAIN_SPANS_H = (1, 6, 24, 48)
+NAN = float("nan")
+
+FEATURES: tuple[str, ...] = (
+    "sm",
+    *(f"sm_change_{h}h" for h in SOIL_LAGS_H),
+    "sm_min_24h",
+    "sm_max_24h",
+    "sm_std_24h",
+    "air_temp",
+    "air_temp_mean_24h",
+    "air_temp_max_24h",
+    "air_humidity_mean_24h",
+    "solar_mean_24h",
+    "wind_mean_24h",
+    *(f"rain_{h}h" for h in RAIN_SPANS_H),
+    "hour_sin",
+    "hour_cos",
+    "et0_last_day",
+    "et0_mean_3d",
+    "kc",
+    "crop_stage",
+    "days_since_planting",
+    "root_depth_m",
+    "field_capacity_pct",
+    "wilting_point_pct",
+    "taw_mm",
+    "raw_mm",
+    "depletion_mm",
+    "depletion_share",
+    "ks",
+)
+"""The forecaster's and the fault detector's inputs, in column order. Missing data is NaN (XGBoost routes it)."""
+
+
+def _hourly_means(context: ZoneContext, kind: SensorKind) -> dict[int, ZoneAggregate]:
+    """The kind's 1-hour aggregates of the context by hours before its end (0 = the hour that just closed)."""
+    end = context.window_end
+    out: dict[int, ZoneAggregate] = {}
+    for a in context.hours.get(kind, ()):
+        if a.width_s != HOUR_S:
+            continue
+        back = round((end - a.window_end).total_seconds() / HOUR_S)
+        if 0 <= back < CONTEXT_H and (back not in out or out[back].revision < a.revision):
+            out[back] = a
+    return out
+
+
+def _mean_over(hours: dict[int, ZoneAggregate], span: int) -> float:
+    values = [a.mean for back, a in hours.items() if back < span]
+    return sum(values) / len(values) if values else NAN
+
+
+def _soil_features(soil: dict[int, ZoneAggregate]) -> dict[str, float]:
+    now = soil.get(0)
+    sm = now.mean if now is not None else NAN
+    day = [a.mean for back, a in soil.items() if back < 24]
+    out = {"sm": sm}
+    for h in SOIL_LAGS_H:
+        before = soil.get(h)
+        out[f"sm_change_{h}h"] = sm - before.mean if before is not None else NAN
+    out["sm_min_24h"] = min(day) if day else NAN
+    out["sm_max_24h"] = max(day) if day else NAN
+    mean = sum(day) / len(day) if day else NAN
+    out["sm_std_24h"] = math.sqrt(sum((v - mean) ** 2 for v in day) / len(day)) if len(day) > 1 else NAN
+    return out
+
+
+def _weather_features(context: ZoneContext) -> dict[str, float]:
+    air = _hourly_means(context, SensorKind.AIR_TEMPERATURE)
+    rain = _hourly_means(context, SensorKind.RAINFALL)
+    out = {
+        "air_temp": air[0].mean if 0 in air else NAN,
+        "air_temp_mean_24h": _mean_over(air, 24),
+        "air_temp_max_24h": max((a.max for back, a in air.items() if back < 24), default=NAN),
+        "air_humidity_mean_24h": _mean_over(_hourly_means(context, SensorKind.AIR_HUMIDITY), 24),
+        "solar_mean_24h": _mean_over(_hourly_means(context, SensorKind.SOLAR_RADIATION), 24),
+        "wind_mean_24h": _mean_over(_hourly_means(context, SensorKind.WIND_SPEED), 24),
+    }
+    for h in RAIN_SPANS_H:
+        # Each rain reading is the rain since the device's previous message: an hour's rain is mean x count.
+        out[f"rain_{h}h"] = sum(a.mean * a.count for back, a in rain.items() if back < h) if rain else NAN
+    local = context.window_end.astimezone(ZoneInfo(context.farm.timezone))
+    angle = 2 * math.pi * (local.hour + local.minute / 60) / 24
+    out["hour_sin"], out["hour_cos"] = math.sin(angle), math.cos(angle)
+    return out
+
+
+def zone_features(context: ZoneContext) -> dict[str, float]:
+    """The feature row of a zone at ``context.window_end``: lags and rolling statistics of soil moisture, rain,
+    temperature, daily reference ET, crop stage and the root zone's water balance (TAW, RAW, depletion and Ks from
+    the measured soil moisture). Used as is by training (``ml.dataset``) and by the stream's scoring, so the two
+    cannot drift apart."""
+    zone = context.zone
+    soil_params = SOILS[zone.soil]
+    today = (context.window_end - timedelta(hours=1)).astimezone(ZoneInfo(context.farm.timezone)).date()
+    row = _soil_features(_hourly_means(context, SensorKind.SOIL_MOISTURE)) | _weather_features(context)
+    et0 = [d.et0_mm for d in context.days[-3:]]
+    zr = root_depth_m(zone.crop, zone.planting_date, today)
+    kc = crop_coefficient(zone.crop, zone.planting_date, today)
+    taw = 1000 * (soil_params.field_capacity - soil_params.wilting_point) * zr
+    et0_last = et0[-1] if et0 else NAN
+    p = depletion_fraction(CROPS[zone.crop].p, kc * (et0_last if et0 else ASSUMED_ET0_MM))
+    sm = row["sm"]
+    depletion = NAN if math.isnan(sm) else max(0.0, 1000 * (soil_params.field_capacity - sm / 100) * zr)
+    row |= {
+        "et0_last_day": et0_last,
+        "et0_mean_3d": sum(et0) / len(et0) if et0 else NAN,
+        "kc": kc,
+        "crop_stage": float(list(CropStage).index(growth_stage(zone.crop, zone.planting_date, today))),
+        "days_since_planting": float((today - zone.planting_date).days),
+        "root_depth_m": zr,
+        "field_capacity_pct": soil_params.field_capacity * 100,
+        "wilting_point_pct": soil_params.wilting_point * 100,
+        "taw_mm": taw,
+        "raw_mm": p * taw,
+        "depletion_mm": depletion,
+        "depletion_share": depletion / taw if taw > 0 else NAN,
+        "ks": NAN if math.isnan(depletion) else water_stress(depletion, taw, p * taw),
+    }
+    return {name: row[name] for name in FEATURES}

@@ -54,6 +54,8 @@ ROOT_DEPTH_MIN_M = 0.15
 it gives smaller, more frequent irrigations while roots are shallow."""
 PERENNIAL = frozenset({Crop.GRAPE})
 """Established vines keep their full root system all year; their planting date marks budbreak, not sowing."""
+
+
 def root_depth_m(crop: Crop, planting: date, day: date) -> float:
     """Effective root depth on ``day``: linear from 0.15 m at planting to the crop's maximum at the end of the
     development stage (effective full cover), FAO-56 ch. 8's growing-root approach; perennials at full depth."""

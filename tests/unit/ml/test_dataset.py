@@ -1,0 +1,145 @@
+"""Training tables: the hours a model learns from are the hours the stream shows it, feature for feature."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from edge.season import SeasonRecipe, farmer_valves, run_season
+from ml.context import ZoneContext
+from ml.dataset import (
+    feature_rows,
+    forecast_table,
+    hourly_aggregates,
+    irrigated_within,
+    table_hash,
+    targets,
+    zone_aggregates,
+    zone_days,
+)
+from ml.features import FEATURES, zone_day, zone_features
+from smartfarm.layout import SensorKind, load_layout
+from smartfarm.records import ZoneAggregate
+from stream.windows import window_stats
+
+START = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def season():  # type: ignore[no-untyped-def]
+    return run_season(load_layout(), SeasonRecipe(seed=5, start=START, days=5), farmer_valves(5))
+
+
+def _stream_aggregates(readings: pd.DataFrame, farm: str, zone: str) -> list[ZoneAggregate]:
+    """The 1-hour aggregates the stream's zone stage computes from the same stored readings."""
+    mine = readings[(readings["farm"] == farm) & (readings["zone"] == zone)]
+    triples = [
+        (ts.timestamp(), SensorKind(k), v) for ts, k, v in zip(mine["ts"], mine["kind"], mine["value"], strict=True)
+    ]
+    return [
+        ZoneAggregate.create(
+            farm=farm,
+            zone=zone,
+            kind=kind,
+            window_start=window.start,
+            window_end=window.end,
+            count=s.count,
+            mean=s.mean,
+            min=s.min,
+            max=s.max,
+            last=s.last,
+            revision=1,
+        )
+        for (window, kind), s in sorted(window_stats(triples, 3600).items(), key=lambda i: (i[0][0], i[0][1].value))
+    ]
+
+
+def test_hourly_aggregates_are_the_streams_window_statistics(season) -> None:  # type: ignore[no-untyped-def]
+    hourly = hourly_aggregates(season.readings)
+    farm = season.layout.farms[0]
+    for zone in farm.zones:
+        ours = {(a.kind, a.window_start): a for a in zone_aggregates(hourly, farm.id, zone.id)}
+        theirs = {(a.kind, a.window_start): a for a in _stream_aggregates(season.readings, farm.id, zone.id)}
+        assert ours.keys() == theirs.keys()
+        for key, a in theirs.items():
+            b = ours[key]
+            assert (b.count, b.min, b.max, b.last) == (a.count, a.min, a.max, a.last), key
+            assert math.isclose(b.mean, a.mean, rel_tol=1e-12), key
+
+
+def test_a_training_row_is_the_row_the_stream_would_score(season) -> None:  # type: ignore[no-untyped-def]
+    """The same window through both paths: the dataset builder's row, and ``zone_features`` of the context the
+    stream's zone stage builds (48 h of its own aggregates, the closed days before the hour's local day)."""
+    farm = season.layout.farms[0]
+    zone = min(farm.zones, key=lambda z: z.planting_date)
+    assert zone.planting_date < START.date(), "a zone with closed days since planting"
+    hours = zone_aggregates(hourly_aggregates(season.readings), farm.id, zone.id)
+    training = feature_rows(farm, zone, hours, zone_days(farm, zone, hours))
+
+    stream_hours = _stream_aggregates(season.readings, farm.id, zone.id)
+    tz = ZoneInfo(farm.timezone)
+    by_day: dict[object, list[ZoneAggregate]] = {}
+    for a in stream_hours:
+        by_day.setdefault(a.window_start.astimezone(tz).date(), []).append(a)
+    days = [d for d in (zone_day(farm, zone, day, by_day[day]) for day in sorted(by_day)) if d is not None]
+    checked = 0
+    for end in (START + timedelta(hours=h) for h in (1, 30, 60, 100, 119)):
+        since = end - timedelta(hours=48)
+        by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
+        for a in stream_hours:
+            if since <= a.window_start < end:
+                by_kind.setdefault(a.kind, []).append(a)
+        today = (end - timedelta(hours=1)).astimezone(tz).date()
+        context = ZoneContext(
+            farm=farm,
+            zone=zone,
+            window_end=end,
+            hours=by_kind,
+            days=[d for d in days if zone.planting_date <= d.day < today],
+            suspicions=(),
+        )
+        served = zone_features(context)
+        row = training.loc[pd.Timestamp(end)]
+        for name in FEATURES:
+            a, b = served[name], float(row[name])
+            assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (end, name)
+        checked += 1
+    assert checked == 5
+    assert training["et0_last_day"].notna().sum() > 0, "closed days reach the rows"
+
+
+def test_targets_look_ahead_on_the_rows_own_soil_moisture() -> None:
+    index = pd.date_range("2025-06-01", periods=30, freq="h", tz="UTC")
+    rows = pd.DataFrame({"sm": [20.0 + i for i in range(30)]}, index=index)
+    t = targets(rows, (6, 24))
+    assert t["sm_in_6h"].iloc[0] == 26.0 and t["change_6h"].iloc[0] == 6.0
+    assert t["sm_in_24h"].iloc[5] == 49.0
+    assert t["sm_in_6h"].iloc[-6:].isna().all(), "no hour beyond the data"
+
+
+def test_irrigated_within_sees_the_valves_in_the_horizon_only() -> None:
+    truth = pd.DataFrame(
+        {
+            "farm": "f",
+            "zone": "z",
+            "ts": pd.to_datetime(["2025-06-01T05:00Z", "2025-06-01T10:00Z", "2025-06-01T11:00Z"]),
+            "irrigation_mm": [0.0, 3.0, 0.0],
+        }
+    )
+    index = pd.DatetimeIndex(pd.to_datetime(["2025-06-01T03:00Z", "2025-06-01T05:00Z", "2025-06-01T10:00Z"]))
+    assert list(irrigated_within(truth, "f", "z", index, 6)) == [False, True, False]
+
+
+def test_the_forecast_table_and_its_hash(season) -> None:  # type: ignore[no-untyped-def]
+    table = forecast_table(season.layout, season.readings, season.truth, season=5)
+    assert set(table["zone"]) == {z.id for z in season.layout.farms[0].zones}
+    assert {"change_6h", "change_24h", "irrigated_6h", "irrigated_24h", "season", "crop", "soil"} <= set(table)
+    assert len(table) == 4 * 5 * 24
+    assert table_hash(table) == table_hash(table.copy())
+    changed = table.copy()
+    changed.iloc[3, 0] += 0.01
+    assert table_hash(changed) != table_hash(table)
