@@ -192,6 +192,7 @@ def through_workers(
             "SMARTFARM_WORKER_METRICS_PORT": "0",
             "SMARTFARM_WORKER_WORKER_ID": f"{prefix}-w{i}",
             "SMARTFARM_WORKER_DATA_DIR": str(workdir / f"{prefix}-w{i}"),
+            "SMARTFARM_MODELS_STORE": str(workdir / "models"),  # none promoted: the baselines score
         }
         workers.append(WorkerProcess(env, workdir / f"{prefix}-w{i}.log", f"{prefix}-w{i}", log_level="INFO"))
         workers[-1].start()

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cli import bridge, edge, up, worker
+from cli import balance, bridge, edge, models, train, up, worker
 from cli.console import add_settings_options, say, settings_from, warn
 from cli.services import command as services
 from smartfarm import __version__
@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.register(commands)
     edge.register(commands)
     bridge.register(commands)
+    train.register(commands)
+    models.register(commands)
+    balance.register(commands)
     worker.register(commands)
     _register_layout(commands)
     services.register(commands)

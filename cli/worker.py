@@ -17,6 +17,9 @@ import faust
 
 from cli.console import add_settings_options, say, settings_from, warn
 from cli.services.base import first_error, tail_of
+from ml.models import serving_scorer
+from ml.scoring import model_tag
+from ml.settings import ModelSettings
 from smartfarm.errors import ServiceError
 from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings
@@ -39,6 +42,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(worker, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions")
     add_settings_options(worker, InfluxSettings, "url", "database", "username", "password")
     add_settings_options(worker, LayoutSettings, "layout")
+    add_settings_options(worker, ModelSettings, "store", "poll_s", "alias")
     worker.set_defaults(run=run_worker)
 
 
@@ -53,10 +57,11 @@ def run_worker(args: argparse.Namespace) -> int:
     metrics = WorkerMetrics()
     port = metrics.serve(settings.metrics_host, settings.metrics_port)
     writer = Writer(influx, settings.write_chunk, metrics)
-    stream = StreamWorker(kafka, settings, layout, writer, metrics)
+    scorer = serving_scorer(settings_from(ModelSettings, args))
+    stream = StreamWorker(kafka, settings, layout, writer, metrics, scorer)
     say(
         f"worker {settings.worker_id}: kafka {kafka.bootstrap_servers} -> influxdb {influx.url}/{influx.database}, "
-        f"metrics on http://{settings.metrics_host}:{port}/metrics"
+        f"metrics on http://{settings.metrics_host}:{port}/metrics; scoring with {model_tag(scorer)}"
     )
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     tune_gc()

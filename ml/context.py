@@ -6,7 +6,9 @@ can both import them without an import cycle; ``ml.scoring`` re-exports them, an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +29,109 @@ class SensorSuspicion:
     """Flag name (``smartfarm.records.Flag`` value) -> readings so flagged; one reading may carry several flags."""
 
 
+STEP_WITHIN_S = 3600.0
+"""A change between two readings further apart than this is not a step: an hour's silence can hide a real change
+(the stream's cleaning judges jumps over the same span, ``stream.clean.SPIKE_WITHIN_S``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorHour:
+    """One sensor's readings over one hour, summed up for the fault detector (``ml.faultdetect``).
+
+    Steps are the changes between consecutive readings in time order, from the sensor's previous reading before
+    the hour (when known) to its last one in the hour, leaving out pairs further apart than ``STEP_WITHIN_S``.
+    """
+
+    device: str
+    sensor: str
+    kind: SensorKind
+    depth_cm: float | None
+    count: int
+    """Readings in the hour (at least one)."""
+    mean: float
+    std: float
+    """Population standard deviation (0 for one reading)."""
+    min: float
+    max: float
+    last: float
+    """The value with the latest time."""
+    first_ts: float
+    last_ts: float
+    """Epoch seconds of the first and last reading in the hour."""
+    steps: int
+    """How many steps were measured."""
+    max_step: float
+    """The largest absolute step (0 when there is none)."""
+    repeats: int
+    """Steps of exactly zero: readings equal to their predecessor."""
+    excursion: float
+    """The largest out-and-back of one reading inside the hour: for a reading whose step in and step out have
+    opposite signs, the smaller of the two sizes (0 when there is none). A spike shows here; a level shift not."""
+    last_step: float
+    """The absolute step into the hour's last reading from the one before it in the hour (0 with one reading): a
+    spike on the last reading has no way back yet when the hour closes."""
+    gap_s: float | None
+    """Seconds from the sensor's previous reading to the hour's first one; None when no previous one is known."""
+
+
+def _excursion(values: Sequence[float], steps_in: Sequence[float | None]) -> float:
+    """The largest one-reading out-and-back: ``steps_in[i]`` is the step into ``values[i]`` or None."""
+    best = 0.0
+    for i in range(len(values) - 1):
+        into, out = steps_in[i], steps_in[i + 1]
+        if into is not None and out is not None and into * out < 0:
+            best = max(best, min(abs(into), abs(out)))
+    return best
+
+
+def sensor_hour(
+    device: str,
+    sensor: str,
+    kind: SensorKind,
+    depth_cm: float | None,
+    pairs: Iterable[tuple[float, float]],
+    previous: tuple[float, float] | None = None,
+) -> SensorHour:
+    """The statistics of one sensor's ``(epoch seconds, value)`` readings of an hour, in any order.
+
+    Args:
+        previous: the sensor's last reading before the hour, ``(epoch seconds, value)``, when one is stored: it
+            gives the gap before the hour (a dropout ends with one) and the step into the hour's first reading.
+    """
+    readings = sorted(pairs)
+    if not readings:
+        raise ValueError(f"sensor {device}/{sensor}: no readings in the hour")
+    values = [v for _, v in readings]
+    chain = [previous, *readings] if previous is not None else readings
+    steps = [b[1] - a[1] if b[0] - a[0] <= STEP_WITHIN_S else None for a, b in itertools.pairwise(chain)]
+    steps_in: list[float | None] = [] if previous is not None else [None]
+    steps_in += steps
+    measured = [abs(s) for s in steps if s is not None]
+    n = len(values)
+    mean = math.fsum(values) / n
+    last_in = steps_in[-1] if n > 1 else None
+    return SensorHour(
+        device=device,
+        sensor=sensor,
+        kind=kind,
+        depth_cm=depth_cm,
+        count=n,
+        mean=mean,
+        std=math.sqrt(math.fsum((v - mean) ** 2 for v in values) / n),
+        min=min(values),
+        max=max(values),
+        last=values[-1],
+        first_ts=readings[0][0],
+        last_ts=readings[-1][0],
+        steps=len(measured),
+        max_step=max(measured, default=0.0),
+        repeats=sum(1 for s in measured if s == 0),
+        excursion=_excursion(values, steps_in),
+        last_step=abs(last_in) if last_in is not None else 0.0,
+        gap_s=readings[0][0] - previous[0] if previous is not None else None,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ZoneContext:
     """One zone's data at the close of a 1-hour window: everything a scorer may use, so scoring stays pure."""
@@ -43,6 +148,8 @@ class ZoneContext:
     """Per sensor, over the window that just closed."""
     pending_irrigation_mm: float = 0.0
     """Irrigation recommended and not yet due or applied, so it is not recommended twice."""
+    sensors: Sequence[SensorHour] = ()
+    """Per sensor with readings in the window that just closed, good or suspect (``ml.faultdetect`` reads them)."""
 
 
 @dataclass(frozen=True, slots=True)

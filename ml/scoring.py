@@ -18,11 +18,18 @@ __all__ = ["Advice", "Baselines", "Scorer", "SensorSuspicion", "ZoneContext", "m
 class Scorer(Protocol):
     """Anything that scores a zone: a name and version for the record, and a pure ``score``."""
 
-    name: str
-    version: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
 
     def score(self, context: ZoneContext) -> list[Advice]:
         """Every piece of advice for the zone at ``context.window_end``; empty when there is none."""
+        ...
+
+    def refresh(self) -> None:
+        """Pick up newly promoted models (cheap when nothing is due); called once per zone step, off the hot path."""
         ...
 
 
@@ -34,6 +41,9 @@ class Baselines:
 
     def score(self, context: ZoneContext) -> list[Advice]:
         return [advice for rule in RULES for advice in rule(context)]
+
+    def refresh(self) -> None:
+        """Rules do not change while running."""
 
 
 def model_tag(scorer: Scorer) -> str:

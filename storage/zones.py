@@ -175,6 +175,20 @@ def stored_days(
     return sorted(out, key=lambda d: d.day)
 
 
+def last_readings(
+    client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Each sensor's latest stored reading in the range, ``(time_s, value)`` by (device, sensor): one aggregate
+    query, for the gap before an hour (a dropout ends with one) without reading the hours in between."""
+    where = _where(farm, zone, start_s, end_s)
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for series in client.series(f"SELECT last(value) FROM reading WHERE {where} GROUP BY device, sensor"):
+        tags, rows = series["tags"], series["values"]
+        if rows and rows[0][1] is not None:
+            out[(tags["device"], tags["sensor"])] = (rows[0][0] / NS, float(rows[0][1]))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class SensorRow:
     """One sensor's readings over an hour: how many, and how many carried each flag."""

@@ -415,6 +415,7 @@ class StreamWorker:
             return outputs
 
     def _step_all(self, times: dict[bytes, list[float]], clocks: dict[bytes, ZoneClock]) -> dict[bytes, ZoneOutput]:
+        self.zones.refresh()
         out = {}
         for key, stamps in times.items():
             farm, zone = key.decode().split("/", 1)

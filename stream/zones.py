@@ -15,18 +15,37 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ml.features import daily_weather, growing_degree_days, reference_et_daily
+from ml.context import SensorHour, sensor_hour
+from ml.features import zone_day
 from ml.scoring import Scorer, SensorSuspicion, ZoneContext
 from smartfarm.layout import Farm, Layout, SensorKind, Zone
 from smartfarm.records import Recommendation, ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
 from storage.schema import RecommendationPoint, ZoneAggregatePoint, ZoneDayPoint
-from storage.zones import StoredReading, aggregates, sensor_hours, stored_aggregates, stored_days, stored_readings
+from storage.zones import (
+    StoredReading,
+    aggregates,
+    last_readings,
+    sensor_hours,
+    stored_aggregates,
+    stored_days,
+    stored_readings,
+)
 from stream.advice import advise
 from stream.windows import HOUR_S, WIDTH_NAMES, Day, Stats, Window, ZoneClock, revise, window_stats
 
 CONTEXT_HOURS = 48
 """Hours of a zone's aggregates a scorer is shown."""
+
+
+PREVIOUS_WITHIN_S = 12 * 3600
+"""How far back a sensor's reading before an hour is looked for: past the longest silence a node sends after
+(a dropout of the simulator lasts up to 9 h at 15-minute readings)."""
+
+
+def _wants_sensor_hours(scorer: Scorer) -> bool:
+    """Only a scorer with a fault detector needs each sensor's hour; the others are spared the extra query."""
+    return bool(getattr(scorer, "wants_sensor_hours", False))
 
 
 @dataclass(slots=True)
@@ -124,6 +143,11 @@ class ZoneStage:
         self.zones: dict[tuple[str, str], tuple[Farm, Zone]] = {
             (farm.id, zone.id): (farm, zone) for farm in layout.farms for zone in farm.zones
         }
+        self.depths = {(d.id, s.id): s.depth_cm for farm in layout.farms for d in farm.devices for s in d.sensors}
+
+    def refresh(self) -> None:
+        """Let the scorer pick up newly promoted models; once per batch of zone steps."""
+        self.scorer.refresh()
 
     def step(self, farm_id: str, zone_id: str, clock: ZoneClock, times: Iterable[float]) -> ZoneOutput:
         """Move ``clock`` on by a batch's event times (in place); what became due, computed. Blocking I/O."""
@@ -177,23 +201,9 @@ class ZoneStage:
         return sorted(found.values(), key=lambda a: (a.window_start, a.kind.value))
 
     def _day(self, farm: Farm, zone: Zone, span: Day, tz: ZoneInfo, fresh: list[ZoneAggregate]) -> ZoneDay | None:
-        weather = daily_weather(span.day, self._hours(farm, zone, span.start_s, span.end_s, fresh))
-        if weather is None:
+        day = zone_day(farm, zone, span.day, self._hours(farm, zone, span.start_s, span.end_s, fresh))
+        if day is None:
             return None
-        et0, estimated = reference_et_daily(weather, farm)
-        day = ZoneDay.create(
-            farm=farm.id,
-            zone=zone.id,
-            day=span.day,
-            tmin=weather.tmin,
-            tmax=weather.tmax,
-            et0_mm=et0,
-            gdd=growing_degree_days(weather.tmin, weather.tmax, zone.crop),
-            rain_mm=weather.rain_mm,
-            hours=weather.hours,
-            estimated=estimated,
-            revision=1,
-        )
         before = stored_days(self.client, farm.id, zone.id, span.start_s, span.start_s + 1, {span.start_s: span.day})
         if before and _same_day(day, before[0]):
             return None
@@ -216,6 +226,7 @@ class ZoneStage:
         hours = self._hours(farm, zone, first.end_s - CONTEXT_HOURS * HOUR_S, last.end_s, out.aggregates)
         days = self._days_before(farm, zone, last, tz, out.days)
         flags = sensor_hours(readings, first.start_s, last.end_s)
+        sensors = self._sensor_hours(farm, zone, closed, readings) if _wants_sensor_hours(self.scorer) else {}
         for window in closed:
             since = window.end_s - CONTEXT_HOURS * HOUR_S
             by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
@@ -233,8 +244,32 @@ class ZoneStage:
                     SensorSuspicion(r.device, r.sensor, r.kind, r.readings, r.flags)
                     for r in flags.get(window.start_s, ())
                 ],
+                sensors=sensors.get(window.start_s, ()),
             )
             out.recommendations += advise(self.scorer, context, clock.advice)
+
+    def _sensor_hours(
+        self, farm: Farm, zone: Zone, closed: list[Window], readings: list[StoredReading]
+    ) -> dict[int, list[SensorHour]]:
+        """Each closed hour's ``SensorHour`` of every sensor with readings in it (good and suspect: the fault
+        detector judges them all), with the sensor's reading before the hour for its gap and first step."""
+        first = closed[0].start_s
+        previous = last_readings(self.client, farm.id, zone.id, first - PREVIOUS_WITHIN_S, first)
+        by_sensor: dict[tuple[str, str, SensorKind], list[tuple[float, float]]] = {}
+        for r in sorted(readings, key=lambda r: r.time_s):
+            by_sensor.setdefault((r.device, r.sensor, r.kind), []).append((r.time_s, r.value))
+        out: dict[int, list[SensorHour]] = {}
+        for (device, sensor, kind), pairs in by_sensor.items():
+            before = previous.get((device, sensor))
+            for window in closed:
+                inside = [p for p in pairs if window.start_s <= p[0] < window.end_s]
+                earlier = [p for p in pairs if p[0] < window.start_s]
+                if earlier:
+                    before = earlier[-1]
+                if inside:
+                    depth = self.depths.get((device, sensor))
+                    out.setdefault(window.start_s, []).append(sensor_hour(device, sensor, kind, depth, inside, before))
+        return out
 
     def _days_before(self, farm: Farm, zone: Zone, window: Window, tz: ZoneInfo, fresh: list[ZoneDay]) -> list[ZoneDay]:
         """The zone's closed days since planting, before the window's local day."""

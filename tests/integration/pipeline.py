@@ -148,6 +148,7 @@ def start_worker(
         "SMARTFARM_WORKER_WORKER_ID": worker_id,
         "SMARTFARM_WORKER_METRICS_PORT": "0",
         "SMARTFARM_WORKER_DATA_DIR": str(workdir / worker_id),
+        "SMARTFARM_MODELS_STORE": str(workdir / "models"),  # an empty registry: the transparent baselines score
         **{f"SMARTFARM_WORKER_{k.upper()}": v for k, v in settings.items()},
     }
     worker = WorkerProcess(env, workdir / f"{worker_id}.log", worker_id, log_level="INFO")

@@ -1,0 +1,300 @@
+"""The irrigation advisor: the FAO-56 root-zone balance, corrected by the measured soil moisture, looking ahead.
+
+At the close of each hour, over the 48 hours a scorer is shown:
+
+1. The balance (``ml.waterbalance.step``) runs hour by hour from the depletion measured 48 hours ago: the crop
+   takes Kc x Ks x ET0 (the day's reference ET spread evenly over its hours), rain puts water back.
+2. Each hour the measured depletion corrects it, a state update weighted by the sensors' quality, not a
+   replacement: Dr = prior + gain x weight x (measured - prior). The weight is the hour's share of the zone's usual
+   soil readings, less the share the stream flagged in the hour that just closed. Water the balance cannot know
+   about (a valve's irrigation, rain a gauge missed) shows as the soil getting much wetter than the balance says;
+   that jump is taken as water in, not as sensor noise.
+3. The trigger is the management allowed depletion, RAW = p x TAW (FAO-56 eq. 83): due now when the corrected
+   depletion has reached it, or later today when the soil-moisture forecast (``ml.forecast``) says it will
+   within 24 hours; without a forecaster, today's ETc is extrapolated. The amount refills the root zone to field
+   capacity as it will be then.
+
+Advice says what, when, how much and why, with the numbers (``Advice.inputs`` holds every one).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from ml.baselines import MAX_MESSAGE
+from ml.context import Advice, ZoneContext
+from ml.features import ASSUMED_ET0_MM
+from ml.waterbalance import BalanceDay, Observation, depletion_fraction, depletion_from_theta, root_depth_m, step
+from smartfarm.agronomy import CROPS, SOILS, crop_coefficient
+from smartfarm.layout import SensorKind
+from smartfarm.records import RecommendationKind, Severity, ZoneAggregate, ZoneDay
+
+HOUR = timedelta(hours=1)
+HOURS = 48
+LOOKAHEAD_H = 24
+WET_JUMP_MM = 2.0
+"""A measured depletion this much below the balance's prior in one hour is water that came in (valves, unmeasured
+rain): a soil probe's noise is a few tenths of a millimetre over the root zone, a valve's irrigation tens."""
+MEASUREMENT_VAR_MM2 = 10.0
+PROCESS_VAR_MM2_PER_DAY = 1.0
+"""The noise figures behind ``ml.waterbalance.DEFAULT_GAIN`` (its docstring), per hour here."""
+
+
+def steady_gain(process_var: float, measurement_var: float) -> float:
+    """The steady-state Kalman gain of a random walk measured every step: P = (Q + sqrt(Q^2 + 4QR)) / 2, K = P/(P+R)."""
+    p = (process_var + math.sqrt(process_var**2 + 4 * process_var * measurement_var)) / 2
+    return p / (p + measurement_var)
+
+
+HOURLY_GAIN = steady_gain(PROCESS_VAR_MM2_PER_DAY / 24, MEASUREMENT_VAR_MM2)
+"""About 0.06: measured every hour, each reading moves the estimate a little; 24 of them as much as a daily one."""
+
+
+class SoilForecast(Protocol):
+    """What the advisor needs of a forecaster: soil moisture (%) by hours ahead, empty when it cannot say."""
+
+    def forecast(self, context: ZoneContext) -> Mapping[int, float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """The zone's root zone at the close of the hour: what the sensors say, what the corrected balance says."""
+
+    depletion_mm: float
+    measured_mm: float
+    prior_mm: float
+    taw_mm: float
+    raw_mm: float
+    p: float
+    kc: float
+    et0_mm: float
+    et0_assumed: bool
+    root_depth_m: float
+    theta_pct: float
+    fc_pct: float
+    weight: float
+    water_in_mm: float
+    """Water the balance took in from jumps in the measurement over the 48 hours."""
+
+    @property
+    def etc_mm_day(self) -> float:
+        return self.kc * self.et0_mm
+
+
+def _soil_hours(context: ZoneContext) -> dict[datetime, ZoneAggregate]:
+    found: dict[datetime, ZoneAggregate] = {}
+    for a in context.hours.get(SensorKind.SOIL_MOISTURE, ()):
+        if a.width_s == 3600 and (a.window_end not in found or found[a.window_end].revision < a.revision):
+            found[a.window_end] = a
+    return found
+
+
+def _rain_hours(context: ZoneContext) -> dict[datetime, float]:
+    return {
+        a.window_end: a.mean * a.count
+        for a in context.hours.get(SensorKind.RAINFALL, ())
+        if a.width_s == 3600  # each reading is the rain since the device's previous one: the hour's is the sum
+    }
+
+
+def _quality(context: ZoneContext, hour: ZoneAggregate, most: int) -> float:
+    """The hour's weight: its readings against the most in any hour shown, less the flagged share of the soil
+    sensors' readings in the hour that just closed (only that hour's flags reach a scorer)."""
+    weight = hour.count / most if most else 0.0
+    if hour.window_end == context.window_end:
+        soil = [s for s in context.suspicions if s.kind is SensorKind.SOIL_MOISTURE]
+        readings = sum(s.readings for s in soil)
+        flagged = sum(max(s.flags.values(), default=0) for s in soil)
+        if readings:
+            weight *= max(0.0, 1 - flagged / readings)
+    return max(0.0, min(1.0, weight))
+
+
+def _et0_of(days: Sequence[ZoneDay], day: date) -> tuple[float, bool]:
+    """The reference ET of ``day`` if closed, else of the last closed day, else the assumed summer value."""
+    by_day = {d.day: d.et0_mm for d in days}
+    if day in by_day:
+        return by_day[day], False
+    return (days[-1].et0_mm, False) if days else (ASSUMED_ET0_MM, True)
+
+
+def estimate(context: ZoneContext) -> Estimate | None:
+    """The corrected root-zone depletion at ``context.window_end``; None without soil moisture in the last hour."""
+    soil_hours = _soil_hours(context)
+    now = soil_hours.get(context.window_end)
+    if now is None:
+        return None
+    zone, tz = context.zone, ZoneInfo(context.farm.timezone)
+    soil, crop = SOILS[zone.soil], CROPS[zone.crop]
+    today = (context.window_end - HOUR).astimezone(tz).date()
+    zr = root_depth_m(zone.crop, zone.planting_date, today)
+    kc = crop_coefficient(zone.crop, zone.planting_date, today)
+    et0, assumed = _et0_of(context.days, today)
+    p = depletion_fraction(crop.p, kc * et0)
+    rain = _rain_hours(context)
+    most = max(a.count for a in soil_hours.values())
+    ordered = sorted(t for t in soil_hours if t > context.window_end - timedelta(hours=HOURS))
+    depletion = depletion_from_theta(soil_hours[ordered[0]].mean / 100, soil.field_capacity, zr)
+    prior, water_in, weight = depletion, 0.0, 0.0
+    for end in ordered[1:]:
+        hour = soil_hours[end]
+        measured = depletion_from_theta(hour.mean / 100, soil.field_capacity, zr)
+        inputs = BalanceDay(
+            day=(end - HOUR).astimezone(tz).date(),
+            et0_mm=_et0_of(context.days, (end - HOUR).astimezone(tz).date())[0] / 24,
+            rain_mm=rain.get(end, 0.0),
+            irrigation_mm=0.0,
+            kc=kc,
+            root_depth_m=zr,
+            p_table=p,
+            field_capacity=soil.field_capacity,
+            wilting_point=soil.wilting_point,
+            adjust_p=False,
+        )
+        dry = step(depletion, zr, inputs)
+        jump = dry.depletion_mm - measured
+        if jump > WET_JUMP_MM:
+            water_in += jump
+            inputs = replace(inputs, irrigation_mm=jump)
+        weight = _quality(context, hour, most)
+        state = step(depletion, zr, inputs, Observation(measured, weight), HOURLY_GAIN)
+        depletion, prior = state.depletion_mm, state.prior_depletion_mm
+    taw = 1000 * (soil.field_capacity - soil.wilting_point) * zr
+    return Estimate(
+        depletion_mm=depletion,
+        measured_mm=depletion_from_theta(now.mean / 100, soil.field_capacity, zr),
+        prior_mm=prior,
+        taw_mm=taw,
+        raw_mm=p * taw,
+        p=p,
+        kc=kc,
+        et0_mm=et0,
+        et0_assumed=assumed,
+        root_depth_m=zr,
+        theta_pct=now.mean,
+        fc_pct=soil.field_capacity * 100,
+        weight=weight if len(ordered) > 1 else _quality(context, now, most),
+        water_in_mm=water_in,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """When the depletion reaches RAW, and how much it will be then."""
+
+    hours: float
+    """0 when it has; within the look-ahead otherwise."""
+    depletion_mm: float
+    source: str
+    """"forecast" (the soil-moisture model) or "crop water use" (today's ETc extrapolated)."""
+
+
+def outlook(est: Estimate, forecast: Mapping[int, float]) -> Outlook | None:
+    """When ``est`` reaches RAW within the look-ahead: now, by the forecast's path (linear between its horizons,
+    offset so it starts at the corrected estimate), or by today's ETc; None when not within 24 hours."""
+    if est.depletion_mm >= est.raw_mm:
+        return Outlook(0.0, est.depletion_mm, "sensors and water balance")
+    if forecast:
+        path = [(0.0, est.depletion_mm)] + [
+            (float(h), est.depletion_mm + _depletion(est, theta) - est.measured_mm)
+            for h, theta in sorted(forecast.items())
+            if h <= LOOKAHEAD_H
+        ]
+        for (h0, d0), (h1, d1) in itertools.pairwise(path):
+            if d1 >= est.raw_mm > d0:
+                hours = h0 + (est.raw_mm - d0) / (d1 - d0) * (h1 - h0)
+                return Outlook(hours, est.raw_mm, "forecast")
+        return None
+    if est.etc_mm_day <= 0:
+        return None
+    hours = (est.raw_mm - est.depletion_mm) / est.etc_mm_day * 24
+    return Outlook(hours, est.raw_mm, "crop water use") if hours <= LOOKAHEAD_H else None
+
+
+def _depletion(est: Estimate, theta_pct: float) -> float:
+    return max(0.0, 1000 * (est.fc_pct - theta_pct) / 100 * est.root_depth_m)
+
+
+def _num(value: float, digits: int = 1) -> str:
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _message(context: ZoneContext, est: Estimate, ahead: Outlook, amount: float, start: datetime) -> str:
+    zone = context.zone
+    local = start.astimezone(ZoneInfo(context.farm.timezone))
+    when = "now" if ahead.hours == 0 else f"at {local:%H:%M} (in {_num(ahead.hours)} h)"
+    pending = context.pending_irrigation_mm
+    extra = f" on top of the {_num(pending)} mm already planned" if pending > 0 else ""
+    state = (
+        f"has lost {_num(est.depletion_mm, 0)} mm of water, past the {_num(est.raw_mm, 0)} mm the crop can use "
+        "without stress (readily available water)"
+        if ahead.hours == 0
+        else f"has lost {_num(est.depletion_mm, 0)} mm of water and the {ahead.source} says it reaches the "
+        f"{_num(est.raw_mm, 0)} mm the crop can use without stress by then"
+    )
+    assumed = " (assumed, no day closed yet)" if est.et0_assumed else ""
+    text = (
+        f"Irrigate {_num(amount)} mm{extra} on {zone.name} {when}: the root zone (0-{est.root_depth_m * 100:.0f} cm) "
+        f"{state}. Sensors read {est.theta_pct:.1f}% against field capacity {_num(est.fc_pct)}% "
+        f"({_num(est.measured_mm, 0)} mm lost); the water balance corrected by them says {_num(est.depletion_mm, 0)} "
+        f"mm. Crop water use {est.etc_mm_day:.1f} mm/day (Kc {est.kc:.2f} x ET0 {est.et0_mm:.1f} mm{assumed}). "
+        f"That is about {_num(amount / zone.irrigation_rate_mm_h)} h at {_num(zone.irrigation_rate_mm_h)} mm/h."
+    )
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> list[Advice]:
+    """Irrigation advice for the zone at the close of the hour: when, how much and why; empty when not due
+    within 24 hours or already planned."""
+    est = estimate(context)
+    if est is None:
+        return []
+    forecast = forecaster.forecast(context) if forecaster is not None else {}
+    ahead = outlook(est, forecast)
+    if ahead is None:
+        return []
+    amount = round((ahead.depletion_mm - context.pending_irrigation_mm) * 2) / 2
+    if amount <= 0:
+        return []
+    start = context.window_end + timedelta(minutes=round(ahead.hours * 60))
+    stressed = ahead.hours == 0 and est.depletion_mm > (est.raw_mm + est.taw_mm) / 2
+    inputs = {
+        "depletion_mm": est.depletion_mm,
+        "measured_depletion_mm": est.measured_mm,
+        "prior_depletion_mm": est.prior_mm,
+        "taw_mm": est.taw_mm,
+        "raw_mm": est.raw_mm,
+        "p": est.p,
+        "kc": est.kc,
+        "et0_mm_day": est.et0_mm,
+        "et0_assumed": float(est.et0_assumed),
+        "root_depth_m": est.root_depth_m,
+        "theta_pct": est.theta_pct,
+        "fc_pct": est.fc_pct,
+        "sensor_weight": est.weight,
+        "gain": HOURLY_GAIN,
+        "water_in_mm": est.water_in_mm,
+        "hours_to_raw": ahead.hours,
+        "amount_mm": amount,
+        "pending_mm": context.pending_irrigation_mm,
+        "irrigation_rate_mm_h": context.zone.irrigation_rate_mm_h,
+    } | {f"forecast_sm_{h}h": v for h, v in forecast.items()}
+    return [
+        Advice(
+            kind=RecommendationKind.IRRIGATION,
+            severity=Severity.WARNING if stressed else Severity.ADVISORY,
+            message=_message(context, est, ahead, amount, start),
+            confidence=max(0.5, min(0.95, 0.5 + 0.45 * est.weight - (0.1 if est.et0_assumed else 0.0))),
+            inputs=inputs,
+            valid_for=timedelta(hours=12),
+            amount_mm=amount,
+            start_at=start,
+        )
+    ]
