@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from ml.context import Advice, SensorSuspicion, ZoneContext
 from ml.features import ASSUMED_ET0_MM, GDD_BASE_C, GDD_TO_HARVEST
 from ml.waterbalance import depletion_fraction, depletion_from_theta, root_depth_m, total_available_water
-from smartfarm.agronomy import CROPS, SOILS, crop_coefficient
+from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import Crop, SensorKind
 from smartfarm.records import Flag, RecommendationKind, Severity, ZoneAggregate
 
@@ -202,11 +202,102 @@ def irrigation(context: ZoneContext) -> list[Advice]:
 
 # --- 2. Frost ------------------------------------------------------------------------------------------------
 
-FROST_ALERT_C = 2.0
-"""Air at 2 m reads a few degrees above the leaves on a clear night, so 2 degC at the sensor is frost on the crop."""
+FROST_MARGIN_C = 2.0
+"""On a clear night the leaves radiate heat to the sky and run up to about 2 degC colder than the air at the 2 m
+sensor, so an hour whose low is within this margin above the crop's critical temperature is frost on the crop."""
 FROST_HORIZON_H = 6.0
 TREND_HOURS = 6
 MIN_TREND_POINTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class FrostLimit:
+    """The air temperature at which a crop at one stage is injured, what freezes, and who measured it."""
+
+    critical_c: float
+    tissue: str
+    source: str
+    """In plain words, for the farmer's message."""
+
+
+_WSU_MSU = "Washington State and Michigan State grape bud charts"
+_KSU = 'Kansas State, "Spring freeze injury to Kansas wheat"'
+_MAIZE = "Purdue and Iowa State University extension on frost in corn"
+_UC_ANR = "University of California vegetable guides"
+_POTATO = "Chen & Li 1980, Plant Physiology; potato extension guides"
+
+FROST_LIMITS: dict[Crop, dict[CropStage, FrostLimit]] = {
+    Crop.TOMATO: {  # a warm-season crop: any frost on the leaf kills leaves and fruit (UC ANR)
+        CropStage.INITIAL: FrostLimit(0.0, "transplants are killed by any frost", _UC_ANR),
+        CropStage.DEVELOPMENT: FrostLimit(0.0, "leaves and stems are killed by any frost", _UC_ANR),
+        CropStage.MID_SEASON: FrostLimit(0.0, "leaves, flowers and fruit are killed by any frost", _UC_ANR),
+        CropStage.LATE_SEASON: FrostLimit(0.0, "fruit and leaves are killed by any frost", _UC_ANR),
+    },
+    Crop.LETTUCE: {  # hardier, but at about -1 degC the leaf skin blisters and peels (UC ANR lettuce guide)
+        CropStage.INITIAL: FrostLimit(-1.0, "seedling leaves blister", _UC_ANR),
+        CropStage.DEVELOPMENT: FrostLimit(-1.0, "leaf skin blisters and peels", _UC_ANR),
+        CropStage.MID_SEASON: FrostLimit(-1.0, "heads blister and peel, then rot", _UC_ANR),
+        CropStage.LATE_SEASON: FrostLimit(-1.0, "heads blister and peel, then rot", _UC_ANR),
+    },
+    Crop.MAIZE: {
+        # The growing point stays below ground until about V5 (FAO-56's initial stage stands in for it): frozen
+        # leaves regrow, and only about -2 degC (28 degF) for hours kills the plant (Nielsen, Purdue; Iowa State).
+        CropStage.INITIAL: FrostLimit(-2.0, "the growing point is still below ground", _MAIZE),
+        # From V5 the growing point is above ground: leaves die at 0 degC; late, kernels stop filling at 0 degC.
+        CropStage.DEVELOPMENT: FrostLimit(0.0, "leaves and the exposed growing point die", _MAIZE),
+        CropStage.MID_SEASON: FrostLimit(0.0, "leaves, silks and tassels die", _MAIZE),
+        CropStage.LATE_SEASON: FrostLimit(0.0, "leaves die and kernels stop filling", _MAIZE),
+    },
+    Crop.WHEAT: {  # Kansas State C-646's two-hour critical temperatures, converted from degF
+        CropStage.INITIAL: FrostLimit(-11.1, "tillering wheat is hardy to about 12 °F", _KSU),  # 12 degF
+        CropStage.DEVELOPMENT: FrostLimit(-4.4, "the head in the jointing stem dies", _KSU),  # jointing, 24 degF
+        CropStage.MID_SEASON: FrostLimit(-1.1, "heading and flowering wheat turns sterile", _KSU),  # 30 degF
+        CropStage.LATE_SEASON: FrostLimit(-2.2, "milk and dough kernels shrivel", _KSU),  # 28 degF
+    },
+    Crop.POTATO: {  # common potato (S. tuberosum) foliage is killed near -2 to -3 degC and barely acclimates
+        CropStage.INITIAL: FrostLimit(-2.0, "emerged sprouts are killed", _POTATO),
+        CropStage.DEVELOPMENT: FrostLimit(-2.0, "foliage is killed", _POTATO),
+        CropStage.MID_SEASON: FrostLimit(-2.0, "foliage is killed and tubers stop growing", _POTATO),
+        CropStage.LATE_SEASON: FrostLimit(-2.0, "foliage is killed", _POTATO),
+    },
+    Crop.GRAPE: {  # 10 % bud kill in the WSU / MSU critical temperature charts; the planting date is budbreak
+        CropStage.INITIAL: FrostLimit(-2.0, "bursting buds and first leaves die", _WSU_MSU),  # budbreak, ~28 degF
+        CropStage.DEVELOPMENT: FrostLimit(-1.0, "green shoots and flower clusters die", _WSU_MSU),  # ~30 degF
+        CropStage.MID_SEASON: FrostLimit(-1.0, "shoots, flowers and young berries die", _WSU_MSU),
+        CropStage.LATE_SEASON: FrostLimit(-2.0, "leaves die and ripening stops", _WSU_MSU),  # autumn frost
+    },
+}
+"""The critical temperature by crop and FAO-56 growth stage: the temperature on the plant at which the named
+tissue is injured. The number beside each is the baseline's assumption from the source it names."""
+
+PERENNIALS: dict[Crop, FrostLimit] = {
+    # Dormant vinifera buds survive about -15 degC by midwinter (WSU bud cold-hardiness monitoring, Mills,
+    # Ferguson & Keller 2006); they harden through autumn, so an early-autumn freeze could hurt above that.
+    Crop.GRAPE: FrostLimit(-15.0, "dormant buds die below it in midwinter", "Washington State University"),
+}
+"""Crops that stay in the field out of season, and their winter (dormant) limit: a vineyard before budbreak or
+after harvest is not alerted at 1 degC. An annual is simply not in the field then, so it gets no frost advice."""
+
+
+@dataclass(frozen=True, slots=True)
+class CropFrost:
+    """A zone's crop on a day, as frost sees it: its stage in words, its age, and its limit."""
+
+    stage: str
+    age_days: int
+    limit: FrostLimit
+
+
+def frost_limit(crop: Crop, planting: date, day: date) -> CropFrost | None:
+    """The crop's frost limit on ``day``; None for an annual not yet planted or already harvested."""
+    age = (day - planting).days
+    stage = growth_stage(crop, planting, day)
+    if age >= 0 and stage is not CropStage.HARVESTED:
+        return CropFrost(f"{stage.value.replace('_', '-')} stage", age, FROST_LIMITS[crop][stage])
+    dormant = PERENNIALS.get(crop)
+    if dormant is None:
+        return None
+    return CropFrost("dormant season (before budbreak)" if age < 0 else "dormant season (after harvest)", age, dormant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,47 +322,75 @@ def temperature_trend(context: ZoneContext) -> Trend | None:
     return Trend(slope=slope, now=my - slope * mx, points=len(hours))
 
 
-def _hours_to_zero(trend: Trend | None) -> float | None:
+def _hours_to(trend: Trend | None, critical_c: float) -> float | None:
+    """Hours until the trend reaches ``critical_c``, when it does within the horizon."""
     if trend is None or trend.slope >= 0:
         return None
-    hours = max(0.0, trend.now) / -trend.slope
+    hours = max(0.0, trend.now - critical_c) / -trend.slope
     return hours if hours <= FROST_HORIZON_H else None
 
 
-def frost(context: ZoneContext) -> list[Advice]:
-    """Frost when the last hour's minimum is at or below 2 degC, or the 6-hour trend reaches 0 degC within 6 h."""
-    last = _last_hour(context, SensorKind.AIR_TEMPERATURE)
-    if last is None:
-        return []
-    trend = temperature_trend(context)
-    to_zero = _hours_to_zero(trend)
-    observed = last.min <= FROST_ALERT_C
-    if not observed and to_zero is None:
-        return []
+def _frost_course(trend: Trend | None, to_critical: float | None, critical_c: float) -> str:
     if trend is None:
-        course = "no trend yet (too few hours)"
-    elif to_zero is None:
-        course = f"changing {trend.slope:+.1f} °C per hour"
-    else:
-        course = f"falling {-trend.slope:.1f} °C per hour, on course for 0 °C in about {_num(to_zero)} h"
-    message = (
-        f"Frost risk on {context.zone.name}: the air temperature's low in the last hour was {last.min:.1f} °C "
-        f"(mean {last.mean:.1f} °C), {course}. Start frost protection (sprinklers or wind machines) and cover "
-        "sensitive plants before the coldest hour, just before dawn."
+        return "no trend yet (too few hours)"
+    if to_critical is None:
+        return f"changing {trend.slope:+.1f} °C per hour"
+    return f"falling {-trend.slope:.1f} °C per hour, on course for {_num(critical_c)} °C in about {_num(to_critical)} h"
+
+
+def _frost_message(context: ZoneContext, last: ZoneAggregate, crop: CropFrost, course: str) -> str:
+    limit = crop.limit
+    return _fit(
+        f"Frost risk on {context.zone.name}: the last hour's low was {last.min:.1f} °C "
+        f"(mean {last.mean:.1f} °C), {course}. {context.zone.crop.value.capitalize()} in its {crop.stage} is "
+        f"injured at {_num(limit.critical_c)} °C ({limit.tissue}; {limit.source}); plants run up to "
+        f"{_num(FROST_MARGIN_C)} °C colder than the air on clear nights. Start frost protection (sprinklers or "
+        "wind machines) and cover sensitive plants before the coldest hour, just before dawn."
     )
-    inputs = {"tmin_c": last.min, "tmean_c": last.mean, "frost_alert_c": FROST_ALERT_C}
+
+
+def _frost_inputs(
+    last: ZoneAggregate, crop: CropFrost, trend: Trend | None, to_critical: float | None
+) -> dict[str, float]:
+    critical = crop.limit.critical_c
+    inputs = {
+        "tmin_c": last.min,
+        "tmean_c": last.mean,
+        "critical_c": critical,
+        "frost_margin_c": FROST_MARGIN_C,
+        "frost_alert_c": critical + FROST_MARGIN_C,
+        "crop_age_days": float(crop.age_days),
+    }
     if trend is not None:
         inputs |= {"slope_c_per_h": trend.slope, "trend_now_c": trend.now, "trend_hours": float(trend.points)}
-    if to_zero is not None:
-        inputs["hours_to_zero"] = to_zero
+    if to_critical is not None:
+        inputs["hours_to_critical"] = to_critical
+    return inputs
+
+
+def frost(context: ZoneContext) -> list[Advice]:
+    """Frost when the last hour's low is within 2 degC above the crop's critical temperature for its stage
+    (``FROST_LIMITS``), or the 6-hour trend reaches that temperature within 6 h; critical at or below it."""
+    last = _last_hour(context, SensorKind.AIR_TEMPERATURE)
+    zone = context.zone
+    crop = frost_limit(zone.crop, zone.planting_date, _today(context))
+    if last is None or crop is None:
+        return []
+    critical = crop.limit.critical_c
+    trend = temperature_trend(context)
+    to_critical = _hours_to(trend, critical)
+    observed = last.min <= critical + FROST_MARGIN_C
+    if not observed and to_critical is None:
+        return []
+    frozen = last.min <= critical
     return [
         Advice(
             kind=RecommendationKind.FROST,
-            severity=Severity.CRITICAL if last.min <= 0 else Severity.WARNING,
-            message=_fit(message),
+            severity=Severity.CRITICAL if frozen else Severity.WARNING,
+            message=_frost_message(context, last, crop, _frost_course(trend, to_critical, critical)),
             # A reading at the threshold is evidence; a straight line through cooling air only a projection.
-            confidence=0.95 if last.min <= 0 else 0.85 if observed else 0.6,
-            inputs=inputs,
+            confidence=0.95 if frozen else 0.85 if observed else 0.6,
+            inputs=_frost_inputs(last, crop, trend, to_critical),
             valid_for=timedelta(hours=12),
         )
     ]
@@ -326,6 +445,7 @@ def heat(context: ZoneContext) -> list[Advice]:
 
 # --- 4. Disease risk -----------------------------------------------------------------------------------------
 
+DISEASE_DAY = timedelta(hours=24)
 WET_LEAF_PCT = 50.0
 """An hour counts as wet when at least half of the leaf-wetness sensor's surface was wet on average."""
 MIN_WET_HOURS = 6
@@ -341,7 +461,7 @@ DSV_TABLE: tuple[tuple[float, float, tuple[int, ...]], ...] = (
 Each row: mean temperature of the wet hours from (inclusive) and to (exclusive), degC; then the leaf-wet hours at
 which the DSV becomes 1, 2, 3 and 4. Below 13 degC and from 30 degC the value is 0: the fungi (Alternaria,
 Septoria) hardly infect there. The chart was made for tomato; it stands here for leaf disease of every crop,
-until a crop-specific model replaces it."""
+until a crop-specific model replaces it (grape has one beside it: ``downy_mildew``)."""
 DSV_ADVISORY = 3
 DSV_WARNING = 4
 
@@ -354,35 +474,133 @@ def disease_severity_value(wet_hours: int, mean_temp_c: float) -> int:
     return 0
 
 
-def disease_risk(context: ZoneContext) -> list[Advice]:
-    """Fungal disease risk from the last 24 h of leaf wetness and the temperature of the wet hours."""
-    day = timedelta(hours=24)
-    wet = [a for a in _hourly(context, SensorKind.LEAF_WETNESS, day) if a.mean >= WET_LEAF_PCT]
-    temps = {a.window_start: a.mean for a in _hourly(context, SensorKind.AIR_TEMPERATURE, day)}
+@dataclass(frozen=True, slots=True)
+class Tomcast:
+    """The last 24 h by TOMCAST: leaf-wet hours, the mean temperature of those hours, and their DSV."""
+
+    wet_hours: int
+    mean_temp_c: float
+    dsv: int
+
+    def inputs(self) -> dict[str, float]:
+        return {
+            "wet_hours": float(self.wet_hours),
+            "wet_mean_temp_c": self.mean_temp_c,
+            "dsv": float(self.dsv),
+            "wet_leaf_pct": WET_LEAF_PCT,
+        }
+
+
+def tomcast(context: ZoneContext) -> Tomcast | None:
+    """The TOMCAST verdict of the last 24 h of leaf wetness, when its DSV reaches the advisory 3."""
+    wet = [a for a in _hourly(context, SensorKind.LEAF_WETNESS, DISEASE_DAY) if a.mean >= WET_LEAF_PCT]
+    temps = {a.window_start: a.mean for a in _hourly(context, SensorKind.AIR_TEMPERATURE, DISEASE_DAY)}
     wet_temps = [temps[a.window_start] for a in wet if a.window_start in temps]
     if len(wet) < MIN_WET_HOURS or not wet_temps:
-        return []
+        return None
     mean_temp = sum(wet_temps) / len(wet_temps)
     dsv = disease_severity_value(len(wet), mean_temp)
-    if dsv < DSV_ADVISORY:
-        return []
-    message = (
-        f"Fungal disease risk on {context.zone.name}: leaves were wet for {len(wet)} of the last 24 hours at a mean "
-        f"{mean_temp:.1f} °C, a disease severity value of {dsv} of 4 (TOMCAST). Scout for leaf spots, consider a "
-        "protective fungicide spray, and water at the roots rather than overhead."
+    return Tomcast(len(wet), mean_temp, dsv) if dsv >= DSV_ADVISORY else None
+
+
+DM_MIN_TEMP_C = 10.0
+DM_MIN_RAIN_MM = 10.0
+DM_SHOOT_STAGES = (CropStage.DEVELOPMENT, CropStage.MID_SEASON, CropStage.LATE_SEASON)
+"""Shoots are taken to be past 10 cm once the vine is past FAO-56's initial stage (20 days after budbreak, the
+zone's planting date): shoots reach 10 cm two to three weeks after budbreak, and no sensor measures them."""
+
+
+@dataclass(frozen=True, slots=True)
+class DownyMildew:
+    """A primary infection of grape downy mildew (Plasmopara viticola) by the 10-10-24 rule."""
+
+    rain_mm: float
+    """Rain over the last 24 hours."""
+    tmin_c: float
+    """The air's lowest temperature over the last 24 hours."""
+    days_since_budbreak: int
+
+    def inputs(self) -> dict[str, float]:
+        return {
+            "rain_24h_mm": self.rain_mm,
+            "tmin_24h_c": self.tmin_c,
+            "days_since_budbreak": float(self.days_since_budbreak),
+            "dm_min_rain_mm": DM_MIN_RAIN_MM,
+            "dm_min_temp_c": DM_MIN_TEMP_C,
+        }
+
+
+def _rain_mm(hours: Sequence[ZoneAggregate]) -> float:
+    # Each reading is the rain since the device's previous one, so an hour's rain is mean x count (as in
+    # ml.features.daily_weather); rounded to 0.01 mm, far below a gauge's 0.2 mm, so ten 1 mm hours make 10 mm.
+    return round(sum(a.mean * a.count for a in hours), 2)
+
+
+def downy_mildew(context: ZoneContext) -> DownyMildew | None:
+    """Grape downy mildew's primary infection by the 10-10-24 rule, when all three of its conditions are met.
+
+    Baldacci's "three tens" (1947; Gessler, Pertot & Perazzolli 2011, Phytopathologia Mediterranea; the 10-10-24
+    form in University of Minnesota and Cornell grape extension): the air at least 10 degC throughout (the lowest
+    hourly minimum of the last 24 h), at least 10 mm of rain within 24 hours (the literature allows 24-48 h; the
+    last 24 h are used here), and shoots at least 10 cm long, which no sensor measures: the vine past its initial
+    stage stands in for them (``DM_SHOOT_STAGES``). None for every crop but grape, and for a zone without a rain
+    gauge (no rainfall hours in the last 24 h, as in the default layout's vineyard): no gauge, no verdict.
+    """
+    zone = context.zone
+    today = _today(context)
+    if zone.crop is not Crop.GRAPE or growth_stage(zone.crop, zone.planting_date, today) not in DM_SHOOT_STAGES:
+        return None
+    days = (today - zone.planting_date).days
+    rain = _hourly(context, SensorKind.RAINFALL, DISEASE_DAY)
+    air = _hourly(context, SensorKind.AIR_TEMPERATURE, DISEASE_DAY)
+    if not rain or not air:
+        return None
+    found = DownyMildew(rain_mm=_rain_mm(rain), tmin_c=min(a.min for a in air), days_since_budbreak=days)
+    return found if found.rain_mm >= DM_MIN_RAIN_MM and found.tmin_c >= DM_MIN_TEMP_C else None
+
+
+def _disease_message(context: ZoneContext, tc: Tomcast | None, dm: DownyMildew | None) -> str:
+    found = []
+    if tc is not None:
+        found.append(
+            f"leaves were wet for {tc.wet_hours} of the last 24 hours at a mean {tc.mean_temp_c:.1f} °C, a disease "
+            f"severity value of {tc.dsv} of 4 (TOMCAST)"
+        )
+    if dm is not None:
+        found.append(
+            f"{_num(dm.rain_mm)} mm of rain in 24 h with the air at {_num(DM_MIN_TEMP_C)} °C or more (low "
+            f"{dm.tmin_c:.1f} °C) and shoots taken as past 10 cm (day {dm.days_since_budbreak} since budbreak) meet "
+            "the 10-10-24 rule for downy mildew (Baldacci's three tens; Gessler et al. 2011)"
+        )
+    todo = (
+        "Spray a protective fungicide before the next rain and scout for oil spots on the leaves in 5-17 days."
+        if dm is not None
+        else "Scout for leaf spots, consider a protective fungicide spray, and water at the roots rather than overhead."
     )
+    return _fit(f"Fungal disease risk on {context.zone.name}: {'; and '.join(found)}. {todo}")
+
+
+def disease_risk(context: ZoneContext) -> list[Advice]:
+    """Fungal disease risk from the last 24 h: TOMCAST's leaf wetness and temperature for every crop, and for
+    grape the 10-10-24 rule of downy mildew (``downy_mildew``), as one advice naming the model(s) that fired.
+
+    One advice, not one per model: the stream keys a zone's cooldown and recommendation id by advice kind
+    (``stream.advice``), so a second disease advice in the same hour would be dropped or collide.
+    """
+    tc = tomcast(context)
+    dm = downy_mildew(context)
+    if tc is None and dm is None:
+        return []
+    # An infection the rule of thumb allows is a spray decision within hours; TOMCAST warns only at DSV 4.
+    warning = dm is not None or (tc is not None and tc.dsv >= DSV_WARNING)
+    inputs = (tc.inputs() if tc is not None else {}) | (dm.inputs() if dm is not None else {})
     return [
         Advice(
             kind=RecommendationKind.DISEASE_RISK,
-            severity=Severity.WARNING if dsv >= DSV_WARNING else Severity.ADVISORY,
-            message=_fit(message),
-            confidence=0.8 if dsv >= DSV_WARNING else 0.7,
-            inputs={
-                "wet_hours": float(len(wet)),
-                "wet_mean_temp_c": mean_temp,
-                "dsv": float(dsv),
-                "wet_leaf_pct": WET_LEAF_PCT,
-            },
+            severity=Severity.WARNING if warning else Severity.ADVISORY,
+            message=_disease_message(context, tc, dm),
+            confidence=0.8 if warning else 0.7,
+            inputs=inputs,
             valid_for=timedelta(hours=24),
         )
     ]

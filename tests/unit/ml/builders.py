@@ -80,3 +80,12 @@ def context(
         suspicions=suspicions,
         pending_irrigation_mm=pending,
     )
+
+
+def rain(amounts_mm: Sequence[float], end: datetime = END, readings: int = 4) -> list[ZoneAggregate]:
+    """Consecutive hourly rainfall aggregates holding ``amounts_mm`` of rain each (mean x count, as a gauge sums)."""
+    n = len(amounts_mm)
+    return [
+        hour(SensorKind.RAINFALL, end - (n - 1 - i) * HOUR, mm / readings, count=readings)
+        for i, mm in enumerate(amounts_mm)
+    ]

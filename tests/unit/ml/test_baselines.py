@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from ml.baselines import (
+    FROST_LIMITS,
+    PERENNIALS,
     RootZone,
     depletion_fraction,
     disease_risk,
     disease_severity_value,
+    downy_mildew,
     frost,
+    frost_limit,
     harvest,
     heat,
     hours_to_raw,
@@ -21,9 +26,11 @@ from ml.baselines import (
     sensor_fault,
 )
 from ml.context import SensorSuspicion
+from ml.scoring import Baselines
+from smartfarm.agronomy import CropStage
 from smartfarm.layout import Crop, SensorKind
 from smartfarm.records import RecommendationKind, Severity
-from tests.unit.ml.builders import END, HOUR, context, day, hour, series
+from tests.unit.ml.builders import END, FARM, HOUR, context, day, hour, rain, series
 
 SOIL = SensorKind.SOIL_MOISTURE
 AIR = SensorKind.AIR_TEMPERATURE
@@ -174,17 +181,17 @@ def test_irrigation_confidence_follows_soil_coverage(count: int, confidence: flo
 # --- frost --------------------------------------------------------------------------------------------------
 
 
-def air(means: list[float], low: float) -> list:
-    """Hourly air temperatures ending at END, the last hour's minimum ``low``."""
-    out = series(AIR, means)
-    out[-1] = hour(AIR, END, means[-1], low=low, high=means[-1] + 1)
+def air(means: list[float], low: float, end: datetime = END) -> list:
+    """Hourly air temperatures ending at ``end``, the last hour's minimum ``low``."""
+    out = series(AIR, means, end=end)
+    out[-1] = hour(AIR, end, means[-1], low=low, high=means[-1] + 1)
     return out
 
 
 @pytest.mark.parametrize(
     ("means", "low", "severity"),
     [
-        ([3.0] * 6, 2.0, Severity.WARNING),  # at the 2 degC alert
+        ([3.0] * 6, 2.0, Severity.WARNING),  # tomato's critical 0 degC + the 2 degC margin
         ([3.0] * 6, 0.5, Severity.WARNING),
         ([3.0] * 6, 0.0, Severity.CRITICAL),  # at 0 degC
         ([1.0] * 6, -2.5, Severity.CRITICAL),
@@ -223,11 +230,140 @@ def test_frost_message_gives_the_trend_and_what_to_do() -> None:
     [advice] = frost(context(aggregates=air([10.0, 9.0, 8.0, 7.0, 6.0, 5.0], 4.6)))
     assert "4.6 °C" in advice.message
     assert "falling 1.0 °C per hour" in advice.message
-    assert "0 °C in about 4.5 h" in advice.message
+    assert "on course for 0 °C in about 4.5 h" in advice.message  # tomato's critical temperature is 0 degC
     assert "frost protection" in advice.message
     assert advice.inputs["slope_c_per_h"] == pytest.approx(-1.0)
-    assert advice.inputs["hours_to_zero"] == pytest.approx(4.5)
+    assert advice.inputs["hours_to_critical"] == pytest.approx(4.5)
     assert advice.valid_for == timedelta(hours=12)
+
+
+@pytest.mark.parametrize(
+    ("crop", "age_days", "critical", "stage"),
+    [
+        (Crop.TOMATO, 0, 0.0, "initial stage"),
+        (Crop.TOMATO, 91, 0.0, "mid-season stage"),
+        (Crop.LETTUCE, 10, -1.0, "initial stage"),
+        (Crop.LETTUCE, 70, -1.0, "late-season stage"),
+        (Crop.MAIZE, 19, -2.0, "initial stage"),  # growing point below ground until about V5
+        (Crop.MAIZE, 20, 0.0, "development stage"),  # above ground from then on
+        (Crop.MAIZE, 100, 0.0, "late-season stage"),
+        (Crop.WHEAT, 10, -11.1, "initial stage"),  # tillering, 12 degF
+        (Crop.WHEAT, 30, -4.4, "development stage"),  # jointing, 24 degF
+        (Crop.WHEAT, 60, -1.1, "mid-season stage"),  # heading and flowering, 30 degF
+        (Crop.WHEAT, 110, -2.2, "late-season stage"),  # milk and dough, 28 degF
+        (Crop.POTATO, 50, -2.0, "development stage"),
+        (Crop.GRAPE, -30, -15.0, "dormant season (before budbreak)"),
+        (Crop.GRAPE, 0, -2.0, "initial stage"),  # budbreak
+        (Crop.GRAPE, 30, -1.0, "development stage"),  # shoots and flower clusters
+        (Crop.GRAPE, 136, -1.0, "mid-season stage"),
+        (Crop.GRAPE, 200, -2.0, "late-season stage"),
+        (Crop.GRAPE, 240, -15.0, "dormant season (after harvest)"),
+    ],
+)
+def test_frost_limit_by_crop_and_stage(crop: Crop, age_days: int, critical: float, stage: str) -> None:
+    found = frost_limit(crop, PLANTED, PLANTED + timedelta(days=age_days))
+    assert found is not None
+    assert (found.limit.critical_c, found.stage, found.age_days) == (critical, stage, age_days)
+
+
+@pytest.mark.parametrize(("crop", "age_days"), [(Crop.TOMATO, -1), (Crop.TOMATO, 135), (Crop.WHEAT, 200)])
+def test_an_annual_out_of_the_field_has_no_frost_limit(crop: Crop, age_days: int) -> None:
+    assert frost_limit(crop, PLANTED, PLANTED + timedelta(days=age_days)) is None
+
+
+def test_every_crop_and_stage_has_a_sourced_limit() -> None:
+    growing = [s for s in CropStage if s is not CropStage.HARVESTED]
+    for crop in Crop:
+        assert sorted(FROST_LIMITS[crop]) == sorted(growing), crop
+        for limit in [*FROST_LIMITS[crop].values(), *([PERENNIALS[crop]] if crop in PERENNIALS else [])]:
+            assert limit.source and limit.tissue and -20.0 < limit.critical_c <= 0.0
+
+
+@pytest.mark.parametrize(
+    ("zone_id", "low", "severity"),
+    [
+        ("tomato-north", 1.5, Severity.WARNING),  # critical 0 degC: within the 2 degC margin
+        ("lettuce-south", 1.5, None),  # late season, critical -1 degC: alert from 1 degC
+        ("lettuce-south", 1.0, Severity.WARNING),
+        ("lettuce-south", -0.5, Severity.WARNING),
+        ("lettuce-south", -1.0, Severity.CRITICAL),
+        ("maize-east", 0.0, Severity.CRITICAL),  # late season: leaves die at 0 degC
+        ("vineyard-west", 1.1, None),  # mid-season, critical -1 degC
+        ("vineyard-west", 1.0, Severity.WARNING),
+        ("vineyard-west", -1.0, Severity.CRITICAL),
+    ],
+)
+def test_frost_threshold_follows_the_crop(zone_id: str, low: float, severity: Severity | None) -> None:
+    found = frost(context(zone_id, aggregates=air([3.0] * 6, low)))
+    if severity is None:
+        assert found == []
+        return
+    [advice] = found
+    assert advice.severity is severity
+    assert advice.inputs["frost_alert_c"] == pytest.approx(advice.inputs["critical_c"] + 2.0)
+
+
+WINTER = datetime(2026, 2, 1, 20, tzinfo=UTC)
+"""12:00 at the farm, four weeks before the vineyard's budbreak (1 March)."""
+
+
+@pytest.mark.parametrize(
+    ("means", "low", "severity"),
+    [
+        ([2.0] * 6, 1.0, None),  # a frost for green shoots, nothing for dormant buds
+        ([2.0] * 6, -3.0, None),
+        ([6.0, 5.0, 4.0, 3.0, 2.0, 1.0], 0.6, None),  # falling 1 degC/h: -15 degC is 16 h away
+        ([-12.0] * 6, -13.0, Severity.WARNING),
+        ([-14.0] * 6, -15.5, Severity.CRITICAL),
+    ],
+)
+def test_dormant_vineyard_is_judged_by_its_buds(means: list[float], low: float, severity: Severity | None) -> None:
+    found = frost(context("vineyard-west", aggregates=air(means, low, end=WINTER), end=WINTER))
+    if severity is None:
+        assert found == []
+        return
+    [advice] = found
+    assert advice.severity is severity
+    assert advice.inputs["critical_c"] == -15.0
+    assert "dormant season (before budbreak)" in advice.message
+
+
+def test_harvested_annual_gets_no_frost_advice() -> None:
+    after = END + timedelta(days=60)  # tomato day 151 of a 135-day season
+    assert frost(context(aggregates=air([-1.0] * 6, -3.0, end=after), end=after)) == []
+
+
+def test_frost_message_names_crop_stage_critical_temperature_and_source() -> None:
+    [advice] = frost(context("vineyard-west", aggregates=air([9.0, 8.0, 7.0, 6.0, 5.0, 4.0], 3.6)))
+    assert advice.severity is Severity.WARNING
+    assert advice.confidence == 0.6  # a projection: the low of 3.6 degC is above the alert
+    for part in (
+        "Grape in its mid-season stage is injured at -1 °C",
+        "shoots, flowers and young berries die",
+        "Washington State and Michigan State grape bud charts",
+        "on course for -1 °C in about 4.5 h",
+        "plants run up to 2 °C colder than the air on clear nights",
+    ):
+        assert part in advice.message
+    assert advice.inputs["critical_c"] == -1.0
+    assert advice.inputs["hours_to_critical"] == pytest.approx(4.5)
+
+
+@pytest.mark.parametrize("crop", list(Crop))
+@pytest.mark.parametrize("age_days", [0, 40, 100, 125, -30])
+def test_frost_message_fits_without_cutting(crop: Crop, age_days: int) -> None:
+    """Every crop at every stage (the longest zone name of the default farm), trend and all, in 500 characters."""
+    longest = max(FARM.zones, key=lambda z: len(z.name))
+    planted = date(2026, 7, 15) - timedelta(days=age_days)
+    ctx = context(longest.id, aggregates=air([10.0, 9.0, 8.0, 7.0, 6.0, 5.0], -16.0))
+    ctx = replace(ctx, zone=ctx.zone.model_copy(update={"crop": crop, "planting_date": planted}))
+    found = frost(ctx)
+    if frost_limit(crop, planted, date(2026, 7, 15)) is None:  # an annual not yet planted or harvested
+        assert found == []
+        return
+    [advice] = found
+    assert len(advice.message) <= 500 and not advice.message.endswith("...")
+    assert f"{advice.inputs['critical_c']:g} °C" in advice.message
 
 
 # --- heat ---------------------------------------------------------------------------------------------------
@@ -329,6 +465,88 @@ def test_disease_risk(wet_hours: int, temp: float, wet_pct: float, severity: Sev
 def test_disease_risk_counts_only_the_last_24_hours() -> None:
     old = series(LEAF, [90.0] * 20, end=END - 24 * HOUR) + series(AIR, [22.0] * 20, end=END - 24 * HOUR)
     assert disease_risk(context(aggregates=old + leaf_day(0, 22.0))) == []
+
+
+def wet_weather(rain_mm: list[float], temps: list[float], end: datetime = END) -> list:
+    """``rain_mm`` of rain in the hours ending at ``end`` and ``temps`` as the hourly air temperatures."""
+    return rain(rain_mm, end=end) + series(AIR, temps, end=end)
+
+
+def at(day_of_season: int) -> datetime:
+    """13:00 at the farm ``day_of_season`` days after the vineyard's budbreak (1 March 2026)."""
+    return datetime(2026, 3, 1, 20, tzinfo=UTC) + timedelta(days=day_of_season)
+
+
+@pytest.mark.parametrize(
+    ("rain_mm", "temps", "end", "fires"),
+    [
+        ([10.0], [10.0] * 24, END, True),  # the three tens, exactly
+        ([2.5] * 4 + [0.0] * 20, [14.0] * 24, END, True),
+        ([1.0] * 10, [12.0] * 24, END, True),  # ten hours of 1 mm add up to 10 mm
+        ([9.0], [15.0] * 24, END, False),  # 9 mm
+        ([4.5, 4.5], [15.0] * 24, END, False),
+        ([10.0], [9.0] * 24, END, False),  # 9 degC
+        ([10.0], [15.0] * 23 + [9.9], END, False),  # one cold hour in the day
+        ([10.0], [15.0] * 24, at(19), False),  # initial stage: shoots not yet 10 cm
+        ([10.0], [15.0] * 24, at(20), True),  # past the initial stage
+        ([10.0], [15.0] * 24, at(-10), False),  # dormant
+        ([10.0], [15.0] * 24, at(245), False),  # harvested
+    ],
+)
+def test_downy_mildew_10_10_24(rain_mm: list[float], temps: list[float], end: datetime, fires: bool) -> None:
+    ctx = context("vineyard-west", aggregates=wet_weather(rain_mm, temps, end), end=end)
+    assert (downy_mildew(ctx) is not None) is fires
+    found = disease_risk(ctx)
+    if not fires:
+        assert found == []
+        return
+    [advice] = found
+    assert (advice.kind, advice.severity) == (RecommendationKind.DISEASE_RISK, Severity.WARNING)
+    assert advice.inputs["rain_24h_mm"] == sum(rain_mm)
+    assert advice.inputs["tmin_24h_c"] == min(temps)
+
+
+def test_downy_mildew_counts_only_the_last_24_hours_of_rain() -> None:
+    old = rain([10.0], end=END - 24 * HOUR) + rain([0.0] * 24)
+    assert downy_mildew(context("vineyard-west", aggregates=old + series(AIR, [15.0] * 24))) is None
+
+
+def test_downy_mildew_is_for_grape_only() -> None:
+    assert disease_risk(context("tomato-north", aggregates=wet_weather([20.0], [15.0] * 24))) == []
+
+
+def test_no_rain_gauge_no_downy_mildew_verdict() -> None:
+    """The default vineyard has no rain gauge: only TOMCAST speaks there."""
+    [advice] = disease_risk(context("vineyard-west", aggregates=leaf_day(13, 22.0)))
+    assert "TOMCAST" in advice.message and "10-10-24" not in advice.message
+    assert "rain_24h_mm" not in advice.inputs
+
+
+def test_downy_mildew_message_names_the_rule_its_source_and_numbers() -> None:
+    [advice] = disease_risk(context("vineyard-west", aggregates=wet_weather([6.0, 6.5], [11.2] * 24)))
+    for part in (
+        "Fungal disease risk on Vineyard, west slope",
+        "12.5 mm of rain in 24 h",
+        "10 °C or more (low 11.2 °C)",
+        "shoots taken as past 10 cm (day 136 since budbreak)",
+        "10-10-24 rule for downy mildew",
+        "Baldacci's three tens",
+        "Gessler et al. 2011",
+        "protective fungicide before the next rain",
+    ):
+        assert part in advice.message
+    assert "TOMCAST" not in advice.message
+
+
+def test_vineyard_gets_one_disease_advice_naming_both_models() -> None:
+    """Both models firing make one advice: the stream keys a zone's cooldown and ids by kind."""
+    ctx = context("vineyard-west", aggregates=leaf_day(21, 22.0) + rain([12.0]))
+    [advice] = disease_risk(ctx)
+    assert "TOMCAST" in advice.message and "10-10-24" in advice.message
+    assert len(advice.message) <= 500 and not advice.message.endswith("...")
+    assert advice.inputs["dsv"] == 4 and advice.inputs["rain_24h_mm"] == 12.0
+    kinds = [a.kind for a in Baselines().score(ctx)]
+    assert kinds.count(RecommendationKind.DISEASE_RISK) == 1
 
 
 # --- harvest ------------------------------------------------------------------------------------------------
