@@ -39,8 +39,9 @@ HOUR = timedelta(hours=1)
 HOURS = 48
 LOOKAHEAD_H = 24
 WET_JUMP_MM = 2.0
-"""A measured depletion this much below the balance's prior in one hour is water that came in (valves, unmeasured
-rain): a soil probe's noise is a few tenths of a millimetre over the root zone, a valve's irrigation tens."""
+"""A measured depletion this much below the balance's prior, and fallen this much more than the balance's in one
+hour, is water that came in (valves, unmeasured rain): a soil probe's noise is a few tenths of a millimetre over the
+root zone, a valve's irrigation tens."""
 MEASUREMENT_VAR_MM2 = 10.0
 PROCESS_VAR_MM2_PER_DAY = 1.0
 """The noise figures behind ``ml.waterbalance.DEFAULT_GAIN`` (its docstring), per hour here."""
@@ -141,7 +142,7 @@ def estimate(context: ZoneContext) -> Estimate | None:
     most = max(a.count for a in soil_hours.values())
     ordered = sorted(t for t in soil_hours if t > context.window_end - timedelta(hours=HOURS))
     depletion = depletion_from_theta(soil_hours[ordered[0]].mean / 100, soil.field_capacity, zr)
-    prior, water_in, weight = depletion, 0.0, 0.0
+    prior, water_in, weight, previous = depletion, 0.0, 0.0, depletion
     for end in ordered[1:]:
         hour = soil_hours[end]
         measured = depletion_from_theta(hour.mean / 100, soil.field_capacity, zr)
@@ -158,7 +159,11 @@ def estimate(context: ZoneContext) -> Estimate | None:
             adjust_p=False,
         )
         dry = step(depletion, zr, inputs)
-        jump = dry.depletion_mm - measured
+        # Water in shows twice: the soil is wetter than the balance's prior, and got that much wetter within this
+        # hour. The level alone mistakes for water the few mm a fixed gain trails behind a probe drying slower than
+        # Kc x ET0; the hour's change alone counts again rain the gauge gave the balance before the probes felt it.
+        jump = min(dry.depletion_mm - measured, (dry.depletion_mm - depletion) - (measured - previous))
+        previous = measured
         if jump > WET_JUMP_MM:
             water_in += jump
             inputs = replace(inputs, irrigation_mm=jump)

@@ -137,3 +137,22 @@ def serving_scorer(settings: ModelSettings) -> ModelScorer:
     for follower in followers:
         follower.refresh(force=True)
     return ModelScorer(followers)
+
+
+class IrrigationAdvisor:
+    """A scorer of irrigation alone, by the advisor (with a forecaster or without): the closed-loop season's."""
+
+    name = "fao56-advisor"
+
+    def __init__(self, forecaster: SoilForecast | None) -> None:
+        self.forecaster = forecaster
+
+    @property
+    def version(self) -> str:
+        return "forecast" if self.forecaster is not None else "crop-water-use"
+
+    def score(self, context: ZoneContext) -> list[Advice]:
+        return advise_irrigation(context, self.forecaster)
+
+    def refresh(self) -> None:
+        """Its forecaster is fixed for the run."""

@@ -1,0 +1,421 @@
+"""The irrigation advisor: a corrected hourly balance, a trigger at RAW, a look-ahead, and advice with its numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ml.advisor import HOURLY_GAIN, WET_JUMP_MM, advise_irrigation, estimate, steady_gain
+from ml.context import Advice, SensorSuspicion, ZoneContext
+from ml.waterbalance import DEFAULT_GAIN
+from smartfarm.layout import SensorKind
+from smartfarm.records import RecommendationKind, Severity, ZoneAggregate
+from tests.unit.ml.builders import END, FARM, HOUR, context, day, hour, series
+
+SOIL = SensorKind.SOIL_MOISTURE
+RAIN = SensorKind.RAINFALL
+AIR = SensorKind.AIR_TEMPERATURE
+
+# Tomato on loam at END: FC 25 %, WP 12 %, Zr 1.0 m, TAW 130 mm, so theta 20 % is Dr 50 mm. Kc 1.15 x ET0 4.4 is
+# ETc 5.06 mm/day (0.21 mm an hour), p = 0.3976, RAW = 51.688 mm.
+YESTERDAY = [day(date(2026, 7, 14), et0=4.4)]
+STILL = [day(date(2026, 7, 14), et0=0.0)]
+"""A day without crop water use: the balance stands still, so only the sensors move the estimate."""
+RAW = 0.3976 * 130
+ETC_H = 1.15 * 4.4 / 24
+LAG_MM = ETC_H * (1 - HOURLY_GAIN) / HOURLY_GAIN
+"""How far a fixed-gain update trails a sensor that holds steady while the balance dries at ETc: the steady state
+of e = (1 - K)(e + ETc_h)."""
+
+
+def soil(means: list[float]) -> list[ZoneAggregate]:
+    """Hourly soil moisture (%) ending at END."""
+    return series(SOIL, means)
+
+
+def rain(mm: float, end: datetime = END) -> ZoneAggregate:
+    """One hour's rain gauge total, as one reading of ``mm``."""
+    return hour(RAIN, end, mm, count=1)
+
+
+def only(advice: list[Advice]) -> Advice:
+    [found] = advice
+    assert found.kind is RecommendationKind.IRRIGATION
+    return found
+
+
+@dataclasses.dataclass
+class FakeForecaster:
+    """Soil moisture (%) by hours ahead, whatever the context; records the contexts it was shown."""
+
+    path: Mapping[int, float]
+    shown: list[ZoneContext] = dataclasses.field(default_factory=list)
+
+    def forecast(self, context: ZoneContext) -> Mapping[int, float]:
+        self.shown.append(context)
+        return self.path
+
+
+# --- the trigger --------------------------------------------------------------------------------------------
+
+
+def drying(start: float, stop: float, n: int = 48) -> list[float]:
+    return [start + (stop - start) * i / (n - 1) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("aggregates", "due"),
+    [
+        (soil([19.5] * 48), True),  # Dr 55 mm, past RAW 51.7
+        (soil([15.0] * 48), True),  # far past it
+        (soil(drying(20.5, 19.5)), True),  # drying at ETc through RAW in the last hours
+        (soil([23.0] * 48), False),  # Dr 20 mm: RAW six days away
+        (soil([25.0] * 48), False),  # at field capacity
+        ([*soil([19.0] * 47 + [24.5]), rain(40.0)], False),  # heavy rain, and the probes felt it
+        ([*soil([19.0] * 48), rain(40.0)], False),  # heavy rain the probes have not felt yet: the balance has
+        ([*soil([19.0] * 40 + [24.0] * 8), rain(35.0, END - 7 * HOUR)], False),  # rain this morning
+    ],
+)
+def test_irrigates_when_depletion_passes_the_trigger_and_not_after_heavy_rain(
+    aggregates: list[ZoneAggregate], due: bool
+) -> None:
+    found = advise_irrigation(context(aggregates=aggregates, days=YESTERDAY), None)
+    if not due:
+        assert found == []
+        return
+    advice = only(found)
+    assert advice.inputs["depletion_mm"] >= advice.inputs["raw_mm"]
+    assert advice.inputs["hours_to_raw"] == 0
+    assert advice.start_at == END
+
+
+def test_heavy_rain_is_water_in_for_the_balance_even_before_the_probes_feel_it() -> None:
+    est = estimate(context(aggregates=[*soil([19.0] * 48), rain(40.0)], days=YESTERDAY))
+    assert est is not None
+    assert est.measured_mm == pytest.approx(60.0)
+    # The balance's prior is 40 mm wetter than the hour before; the sensors pull it back only by the gain.
+    assert est.prior_mm < est.measured_mm - 35
+    assert est.depletion_mm == pytest.approx(est.prior_mm + HOURLY_GAIN * (est.measured_mm - est.prior_mm))
+    assert est.depletion_mm < RAW
+
+
+@pytest.mark.parametrize(
+    ("theta", "severity"),
+    [
+        (19.5, Severity.ADVISORY),  # just past RAW
+        (15.0, Severity.WARNING),  # Dr 100 mm: more than half way from RAW to wilting
+    ],
+)
+def test_severity_rises_past_half_way_to_wilting(theta: float, severity: Severity) -> None:
+    advice = only(advise_irrigation(context(aggregates=soil([theta] * 48), days=YESTERDAY), None))
+    assert advice.severity is severity
+    assert advice.valid_for == timedelta(hours=12)
+
+
+# --- the amount ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pending", [0.0, 10.0, 20.0, 33.3])
+def test_amount_refills_to_field_capacity_less_what_is_pending(pending: float) -> None:
+    advice = only(advise_irrigation(context(aggregates=soil([19.5] * 48), days=YESTERDAY, pending=pending), None))
+    refill = advice.inputs["depletion_mm"]
+    assert advice.amount_mm == round((refill - pending) * 2) / 2
+    assert advice.amount_mm is not None and advice.amount_mm * 2 == int(advice.amount_mm * 2)
+    assert advice.inputs["amount_mm"] == advice.amount_mm
+    assert advice.inputs["pending_mm"] == pending
+
+
+@pytest.mark.parametrize("pending", [60.0, 200.0])
+def test_no_advice_when_the_pending_irrigation_covers_it(pending: float) -> None:
+    assert advise_irrigation(context(aggregates=soil([19.5] * 48), days=YESTERDAY, pending=pending), None) == []
+
+
+def test_a_pending_amount_leaving_under_a_quarter_millimetre_rounds_to_nothing() -> None:
+    est = estimate(context(aggregates=soil([19.5] * 48), days=YESTERDAY))
+    assert est is not None
+    ctx = context(aggregates=soil([19.5] * 48), days=YESTERDAY, pending=est.depletion_mm - 0.2)
+    assert advise_irrigation(ctx, None) == []
+
+
+# --- the look-ahead -----------------------------------------------------------------------------------------
+
+
+def crossing(advice: Advice, path: Mapping[int, float]) -> float:
+    """Where the forecast's path, offset to start at the corrected estimate, reaches RAW: by hand, linearly."""
+    now, measured, raw = (advice.inputs[k] for k in ("depletion_mm", "measured_depletion_mm", "raw_mm"))
+    points = [(0.0, now)] + [(float(h), now + 10 * (25.0 - theta) - measured) for h, theta in sorted(path.items())]
+    for (h0, d0), (h1, d1) in itertools.pairwise(points):
+        if d0 < raw <= d1:
+            return h0 + (raw - d0) / (d1 - d0) * (h1 - h0)
+    raise AssertionError("the path does not reach RAW")
+
+
+@pytest.mark.parametrize(
+    ("path", "bracket"),
+    [
+        ({6: 20.5, 24: 19.0}, (6.0, 24.0)),  # Dr 48 -> 63 mm between 6 and 24 h ahead
+        ({6: 19.5, 24: 18.0}, (0.0, 6.0)),  # past RAW by 6 h ahead
+        ({6: 20.9, 24: 19.9}, (6.0, 24.0)),  # just reaches it by 24 h
+    ],
+)
+def test_a_forecast_drying_past_raw_within_24_h_schedules_the_crossing(
+    path: dict[int, float], bracket: tuple[float, float]
+) -> None:
+    forecaster = FakeForecaster(path)
+    ctx = context(aggregates=soil([21.0] * 48), days=YESTERDAY)  # Dr 40 mm measured, below RAW now
+    advice = only(advise_irrigation(ctx, forecaster))
+    assert forecaster.shown == [ctx]
+    hours = crossing(advice, path)
+    assert bracket[0] < hours < bracket[1]
+    assert advice.inputs["hours_to_raw"] == pytest.approx(hours)
+    assert advice.start_at == END + timedelta(minutes=round(hours * 60))
+    assert advice.start_at > END
+    assert advice.amount_mm == round(advice.inputs["raw_mm"] * 2) / 2  # the refill as it will be then: RAW
+    assert advice.severity is Severity.ADVISORY
+    assert advice.inputs["forecast_sm_6h"] == path[6]
+    assert advice.inputs["forecast_sm_24h"] == path[24]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        {6: 21.0, 24: 20.8},  # drying, not as far as RAW
+        {6: 22.0, 24: 24.0},  # wetting
+        {6: 21.0, 48: 10.0},  # dry only beyond the look-ahead
+    ],
+)
+def test_a_forecast_that_stays_wet_gives_no_advice(path: dict[int, float]) -> None:
+    ctx = context(aggregates=soil([21.0] * 48), days=YESTERDAY)
+    assert advise_irrigation(ctx, FakeForecaster(path)) == []
+
+
+def test_a_forecast_past_raw_now_still_irrigates_now() -> None:
+    advice = only(advise_irrigation(context(aggregates=soil([19.5] * 48), days=YESTERDAY), FakeForecaster({24: 30})))
+    assert advice.start_at == END
+    assert advice.inputs["hours_to_raw"] == 0
+
+
+@pytest.mark.parametrize("forecaster", [None, FakeForecaster({})])
+def test_without_a_forecast_todays_crop_water_use_is_extrapolated(forecaster: FakeForecaster | None) -> None:
+    advice = only(advise_irrigation(context(aggregates=soil([20.5] * 48), days=YESTERDAY), forecaster))
+    hours = (advice.inputs["raw_mm"] - advice.inputs["depletion_mm"]) / (1.15 * 4.4) * 24
+    assert 0 < hours < 24
+    assert advice.inputs["hours_to_raw"] == pytest.approx(hours)
+    assert advice.start_at == END + timedelta(minutes=round(hours * 60))
+    assert advice.amount_mm == round(RAW * 2) / 2
+    assert not any(k.startswith("forecast_sm_") for k in advice.inputs)
+    assert "crop water use says" in advice.message
+
+
+def test_crop_water_use_beyond_24_h_gives_no_advice() -> None:
+    assert advise_irrigation(context(aggregates=soil([22.0] * 48), days=YESTERDAY), None) == []
+
+
+# --- the correction -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("theta", [24.0, 21.0, 19.5, 16.0])
+def test_steady_readings_with_a_still_balance_make_the_estimate_the_measurement(theta: float) -> None:
+    est = estimate(context(aggregates=soil([theta] * 48), days=STILL))
+    assert est is not None
+    assert est.measured_mm == pytest.approx(10 * (25.0 - theta))
+    assert est.depletion_mm == pytest.approx(est.measured_mm)
+    assert est.water_in_mm == 0
+
+
+@pytest.mark.parametrize("theta", [24.0, 21.0, 19.5, 16.0])
+def test_steady_readings_under_a_drying_balance_are_a_state_update_not_water_in(theta: float) -> None:
+    """The balance says 5 mm a day left, the probes say none did: the estimate settles between them, close to the
+    probes (within the fixed gain's lag, less past RAW where Ks slows the crop), and no water is invented to square
+    the two."""
+    est = estimate(context(aggregates=soil([theta] * 48), days=YESTERDAY))
+    assert est is not None
+    assert est.water_in_mm == 0
+    assert est.measured_mm < est.depletion_mm <= est.measured_mm + LAG_MM
+
+
+@pytest.mark.parametrize("theta", [24.0, 21.0])
+def test_below_raw_the_estimate_settles_at_the_fixed_gain_s_lag(theta: float) -> None:
+    est = estimate(context(aggregates=soil([theta] * 48), days=YESTERDAY))
+    assert est is not None
+    assert est.depletion_mm == pytest.approx(est.measured_mm + LAG_MM, abs=0.3)  # 47 updates: nearly settled
+
+
+def test_a_jump_wetter_than_the_balance_is_water_in_not_smoothed() -> None:
+    """A valve the balance did not know about: 30 mm in one hour, five hours ago."""
+    readings = [19.5] * 43 + [22.5] * 5
+    est = estimate(context(aggregates=soil(readings), days=YESTERDAY))
+    assert est is not None
+    assert est.water_in_mm == pytest.approx(30.0 + ETC_H, abs=0.05)  # the probes' 30 mm and the hour's ETc
+    assert est.measured_mm == pytest.approx(25.0)
+    assert abs(est.depletion_mm - est.measured_mm) <= LAG_MM  # followed the jump; smoothing would leave ~28 mm
+    advice = advise_irrigation(context(aggregates=soil([19.5] * 48), days=YESTERDAY), None)
+    assert only(advice).inputs["water_in_mm"] == 0
+    assert advise_irrigation(context(aggregates=soil(readings), days=YESTERDAY), None) == []
+
+
+@pytest.mark.parametrize(
+    ("step_pct", "water_in"),
+    [
+        (0.1, False),  # 1 mm: probe noise, smoothed
+        ((WET_JUMP_MM - ETC_H) / 10 - 0.01, False),  # just under the threshold with the hour's ETc
+        ((WET_JUMP_MM - ETC_H) / 10 + 0.01, True),
+        (1.0, True),
+    ],
+)
+def test_only_a_jump_beyond_probe_noise_is_water_in(step_pct: float, water_in: bool) -> None:
+    readings = [21.0] * 24 + [21.0 + step_pct] * 24
+    est = estimate(context(aggregates=soil(readings), days=YESTERDAY))
+    assert est is not None
+    assert (est.water_in_mm > 0) is water_in
+
+
+@pytest.mark.parametrize(
+    ("felt_after_h", "most_water_in"),
+    [
+        (0, 0.0),  # 40 mm wetter in the hour it rained 40 mm
+        # The probes feel it hours later: counted again is only what the correction pulled the balance back
+        # towards the still-dry probes meanwhile (the gain's share of the gap per hour), not the gauge's 40 mm.
+        (1, 40.0 / 5),
+        (2, 40.0 / 5),
+    ],
+)
+def test_the_gauge_s_rain_is_not_counted_again_as_water_in(felt_after_h: int, most_water_in: float) -> None:
+    readings = [19.0] * 40 + [23.0] * 8  # 40 mm wetter from the hour ending 7 h ago
+    rained = rain(40.0, END - (7 + felt_after_h) * HOUR)
+    est = estimate(context(aggregates=[*soil(readings), rained], days=YESTERDAY))
+    assert est is not None
+    assert est.water_in_mm <= most_water_in
+
+
+def test_the_estimate_starts_from_the_first_hour_shown() -> None:
+    est = estimate(context(aggregates=soil([19.0]), days=STILL))
+    assert est is not None
+    assert est.depletion_mm == pytest.approx(60.0)
+    assert est.prior_mm == pytest.approx(60.0)
+
+
+# --- the sensors' quality -----------------------------------------------------------------------------------
+
+
+def with_last(count: int) -> list[ZoneAggregate]:
+    return [*series(SOIL, [19.5] * 47, end=END - HOUR), hour(SOIL, END, 19.5, count=count)]
+
+
+def flagged(n: int, readings: int = 12) -> SensorSuspicion:
+    return SensorSuspicion("soil-tomato-north-1", "sm-15", SOIL, readings, {"spike": n})
+
+
+@pytest.mark.parametrize(
+    ("aggregates", "suspicions", "weight"),
+    [
+        (with_last(12), [], 1.0),
+        (with_last(6), [], 0.5),  # half the zone's usual readings
+        (with_last(3), [], 0.25),
+        (with_last(12), [flagged(6)], 0.5),  # half of them flagged
+        (with_last(12), [flagged(12)], 0.0),
+        (with_last(6), [flagged(3, readings=6)], 0.25),
+        (with_last(12), [SensorSuspicion("wx-tomato-north", "air-t", AIR, 12, {"stuck": 12})], 1.0),  # not soil
+    ],
+)
+def test_a_low_quality_last_hour_lowers_the_weight_and_the_confidence(
+    aggregates: list[ZoneAggregate], suspicions: list[SensorSuspicion], weight: float
+) -> None:
+    ctx = context(aggregates=aggregates, days=YESTERDAY, suspicions=suspicions)
+    advice = only(advise_irrigation(ctx, None))
+    assert advice.inputs["sensor_weight"] == pytest.approx(weight)
+    assert advice.confidence == pytest.approx(max(0.5, min(0.95, 0.5 + 0.45 * weight)))
+    assert advice.inputs["gain"] == HOURLY_GAIN
+
+
+def test_confidence_falls_when_et0_is_assumed() -> None:
+    advice = only(advise_irrigation(context(aggregates=soil([19.5] * 48)), None))
+    assert advice.inputs["et0_assumed"] == 1.0
+    assert advice.inputs["et0_mm_day"] == 5.0
+    assert advice.confidence == pytest.approx(0.85)
+    assert "assumed" in advice.message
+
+
+# --- the message --------------------------------------------------------------------------------------------
+
+
+def test_the_message_names_amount_time_depletion_and_raw_now() -> None:
+    advice = only(advise_irrigation(context(aggregates=soil([19.5] * 48), days=YESTERDAY), None))
+    lost = advice.inputs["depletion_mm"]
+    assert advice.message.startswith(f"Irrigate {advice.amount_mm:g} mm on Tomatoes, north field now:")
+    assert f"has lost {lost:.0f} mm of water, past the 52 mm the crop can use without stress" in advice.message
+    assert "Sensors read 19.5% against field capacity 25% (55 mm lost)" in advice.message
+    assert "Kc 1.15 x ET0 4.4 mm" in advice.message
+    assert "at 4 mm/h" in advice.message
+    assert len(advice.message) <= 500
+
+
+def test_the_message_names_the_local_time_of_a_scheduled_irrigation() -> None:
+    path = {6: 20.5, 24: 19.0}
+    ctx = context(aggregates=soil([21.0] * 48), days=YESTERDAY, pending=10.0)
+    advice = only(advise_irrigation(ctx, FakeForecaster(path)))
+    assert advice.start_at is not None
+    local = advice.start_at.astimezone(ZoneInfo(FARM.timezone))
+    hours = advice.inputs["hours_to_raw"]
+    assert f"Irrigate {advice.amount_mm:g} mm on top of the 10 mm already planned" in advice.message
+    assert f"at {local:%H:%M} (in {f'{hours:.1f}'.removesuffix('.0')} h)" in advice.message
+    assert f"has lost {advice.inputs['depletion_mm']:.0f} mm of water and the forecast says" in advice.message
+    assert "the 52 mm the crop can use without stress by then" in advice.message
+    assert advice.amount_mm == round(RAW * 2) / 2 - 10.0
+
+
+def test_the_message_stays_within_500_characters_for_a_long_zone_name() -> None:
+    ctx = context(aggregates=soil([19.5] * 48), days=YESTERDAY)
+    ctx = dataclasses.replace(ctx, zone=ctx.zone.model_copy(update={"name": "A very long zone name " * 20}))
+    advice = only(advise_irrigation(ctx, None))
+    assert len(advice.message) == 500
+    assert advice.message.endswith("...")
+
+
+# --- no soil moisture ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "aggregates",
+    [
+        [],
+        [hour(AIR, END, 25.0)],
+        series(SOIL, [15.0] * 10, end=END - HOUR),  # nothing in the hour that just closed
+        [hour(SOIL, END, 15.0, width=timedelta(days=1))],  # a daily aggregate is not the hour
+    ],
+)
+def test_no_soil_moisture_in_the_last_hour_gives_no_advice(aggregates: list[ZoneAggregate]) -> None:
+    ctx = context(aggregates=aggregates, days=YESTERDAY)
+    assert estimate(ctx) is None
+    assert advise_irrigation(ctx, FakeForecaster({6: 10.0, 24: 10.0})) == []
+
+
+# --- the gain -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("q", "r", "gain"),
+    [
+        (1.0, 10.0, 0.27),  # daily readings: ml.waterbalance.DEFAULT_GAIN's docstring, rounded there to 0.3
+        (7.0, 10.0, 0.557),  # weekly readings: "would give 0.6"
+        (1 / 24, 10.0, 0.0625),  # hourly readings: the advisor's
+        (10.0, 10.0, 0.618),  # Q = R: the golden ratio's 1 / phi
+    ],
+)
+def test_steady_gain_matches_the_closed_form(q: float, r: float, gain: float) -> None:
+    found = steady_gain(q, r)
+    assert found == pytest.approx(gain, abs=5e-4)
+    prior = found * r / (1 - found)  # K = P / (P + R)
+    assert prior == pytest.approx(prior * r / (prior + r) + q)  # the Riccati fixed point: update, then add Q
+
+
+def test_the_gains_in_use() -> None:
+    assert round(steady_gain(1.0, 10.0), 1) == DEFAULT_GAIN
+    assert steady_gain(1 / 24, 10.0) == HOURLY_GAIN
+    assert math.isclose(steady_gain(1.0, 1e-9), 1.0, abs_tol=1e-4)  # a perfect sensor is believed
