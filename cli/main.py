@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cli import balance, bridge, edge, models, train, up, worker
+from cli import balance, bridge, edge, models, season, train, up, worker
 from cli.console import add_settings_options, say, settings_from, warn
 from cli.services import command as services
 from smartfarm import __version__
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     edge.register(commands)
     bridge.register(commands)
     train.register(commands)
+    season.register(commands)
     models.register(commands)
     balance.register(commands)
     worker.register(commands)

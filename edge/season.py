@@ -27,7 +27,7 @@ from edge.faults import FaultKind, FaultRates, FaultRecord
 from edge.simulator import FarmSimulation, Message
 from edge.weather import Weather
 from smartfarm.agronomy import CROPS, SOILS
-from smartfarm.layout import Crop, Layout, Soil
+from smartfarm.layout import Crop, Layout
 
 READING_COLUMNS = ("farm", "zone", "device", "sensor", "kind", "depth_cm", "seq", "ts", "value", "fault")
 TRUTH_COLUMNS = (
@@ -58,7 +58,8 @@ class SeasonRecipe:
     interval_s: float = 900.0
     rates: FaultRates = field(default_factory=FaultRates.none)
     replant: bool = True
-    """Draw each zone's crop, soil and planting date from the seed, so seasons differ; False keeps the layout."""
+    """Draw each zone's crop and planting date from the seed, so seasons differ; False keeps the layout. Soils
+    stay: a farm's fields keep their soil from season to season, and a model serves the farm it learnt."""
 
     def describe(self) -> dict[str, object]:
         """The recipe as plain values, for a dataset's record and a training run's parameters."""
@@ -73,19 +74,19 @@ class SeasonRecipe:
 
 
 def replanted(layout: Layout, recipe: SeasonRecipe) -> Layout:
-    """The layout with each zone's crop, soil and planting date drawn from the recipe's seed: planted between 20
-    days before the season's start and 10 days after it, so every season holds young and established crops."""
+    """The layout with each zone's crop and planting date drawn from the recipe's seed (its soil kept): planted
+    between 20 days before the season's start and 10 days after it, so every season holds young and established
+    crops."""
     if not recipe.replant:
         return layout
     rng = random.Random(f"{recipe.seed}:replant")
-    crops, soils = list(Crop), list(Soil)
+    crops = list(Crop)
     farms = []
     for farm in layout.farms:
         zones = [
             zone.model_copy(
                 update={
                     "crop": rng.choice(crops),
-                    "soil": rng.choice(soils),
                     "planting_date": (recipe.start + timedelta(days=rng.randint(-20, 10))).date(),
                 }
             )
@@ -143,11 +144,16 @@ class _Recorder:
             rows["value"].append(r.value)
 
 
+FARMER_EVERY_DAYS = 3
+
+
 def farmer_valves(seed: int, share_of_raw: tuple[float, float] = (0.6, 1.3)) -> OnHour:
-    """The valves of a farmer who irrigates by feel: each morning at 06:00 UTC a zone whose top layer has lost
-    more than a drawn share of its readily available water gets a drawn 10-35 mm. Training seasons use it so that
-    their soil is wetted and dried as on a farm, not only by rain; the draws make seasons differ."""
+    """The valves of a farmer who irrigates by feel: at 06:00 UTC, at most every ``FARMER_EVERY_DAYS``, a zone
+    whose top layer has lost more than a drawn share of its readily available water gets a drawn 15-40 mm.
+    Training seasons use it so that their soil is wetted and dried as on a farm, not only by rain, with whole
+    days of drying between waterings; the draws make seasons differ."""
     rng = random.Random(f"{seed}:farmer")
+    last: dict[tuple[str, str], datetime] = {}
 
     def on_hour(time: datetime, messages: list[Message], sim: FarmSimulation) -> None:
         del messages
@@ -156,8 +162,10 @@ def farmer_valves(seed: int, share_of_raw: tuple[float, float] = (0.6, 1.3)) -> 
         for (farm, zone_id), state in sim.zones.items():
             soil, crop = SOILS[state.zone.soil], CROPS[state.zone.crop]
             raw = crop.p * (soil.field_capacity - soil.wilting_point)
-            if soil.field_capacity - state.theta[0] > rng.uniform(*share_of_raw) * raw:
-                sim.irrigate(farm, zone_id, rng.uniform(10.0, 35.0))
+            recent = (farm, zone_id) in last and time - last[(farm, zone_id)] < timedelta(days=FARMER_EVERY_DAYS)
+            if not recent and soil.field_capacity - state.theta[0] > rng.uniform(*share_of_raw) * raw:
+                sim.irrigate(farm, zone_id, rng.uniform(15.0, 40.0))
+                last[(farm, zone_id)] = time
 
     return on_hour
 

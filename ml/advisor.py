@@ -31,7 +31,7 @@ from ml.baselines import MAX_MESSAGE
 from ml.context import Advice, ZoneContext
 from ml.features import ASSUMED_ET0_MM
 from ml.waterbalance import BalanceDay, Observation, depletion_fraction, depletion_from_theta, root_depth_m, step
-from smartfarm.agronomy import CROPS, SOILS, crop_coefficient
+from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import SensorKind
 from smartfarm.records import RecommendationKind, Severity, ZoneAggregate, ZoneDay
 
@@ -117,6 +117,25 @@ def _quality(context: ZoneContext, hour: ZoneAggregate, most: int) -> float:
     return max(0.0, min(1.0, weight))
 
 
+PROBE_REACH_CM = 15.0
+"""A soil-moisture probe stands for the soil about 15 cm above and below it (probes are set 30 cm apart)."""
+
+
+def managed_depth_m(context: ZoneContext, root_depth: float) -> float:
+    """The root zone the advisor balances: the crop's roots, but no deeper than the zone's probes watch (the
+    deepest soil-moisture probe plus ``PROBE_REACH_CM``). Below the probes the water is unmeasured, and refilling
+    a depth nobody watches over-irrigates; irrigators manage the watched root zone (FAO-56 ch. 8 allows the
+    effective rooting depth to be the depth of active water uptake)."""
+    depths = [
+        s.depth_cm
+        for d in context.farm.devices
+        if d.zone == context.zone.id
+        for s in d.sensors
+        if s.kind is SensorKind.SOIL_MOISTURE and s.depth_cm is not None
+    ]
+    return min(root_depth, (max(depths) + PROBE_REACH_CM) / 100) if depths else root_depth
+
+
 def _et0_of(days: Sequence[ZoneDay], day: date) -> tuple[float, bool]:
     """The reference ET of ``day`` if closed, else of the last closed day, else the assumed summer value."""
     by_day = {d.day: d.et0_mm for d in days}
@@ -134,7 +153,7 @@ def estimate(context: ZoneContext) -> Estimate | None:
     zone, tz = context.zone, ZoneInfo(context.farm.timezone)
     soil, crop = SOILS[zone.soil], CROPS[zone.crop]
     today = (context.window_end - HOUR).astimezone(tz).date()
-    zr = root_depth_m(zone.crop, zone.planting_date, today)
+    zr = managed_depth_m(context, root_depth_m(zone.crop, zone.planting_date, today))
     kc = crop_coefficient(zone.crop, zone.planting_date, today)
     et0, assumed = _et0_of(context.days, today)
     p = depletion_fraction(crop.p, kc * et0)
@@ -255,9 +274,19 @@ def _message(context: ZoneContext, est: Estimate, ahead: Outlook, amount: float,
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
+def in_field(context: ZoneContext) -> bool:
+    """Whether the zone has a crop using water: planted (or, for the vine, past budbreak) and not yet harvested
+    (or dormant). Before and after, the balance has no crop to keep out of stress, so nothing is advised."""
+    zone = context.zone
+    today = (context.window_end - HOUR).astimezone(ZoneInfo(context.farm.timezone)).date()
+    return today >= zone.planting_date and growth_stage(zone.crop, zone.planting_date, today) is not CropStage.HARVESTED
+
+
 def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> list[Advice]:
     """Irrigation advice for the zone at the close of the hour: when, how much and why; empty when not due
     within 24 hours or already planned."""
+    if not in_field(context):
+        return []
     est = estimate(context)
     if est is None:
         return []

@@ -38,13 +38,20 @@ HORIZONS_H = (6, 24)
 AGGREGATE_COLUMNS = ("farm", "zone", "kind", "window_start", "count", "mean", "min", "max", "last")
 
 
+CLEANED_FAULTS = frozenset({"stuck", "spike"})
+"""Ground-truth faults whose readings the stream's cleaning flags and leaves out of the aggregates (a repeated
+value, a jump no soil or air makes); a slow drift, a dropout's first message or a failing battery's readings pass
+its checks, so they stay in the aggregates in service and in training alike."""
+
+
 def hourly_aggregates(readings: pd.DataFrame, drop_faulty: bool = True) -> pd.DataFrame:
     """Per farm, zone, kind and UTC hour: count, mean, min, max and last (the value with the latest time).
 
-    ``drop_faulty`` leaves out readings with a ground-truth fault, as the stream's cleaning leaves out what it
-    flags: a forecaster learns the soil, not the faults. Rows sorted by farm, zone, window start and kind.
+    ``drop_faulty`` leaves out the readings of ``CLEANED_FAULTS``, as the stream's cleaning does, so a model is
+    trained on the aggregates it is later shown. Rows sorted by farm, zone, window start and kind.
     """
-    frame = readings[readings["fault"] == ""] if drop_faulty and "fault" in readings else readings
+    cleaned = readings["fault"].isin(CLEANED_FAULTS) if drop_faulty and "fault" in readings else None
+    frame = readings[~cleaned] if cleaned is not None else readings
     # Sorted by time and then value: of readings at the same time, ``last`` is the largest, as the stream's
     # ``summarize`` (which sorts (time, value) pairs) takes it.
     frame = frame.assign(window_start=frame["ts"].dt.floor("h")).sort_values(["ts", "value"], kind="stable")
@@ -88,32 +95,54 @@ def zone_days(farm: Farm, zone: Zone, hours: Sequence[ZoneAggregate]) -> list[Zo
     return [d for d in days if d is not None]
 
 
-class _Lookback:
-    """A zone's aggregates by kind and its days, sliced per hour by bisection instead of scanned."""
+class ZoneHistory:
+    """A zone's aggregates by kind and its days, sliced per hour by bisection instead of scanned: the context the
+    stream would show a scorer at any hour. Filled at once (training) or hour by hour (a closed-loop season)."""
 
-    def __init__(self, hours: Sequence[ZoneAggregate], days: Sequence[ZoneDay]) -> None:
+    def __init__(self, hours: Sequence[ZoneAggregate] = (), days: Sequence[ZoneDay] = ()) -> None:
         self.by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
+        self.starts: dict[SensorKind, list[datetime]] = {}
+        self.days: list[ZoneDay] = []
+        self.day_keys: list[date] = []
+        self.add_hours(hours)
+        for d in sorted(days, key=lambda d: d.day):
+            self.add_day(d)
+
+    def add_hours(self, hours: Iterable[ZoneAggregate]) -> None:
+        """Append aggregates (newer than those held, per kind)."""
         for a in sorted(hours, key=lambda a: a.window_start):
             self.by_kind.setdefault(a.kind, []).append(a)
-        self.starts = {k: [a.window_start for a in v] for k, v in self.by_kind.items()}
-        self.days = sorted(days, key=lambda d: d.day)
-        self.day_keys = [d.day for d in self.days]
+            self.starts.setdefault(a.kind, []).append(a.window_start)
 
-    def context(self, farm: Farm, zone: Zone, end: datetime) -> ZoneContext:
+    def add_day(self, day: ZoneDay) -> None:
+        """Append a closed day (newer than those held)."""
+        self.days.append(day)
+        self.day_keys.append(day.day)
+
+    def hours_of(self, kind: SensorKind, start: datetime, end: datetime) -> list[ZoneAggregate]:
+        starts = self.starts.get(kind, [])
+        return self.by_kind.get(kind, [])[bisect.bisect_left(starts, start) : bisect.bisect_left(starts, end)]
+
+    def context(self, farm: Farm, zone: Zone, end: datetime, pending_mm: float = 0.0) -> ZoneContext:
         since = end - timedelta(hours=CONTEXT_H)
-        hours = {}
-        for kind, aggs in self.by_kind.items():
-            starts = self.starts[kind]
-            hours[kind] = aggs[bisect.bisect_left(starts, since) : bisect.bisect_left(starts, end)]
+        hours = {kind: self.hours_of(kind, since, end) for kind in self.by_kind}
         today = (end - HOUR).astimezone(ZoneInfo(farm.timezone)).date()
         first = bisect.bisect_left(self.day_keys, zone.planting_date)
         days = self.days[first : max(first, bisect.bisect_left(self.day_keys, today))]
-        return ZoneContext(farm=farm, zone=zone, window_end=end, hours=hours, days=days, suspicions=())
+        return ZoneContext(
+            farm=farm,
+            zone=zone,
+            window_end=end,
+            hours=hours,
+            days=days,
+            suspicions=(),
+            pending_irrigation_mm=pending_mm,
+        )
 
 
 def feature_rows(farm: Farm, zone: Zone, hours: Sequence[ZoneAggregate], days: Sequence[ZoneDay]) -> pd.DataFrame:
     """``zone_features`` at the end of every hour the zone has soil moisture, indexed by the hour's end (UTC)."""
-    lookback = _Lookback(hours, days)
+    lookback = ZoneHistory(hours, days)
     ends = [a.window_end for a in lookback.by_kind.get(SensorKind.SOIL_MOISTURE, [])]
     rows = [zone_features(lookback.context(farm, zone, end)) for end in ends]
     return pd.DataFrame(rows, index=pd.DatetimeIndex(ends, name="window_end"), columns=list(FEATURES))
@@ -131,10 +160,19 @@ def targets(rows: pd.DataFrame, horizons: Iterable[int] = HORIZONS_H) -> pd.Data
     return out
 
 
-def irrigated_within(truth: pd.DataFrame, farm: str, zone: str, index: pd.DatetimeIndex, hours: int) -> np.ndarray:
-    """Whether the zone's valves put water on in the ``hours`` after each time of ``index`` (from the truth)."""
+def irrigated_within(
+    truth: pd.DataFrame,
+    farm: str,
+    zone: str,
+    index: pd.DatetimeIndex,
+    hours: int,
+    column: str = "irrigation_mm",
+    above_mm: float = 0.0,
+) -> np.ndarray:
+    """Whether the zone's valves put water on in the ``hours`` after each time of ``index`` (from the truth);
+    with ``column="rain_mm"``, whether it rained."""
     mine = truth[(truth["farm"] == farm) & (truth["zone"] == zone)]
-    wet = np.sort(pd.DatetimeIndex(mine.loc[mine["irrigation_mm"] > 0, "ts"]).as_unit("ns").asi8)
+    wet = np.sort(pd.DatetimeIndex(mine.loc[mine[column] > above_mm, "ts"]).as_unit("ns").asi8)
     times = index.as_unit("ns").asi8
     after = np.searchsorted(wet, times, side="right")
     before_end = np.searchsorted(wet, times + hours * 3_600_000_000_000, side="right")
@@ -145,8 +183,9 @@ def forecast_table(
     layout: Layout, readings: pd.DataFrame, truth: pd.DataFrame, season: int, horizons: Iterable[int] = HORIZONS_H
 ) -> pd.DataFrame:
     """Every zone's feature rows with targets, one season: columns ``FEATURES``, the targets, ``irrigated_{h}h``
-    (the valves ran within the horizon), and ``season``, ``farm``, ``zone``, ``crop``, ``soil`` for splitting and
-    reporting."""
+    (the valves ran within the horizon), ``rained_{h}h`` (more than 0.1 mm of rain in a tick of it: for judging
+    the forecast on dry horizons; no model sees it), and ``season``, ``farm``, ``zone``, ``crop``, ``soil`` for
+    splitting and reporting."""
     hourly = hourly_aggregates(readings)
     tables = []
     for farm in layout.farms:
@@ -158,6 +197,7 @@ def forecast_table(
             table = pd.concat([rows, targets(rows, horizons)], axis=1)
             for h in horizons:
                 table[f"irrigated_{h}h"] = irrigated_within(truth, farm.id, zone.id, rows.index, h)
+                table[f"rained_{h}h"] = irrigated_within(truth, farm.id, zone.id, rows.index, h, "rain_mm", 0.1)
             table = table.assign(season=season, farm=farm.id, zone=zone.id, crop=zone.crop.value, soil=zone.soil.value)
             tables.append(table)
     return pd.concat(tables) if tables else pd.DataFrame(columns=list(FEATURES))

@@ -36,8 +36,9 @@ class TrainingReport:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(frames) if frames else pd.DataFrame()
+def _concat(frames: Sequence[pd.DataFrame], keep_index: bool = True) -> pd.DataFrame:
+    """The seasons' tables as one; sensor-hour tables are renumbered (the detector selects rows by label)."""
+    return pd.concat(frames, ignore_index=not keep_index) if frames else pd.DataFrame()
 
 
 def data_hash(train: Sequence[SeasonData], holdout: Sequence[SeasonData]) -> str:
@@ -55,8 +56,8 @@ def train(
     started = time.perf_counter()
     forecast_train = _concat([s.forecast for s in train_seasons])
     forecast_test = _concat([s.forecast for s in holdout])
-    sensors_train = _concat([s.sensors for s in train_seasons])
-    sensors_test = _concat([s.sensors for s in holdout])
+    sensors_train = _concat([s.sensors for s in train_seasons], keep_index=False)
+    sensors_test = _concat([s.sensors for s in holdout], keep_index=False)
     report.rows = {
         "forecast_train": len(forecast_train),
         "forecast_holdout": len(forecast_test),

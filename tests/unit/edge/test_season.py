@@ -72,7 +72,7 @@ def test_a_recipe_makes_the_same_season_again() -> None:
     assert not a.readings["value"].equals(other.readings["value"])
 
 
-def test_replanting_draws_crops_soils_and_dates_from_the_seed() -> None:
+def test_replanting_draws_crops_and_dates_from_the_seed_and_keeps_the_soils() -> None:
     layout = load_layout()
     one = replanted(layout, SeasonRecipe(seed=1, start=START, days=30))
     again = replanted(layout, SeasonRecipe(seed=1, start=START, days=30))
@@ -81,6 +81,7 @@ def test_replanting_draws_crops_soils_and_dates_from_the_seed() -> None:
     assert zones == [z for f in again.farms for z in f.zones]
     assert zones != [z for f in other.farms for z in f.zones]
     assert all(-20 <= (z.planting_date - START.date()).days <= 10 for z in zones)
+    assert [z.soil for z in zones] == [z.soil for f in layout.farms for z in f.zones], "a field keeps its soil"
     kept = replanted(layout, SeasonRecipe(seed=1, start=START, days=30, replant=False))
     assert kept == layout
 

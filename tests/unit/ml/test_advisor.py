@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,12 +22,20 @@ SOIL = SensorKind.SOIL_MOISTURE
 RAIN = SensorKind.RAINFALL
 AIR = SensorKind.AIR_TEMPERATURE
 
-# Tomato on loam at END: FC 25 %, WP 12 %, Zr 1.0 m, TAW 130 mm, so theta 20 % is Dr 50 mm. Kc 1.15 x ET0 4.4 is
-# ETc 5.06 mm/day (0.21 mm an hour), p = 0.3976, RAW = 51.688 mm.
+# Tomato on loam at END: FC 25 %, WP 12 %, roots 1.0 m but probes at 15 and 45 cm, so the managed root zone is
+# 0.6 m: TAW 78 mm, and theta 20 % is Dr 30 mm. Kc 1.15 x ET0 4.4 is ETc 5.06 mm/day (0.21 mm an hour),
+# p = 0.3976, RAW = 31.01 mm.
 YESTERDAY = [day(date(2026, 7, 14), et0=4.4)]
 STILL = [day(date(2026, 7, 14), et0=0.0)]
 """A day without crop water use: the balance stands still, so only the sensors move the estimate."""
-RAW = 0.3976 * 130
+ZR = 0.6
+RAW = 0.3976 * 78
+
+
+def dr(theta: float) -> float:
+    """Dr (mm) of the managed root zone at soil moisture ``theta`` (%)."""
+    return 10 * ZR * (25.0 - theta)
+
 ETC_H = 1.15 * 4.4 / 24
 LAG_MM = ETC_H * (1 - HOURLY_GAIN) / HOURLY_GAIN
 """How far a fixed-gain update trails a sensor that holds steady while the balance dries at ETc: the steady state
@@ -98,7 +106,7 @@ def test_irrigates_when_depletion_passes_the_trigger_and_not_after_heavy_rain(
 def test_heavy_rain_is_water_in_for_the_balance_even_before_the_probes_feel_it() -> None:
     est = estimate(context(aggregates=[*soil([19.0] * 48), rain(40.0)], days=YESTERDAY))
     assert est is not None
-    assert est.measured_mm == pytest.approx(60.0)
+    assert est.measured_mm == pytest.approx(dr(19.0))
     # The balance's prior is 40 mm wetter than the hour before; the sensors pull it back only by the gain.
     assert est.prior_mm < est.measured_mm - 35
     assert est.depletion_mm == pytest.approx(est.prior_mm + HOURLY_GAIN * (est.measured_mm - est.prior_mm))
@@ -149,7 +157,7 @@ def test_a_pending_amount_leaving_under_a_quarter_millimetre_rounds_to_nothing()
 def crossing(advice: Advice, path: Mapping[int, float]) -> float:
     """Where the forecast's path, offset to start at the corrected estimate, reaches RAW: by hand, linearly."""
     now, measured, raw = (advice.inputs[k] for k in ("depletion_mm", "measured_depletion_mm", "raw_mm"))
-    points = [(0.0, now)] + [(float(h), now + 10 * (25.0 - theta) - measured) for h, theta in sorted(path.items())]
+    points = [(0.0, now)] + [(float(h), now + dr(theta) - measured) for h, theta in sorted(path.items())]
     for (h0, d0), (h1, d1) in itertools.pairwise(points):
         if d0 < raw <= d1:
             return h0 + (raw - d0) / (d1 - d0) * (h1 - h0)
@@ -224,7 +232,7 @@ def test_crop_water_use_beyond_24_h_gives_no_advice() -> None:
 def test_steady_readings_with_a_still_balance_make_the_estimate_the_measurement(theta: float) -> None:
     est = estimate(context(aggregates=soil([theta] * 48), days=STILL))
     assert est is not None
-    assert est.measured_mm == pytest.approx(10 * (25.0 - theta))
+    assert est.measured_mm == pytest.approx(dr(theta))
     assert est.depletion_mm == pytest.approx(est.measured_mm)
     assert est.water_in_mm == 0
 
@@ -249,11 +257,11 @@ def test_below_raw_the_estimate_settles_at_the_fixed_gain_s_lag(theta: float) ->
 
 def test_a_jump_wetter_than_the_balance_is_water_in_not_smoothed() -> None:
     """A valve the balance did not know about: 30 mm in one hour, five hours ago."""
-    readings = [19.5] * 43 + [22.5] * 5
+    readings = [19.5] * 43 + [24.5] * 5
     est = estimate(context(aggregates=soil(readings), days=YESTERDAY))
     assert est is not None
     assert est.water_in_mm == pytest.approx(30.0 + ETC_H, abs=0.05)  # the probes' 30 mm and the hour's ETc
-    assert est.measured_mm == pytest.approx(25.0)
+    assert est.measured_mm == pytest.approx(dr(24.5))
     assert abs(est.depletion_mm - est.measured_mm) <= LAG_MM  # followed the jump; smoothing would leave ~28 mm
     advice = advise_irrigation(context(aggregates=soil([19.5] * 48), days=YESTERDAY), None)
     assert only(advice).inputs["water_in_mm"] == 0
@@ -264,8 +272,8 @@ def test_a_jump_wetter_than_the_balance_is_water_in_not_smoothed() -> None:
     ("step_pct", "water_in"),
     [
         (0.1, False),  # 1 mm: probe noise, smoothed
-        ((WET_JUMP_MM - ETC_H) / 10 - 0.01, False),  # just under the threshold with the hour's ETc
-        ((WET_JUMP_MM - ETC_H) / 10 + 0.01, True),
+        ((WET_JUMP_MM - ETC_H) / (10 * ZR) - 0.01, False),  # just under the threshold with the hour's ETc
+        ((WET_JUMP_MM - ETC_H) / (10 * ZR) + 0.01, True),
         (1.0, True),
     ],
 )
@@ -297,8 +305,8 @@ def test_the_gauge_s_rain_is_not_counted_again_as_water_in(felt_after_h: int, mo
 def test_the_estimate_starts_from_the_first_hour_shown() -> None:
     est = estimate(context(aggregates=soil([19.0]), days=STILL))
     assert est is not None
-    assert est.depletion_mm == pytest.approx(60.0)
-    assert est.prior_mm == pytest.approx(60.0)
+    assert est.depletion_mm == pytest.approx(dr(19.0))
+    assert est.prior_mm == pytest.approx(dr(19.0))
 
 
 # --- the sensors' quality -----------------------------------------------------------------------------------
@@ -349,8 +357,9 @@ def test_the_message_names_amount_time_depletion_and_raw_now() -> None:
     advice = only(advise_irrigation(context(aggregates=soil([19.5] * 48), days=YESTERDAY), None))
     lost = advice.inputs["depletion_mm"]
     assert advice.message.startswith(f"Irrigate {advice.amount_mm:g} mm on Tomatoes, north field now:")
-    assert f"has lost {lost:.0f} mm of water, past the 52 mm the crop can use without stress" in advice.message
-    assert "Sensors read 19.5% against field capacity 25% (55 mm lost)" in advice.message
+    assert f"has lost {lost:.0f} mm of water, past the 31 mm the crop can use without stress" in advice.message
+    assert "Sensors read 19.5% against field capacity 25% (33 mm lost)" in advice.message
+    assert "root zone (0-60 cm)" in advice.message, "the depth the probes watch, not the tomato's full 1 m"
     assert "Kc 1.15 x ET0 4.4 mm" in advice.message
     assert "at 4 mm/h" in advice.message
     assert len(advice.message) <= 500
@@ -366,7 +375,7 @@ def test_the_message_names_the_local_time_of_a_scheduled_irrigation() -> None:
     assert f"Irrigate {advice.amount_mm:g} mm on top of the 10 mm already planned" in advice.message
     assert f"at {local:%H:%M} (in {f'{hours:.1f}'.removesuffix('.0')} h)" in advice.message
     assert f"has lost {advice.inputs['depletion_mm']:.0f} mm of water and the forecast says" in advice.message
-    assert "the 52 mm the crop can use without stress by then" in advice.message
+    assert "the 31 mm the crop can use without stress by then" in advice.message
     assert advice.amount_mm == round(RAW * 2) / 2 - 10.0
 
 
@@ -419,3 +428,17 @@ def test_the_gains_in_use() -> None:
     assert round(steady_gain(1.0, 10.0), 1) == DEFAULT_GAIN
     assert steady_gain(1 / 24, 10.0) == HOURLY_GAIN
     assert math.isclose(steady_gain(1.0, 1e-9), 1.0, abs_tol=1e-4)  # a perfect sensor is believed
+
+
+@pytest.mark.parametrize(
+    ("zone_id", "end", "advised"),
+    [
+        ("tomato-north", END, True),  # mid-season, dry: advised
+        ("tomato-north", datetime(2026, 4, 10, 20, tzinfo=UTC), False),  # planted 15 April: nothing in the field
+        ("tomato-north", datetime(2026, 9, 20, 20, tzinfo=UTC), False),  # harvested after 135 days
+        ("lettuce-south", datetime(2026, 8, 1, 20, tzinfo=UTC), False),  # lettuce done by late July
+    ],
+)
+def test_no_irrigation_is_advised_without_a_crop_in_the_field(zone_id: str, end: datetime, advised: bool) -> None:
+    ctx = context(zone_id, aggregates=series(SOIL, [15.0] * 12, end=end), end=end)
+    assert bool(advise_irrigation(ctx, None)) is advised

@@ -14,7 +14,7 @@ from ml.dataset import forecast_table
 from ml.forecast import Forecaster, physics, trainable
 from smartfarm.layout import load_layout
 
-START = datetime(2025, 4, 15, tzinfo=UTC)
+START = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def _table(seed: int, offset_days: int) -> pd.DataFrame:
@@ -39,8 +39,9 @@ def test_positive_skill_against_persistence_and_physics_on_a_held_out_season(
 ) -> None:
     metrics = forecaster.evaluate(seasons[1])
     assert metrics["rows_24h"] > 1000, "the held-out season has enough dry-horizon hours to judge"
-    assert metrics["skill_24h"] > 0.05, metrics
-    assert metrics["skill_6h"] > 0.0, metrics
+    assert metrics["skill_24h"] > 0.03, metrics
+    assert metrics["skill_6h"] > 0.05, metrics
+    assert metrics["skill_dry_24h"] > 0.25, "on horizons without rain the soil's course is the model's to know"
     assert metrics["skill_vs_physics_24h"] > 0.0, metrics
     assert metrics["mae_model_24h"] < metrics["mae_persistence_24h"]
     assert forecaster.beats_baseline(metrics)

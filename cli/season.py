@@ -1,0 +1,217 @@
+"""``smartfarm season``: one simulated season, three ways of irrigating it, and what each did for the crops.
+
+The same season (seed, weather, soils) is simulated three times: with the irrigation advisor's recommendations
+applied by the valves (the closed loop, through the very pieces that run live: the stream's ``advise`` with its
+pending plans, cancellations and cooldowns, and the valves' ``IrrigationSchedule`` holding each until its
+``start_at``), with a fixed calendar schedule, and with no irrigation. Per zone: water applied, days under water
+stress (Ks below 1) and the yield effect by FAO-33 (``ml.outcome``); a PNG per zone shows the advisor's season.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cli.console import add_settings_options, say, settings_from
+from edge.faults import FaultRates
+from edge.schedule import IrrigationSchedule
+from edge.season import SeasonRecipe, SeasonTables, run_season
+from edge.simulator import FarmSimulation, Message
+from ml.advisor import SoilForecast
+from ml.dataset import ZoneHistory
+from ml.features import zone_day
+from ml.models import IrrigationAdvisor
+from ml.outcome import SeasonOutcome, outcome
+from ml.settings import ModelSettings
+from smartfarm.errors import ConfigError
+from smartfarm.layout import Farm, Layout, Zone, load_layout
+from smartfarm.records import RecommendationKind, ZoneAggregate
+from smartfarm.settings import LayoutSettings
+from stream.advice import advise
+from stream.windows import window_stats
+
+POLICIES = ("advisor", "calendar", "none")
+
+
+@dataclass
+class ZoneLog:
+    """What the advisor's run saw and did in one zone, for its plot."""
+
+    forecasts: list[tuple[datetime, float]] = field(default_factory=list)
+    """(time forecast for, soil moisture %) of each hour's 24 h forecast."""
+    recommended: list[tuple[datetime, float]] = field(default_factory=list)
+    """(valve start, mm) of each irrigation recommendation."""
+
+
+@dataclass
+class Calendar:
+    """A fixed schedule: ``mm`` on every zone every ``every_days`` days at 06:00 farm time."""
+
+    every_days: int
+    mm: float
+
+    def __call__(self, time: datetime, messages: list[Message], sim: FarmSimulation) -> None:
+        del messages
+        for farm in sim.layout.farms:
+            local = time.astimezone(ZoneInfo(farm.timezone))
+            if local.hour == 6 and local.toordinal() % self.every_days == 0:
+                for zone in farm.zones:
+                    sim.irrigate(farm.id, zone.id, self.mm)
+
+
+class ClosedLoop:
+    """The advisor's valves: each hour the zones' new aggregates, closed days and recommendations, applied when due."""
+
+    def __init__(self, layout: Layout, forecaster: SoilForecast | None) -> None:
+        self.scorer = IrrigationAdvisor(forecaster)
+        self.forecaster = forecaster
+        self.zones: list[tuple[Farm, Zone]] = [(f, z) for f in layout.farms for z in f.zones]
+        self.history = {z.id: ZoneHistory() for _, z in self.zones}
+        self.state: dict[str, dict[str, Any]] = {z.id: {} for _, z in self.zones}
+        self.by_day: dict[str, dict[date, list[ZoneAggregate]]] = {z.id: {} for _, z in self.zones}
+        self.zone_of = {d.id: d.zone for f in layout.farms for d in f.devices}
+        self.schedule = IrrigationSchedule()
+        self.log = {z.id: ZoneLog() for _, z in self.zones}
+
+    def __call__(self, time: datetime, messages: list[Message], sim: FarmSimulation) -> None:
+        for farm, zone in self.zones:
+            hours = self._aggregates(farm, zone, messages)
+            self.history[zone.id].add_hours(hours)
+            self._close_days(farm, zone, time, hours)
+            context = self.history[zone.id].context(farm, zone, time)
+            if self.forecaster is not None:
+                ahead = self.forecaster.forecast(context).get(24)
+                if ahead is not None:
+                    self.log[zone.id].forecasts.append((time + timedelta(hours=24), ahead))
+            for rec in advise(self.scorer, context, self.state[zone.id]):
+                self.schedule.offer(rec)
+                if rec.kind is RecommendationKind.IRRIGATION and rec.amount_mm:
+                    self.log[zone.id].recommended.append((rec.start_at or time, rec.amount_mm))
+        for irrigation in self.schedule.due(time):
+            sim.irrigate(irrigation.farm, irrigation.zone, irrigation.amount_mm)
+
+    def _aggregates(self, farm: Farm, zone: Zone, messages: list[Message]) -> list[ZoneAggregate]:
+        """The hour's 1-hour aggregates of the zone by the stream's own rule (``window_stats``)."""
+        triples = [
+            (m.ts.timestamp(), r.kind, r.value)
+            for m in messages
+            if self.zone_of.get(m.device) == zone.id
+            for r in m.readings
+        ]
+        return [
+            ZoneAggregate.create(
+                farm=farm.id,
+                zone=zone.id,
+                kind=kind,
+                window_start=window.start,
+                window_end=window.end,
+                count=s.count,
+                mean=s.mean,
+                min=s.min,
+                max=s.max,
+                last=s.last,
+                revision=1,
+            )
+            for (window, kind), s in sorted(window_stats(triples, 3600).items(), key=lambda i: (i[0][0], i[0][1]))
+        ]
+
+    def _close_days(self, farm: Farm, zone: Zone, time: datetime, hours: list[ZoneAggregate]) -> None:
+        tz = ZoneInfo(farm.timezone)
+        days = self.by_day[zone.id]
+        for a in hours:
+            days.setdefault(a.window_start.astimezone(tz).date(), []).append(a)
+        today = time.astimezone(tz).date()
+        for day in sorted(d for d in days if d < today):
+            made = zone_day(farm, zone, day, days.pop(day))
+            if made is not None:
+                self.history[zone.id].add_day(made)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    season = commands.add_parser(
+        "season",
+        help="a simulated season irrigated by the advisor, by a calendar and not at all: water, stress, yield",
+        description="Simulates one season of the layout three times with the same weather: the irrigation "
+        "advisor's recommendations applied by the valves (with the promoted forecaster when the registry has one), "
+        "a fixed calendar schedule, and no irrigation. Prints water applied, days under water stress (Ks < 1) and "
+        "the FAO-33 yield estimate per zone and policy, and writes a plot per zone of the advisor's season.",
+    )
+    season.add_argument("--start", default="2026-04-01", help="first day, a UTC date (default 2026-04-01)")
+    season.add_argument("--days", type=int, default=150, help="days to simulate (default 150)")
+    season.add_argument("--seed", type=int, default=7, help="seed of the season's weather and devices (default 7)")
+    season.add_argument("--calendar-days", type=int, default=3, help="calendar: irrigate every N days (default 3)")
+    season.add_argument("--calendar-mm", type=float, default=15.0, help="calendar: millimetres each time (default 15)")
+    season.add_argument("--out", type=Path, default=Path(".smartfarm/season"), help="folder for the plots")
+    add_settings_options(season, LayoutSettings, "layout")
+    add_settings_options(season, ModelSettings, "store")
+    season.set_defaults(run=run_season_command)
+
+
+def _forecaster(settings: ModelSettings) -> tuple[SoilForecast | None, str]:
+    from ml.models import FORECASTER
+    from ml.registry import Follower, Registry
+
+    follower = Follower(Registry(settings), FORECASTER)
+    follower.refresh(force=True)
+    loaded = follower.current()
+    if loaded is None:
+        return None, f"no promoted {FORECASTER} in {settings.store}: the advisor looks ahead with crop water use"
+    model: SoilForecast = loaded.model  # type: ignore[assignment]
+    return model, f"{FORECASTER} version {loaded.version}"
+
+
+def run_season_command(args: argparse.Namespace) -> int:
+    if args.days < 3 or args.calendar_days < 1 or args.calendar_mm < 0:
+        raise ConfigError("--days must be at least 3, --calendar-days at least 1 and --calendar-mm not negative")
+    try:
+        start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ConfigError(f"--start {args.start!r} is not a date; give one like 2026-04-01") from exc
+    layout = load_layout(settings_from(LayoutSettings, args).layout)
+    forecaster, which = _forecaster(settings_from(ModelSettings, args))
+    say(f"season: {args.days} days from {start:%Y-%m-%d}, seed {args.seed}; {which}")
+    recipe = SeasonRecipe(seed=args.seed, start=start, days=args.days, rates=FaultRates.none(), replant=False)
+    loop = ClosedLoop(layout, forecaster)
+    runs: dict[str, SeasonTables] = {}
+    for policy, hook in (
+        ("advisor", loop),
+        ("calendar", Calendar(args.calendar_days, args.calendar_mm)),
+        ("none", None),
+    ):
+        t = time.perf_counter()
+        runs[policy] = run_season(layout, recipe, hook)
+        say(f"  {policy}: simulated in {time.perf_counter() - t:.1f} s")
+    outcomes = [outcome(runs[p].truth, z, p) for f in layout.farms for z in f.zones for p in POLICIES]
+    for line in table(outcomes):
+        say(line)
+    from cli.plots import season_plot
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    for farm in layout.farms:
+        for zone in farm.zones:
+            path = args.out / f"{farm.id}-{zone.id}.png"
+            season_plot(path, farm, zone, {p: runs[p] for p in POLICIES}, loop.log[zone.id])
+            say(f"season: wrote {path}")
+    return 0
+
+
+def table(outcomes: Sequence[SeasonOutcome]) -> list[str]:
+    head = f"{'zone':<16} {'policy':<9} {'days':>4} {'irrigation mm':>13} {'rain mm':>8} {'ETa/ETm':>8} "
+    head += f"{'stress days':>11} {'yield %':>8}"
+    lines = [head, "-" * len(head)]
+    for o in outcomes:
+        r = o.row()
+        lines.append(
+            f"{o.zone:<16} {o.policy:<9} {o.days:>4} {r['irrigation_mm']:>13} {r['rain_mm']:>8} {r['eta_etm']:>8} "
+            f"{o.stressed_days:>11} {r['yield_pct']:>8}"
+        )
+    return lines
+
+
+__all__ = ["POLICIES", "ClosedLoop", "register", "table"]
