@@ -34,7 +34,7 @@ from smartfarm.layout import Farm, Layout, Zone, load_layout
 from smartfarm.records import RecommendationKind, ZoneAggregate
 from smartfarm.settings import LayoutSettings
 from stream.advice import advise
-from stream.windows import window_stats
+from stream.windows import revise, window_stats
 
 POLICIES = ("advisor", "calendar", "none")
 
@@ -104,22 +104,8 @@ class ClosedLoop:
             if self.zone_of.get(m.device) == zone.id
             for r in m.readings
         ]
-        return [
-            ZoneAggregate.create(
-                farm=farm.id,
-                zone=zone.id,
-                kind=kind,
-                window_start=window.start,
-                window_end=window.end,
-                count=s.count,
-                mean=s.mean,
-                min=s.min,
-                max=s.max,
-                last=s.last,
-                revision=1,
-            )
-            for (window, kind), s in sorted(window_stats(triples, 3600).items(), key=lambda i: (i[0][0], i[0][1]))
-        ]
+        stats = window_stats(triples, 3600)
+        return revise(farm.id, zone.id, {window for window, _ in stats}, stats, {})  # first revisions, in order
 
     def _close_days(self, farm: Farm, zone: Zone, time: datetime, hours: list[ZoneAggregate]) -> None:
         tz = ZoneInfo(farm.timezone)

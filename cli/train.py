@@ -67,7 +67,7 @@ def record(layout: Layout, recipes: Sequence[SeasonRecipe], on_done: Callable[[s
         data = SeasonData(
             recipe=recipe.describe(),
             forecast=forecast_table(season.layout, season.readings, season.truth, recipe.seed),
-            sensors=sensor_hours_table(season.readings),
+            sensors=sensor_hours_table(season.readings).assign(season=recipe.seed),
         )
         out.append(data)
         on_done(

@@ -147,11 +147,14 @@ def hour_frame(hours: Sequence[SensorHour]) -> pd.DataFrame:
 
 
 def peer_residual(frame: pd.DataFrame) -> pd.Series:
-    """Each sensor-hour's mean minus the median of its peers' means (same farm, zone, kind, depth and hour); NaN
+    """Each sensor-hour's mean minus the median of its peers' means (same farm, zone, kind, depth, hour and, in a
+    table of several seasons, ``season``); NaN
     without a peer. Groups are small (two or three sensors), so the median of the others is their mean up to two
     peers; larger groups take the exact leave-one-out median."""
     depth = frame["depth_cm"].fillna(-1.0)
     keys = [frame["farm"], frame["zone"], frame["kind"], depth, frame["hour"]]
+    if "season" in frame:  # tables of several recorded seasons: peers only within one (their hours overlap)
+        keys.append(frame["season"])
     group = frame["mean"].groupby(keys, sort=False)
     n = group.transform("size")
     others = (group.transform("sum") - frame["mean"]) / (n - 1).where(n > 1)

@@ -6,7 +6,7 @@ import json
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -137,9 +137,16 @@ def metric_value(port: int, name: str) -> float:
 
 
 def start_worker(
-    kafka: KafkaSettings, influx: InfluxSettings, workdir: Path, worker_id: str, **settings: str
+    kafka: KafkaSettings,
+    influx: InfluxSettings,
+    workdir: Path,
+    worker_id: str,
+    extra_env: Mapping[str, str] | None = None,
+    **settings: str,
 ) -> WorkerProcess:
-    """``smartfarm worker`` on this test's topics and database, as a process of its own (so it can be killed)."""
+    """``smartfarm worker`` on this test's topics and database, as a process of its own (so it can be killed).
+
+    Its model registry is ``workdir/models``: empty (the baselines score) unless the test registers models there."""
     env = {
         "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
@@ -150,6 +157,7 @@ def start_worker(
         "SMARTFARM_WORKER_DATA_DIR": str(workdir / worker_id),
         "SMARTFARM_MODELS_STORE": str(workdir / "models"),  # an empty registry: the transparent baselines score
         **{f"SMARTFARM_WORKER_{k.upper()}": v for k, v in settings.items()},
+        **(extra_env or {}),
     }
     worker = WorkerProcess(env, workdir / f"{worker_id}.log", worker_id, log_level="INFO")
     worker.start()
@@ -172,8 +180,8 @@ class Pipeline:
         self.bridge = Running(service, self.kafka, bridge)
         self.workers: list[WorkerProcess] = []
 
-    def worker(self, name: str = "w1", **settings: str) -> WorkerProcess:
-        worker = start_worker(self.kafka, self.influx.settings, self.workdir, name, **settings)
+    def worker(self, name: str = "w1", extra_env: Mapping[str, str] | None = None, **settings: str) -> WorkerProcess:
+        worker = start_worker(self.kafka, self.influx.settings, self.workdir, name, extra_env, **settings)
         self.workers.append(worker)
         return worker
 

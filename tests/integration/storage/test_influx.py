@@ -11,7 +11,7 @@ from smartfarm.layout import SensorKind
 from storage.influx import InfluxClient
 from storage.lines import ReadingLines
 from storage.schema import DeviceStatusPoint, ReadingPoint
-from storage.zones import StoredReading, stored_readings
+from storage.zones import StoredReading, last_readings, stored_readings
 from stream.clean import Cleaned, DeviceMemory
 from tests.hostile import good
 from tests.unit.stream.test_clean import CLEANER, raw
@@ -107,3 +107,22 @@ def test_the_zone_stage_reads_a_zones_readings_back_in_one_scan(influx: InfluxCl
         )
     ]
     assert len(back) == 12 and stored_readings(influx, "valley-farm", "maize-east", *window) == []
+
+
+def test_each_sensors_last_reading_before_an_hour_in_one_query(influx: InfluxClient) -> None:
+    """The gap before an hour, for the fault detector: each sensor's latest stored reading in a range."""
+    memory = DeviceMemory()
+    start = T0 + timedelta(days=1)
+    for seq in range(3):
+        doc = good(start + timedelta(minutes=15 * seq), seq)
+        outcome = CLEANER.clean(raw(doc), memory)
+        assert isinstance(outcome, Cleaned)
+        influx.write_lines(ReadingLines().lines(outcome.message))
+        device = outcome.message.device
+    found = last_readings(influx, "valley-farm", "tomato-north", start.timestamp(), start.timestamp() + 3600)
+    latest = (start + timedelta(minutes=30)).timestamp()
+    assert len(found) == 4, "every sensor of the message"
+    assert all(at == latest for at, _ in found.values())
+    assert found[(device, "sm-15")][1] == good(start, 0)["readings"][0]["value"]
+    before = last_readings(influx, "valley-farm", "tomato-north", start.timestamp() - 3600, start.timestamp())
+    assert before == {}, "nothing stored in the hour before"

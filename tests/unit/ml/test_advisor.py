@@ -36,6 +36,7 @@ def dr(theta: float) -> float:
     """Dr (mm) of the managed root zone at soil moisture ``theta`` (%)."""
     return 10 * ZR * (25.0 - theta)
 
+
 ETC_H = 1.15 * 4.4 / 24
 LAG_MM = ETC_H * (1 - HOURLY_GAIN) / HOURLY_GAIN
 """How far a fixed-gain update trails a sensor that holds steady while the balance dries at ETc: the steady state

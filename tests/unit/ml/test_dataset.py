@@ -24,7 +24,7 @@ from ml.dataset import (
 from ml.features import FEATURES, zone_day, zone_features
 from smartfarm.layout import SensorKind, load_layout
 from smartfarm.records import ZoneAggregate
-from stream.windows import window_stats
+from stream.windows import revise, window_stats
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -40,22 +40,8 @@ def _stream_aggregates(readings: pd.DataFrame, farm: str, zone: str) -> list[Zon
     triples = [
         (ts.timestamp(), SensorKind(k), v) for ts, k, v in zip(mine["ts"], mine["kind"], mine["value"], strict=True)
     ]
-    return [
-        ZoneAggregate.create(
-            farm=farm,
-            zone=zone,
-            kind=kind,
-            window_start=window.start,
-            window_end=window.end,
-            count=s.count,
-            mean=s.mean,
-            min=s.min,
-            max=s.max,
-            last=s.last,
-            revision=1,
-        )
-        for (window, kind), s in sorted(window_stats(triples, 3600).items(), key=lambda i: (i[0][0], i[0][1].value))
-    ]
+    stats = window_stats(triples, 3600)
+    return revise(farm, zone, {window for window, _ in stats}, stats, {})
 
 
 def test_hourly_aggregates_are_the_streams_window_statistics(season) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,68 @@
+"""A worker serves the promoted models: its recommendations name them, each closed hour's sensor statistics reach
+the fault detector through the real InfluxDB, and a version promoted while it runs is loaded without a restart."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from cli.services.base import tail_of
+from edge.faults import FaultRates
+from edge.loadgen import publish_messages
+from edge.season import SeasonRecipe, run_season
+from ml.faultdetect import FaultDetector, sensor_hours_table
+from ml.models import FAULT_DETECTOR
+from ml.registry import Registry
+from ml.settings import ModelSettings
+from smartfarm.layout import load_layout
+from smartfarm.records import Recommendation
+from smartfarm.topics import KafkaTopic
+from tests.integration.pipeline import Pipeline, read_topic, telemetry, wait_for
+
+DEVICES = ("soil-tomato-north-1", "soil-tomato-north-2")
+
+
+def detector() -> FaultDetector:
+    recipe = SeasonRecipe(
+        seed=3, start=datetime(2026, 6, 1, tzinfo=UTC), days=6, rates=FaultRates(stuck=0.01, spike=0.01)
+    )
+    return FaultDetector.fit(sensor_hours_table(run_season(load_layout(), recipe).readings))
+
+
+def promote(registry: Registry, model: FaultDetector) -> int:
+    with registry.run("test", {"what": "served models"}, data_sha256=hashlib.sha256(b"6 days").hexdigest()) as run:
+        return run.register(FAULT_DETECTOR, model, {"f1": 0.6}, True).version
+
+
+def publish(pipeline: Pipeline, start: datetime, seqs: range) -> None:
+    for device, moisture in zip(DEVICES, (15.0, 15.5), strict=True):  # dry loam: the advisor speaks
+        publish_messages(
+            pipeline.device(device), telemetry(pipeline.mqtt, device, start, seqs, moisture), client_id=device
+        )
+
+
+def test_the_worker_serves_the_promoted_detector_and_follows_a_new_promotion(pipeline: Pipeline) -> None:
+    registry = Registry(ModelSettings(store=pipeline.workdir / "models"))
+    model = detector()
+    assert promote(registry, model) == 1
+    worker = pipeline.worker(extra_env={"SMARTFARM_MODELS_POLL_S": "1"})
+    worker.wait_ready()
+    start = datetime(2026, 7, 1, 6, tzinfo=UTC)  # the tomatoes are in the field (planted 15 April)
+    publish(pipeline, start, range(0, 48))  # four hours at 5 minutes
+
+    def served() -> list[Recommendation]:
+        return [Recommendation.decode(r.value) for r in read_topic(pipeline.kafka, KafkaTopic.RECOMMENDATIONS, 1)]
+
+    wait_for("a recommendation", lambda: bool(served()), timeout_s=90, explain=lambda: tail_of(worker.log_path, 30))
+    tags = {r.model for r in served()}
+    assert tags == {"smartfarm-models@forecaster-none+detector-v1"}, tags
+
+    assert promote(registry, model) == 2
+    publish(pipeline, start, range(48, 96))
+    wait_for(
+        "the worker to load version 2",
+        lambda: "loaded model sensor-fault-detector version 2" in worker.log_path.read_text(),
+        timeout_s=60,
+        explain=lambda: tail_of(worker.log_path, 30),
+    )
+    worker.check()  # still the same process: picked up without a restart
