@@ -54,7 +54,8 @@ def steady_gain(process_var: float, measurement_var: float) -> float:
 
 
 HOURLY_GAIN = steady_gain(PROCESS_VAR_MM2_PER_DAY / 24, MEASUREMENT_VAR_MM2)
-"""About 0.06: measured every hour, each reading moves the estimate a little; 24 of them as much as a daily one."""
+"""About 0.06: measured every hour, each reading moves the estimate a little (24 of them close about 79 % of a
+steady gap, where one daily update at 0.3 closes 30 %: hourly probes are trusted more, each of them less)."""
 
 
 class SoilForecast(Protocol):
