@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what SmartFarm needs on a fresh Debian or Ubuntu machine, skipping what is already there:
-# Mosquitto, InfluxDB 1.x, Java and Maven from the distribution, a virtualenv (.venv) with the project and its
+# Mosquitto, InfluxDB 1.x, Prometheus (with promtool), Java and Maven from the distribution, a virtualenv (.venv) with the project and its
 # test extra, and the Kafka broker's jars (fetched by Maven into ~/.cache/smartfarm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,14 +12,15 @@ missing=()
 command -v influxd >/dev/null || missing+=(influxdb)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+command -v promtool >/dev/null || missing+=(prometheus)  # Prometheus and promtool (alert rules are checked and tested)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     echo "bootstrap: installing ${missing[*]}"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # The packages start their own daemons on 1883 and 8086 where systemd runs; SmartFarm runs its own.
+    # The packages start their own daemons on 1883, 8086 and 9090 where systemd runs; SmartFarm runs its own.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-        for unit in mosquitto influxdb; do
+        for unit in mosquitto influxdb prometheus; do
             as_root systemctl disable --now "$unit" >/dev/null 2>&1 && echo "bootstrap: stopped the packaged $unit service" || true
         done
     fi
