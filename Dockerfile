@@ -9,7 +9,10 @@ COPY stream stream
 COPY storage storage
 COPY ml ml
 COPY cli cli
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 smartfarm
+# /var/lib/smartfarm holds what compose keeps in named volumes (the broker's credentials, the model registry):
+# created here so that a fresh volume takes the service user as its owner.
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 smartfarm \
+    && mkdir -p /var/lib/smartfarm/broker /var/lib/smartfarm/models && chown -R smartfarm /var/lib/smartfarm
 USER smartfarm
 ENTRYPOINT ["smartfarm"]
 CMD ["--help"]

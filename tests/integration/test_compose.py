@@ -1,0 +1,233 @@
+"""docker-compose.yml, checked by the compose specification's own loader (compose-go v2) and against the package.
+
+No Docker engine runs here, so ``tools/compose-check`` (a small Go program around compose-go's loader) loads the
+file the way ``docker compose`` does: interpolation (a missing ``${VAR:?...}`` is refused), normalisation,
+consistency. It is built once into ``~/.cache/smartfarm/compose-check``, named by the hash of its sources. The
+normalised project is then held against the package: commands it has, variables its settings read, healthchecks
+behind every ``service_healthy``, a scrape config promtool accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
+
+import cli.services.settings
+import edge.settings
+import ml.settings
+import smartfarm.settings
+import stream.settings
+from cli.main import build_parser
+from smartfarm.identifiers import BRIDGE_USER
+from smartfarm.settings import env_name
+from tests.helpers import repo_root
+
+ROOT = repo_root()
+COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+CHECKER = ROOT / "tools" / "compose-check"
+CACHE = Path.home() / ".cache" / "smartfarm" / "compose-check"
+GO_INSTALL = "install Go 1.23+ (https://go.dev/dl/) so that `go` is on PATH or at /usr/local/go/bin/go"
+PROMTOOL_INSTALL = "sudo apt-get install -y prometheus (for /usr/bin/promtool)"
+SETTINGS_MODULES = (smartfarm.settings, stream.settings, edge.settings, ml.settings, cli.services.settings)
+
+# Services of our image that replace its `smartfarm` entrypoint, each a gap in the package's commands.
+ONE_SHOTS = {"mosquitto-auth": "no command writes the broker's password file and ACL (cli.up.write_broker_auth)"}
+REQUIRED = sorted(set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text())))
+
+
+def _go() -> str:
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    if go is None:
+        pytest.fail(f"Go is missing, and the compose file cannot be validated without it: {GO_INSTALL}")
+    return go
+
+
+@pytest.fixture(scope="module")
+def compose_check() -> Path:
+    """The validator binary, built on first use and whenever main.go or go.mod change."""
+    digest = hashlib.sha256()
+    for name in ("main.go", "go.mod"):
+        digest.update((CHECKER / name).read_bytes())
+    binary = CACHE / f"compose-check-{digest.hexdigest()[:16]}"
+    if binary.exists():
+        return binary
+    CACHE.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_suffix(f".{os.getpid()}.tmp")
+    env = {**os.environ, "GOSUMDB": "off", "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
+    built = subprocess.run(
+        [_go(), "build", "-o", str(partial), "."],
+        cwd=CHECKER,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    if built.returncode != 0:
+        pytest.fail(f"building {CHECKER} failed (it fetches compose-go from the Go module proxy):\n{built.stderr}")
+    partial.replace(binary)  # atomic: a concurrent run never sees half a binary
+    return binary
+
+
+def load(compose_check: Path, env_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(compose_check), "-env", str(env_file), str(COMPOSE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def project(compose_check: Path) -> dict[str, Any]:
+    loaded = load(compose_check, ENV_EXAMPLE)
+    assert loaded.returncode == 0, f"docker-compose.yml does not load with .env.example:\n{loaded.stderr}"
+    result: dict[str, Any] = json.loads(loaded.stdout)
+    return result
+
+
+@pytest.fixture(scope="module")
+def services(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = project["services"]
+    return result
+
+
+def ours(service: dict[str, Any]) -> bool:
+    """Whether the service runs the image of this repository's Dockerfile."""
+    build = service.get("build") or {}
+    return Path(build.get("context", "/nonexistent")) == ROOT and build.get("dockerfile", "Dockerfile") == "Dockerfile"
+
+
+def settings_env_names() -> set[str]:
+    """Every variable some settings class reads: each field's name under its prefix, and its aliases."""
+    names: set[str] = set()
+    for module in SETTINGS_MODULES:
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(cls, BaseSettings) or cls is BaseSettings:
+                continue
+            for field, info in cls.model_fields.items():
+                names.add(env_name(cls, field))
+                if isinstance(info.validation_alias, AliasChoices):
+                    names.update(c for c in info.validation_alias.choices if isinstance(c, str))
+    return names
+
+
+def test_the_compose_file_loads_with_the_documented_env_file(services: dict[str, dict[str, Any]]) -> None:
+    expected = {"mosquitto", "mosquitto-auth", "kafka", "influxdb", "bridge", "worker", "edge", "grafana"}
+    assert expected | {"prometheus"} <= set(services)
+
+
+@pytest.mark.parametrize("variable", REQUIRED)
+def test_a_missing_required_secret_is_refused_by_name(compose_check: Path, tmp_path: Path, variable: str) -> None:
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    assert any(line.startswith(f"{variable}=") and line != f"{variable}=" for line in lines), (
+        f"{variable} is required by docker-compose.yml but has no value in .env.example"
+    )
+    env_file = tmp_path / ".env"
+    env_file.write_text("\n".join(line for line in lines if not line.startswith(f"{variable}=")) + "\n")
+    loaded = load(compose_check, env_file)
+    assert loaded.returncode != 0, f"docker-compose.yml loaded without {variable}"
+    assert variable in loaded.stderr, loaded.stderr
+
+
+def test_the_required_secrets_are_the_expected_ones() -> None:
+    assert {"GRAFANA_ADMIN_PASSWORD", "SMARTFARM_MQTT_PASSWORD", "SMARTFARM_EDGE_DEVICE_SECRET"} <= set(REQUIRED)
+
+
+def test_our_image_runs_commands_the_package_has(services: dict[str, dict[str, Any]]) -> None:
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    built = {name: service for name, service in services.items() if ours(service)}
+    assert {"bridge", "worker", "edge"} <= set(built)
+    for name, service in built.items():
+        if service.get("entrypoint"):
+            assert name in ONE_SHOTS, f"{name} replaces the smartfarm entrypoint with {service['entrypoint']}"
+            continue
+        command = service.get("command") or []
+        assert command and command[0] in commands, f"{name} runs `smartfarm {' '.join(command)}`: no such command"
+
+
+def test_every_smartfarm_variable_set_is_one_the_settings_read(services: dict[str, dict[str, Any]]) -> None:
+    known = settings_env_names()
+    assert {"SMARTFARM_PROFILE", "SMARTFARM_LAYOUT", "SMARTFARM_MODELS_STORE"} <= known
+    unknown = {
+        f"{name}: {variable}"
+        for name, service in services.items()
+        for variable in service.get("environment") or {}
+        if variable.startswith("SMARTFARM_") and variable not in known
+    }
+    assert not unknown, f"variables no settings class reads: {sorted(unknown)}"
+
+
+def test_healthchecks_stand_behind_every_service_healthy(services: dict[str, dict[str, Any]]) -> None:
+    def healthy(name: str) -> bool:
+        check = services[name].get("healthcheck") or {}
+        return bool(check.get("test")) and not check.get("disable")
+
+    for name in ("mosquitto", "kafka", "influxdb"):
+        assert healthy(name), f"{name} has no healthcheck"
+    for name, service in services.items():
+        for dependency, spec in (service.get("depends_on") or {}).items():
+            assert spec["condition"] == "service_healthy", f"{name} waits for {dependency} to be {spec['condition']}"
+            assert healthy(dependency), f"{name} waits for {dependency} to be healthy, which has no healthcheck"
+
+
+def test_the_broker_credentials_snippet_writes_a_password_file_and_acl(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    auth = services["mosquitto-auth"]
+    assert auth["entrypoint"] == ["python", "-c"]
+    snippet, folder = auth["command"]
+    assert folder in {volume["target"] for volume in auth["volumes"]}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTFARM_")} | auth["environment"]
+    out = tmp_path / "broker"
+    ran = subprocess.run(
+        [sys.executable, "-c", snippet, str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stderr
+    users = {line.split(":", 1)[0] for line in (out / "passwd").read_text().splitlines()}
+    service_user = auth["environment"]["SMARTFARM_MQTT_USERNAME"]
+    assert {BRIDGE_USER, service_user} <= users
+    assert f"user {service_user}" in (out / "acl").read_text()
+    assert services["bridge"]["environment"]["SMARTFARM_MQTT_USERNAME"] == service_user
+
+
+def test_prometheus_scrapes_the_compose_services_with_the_repository_rules(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    mounts = {volume["target"]: Path(volume["source"]) for volume in services["prometheus"]["volumes"]}
+    config_file = mounts["/etc/prometheus/prometheus.yml"]
+    assert config_file == ROOT / "prometheus" / "compose.yml"
+    assert mounts["/etc/prometheus/alerts.yml"] == ROOT / "prometheus" / "alerts.yml"
+    config = yaml.safe_load(config_file.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    bridge_port = services["bridge"]["environment"]["SMARTFARM_BRIDGE_METRICS_PORT"]
+    assert jobs["bridge"]["static_configs"][0]["targets"] == [f"bridge:{bridge_port}"]
+    worker_sd = jobs["worker"]["dns_sd_configs"][0]
+    assert (worker_sd["names"], worker_sd["type"]) == (["worker"], "A")
+    assert str(worker_sd["port"]) == services["worker"]["environment"]["SMARTFARM_WORKER_METRICS_PORT"]
+    for name in ("bridge", "worker"):
+        assert services[name]["environment"][f"SMARTFARM_{name.upper()}_METRICS_HOST"] == "0.0.0.0"
+
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if not Path(promtool).exists():
+        pytest.fail(f"promtool is missing: {PROMTOOL_INSTALL}")
+    checked = subprocess.run(
+        [promtool, "check", "config", str(config_file)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
