@@ -27,10 +27,17 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ml.baselines import MAX_MESSAGE
-from ml.context import Advice, ZoneContext
+from ml.context import Advice, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM
-from ml.waterbalance import BalanceDay, Observation, depletion_fraction, depletion_from_theta, root_depth_m, step
+from ml.waterbalance import (
+    BalanceDay,
+    Observation,
+    depletion_fraction,
+    depletion_from_theta,
+    root_depth_m,
+    step,
+    total_available_water,
+)
 from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import SensorKind
 from smartfarm.records import RecommendationKind, Severity, ZoneAggregate, ZoneDay
@@ -137,9 +144,9 @@ def managed_depth_m(context: ZoneContext, root_depth: float) -> float:
     return min(root_depth, (max(depths) + PROBE_REACH_CM) / 100) if depths else root_depth
 
 
-def _et0_of(days: Sequence[ZoneDay], day: date) -> tuple[float, bool]:
-    """The reference ET of ``day`` if closed, else of the last closed day, else the assumed summer value."""
-    by_day = {d.day: d.et0_mm for d in days}
+def _et0_of(by_day: Mapping[date, float], days: Sequence[ZoneDay], day: date) -> tuple[float, bool]:
+    """The reference ET of ``day`` if closed (``by_day``: the closed days' ET0), else of the last closed day, else
+    the assumed summer value."""
     if day in by_day:
         return by_day[day], False
     return (days[-1].et0_mm, False) if days else (ASSUMED_ET0_MM, True)
@@ -156,7 +163,8 @@ def estimate(context: ZoneContext) -> Estimate | None:
     today = (context.window_end - HOUR).astimezone(tz).date()
     zr = managed_depth_m(context, root_depth_m(zone.crop, zone.planting_date, today))
     kc = crop_coefficient(zone.crop, zone.planting_date, today)
-    et0, assumed = _et0_of(context.days, today)
+    et0_by_day = {d.day: d.et0_mm for d in context.days}
+    et0, assumed = _et0_of(et0_by_day, context.days, today)
     p = depletion_fraction(crop.p, kc * et0)
     rain = _rain_hours(context)
     most = max(a.count for a in soil_hours.values())
@@ -168,7 +176,7 @@ def estimate(context: ZoneContext) -> Estimate | None:
         measured = depletion_from_theta(hour.mean / 100, soil.field_capacity, zr)
         inputs = BalanceDay(
             day=(end - HOUR).astimezone(tz).date(),
-            et0_mm=_et0_of(context.days, (end - HOUR).astimezone(tz).date())[0] / 24,
+            et0_mm=_et0_of(et0_by_day, context.days, (end - HOUR).astimezone(tz).date())[0] / 24,
             rain_mm=rain.get(end, 0.0),
             irrigation_mm=0.0,
             kc=kc,
@@ -190,7 +198,7 @@ def estimate(context: ZoneContext) -> Estimate | None:
         weight = _quality(context, hour, most)
         state = step(depletion, zr, inputs, Observation(measured, weight), HOURLY_GAIN)
         depletion, prior = state.depletion_mm, state.prior_depletion_mm
-    taw = 1000 * (soil.field_capacity - soil.wilting_point) * zr
+    taw = total_available_water(soil.field_capacity, soil.wilting_point, zr)
     return Estimate(
         depletion_mm=depletion,
         measured_mm=depletion_from_theta(now.mean / 100, soil.field_capacity, zr),
@@ -227,7 +235,12 @@ def outlook(est: Estimate, forecast: Mapping[int, float]) -> Outlook | None:
         return Outlook(0.0, est.depletion_mm, "sensors and water balance")
     if forecast:
         path = [(0.0, est.depletion_mm)] + [
-            (float(h), est.depletion_mm + _depletion(est, theta) - est.measured_mm)
+            (
+                float(h),
+                est.depletion_mm
+                + depletion_from_theta(theta / 100, est.fc_pct / 100, est.root_depth_m)
+                - est.measured_mm,
+            )
             for h, theta in sorted(forecast.items())
             if h <= LOOKAHEAD_H
         ]
@@ -242,37 +255,28 @@ def outlook(est: Estimate, forecast: Mapping[int, float]) -> Outlook | None:
     return Outlook(hours, est.raw_mm, "crop water use") if hours <= LOOKAHEAD_H else None
 
 
-def _depletion(est: Estimate, theta_pct: float) -> float:
-    return max(0.0, 1000 * (est.fc_pct - theta_pct) / 100 * est.root_depth_m)
-
-
-def _num(value: float, digits: int = 1) -> str:
-    text = f"{value:.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def _message(context: ZoneContext, est: Estimate, ahead: Outlook, amount: float, start: datetime) -> str:
     zone = context.zone
     local = start.astimezone(ZoneInfo(context.farm.timezone))
-    when = "now" if ahead.hours == 0 else f"at {local:%H:%M} (in {_num(ahead.hours)} h)"
+    when = "now" if ahead.hours == 0 else f"at {local:%H:%M} (in {num(ahead.hours)} h)"
     pending = context.pending_irrigation_mm
-    extra = f" on top of the {_num(pending)} mm already planned" if pending > 0 else ""
+    extra = f" on top of the {num(pending)} mm already planned" if pending > 0 else ""
     state = (
-        f"has lost {_num(est.depletion_mm, 0)} mm of water, past the {_num(est.raw_mm, 0)} mm the crop can use "
+        f"has lost {num(est.depletion_mm, 0)} mm of water, past the {num(est.raw_mm, 0)} mm the crop can use "
         "without stress (readily available water)"
         if ahead.hours == 0
-        else f"has lost {_num(est.depletion_mm, 0)} mm of water and the {ahead.source} says it reaches the "
-        f"{_num(est.raw_mm, 0)} mm the crop can use without stress by then"
+        else f"has lost {num(est.depletion_mm, 0)} mm of water and the {ahead.source} says it reaches the "
+        f"{num(est.raw_mm, 0)} mm the crop can use without stress by then"
     )
     assumed = " (assumed, no day closed yet)" if est.et0_assumed else ""
     text = (
-        f"Irrigate {_num(amount)} mm{extra} on {zone.name} {when}: the root zone (0-{est.root_depth_m * 100:.0f} cm) "
-        f"{state}. Sensors read {est.theta_pct:.1f}% against field capacity {_num(est.fc_pct)}% "
-        f"({_num(est.measured_mm, 0)} mm lost); the water balance corrected by them says {_num(est.depletion_mm, 0)} "
+        f"Irrigate {num(amount)} mm{extra} on {zone.name} {when}: the root zone (0-{est.root_depth_m * 100:.0f} cm) "
+        f"{state}. Sensors read {est.theta_pct:.1f}% against field capacity {num(est.fc_pct)}% "
+        f"({num(est.measured_mm, 0)} mm lost); the water balance corrected by them says {num(est.depletion_mm, 0)} "
         f"mm. Crop water use {est.etc_mm_day:.1f} mm/day (Kc {est.kc:.2f} x ET0 {est.et0_mm:.1f} mm{assumed}). "
-        f"That is about {_num(amount / zone.irrigation_rate_mm_h)} h at {_num(zone.irrigation_rate_mm_h)} mm/h."
+        f"That is about {num(amount / zone.irrigation_rate_mm_h)} h at {num(zone.irrigation_rate_mm_h)} mm/h."
     )
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+    return fit_message(text)
 
 
 def in_field(context: ZoneContext) -> bool:

@@ -12,30 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ml.context import Advice, SensorSuspicion, ZoneContext
+from ml.context import Advice, SensorSuspicion, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM, GDD_BASE_C, GDD_TO_HARVEST
-from ml.waterbalance import depletion_fraction, depletion_from_theta, root_depth_m, total_available_water
+from ml.waterbalance import clamp, depletion_fraction, depletion_from_theta, root_depth_m, total_available_water
 from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import Crop, SensorKind
 from smartfarm.records import Flag, RecommendationKind, Severity, ZoneAggregate
 
 HOUR = timedelta(hours=1)
-MAX_MESSAGE = 500
-
-
-def _fit(message: str) -> str:
-    """The message within the contract's 500 characters; zone names are free text, so this is a guard."""
-    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
-
-
-def _num(value: float, digits: int = 1) -> str:
-    """A number as a farmer reads it: 18 rather than 18.0, 18.5 kept."""
-    text = f"{value:.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _clamp(value: float, low: float, high: float) -> float:
-    return max(low, min(high, value))
 
 
 def _hourly(context: ZoneContext, kind: SensorKind, span: timedelta) -> list[ZoneAggregate]:
@@ -140,19 +124,19 @@ def hours_to_raw(rz: RootZone) -> float | None:
 def _irrigation_message(context: ZoneContext, rz: RootZone, amount: float, hours: float) -> str:
     zone = context.zone
     start = context.window_end + timedelta(minutes=round(hours * 60))  # as start_at is
-    when = "now" if hours == 0 else f"at {_local(context, start):%H:%M} (in {_num(hours)} h)"
+    when = "now" if hours == 0 else f"at {_local(context, start):%H:%M} (in {num(hours)} h)"
     pending = context.pending_irrigation_mm
-    extra = f" on top of the {_num(pending)} mm already planned" if pending > 0 else ""
-    lost = f"has lost {_num(rz.depletion_mm, 0)} mm of water"
-    limit = f"the {_num(rz.raw_mm, 0)} mm the crop can use without stress (readily available water)"
+    extra = f" on top of the {num(pending)} mm already planned" if pending > 0 else ""
+    lost = f"has lost {num(rz.depletion_mm, 0)} mm of water"
+    limit = f"the {num(rz.raw_mm, 0)} mm the crop can use without stress (readily available water)"
     state = f"{lost}, at or past {limit}" if hours == 0 else f"{lost} and will reach {limit} by then"
     assumed = " (assumed, no day closed yet)" if rz.et0_assumed else ""
-    return _fit(
-        f"Irrigate {_num(amount)} mm{extra} on {zone.name} {when}: the root zone (0-{rz.root_depth_m * 100:.0f} cm) "
+    return fit_message(
+        f"Irrigate {num(amount)} mm{extra} on {zone.name} {when}: the root zone (0-{rz.root_depth_m * 100:.0f} cm) "
         f"{state}. "
-        f"Soil moisture {rz.theta_pct:.1f}% against field capacity {_num(rz.fc_pct)}%; crop water use "
+        f"Soil moisture {rz.theta_pct:.1f}% against field capacity {num(rz.fc_pct)}%; crop water use "
         f"{rz.etc_mm_day:.1f} mm/day (Kc {rz.kc:.2f} x ET0 {rz.et0_mm_day:.1f} mm{assumed}). "
-        f"That is about {_num(amount / zone.irrigation_rate_mm_h)} h at {_num(zone.irrigation_rate_mm_h)} mm/h."
+        f"That is about {num(amount / zone.irrigation_rate_mm_h)} h at {num(zone.irrigation_rate_mm_h)} mm/h."
     )
 
 
@@ -183,7 +167,7 @@ def irrigation(context: ZoneContext) -> list[Advice]:
             kind=RecommendationKind.IRRIGATION,
             severity=Severity.WARNING if stressed else Severity.ADVISORY,
             message=_irrigation_message(context, rz, amount, hours),
-            confidence=_clamp(0.5 + 0.45 * coverage - (0.1 if rz.et0_assumed else 0.0), 0.5, 0.95),
+            confidence=clamp(0.5 + 0.45 * coverage - (0.1 if rz.et0_assumed else 0.0), 0.5, 0.95),
             inputs={
                 **rz.inputs(),
                 "pending_mm": context.pending_irrigation_mm,
@@ -335,16 +319,16 @@ def _frost_course(trend: Trend | None, to_critical: float | None, critical_c: fl
         return "no trend yet (too few hours)"
     if to_critical is None:
         return f"changing {trend.slope:+.1f} °C per hour"
-    return f"falling {-trend.slope:.1f} °C per hour, on course for {_num(critical_c)} °C in about {_num(to_critical)} h"
+    return f"falling {-trend.slope:.1f} °C per hour, on course for {num(critical_c)} °C in about {num(to_critical)} h"
 
 
 def _frost_message(context: ZoneContext, last: ZoneAggregate, crop: CropFrost, course: str) -> str:
     limit = crop.limit
-    return _fit(
+    return fit_message(
         f"Frost risk on {context.zone.name}: the last hour's low was {last.min:.1f} °C "
         f"(mean {last.mean:.1f} °C), {course}. {context.zone.crop.value.capitalize()} in its {crop.stage} is "
-        f"injured at {_num(limit.critical_c)} °C ({limit.tissue}; {limit.source}); plants run up to "
-        f"{_num(FROST_MARGIN_C)} °C colder than the air on clear nights. Start frost protection (sprinklers or "
+        f"injured at {num(limit.critical_c)} °C ({limit.tissue}; {limit.source}); plants run up to "
+        f"{num(FROST_MARGIN_C)} °C colder than the air on clear nights. Start frost protection (sprinklers or "
         "wind machines) and cover sensitive plants before the coldest hour, just before dawn."
     )
 
@@ -428,14 +412,14 @@ def heat(context: ZoneContext) -> list[Advice]:
         return []
     message = (
         f"Heat stress on {context.zone.name}: air temperature reached {last.max:.1f} °C in the last hour, above the "
-        f"{_num(threshold)} °C at which {crop.value} suffers ({_HEAT_EFFECT[crop]}). Irrigate early in the morning so "
+        f"{num(threshold)} °C at which {crop.value} suffers ({_HEAT_EFFECT[crop]}). Irrigate early in the morning so "
         "the crop can keep cool by transpiring, shade sensitive plants, and leave field work to the cool hours."
     )
     return [
         Advice(
             kind=RecommendationKind.HEAT,
             severity=Severity.CRITICAL if last.max >= threshold + HEAT_CRITICAL_ABOVE_C else Severity.WARNING,
-            message=_fit(message),
+            message=fit_message(message),
             confidence=0.9,
             inputs={"tmax_c": last.max, "threshold_c": threshold},
             valid_for=timedelta(hours=12),
@@ -568,7 +552,7 @@ def _disease_message(context: ZoneContext, tc: Tomcast | None, dm: DownyMildew |
         )
     if dm is not None:
         found.append(
-            f"{_num(dm.rain_mm)} mm of rain in 24 h with the air at {_num(DM_MIN_TEMP_C)} °C or more (low "
+            f"{num(dm.rain_mm)} mm of rain in 24 h with the air at {num(DM_MIN_TEMP_C)} °C or more (low "
             f"{dm.tmin_c:.1f} °C) and shoots taken as past 10 cm (day {dm.days_since_budbreak} since budbreak) meet "
             "the 10-10-24 rule for downy mildew (Baldacci's three tens; Gessler et al. 2011)"
         )
@@ -577,7 +561,7 @@ def _disease_message(context: ZoneContext, tc: Tomcast | None, dm: DownyMildew |
         if dm is not None
         else "Scout for leaf spots, consider a protective fungicide spray, and water at the roots rather than overhead."
     )
-    return _fit(f"Fungal disease risk on {context.zone.name}: {'; and '.join(found)}. {todo}")
+    return fit_message(f"Fungal disease risk on {context.zone.name}: {'; and '.join(found)}. {todo}")
 
 
 def disease_risk(context: ZoneContext) -> list[Advice]:
@@ -632,9 +616,9 @@ def harvest(context: ZoneContext) -> list[Advice]:
         Advice(
             kind=RecommendationKind.HARVEST,
             severity=Severity.INFO if days_left > HARVEST_SOON_DAYS else Severity.ADVISORY,
-            message=_fit(_harvest_message(context, (total, target, rate, len(recent)), days_left, due)),
+            message=fit_message(_harvest_message(context, (total, target, rate, len(recent)), days_left, due)),
             # A degree-day forecast is good to a few days; it blurs with every day of weather still to come.
-            confidence=_clamp(0.9 - 0.03 * days_left, 0.4, 0.9),
+            confidence=clamp(0.9 - 0.03 * days_left, 0.4, 0.9),
             inputs={
                 "gdd_total": total,
                 "gdd_target": target,
@@ -655,7 +639,7 @@ def _harvest_message(
     total, target, rate, rate_days = gdd
     crop = context.zone.crop
     summary = (
-        f"{total:,.0f} of the {target:,.0f} degree days (base {_num(GDD_BASE_C[crop])} °C) {crop.value} needs "
+        f"{total:,.0f} of the {target:,.0f} degree days (base {num(GDD_BASE_C[crop])} °C) {crop.value} needs "
         f"since planting have accumulated, at {rate:.1f} a day over the last {rate_days} days"
     )
     if days_left == 0:
@@ -686,7 +670,7 @@ def _fault_description(s: SensorSuspicion, flag: str, n: int) -> str:
         Flag.STUCK.value: f"it repeated the very same value in {n} of {s.readings} readings, as if stuck",
         Flag.OUT_OF_RANGE.value: (
             f"{n} of {s.readings} readings were outside what a working sensor can report "
-            f"({_num(low)} to {_num(high)} {s.kind.unit})"
+            f"({num(low)} to {num(high)} {s.kind.unit})"
         ),
         Flag.SPIKE.value: f"{n} of {s.readings} readings jumped further than {s.kind.value} can between two readings",
         Flag.RATE_OF_CHANGE.value: f"{n} of {s.readings} readings changed faster than {s.kind.value} does in nature",
@@ -713,8 +697,8 @@ def _sensor_fault(s: SensorSuspicion) -> Advice | None:
     return Advice(
         kind=RecommendationKind.SENSOR_FAULT,
         severity=Severity.WARNING if flagged >= s.readings else Severity.ADVISORY,
-        message=_fit(message),
-        confidence=_clamp(flagged / s.readings, 0.5, 0.95),
+        message=fit_message(message),
+        confidence=clamp(flagged / s.readings, 0.5, 0.95),
         inputs={"readings": float(s.readings), "flagged": float(flagged)}
         | {f"flag_{name}": float(count) for name, count in s.flags.items()},
         valid_for=timedelta(hours=24),

@@ -152,6 +152,21 @@ class ZoneContext:
     """Per sensor with readings in the window that just closed, good or suspect (``ml.faultdetect`` reads them)."""
 
 
+MAX_MESSAGE = 500
+"""``Recommendation.message``'s limit, characters."""
+
+
+def fit_message(message: str) -> str:
+    """The message within the contract's 500 characters; zone names are free text, so this is a guard."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def num(value: float, digits: int = 1) -> str:
+    """A number as a farmer reads it: 18 rather than 18.0, 18.5 kept."""
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 @dataclass(frozen=True, slots=True)
 class Advice:
     """One piece of advice for the zone; the stream turns it into a ``Recommendation``."""

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from ml.context import STEP_WITHIN_S, SensorHour, ZoneContext
+from ml.context import STEP_WITHIN_S, SensorHour, ZoneContext, num
 from smartfarm.layout import SensorKind
 
 FAULT_KINDS = ("battery_death", "dropout", "spike", "stuck", "drift")
@@ -471,11 +471,6 @@ def _f1(values: Mapping[str, float]) -> float:
     return 0.0 if math.isnan(p) or math.isnan(r) or p + r == 0 else 2 * p * r / (p + r)
 
 
-def _num(value: float, digits: int = 1) -> str:
-    text = f"{value:.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def _score(row: pd.Series, kind: str, interval_s: float) -> float:
     """How far past its threshold the evidence is, squashed to 0..1 (1 at twice the threshold)."""
     k = SensorKind(row["kind"])
@@ -497,33 +492,33 @@ def explain(row: pd.Series, kind: str, interval_s: float) -> str:
     if kind == "spike":
         size = max(row["excursion"], row["last_step"])
         return (
-            f"{what} jumped {_num(size)} {unit} between two readings and back in the last hour; "
-            f"{k.value} does not move more than {_num(JUMP[k])} {unit} that fast, so one reading was wild."
+            f"{what} jumped {num(size)} {unit} between two readings and back in the last hour; "
+            f"{k.value} does not move more than {num(JUMP[k])} {unit} that fast, so one reading was wild."
         )
     if kind == "stuck":
         return (
-            f"{what} repeated {_num(row['mean'], 2)} {unit} in all {int(row['count'])} readings of the last hour; "
+            f"{what} repeated {num(row['mean'], 2)} {unit} in all {int(row['count'])} readings of the last hour; "
             f"{k.value} always wanders a little, so it looks stuck."
         )
     if kind == "drift":
         return (
-            f"{what} read {_num(row['residual'], 2)} {unit} away from the zone's other {k.value} sensors at the same "
-            f"depth over the last hour (more than {_num(DRIFT_BOUND[k])} {unit}); one of them drifts, check both."
+            f"{what} read {num(row['residual'], 2)} {unit} away from the zone's other {k.value} sensors at the same "
+            f"depth over the last hour (more than {num(DRIFT_BOUND[k])} {unit}); one of them drifts, check both."
         )
     if kind == "dropout":
         gap_h = row["gap_s"] / 3600
         return (
-            f"Device {row['device']} was silent for {_num(gap_h)} h before its reading at the last hour "
-            f"(readings are due every {_num(interval_s / 60)} min): check its power and radio link."
+            f"Device {row['device']} was silent for {num(gap_h)} h before its reading at the last hour "
+            f"(readings are due every {num(interval_s / 60)} min): check its power and radio link."
         )
     if kind == "battery_death":
         return (
-            f"Device {row['device']}'s battery fell to {_num(row['min'], 2)} V, by up to {_num(row['max_step'], 3)} V "
+            f"Device {row['device']}'s battery fell to {num(row['min'], 2)} V, by up to {num(row['max_step'], 3)} V "
             f"between two readings; a healthy cell moves a few mV: replace it before the node cuts off at 3.3 V."
         )
     return (
-        f"{what} behaved unlike a working sensor in the last hour (mean {_num(row['mean'], 2)} {unit}, spread "
-        f"{_num(row['spread'], 2)}, largest step {_num(row['max_step'], 2)}, {int(row['count'])} readings); "
+        f"{what} behaved unlike a working sensor in the last hour (mean {num(row['mean'], 2)} {unit}, spread "
+        f"{num(row['spread'], 2)}, largest step {num(row['max_step'], 2)}, {int(row['count'])} readings); "
         "the anomaly model flagged it: have a look."
     )
 

@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo
 from pyfao56.refet import ascedaily
 
 from ml.context import ZoneContext
-from ml.waterbalance import depletion_fraction, root_depth_m, water_stress
+from ml.waterbalance import (
+    depletion_fraction,
+    depletion_from_theta,
+    root_depth_m,
+    total_available_water,
+    water_stress,
+)
 from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import Crop, Farm, SensorKind, Zone
 from smartfarm.records import ZoneAggregate, ZoneDay
@@ -354,11 +360,11 @@ def zone_features(context: ZoneContext) -> dict[str, float]:
     et0 = [d.et0_mm for d in context.days[-3:]]
     zr = root_depth_m(zone.crop, zone.planting_date, today)
     kc = crop_coefficient(zone.crop, zone.planting_date, today)
-    taw = 1000 * (soil_params.field_capacity - soil_params.wilting_point) * zr
+    taw = total_available_water(soil_params.field_capacity, soil_params.wilting_point, zr)
     et0_last = et0[-1] if et0 else NAN
     p = depletion_fraction(CROPS[zone.crop].p, kc * (et0_last if et0 else ASSUMED_ET0_MM))
     sm = row["sm"]
-    depletion = NAN if math.isnan(sm) else max(0.0, 1000 * (soil_params.field_capacity - sm / 100) * zr)
+    depletion = NAN if math.isnan(sm) else depletion_from_theta(sm / 100, soil_params.field_capacity, zr)
     row |= {
         "et0_last_day": et0_last,
         "et0_mean_3d": sum(et0) / len(et0) if et0 else NAN,

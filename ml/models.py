@@ -16,7 +16,7 @@ from typing import Protocol
 
 from ml.advisor import SoilForecast, advise_irrigation
 from ml.baselines import disease_risk, frost, harvest, heat, sensor_fault
-from ml.context import Advice, ZoneContext
+from ml.context import Advice, ZoneContext, fit_message
 from ml.faultdetect import Detection
 from ml.scoring import Baselines
 from ml.settings import ModelSettings
@@ -118,7 +118,7 @@ def fault_advice(detection: Detection, context: ZoneContext) -> Advice:
     return Advice(
         kind=RecommendationKind.SENSOR_FAULT,
         severity=Severity.WARNING if detection.score >= 0.8 else Severity.ADVISORY,
-        message=detection.message[:500],
+        message=fit_message(detection.message),
         confidence=max(0.5, min(0.95, detection.score)),
         inputs={"score": detection.score, f"detected_{detection.kind}": 1.0, f"{what}_checked": 1.0},
         valid_for=timedelta(hours=24),

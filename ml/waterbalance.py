@@ -63,11 +63,11 @@ def root_depth_m(crop: Crop, planting: date, day: date) -> float:
     if crop in PERENNIAL:
         return params.root_depth_m
     full_cover_days = params.stage_days[0] + params.stage_days[1]
-    share = _clamp((day - planting).days / full_cover_days, 0.0, 1.0)
+    share = clamp((day - planting).days / full_cover_days, 0.0, 1.0)
     return ROOT_DEPTH_MIN_M + (params.root_depth_m - ROOT_DEPTH_MIN_M) * share
 
 
-def _clamp(value: float, low: float, high: float) -> float:
+def clamp(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
@@ -75,7 +75,7 @@ def depletion_fraction(p_table: float, etc_mm_day: float) -> float:
     """p adjusted for the day's crop water use, FAO-56 table 22 footnote: p + 0.04 (5 - ETc), within 0.1-0.8.
 
     A crop transpiring fast feels stress sooner, so p falls when ETc is above 5 mm/day."""
-    return _clamp(p_table + 0.04 * (5 - etc_mm_day), P_MIN, P_MAX)
+    return clamp(p_table + 0.04 * (5 - etc_mm_day), P_MIN, P_MAX)
 
 
 def total_available_water(field_capacity: float, wilting_point: float, root_depth_m: float) -> float:
@@ -89,7 +89,7 @@ def water_stress(depletion_mm: float, taw_mm: float, raw_mm: float) -> float:
         return 1.0
     if taw_mm <= raw_mm:
         return 0.0
-    return _clamp((taw_mm - depletion_mm) / (taw_mm - raw_mm), 0.0, 1.0)
+    return clamp((taw_mm - depletion_mm) / (taw_mm - raw_mm), 0.0, 1.0)
 
 
 def depletion_from_theta(theta: float, field_capacity: float, root_depth_m: float) -> float:
@@ -212,9 +212,9 @@ def _root_growth(prev_root_depth_m: float | None, day: BalanceDay, prev: Subsoil
     subsoil at the subsoil's fractional depletion, as pyfao56's layered method does."""
     grew = prev_root_depth_m is not None and day.root_depth_m > prev_root_depth_m
     if not grew or prev.taw_mm <= 0 or day.subsoil_taw_mm >= prev.taw_mm:
-        return 0.0, _clamp(prev.depletion_mm, 0.0, day.subsoil_taw_mm)
+        return 0.0, clamp(prev.depletion_mm, 0.0, day.subsoil_taw_mm)
     growth = prev.depletion_mm * (1 - day.subsoil_taw_mm / prev.taw_mm)
-    return growth, _clamp(prev.depletion_mm - growth, 0.0, day.subsoil_taw_mm)
+    return growth, clamp(prev.depletion_mm - growth, 0.0, day.subsoil_taw_mm)
 
 
 def _flows(start_mm: float, water_in_mm: float, etc_adj_mm: float, taw_mm: float, subsoil: Subsoil) -> _Flows:
@@ -254,7 +254,7 @@ def step(
     raw = p * taw
     subsoil_before = prev_subsoil or Subsoil(0.0, day.subsoil_taw_mm)
     growth, subsoil_depletion = _root_growth(prev_root_depth_m, day, subsoil_before)
-    start = _clamp(prev_depletion_mm, 0.0, taw)
+    start = clamp(prev_depletion_mm, 0.0, taw)
     ks = water_stress(start, taw, raw)
     etc_adj = (ks * (day.kc - day.ke) + day.ke) * day.et0_mm
     effective_rain = day.rain_mm - day.runoff_mm
@@ -262,7 +262,7 @@ def step(
     flows = _flows(start + growth, water_in, etc_adj, taw, Subsoil(subsoil_depletion, day.subsoil_taw_mm))
     depletion = flows.depletion_mm
     if observation is not None:
-        depletion = _clamp(correct(flows.depletion_mm, observation.depletion_mm, observation.weight, gain), 0, taw)
+        depletion = clamp(correct(flows.depletion_mm, observation.depletion_mm, observation.weight, gain), 0, taw)
     return BalanceState(
         day=day.day,
         depletion_mm=depletion,
