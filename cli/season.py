@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from edge.schedule import IrrigationSchedule
 from edge.season import SeasonRecipe, SeasonTables, run_season
 from edge.simulator import FarmSimulation, Message
 from ml.advisor import SoilForecast
+from ml.context import ZoneContext
 from ml.dataset import ZoneHistory
 from ml.features import zone_day
 from ml.models import IrrigationAdvisor
@@ -65,12 +66,27 @@ class Calendar:
                     sim.irrigate(farm.id, zone.id, self.mm)
 
 
+class OnceAnHour:
+    """A forecaster that forecasts each zone's hour once: the plot's log and the scorer (which ``advise`` may call
+    twice, once as if nothing were planned) ask for the same hour; the features do not depend on what is planned."""
+
+    def __init__(self, forecaster: SoilForecast) -> None:
+        self.forecaster = forecaster
+        self._last: tuple[tuple[str, datetime], Mapping[int, float]] | None = None
+
+    def forecast(self, context: ZoneContext) -> Mapping[int, float]:
+        key = (context.zone.id, context.window_end)
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self.forecaster.forecast(context))
+        return self._last[1]
+
+
 class ClosedLoop:
     """The advisor's valves: each hour the zones' new aggregates, closed days and recommendations, applied when due."""
 
     def __init__(self, layout: Layout, forecaster: SoilForecast | None) -> None:
-        self.scorer = IrrigationAdvisor(forecaster)
-        self.forecaster = forecaster
+        self.forecaster = OnceAnHour(forecaster) if forecaster is not None else None
+        self.scorer = IrrigationAdvisor(self.forecaster)
         self.zones: list[tuple[Farm, Zone]] = [(f, z) for f in layout.farms for z in f.zones]
         self.history = {z.id: ZoneHistory() for _, z in self.zones}
         self.state: dict[str, dict[str, Any]] = {z.id: {} for _, z in self.zones}
