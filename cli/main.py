@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cli import balance, bridge, edge, models, season, train, up, worker
+from cli import balance, bridge, brokerauth, edge, models, season, train, up, worker
 from cli.console import add_settings_options, say, settings_from, warn
 from cli.services import command as services
 from smartfarm import __version__
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.register(commands)
     edge.register(commands)
     bridge.register(commands)
+    brokerauth.register(commands)
     train.register(commands)
     season.register(commands)
     models.register(commands)

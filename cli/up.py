@@ -5,8 +5,8 @@ exit stack: they start in order, stop in reverse, and a failure while starting s
 list is the three services, what the pipeline declares in them (Kafka topics, the InfluxDB database), the bridge,
 the stream worker (a child process) and the simulated farm publishing into Mosquitto; aggregation and advice,
 Prometheus and the trainer join it as they are built.
-The broker lets in only the layout's devices (passwords derived from ``SMARTFARM_EDGE_DEVICE_SECRET``), the
-valves, the bridge, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
+The broker lets in only what ``cli.brokerauth`` writes: the layout's devices, the valves, the bridge and the
+service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
 """
 
 from __future__ import annotations
@@ -21,18 +21,16 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import SecretStr
 
+from cli.brokerauth import write_broker_auth
 from cli.console import add_settings_options, say, settings_from, stop_on_signals
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
 from cli.services.base import port_open
 from cli.services.settings import ServicesSettings
 from cli.worker import WorkerProcess
-from edge.credentials import device_password, write_password_file
 from edge.fleet import FleetStats, prepare
 from edge.settings import EdgeSettings
 from smartfarm.errors import ConfigError
-from smartfarm.identifiers import BRIDGE_USER, valves_user
 from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings
 from smartfarm.stop import StopFlag
@@ -230,23 +228,6 @@ def free_loopback_ports(mqtt: MqttSettings, kafka: KafkaSettings, influx: Influx
         ),
         _loopback_port("InfluxDB", "SMARTFARM_INFLUX_URL", url.hostname, url.port),
     )
-
-
-def write_broker_auth(folder: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings) -> MqttSettings:
-    """The broker's password file and ACL: the layout's devices, the valves, the bridge, and the service user
-    ``SMARTFARM_MQTT_USERNAME`` if set. Returns the MQTT settings the bridge logs in with."""
-    folder.mkdir(parents=True, exist_ok=True)
-    users = {d: device_password(edge.device_secret, d) for d in layout.placements}
-    valves = valves_user(edge.shard_index)
-    users[valves] = device_password(edge.device_secret, valves)
-    bridge_password = users[BRIDGE_USER] = device_password(edge.device_secret, BRIDGE_USER)
-    services = [BRIDGE_USER]
-    if mqtt.username:
-        users[mqtt.username] = mqtt.password.get_secret_value()
-        services.append(mqtt.username)
-    write_password_file(folder / "passwd", users)
-    (folder / "acl").write_text(mqtt.topics.acl(tuple(services)))
-    return mqtt.model_copy(update={"username": BRIDGE_USER, "password": SecretStr(bridge_password)})
 
 
 def components(args: argparse.Namespace, workdir: Path) -> list[Component]:
