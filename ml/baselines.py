@@ -7,6 +7,7 @@ measured against it. ``RULES`` is the order ``Baselines.score`` runs them in.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,7 +15,14 @@ from zoneinfo import ZoneInfo
 
 from ml.context import Advice, SensorSuspicion, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM, GDD_BASE_C, GDD_TO_HARVEST
-from ml.waterbalance import clamp, depletion_fraction, depletion_from_theta, root_depth_m, total_available_water
+from ml.waterbalance import (
+    clamp,
+    depletion_fraction,
+    depletion_from_theta,
+    root_depth_m,
+    theta_at_depletion,
+    total_available_water,
+)
 from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import Crop, SensorKind
 from smartfarm.records import Flag, RecommendationKind, Severity, ZoneAggregate
@@ -62,6 +70,11 @@ class RootZone:
     taw_mm: float
     raw_mm: float
     depletion_mm: float
+
+    @property
+    def trigger_pct(self) -> float:
+        """The soil moisture (%) at which the depletion reaches RAW: below it, irrigation is due."""
+        return 100 * theta_at_depletion(self.raw_mm, self.fc_pct / 100, self.root_depth_m)
 
     def inputs(self) -> dict[str, float]:
         return {
@@ -147,6 +160,12 @@ def _soil_coverage(context: ZoneContext, last: ZoneAggregate) -> float:
     return last.count / max(most, last.count)
 
 
+def measured_root_zone(context: ZoneContext) -> RootZone | None:
+    """The water balance of the soil moisture measured in the hour that just closed; None without one."""
+    last = _last_hour(context, SensorKind.SOIL_MOISTURE)
+    return root_zone(context, last.mean) if last is not None else None
+
+
 def irrigation(context: ZoneContext) -> list[Advice]:
     """Refill the root zone to field capacity when the depletion reaches RAW, now or within the next 24 h."""
     last = _last_hour(context, SensorKind.SOIL_MOISTURE)
@@ -192,6 +211,23 @@ sensor, so an hour whose low is within this margin above the crop's critical tem
 FROST_HORIZON_H = 6.0
 TREND_HOURS = 6
 MIN_TREND_POINTS = 4
+
+
+def dew_point_c(temp_c: float, humidity_pct: float) -> float:
+    """The dew point by the Magnus formula with Alduchov & Eskridge's (1996) constants, good to 0.1 degC from
+    -40 to 50 degC."""
+    a, b = 17.625, 243.04
+    gamma = math.log(max(humidity_pct, 1.0) / 100) + a * temp_c / (b + temp_c)
+    return b * gamma / (a - gamma)
+
+
+def _dew_point_floor(context: ZoneContext, last_air: ZoneAggregate) -> float | None:
+    """The last hour's dew point, from its mean air temperature and humidity; None without a humidity hour.
+
+    Air cooling at night slows sharply at its dew point, where condensing water gives back heat: a forecaster's
+    old rule puts the night's low near the evening dew point. So a cooling trend is not projected past it."""
+    humidity = _last_hour(context, SensorKind.AIR_HUMIDITY)
+    return None if humidity is None else dew_point_c(last_air.mean, humidity.mean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +399,9 @@ def frost(context: ZoneContext) -> list[Advice]:
     critical = crop.limit.critical_c
     trend = temperature_trend(context)
     to_critical = _hours_to(trend, critical)
+    dew = _dew_point_floor(context, last)
+    if dew is not None and dew > critical + FROST_MARGIN_C:
+        to_critical = None  # the trend would cross the dew point first, where cooling stalls
     observed = last.min <= critical + FROST_MARGIN_C
     if not observed and to_critical is None:
         return []
@@ -374,7 +413,7 @@ def frost(context: ZoneContext) -> list[Advice]:
             message=_frost_message(context, last, crop, _frost_course(trend, to_critical, critical)),
             # A reading at the threshold is evidence; a straight line through cooling air only a projection.
             confidence=0.95 if frozen else 0.85 if observed else 0.6,
-            inputs=_frost_inputs(last, crop, trend, to_critical),
+            inputs=_frost_inputs(last, crop, trend, to_critical) | ({} if dew is None else {"dew_point_c": dew}),
             valid_for=timedelta(hours=12),
         )
     ]

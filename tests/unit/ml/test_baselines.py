@@ -12,6 +12,7 @@ from ml.baselines import (
     PERENNIALS,
     RootZone,
     depletion_fraction,
+    dew_point_c,
     disease_risk,
     disease_severity_value,
     downy_mildew,
@@ -220,6 +221,35 @@ def test_frost_fires(means: list[float], low: float, severity: Severity) -> None
 )
 def test_frost_stays_quiet(means: list[float], low: float) -> None:
     assert frost(context(aggregates=air(means, low))) == []
+
+
+@pytest.mark.parametrize(
+    ("humidity", "fires"),
+    [
+        (40.0, True),  # the last hour's 5 degC at 40 %: dew point -7.7 degC, below tomato's 2 degC alert
+        (70.0, True),  # dew point -0.1 degC
+        (90.0, False),  # dew point 3.5 degC: the air stalls there, above the alert
+        (100.0, False),  # dew point 5 degC
+    ],
+)
+def test_a_cooling_trend_is_not_projected_past_the_dew_point(humidity: float, fires: bool) -> None:
+    cooling = air([10.0, 9.0, 8.0, 7.0, 6.0, 5.0], 4.6)  # 1 degC/h down: 0 degC in 4.5 h by the trend alone
+    assert frost(context(aggregates=cooling)), "without a humidity hour the trend alone warns"
+    moist = series(SensorKind.AIR_HUMIDITY, [humidity] * 6)
+    found = frost(context(aggregates=cooling + moist))
+    assert bool(found) is fires
+
+
+def test_dry_air_keeps_the_trend_warning_and_names_its_dew_point() -> None:
+    cooling = air([10.0, 9.0, 8.0, 7.0, 6.0, 5.0], 4.6)
+    [advice] = frost(context(aggregates=cooling + series(SensorKind.AIR_HUMIDITY, [25.0] * 6)))
+    assert advice.inputs["dew_point_c"] == pytest.approx(dew_point_c(5.0, 25.0))
+    assert advice.inputs["dew_point_c"] < 0
+
+
+@pytest.mark.parametrize(("temp", "rh", "dew"), [(20.0, 50.0, 9.3), (10.0, 100.0, 10.0), (30.0, 30.0, 10.5)])
+def test_dew_point_matches_published_values(temp: float, rh: float, dew: float) -> None:
+    assert dew_point_c(temp, rh) == pytest.approx(dew, abs=0.15)
 
 
 def test_frost_is_quiet_without_the_last_hour() -> None:
