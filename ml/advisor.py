@@ -36,6 +36,7 @@ from ml.waterbalance import (
     depletion_from_theta,
     root_depth_m,
     step,
+    theta_at_depletion,
     total_available_water,
 )
 from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
@@ -94,6 +95,12 @@ class Estimate:
     @property
     def etc_mm_day(self) -> float:
         return self.kc * self.et0_mm
+
+    @property
+    def trigger_pct(self) -> float:
+        """The soil moisture (%) at which the managed root zone's depletion reaches RAW: below it, irrigation
+        is due."""
+        return 100 * theta_at_depletion(self.raw_mm, self.fc_pct / 100, self.root_depth_m)
 
 
 def _soil_hours(context: ZoneContext) -> dict[datetime, ZoneAggregate]:

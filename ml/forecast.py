@@ -29,6 +29,7 @@ from xgboost import XGBRegressor
 from ml.context import ZoneContext
 from ml.dataset import HORIZONS_H
 from ml.features import ASSUMED_ET0_MM, FEATURES, zone_features
+from ml.waterbalance import dry_theta_pct
 
 XGB_PARAMS: Mapping[str, object] = {
     "objective": "reg:absoluteerror",
@@ -64,9 +65,9 @@ def physics(rows: pd.DataFrame, horizon: int) -> np.ndarray:
     h/24 spread over the root depth."""
     et0 = rows["et0_last_day"].fillna(ASSUMED_ET0_MM)
     ks = rows["ks"].fillna(1.0)
-    etc_mm = rows["kc"] * ks * et0 * horizon / 24
-    start = np.minimum(rows["sm"], rows["field_capacity_pct"])
-    return np.asarray(start - etc_mm / (10 * rows["root_depth_m"]))
+    return np.asarray(
+        dry_theta_pct(rows["sm"], rows["field_capacity_pct"], rows["kc"], ks, et0, rows["root_depth_m"], horizon)
+    )
 
 
 def _rmse(error: np.ndarray) -> float:

@@ -18,8 +18,9 @@ from ml.advisor import SoilForecast, advise_irrigation
 from ml.baselines import disease_risk, frost, harvest, heat, sensor_fault
 from ml.context import Advice, ZoneContext, fit_message
 from ml.faultdetect import Detection
-from ml.scoring import Baselines
+from ml.scoring import Baselines, model_tag
 from ml.settings import ModelSettings
+from ml.zonestate import SoilOutlook, ZoneState, advisor_state, model_outlook, physics_outlook
 from smartfarm.records import RecommendationKind, Severity
 
 FORECASTER = "soil-moisture-forecaster"
@@ -111,6 +112,19 @@ class ModelScorer:
             faults += [a for a in found if (a.device, a.sensor) not in flagged]
         return out + faults
 
+    def zone_state(self, context: ZoneContext) -> ZoneState | None:
+        if not self._any_loaded():
+            return self.baselines.zone_state(context)
+        return advisor_state(context, model_tag(self))
+
+    def soil_outlook(self, context: ZoneContext) -> SoilOutlook | None:
+        """The promoted forecaster's prediction, or the dry balance's while none is promoted."""
+        forecaster = self._loaded(FORECASTER)
+        if forecaster is None:
+            return physics_outlook(context)
+        model: SoilForecast = forecaster.model  # type: ignore[assignment]
+        return model_outlook(context, model, f"{FORECASTER}@v{forecaster.version}")
+
 
 def fault_advice(detection: Detection, context: ZoneContext) -> Advice:
     """A detector's verdict as sensor-fault advice: the device and sensor, its words, its score as confidence."""
@@ -153,6 +167,14 @@ class IrrigationAdvisor:
 
     def score(self, context: ZoneContext) -> list[Advice]:
         return advise_irrigation(context, self.forecaster)
+
+    def zone_state(self, context: ZoneContext) -> ZoneState | None:
+        return advisor_state(context, model_tag(self))
+
+    def soil_outlook(self, context: ZoneContext) -> SoilOutlook | None:
+        if self.forecaster is None:
+            return physics_outlook(context)
+        return model_outlook(context, self.forecaster, model_tag(self))
 
     def refresh(self) -> None:
         """Its forecaster is fixed for the run."""

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from ml.baselines import RULES
 from ml.context import Advice, SensorSuspicion, ZoneContext
+from ml.zonestate import SoilOutlook, ZoneState, baseline_state, physics_outlook
 
 __all__ = ["Advice", "Baselines", "Scorer", "SensorSuspicion", "ZoneContext", "model_tag"]
 
@@ -32,6 +33,15 @@ class Scorer(Protocol):
         """Pick up newly promoted models (cheap when nothing is due); called once per zone step, off the hot path."""
         ...
 
+    def zone_state(self, context: ZoneContext) -> ZoneState | None:
+        """The zone's root zone against the irrigation trigger, by the rule ``score`` advises with; None without
+        soil moisture in the hour that just closed."""
+        ...
+
+    def soil_outlook(self, context: ZoneContext) -> SoilOutlook | None:
+        """The zone's soil moisture ahead, by the forecast ``score`` looks ahead with (or the dry balance's)."""
+        ...
+
 
 class Baselines:
     """The FAO-56 water balance and published thresholds, one rule per recommendation kind (``ml.baselines``)."""
@@ -44,6 +54,12 @@ class Baselines:
 
     def refresh(self) -> None:
         """Rules do not change while running."""
+
+    def zone_state(self, context: ZoneContext) -> ZoneState | None:
+        return baseline_state(context, model_tag(self))
+
+    def soil_outlook(self, context: ZoneContext) -> SoilOutlook | None:
+        return physics_outlook(context)
 
 
 def model_tag(scorer: Scorer) -> str:

@@ -31,6 +31,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
+
+import numpy as np
 
 from smartfarm.agronomy import CROPS
 from smartfarm.layout import Crop
@@ -97,6 +100,22 @@ def depletion_from_theta(theta: float, field_capacity: float, root_depth_m: floa
     starts the balance: 1000 (theta_FC - theta) Zr. Water above field capacity drains within a day or two,
     so it counts as no depletion rather than a negative one."""
     return max(0.0, 1000 * (field_capacity - theta) * root_depth_m)
+
+
+def theta_at_depletion(depletion_mm: float, field_capacity: float, root_depth_m: float) -> float:
+    """The mean water content (m3/m3) of a root zone ``root_depth_m`` deep that has lost ``depletion_mm``: the
+    inverse of ``depletion_from_theta`` below field capacity. At RAW it is the irrigation trigger."""
+    return field_capacity - depletion_mm / (1000 * root_depth_m)
+
+
+def dry_theta_pct(
+    theta_pct: Any, fc_pct: Any, kc: Any, ks: Any, et0_mm_day: Any, root_depth_m: Any, hours: float
+) -> Any:
+    """Soil moisture (%) ``hours`` on by the balance alone, dry: min(now, FC) less Kc x Ks x ET0 x h/24 spread
+    over the root depth (water above field capacity drains within the day, FAO-56 ch. 8). Element-wise on
+    arrays and series, so ``ml.forecast.physics`` judges the forecaster with the rule the baseline serves."""
+    etc_mm = kc * ks * et0_mm_day * hours / 24
+    return np.minimum(theta_pct, fc_pct) - etc_mm / (10 * root_depth_m)
 
 
 def correct(prior_mm: float, measured_mm: float, weight: float, gain: float) -> float:

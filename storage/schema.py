@@ -142,6 +142,38 @@ class RecommendationPoint(Measurement):
     supersedes: str | None = None
 
 
+class ZoneStatePoint(Measurement):
+    """``zone_state``: a zone's root zone at the close of an hour (time: the hour's end), by the rule that advises
+    its irrigation: the measured soil moisture against ``trigger_pct`` (field capacity less RAW at the managed
+    depth, % vol; below it irrigation is advised), and the depletion, RAW and TAW in mm. No point for an hour
+    without soil moisture. Recomputed the same when a window is scored again, so it overwrites its point."""
+
+    MEASUREMENT: ClassVar[str] = "zone_state"
+
+    farm: Tag
+    zone: Tag
+    moisture_pct: float
+    trigger_pct: float
+    field_capacity_pct: float
+    depletion_mm: float
+    raw_mm: float
+    taw_mm: float
+    model: str
+
+
+class SoilForecastPoint(Measurement):
+    """``soil_forecast``: a zone's soil moisture (% vol) predicted ``horizon`` (``6h``, ``24h``) after an hour's
+    close; time is the time the prediction is for, so it lines up with the ``zone_state`` measured then."""
+
+    MEASUREMENT: ClassVar[str] = "soil_forecast"
+
+    farm: Tag
+    zone: Tag
+    horizon: TagText
+    moisture_pct: float
+    model: str
+
+
 class DeviceStatusPoint(Measurement):
     """``device_status``: a device went online (1) or offline (0)."""
 
@@ -159,4 +191,6 @@ MEASUREMENTS: tuple[type[Measurement], ...] = (
     ZoneDayPoint,
     RecommendationPoint,
     DeviceStatusPoint,
+    ZoneStatePoint,
+    SoilForecastPoint,
 )

@@ -1,4 +1,5 @@
-"""The zone stage: one zone's batch of clean readings in; its revised windows, closed days and recommendations out.
+"""The zone stage: one zone's batch of clean readings in; its revised windows, closed days and recommendations out,
+and each scored hour's soil state and forecast (stored only, ``ml.zonestate``).
 
 The window logic is pure (``stream.windows``, ``stream.advice``); this module reads what it needs back from InfluxDB
 (``storage.zones``) and runs blocking, on one of the agent's threads. Statistics come from the stored readings,
@@ -18,10 +19,18 @@ from zoneinfo import ZoneInfo
 from ml.context import SensorHour, sensor_hour
 from ml.features import zone_day
 from ml.scoring import Scorer, SensorSuspicion, ZoneContext
+from ml.zonestate import SoilOutlook, ZoneState
 from smartfarm.layout import Farm, Layout, SensorKind, Zone
 from smartfarm.records import Recommendation, ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
-from storage.schema import RecommendationPoint, ZoneAggregatePoint, ZoneDayPoint
+from storage.schema import (
+    Measurement,
+    RecommendationPoint,
+    SoilForecastPoint,
+    ZoneAggregatePoint,
+    ZoneDayPoint,
+    ZoneStatePoint,
+)
 from storage.zones import (
     StoredReading,
     aggregates,
@@ -57,12 +66,15 @@ class ZoneOutput:
     recommendations: list[Recommendation] = field(default_factory=list)
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     """The farm's time zone: a day's point is stamped at its local midnight."""
+    soil: list[Measurement] = field(default_factory=list)
+    """Each scored hour's ``zone_state`` and ``soil_forecast`` points: stored only, no Kafka record."""
 
     def lines(self) -> list[str]:
         """The InfluxDB lines of every record (a revision overwrites its window's point)."""
         out = [aggregate_point(a).to_line() for a in self.aggregates]
         out += [day_point(d, self.tz).to_line() for d in self.days]
         out += [recommendation_point(r).to_line() for r in self.recommendations]
+        out += [p.to_line() for p in self.soil]
         return out
 
 
@@ -118,6 +130,46 @@ def recommendation_point(r: Recommendation) -> RecommendationPoint:
         start_at=r.start_at.isoformat() if r.start_at else None,
         supersedes=str(r.supersedes) if r.supersedes else None,
     )
+
+
+def zone_state_point(farm: str, zone: str, window_end: datetime, state: ZoneState) -> ZoneStatePoint:
+    return ZoneStatePoint(
+        time=window_end,
+        farm=farm,
+        zone=zone,
+        moisture_pct=state.moisture_pct,
+        trigger_pct=state.trigger_pct,
+        field_capacity_pct=state.field_capacity_pct,
+        depletion_mm=state.depletion_mm,
+        raw_mm=state.raw_mm,
+        taw_mm=state.taw_mm,
+        model=state.model,
+    )
+
+
+def soil_forecast_points(farm: str, zone: str, window_end: datetime, outlook: SoilOutlook) -> list[SoilForecastPoint]:
+    return [
+        SoilForecastPoint(
+            time=window_end + timedelta(hours=h),
+            farm=farm,
+            zone=zone,
+            horizon=f"{h}h",
+            moisture_pct=theta,
+            model=outlook.model,
+        )
+        for h, theta in sorted(outlook.moisture_pct.items())
+    ]
+
+
+def soil_points(scorer: Scorer, context: ZoneContext) -> list[Measurement]:
+    """The hour's ``zone_state`` and ``soil_forecast`` points by the scorer; none without soil moisture."""
+    farm, zone, end = context.farm.id, context.zone.id, context.window_end
+    out: list[Measurement] = []
+    if (state := scorer.zone_state(context)) is not None:
+        out.append(zone_state_point(farm, zone, end, state))
+    if (outlook := scorer.soil_outlook(context)) is not None:
+        out += soil_forecast_points(farm, zone, end, outlook)
+    return out
 
 
 def _stats(row: object) -> Stats:
@@ -247,6 +299,7 @@ class ZoneStage:
                 sensors=sensors.get(window.start_s, ()),
             )
             out.recommendations += advise(self.scorer, context, clock.advice)
+            out.soil += soil_points(self.scorer, context)
 
     def _sensor_hours(
         self, farm: Farm, zone: Zone, closed: list[Window], readings: list[StoredReading]

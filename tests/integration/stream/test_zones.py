@@ -44,6 +44,7 @@ def publish(pipeline: Pipeline, device: str, start: datetime, seqs: range, moist
 def test_a_device_six_hours_offline_revises_its_zones_windows_to_what_is_stored(pipeline: Pipeline) -> None:
     worker = pipeline.worker()
     worker.wait_ready()
+    published_at = datetime.now(UTC).timestamp()
     start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     # 12 h of readings from the first device; the second is offline from hour 2 to hour 8 (seq 24 to 96)
     publish(pipeline, DEVICES[0], start, range(0, 144), 22.0)
@@ -86,11 +87,40 @@ def test_a_device_six_hours_offline_revises_its_zones_windows_to_what_is_stored(
     assert all(revisions[k] == [1, 2] for k in outage_hours), "each outage hour emitted, then revised once"
     latest = {k: max(v) for k, v in revisions.items()}
     assert all(latest[(a.window_start, a.kind.value, a.width_s)] >= a.revision for a in records)
+    states, forecasts = soil_points(pipeline.influx)
+    hours = {t for t, _ in records_hours(records)}
+    assert len(states) >= 8 and set(states) <= hours, "a state at the end of each scored hour"
+    for end, state in states.items():
+        assert 22.0 <= state["moisture_pct"] <= 30.0, state  # the two devices' mean
+        assert 12.0 < state["trigger_pct"] < state["field_capacity_pct"] == 25.0, state  # tomato on loam
+        assert state["raw_mm"] < state["taw_mm"] and state["depletion_mm"] >= 0, state
+        assert state["model"] == "fao56-baseline@1", state  # nothing promoted
+        for h in (6, 24):
+            ahead = forecasts[(end + h * 3600 * 10**9, f"{h}h")]
+            assert ahead["model"] == "fao56-physics@1" and ahead["moisture_pct"] <= state["moisture_pct"], ahead
+    farm_last = worker.metric('smartfarm_worker_farm_last_reading_timestamp_seconds{farm="valley-farm"}')
+    assert farm_last >= published_at, "the farm's last stored reading is stamped by the wall clock"
     print(
         f"\n{len(records)} aggregates on Kafka, {sum(1 for a in records if a.revision > 1)} revisions; "
-        f"{len(outage_hours)} outage hours revised to what InfluxDB recomputes"
+        f"{len(outage_hours)} outage hours revised to what InfluxDB recomputes; {len(states)} zone states, "
+        f"{len(forecasts)} soil forecasts stored"
     )
     worker.check()
+
+
+def records_hours(records: list[ZoneAggregate]) -> set[tuple[int, str]]:
+    """(window end in ns, kind) of every closed 1-hour window on Kafka."""
+    return {(int(a.window_end.timestamp()) * 10**9, a.kind.value) for a in records if a.width_s == 3600}
+
+
+def soil_points(influx: InfluxClient) -> tuple[dict[int, dict[str, Any]], dict[tuple[int, str], dict[str, Any]]]:
+    """The zone's ``zone_state`` points by time and its ``soil_forecast`` points by (time, horizon)."""
+    states = {r["time"]: r for r in influx.query(f"SELECT * FROM zone_state WHERE zone = '{ZONE}'")}
+    forecasts = {
+        (r["time"], r["horizon"]): r
+        for r in influx.query(f"SELECT * FROM soil_forecast WHERE zone = '{ZONE}' GROUP BY horizon")
+    }
+    return states, forecasts
 
 
 def test_a_simulated_fleet_gets_days_with_reference_et_and_windows_equal_to_the_stored_readings(
