@@ -3,6 +3,7 @@ process (the tests run bridges and workers side by side)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -69,7 +70,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 
 class WorkerMetrics(ServedMetrics):
     """What one stream worker did: records in and out per agent, duplicates, dead letters, flags, latencies,
-    InfluxDB writes and consumer lag."""
+    InfluxDB writes, consumer lag, and when it last stored a reading of each farm."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,3 +143,20 @@ class WorkerMetrics(ServedMetrics):
         self.lag = Gauge(
             "smartfarm_worker_consumer_lag", "records not yet processed, by topic partition", ["tp"], registry=r
         )
+        self.farm_last_reading = Gauge(
+            "smartfarm_worker_farm_last_reading_timestamp_seconds",
+            "wall-clock time this worker last stored a reading of the farm (its start time until it has)",
+            ["farm"],
+            registry=r,
+        )
+
+    def watch_farms(self, farms: Iterable[str], started_s: float) -> None:
+        """Start each farm's last-reading clock at the worker's start, so a farm that never speaks still looks
+        silent: a series that is absent would never fire an alert."""
+        for farm in farms:
+            self.farm_last_reading.labels(farm).set(started_s)
+
+    def stored_farms(self, farms: Iterable[str], now_s: float) -> None:
+        """Readings of ``farms`` were stored at ``now_s``."""
+        for farm in set(farms):
+            self.farm_last_reading.labels(farm).set(now_s)

@@ -174,6 +174,7 @@ class StreamWorker:
         """Agents (by source topic) in the middle of a batch: their partitions are not stalled, only waiting."""
         self._last_seen: dict[TP, int | None] = {}
         self.zones = ZoneStage(layout, writer.client, scorer or Baselines(), settings.window_grace_s)
+        metrics.watch_farms((farm.id for farm in layout.farms), time.time())
         self._zone_pool = ThreadPoolExecutor(1, thread_name_prefix="zones")
         app = self.app
         app.agent(self.topics[KafkaTopic.TELEMETRY_RAW], name="clean-and-store", concurrency=1)(self.clean_and_store)
@@ -346,6 +347,7 @@ class StreamWorker:
             self._position[event.message.tp] = event.message.offset + 1
         metrics.duplicates.inc(batch.duplicates)
         metrics.readings_stored.inc(len(batch.lines))
+        metrics.stored_farms((m.farm for m in batch.cleaned), now)
         for flag, count in batch.flags.items():
             metrics.flags.labels(flag.value).inc(count)
         for reason, count in batch.reasons.items():

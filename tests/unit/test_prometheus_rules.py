@@ -73,6 +73,7 @@ def test_the_exported_names_carry_the_suffixes_prometheus_sees() -> None:
         ("sum by (job, reason) (rate(a_total[5m])) > 1 or b_total", {"a_total", "b_total"}),
         ("x > 10000 and deriv(x[10m]) > 0", {"x"}),
         ('sum(increase(y_total{kind="telemetry"}[10m])) == 0', {"y_total"}),
+        ("time() - max by (farm) (z_seconds) > 15 * 60", {"z_seconds"}),
     ],
 )
 def test_metric_names_are_read_out_of_promql(expr: str, names: set[str]) -> None:
