@@ -45,8 +45,6 @@ GO_INSTALL = "install Go 1.23+ (https://go.dev/dl/) so that `go` is on PATH or a
 PROMTOOL_INSTALL = "sudo apt-get install -y prometheus (for /usr/bin/promtool)"
 SETTINGS_MODULES = (smartfarm.settings, stream.settings, edge.settings, ml.settings, cli.services.settings)
 
-# Services of our image that replace its `smartfarm` entrypoint, each a gap in the package's commands.
-ONE_SHOTS = {"mosquitto-auth": "no command writes the broker's password file and ACL (cli.up.write_broker_auth)"}
 REQUIRED = sorted(set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text())))
 
 
@@ -154,10 +152,9 @@ def test_our_image_runs_commands_the_package_has(services: dict[str, dict[str, A
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     built = {name: service for name, service in services.items() if ours(service)}
     assert {"bridge", "worker", "edge"} <= set(built)
+    assert "mosquitto-auth" in built
     for name, service in built.items():
-        if service.get("entrypoint"):
-            assert name in ONE_SHOTS, f"{name} replaces the smartfarm entrypoint with {service['entrypoint']}"
-            continue
+        assert not service.get("entrypoint"), f"{name} replaces the smartfarm entrypoint with {service['entrypoint']}"
         command = service.get("command") or []
         assert command and command[0] in commands, f"{name} runs `smartfarm {' '.join(command)}`: no such command"
 
@@ -187,23 +184,30 @@ def test_healthchecks_stand_behind_every_service_healthy(services: dict[str, dic
             assert healthy(dependency), f"{name} waits for {dependency} to be healthy, which has no healthcheck"
 
 
-def test_the_broker_credentials_snippet_writes_a_password_file_and_acl(
+def test_the_broker_auth_one_shot_writes_a_password_file_and_acl(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
+    """The service's own command, run by the package's ``smartfarm`` entrypoint with the service's environment
+    (and nothing else of ours), into a scratch folder in place of the volume."""
     auth = services["mosquitto-auth"]
-    assert auth["entrypoint"] == ["python", "-c"]
-    snippet, folder = auth["command"]
+    command, folder = auth["command"]
+    assert command == "broker-auth"
     assert folder in {volume["target"] for volume in auth["volumes"]}
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTFARM_")} | auth["environment"]
+    smartfarm = Path(sys.executable).with_name("smartfarm")
+    assert smartfarm.exists(), f"{smartfarm} is missing: pip install -e . installs the entrypoint"
     out = tmp_path / "broker"
     ran = subprocess.run(
-        [sys.executable, "-c", snippet, str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [str(smartfarm), command, str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert ran.returncode == 0, ran.stderr
-    users = {line.split(":", 1)[0] for line in (out / "passwd").read_text().splitlines()}
+    passwd = (out / "passwd").read_text().splitlines()
+    users = {line.split(":", 1)[0] for line in passwd}
     service_user = auth["environment"]["SMARTFARM_MQTT_USERNAME"]
-    assert {BRIDGE_USER, service_user} <= users
-    assert f"user {service_user}" in (out / "acl").read_text()
+    assert {BRIDGE_USER, service_user, "soil-tomato-north-1"} <= users
+    assert all(line.split(":", 1)[1].startswith("$7$") for line in passwd), "hashed as mosquitto_passwd does"
+    acl = (out / "acl").read_text()
+    assert f"user {service_user}" in acl and f"user {BRIDGE_USER}" in acl
     assert services["bridge"]["environment"]["SMARTFARM_MQTT_USERNAME"] == service_user
 
 
