@@ -85,6 +85,8 @@ class FleetStats:
     cancelled: int = 0
     """Irrigations a later recommendation superseded before they were applied."""
     lag_s: float = 0.0
+    caught_up: bool = True
+    """False while the fleet plays its catch-up (``EdgeSettings.catch_up``) as fast as the broker takes it."""
     sim_time: datetime | None = None
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -94,8 +96,35 @@ class FleetStats:
         return (
             f"sim {when}  online {self.online}/{self.devices}  sent {self.published}  acked {self.acked}  "
             f"buffered {self.buffered}  dropped {self.dropped}  faults {faults}  died {self.died}  "
-            f"irrigated {self.irrigated_mm:.0f} mm  cancelled {self.cancelled}  lag {self.lag_s:.1f}s"
+            f"irrigated {self.irrigated_mm:.0f} mm  cancelled {self.cancelled}  "
+            + (f"lag {self.lag_s:.1f}s" if self.caught_up else "catching up")
         )
+
+
+@dataclass
+class Pacer:
+    """When each batch is due (monotonic seconds): as soon as the links take it during the catch-up, then one
+    simulated second per ``1 / speed`` real seconds from where the catch-up ended."""
+
+    speed: float
+    catch_up: timedelta
+    began: float = 0.0
+    first: datetime | None = None
+    catch_up_until: datetime | None = None
+
+    def due(self, when: datetime, now: float, links_ready: Callable[[], bool]) -> float:
+        if self.first is None:
+            self.began, self.first = now, when
+            self.catch_up_until = when + self.catch_up if self.catch_up else None
+        if self.catch_up_until is not None:
+            if when < self.catch_up_until:
+                return now if links_ready() else now + 0.001
+            self.catch_up_until, self.began, self.first = None, now, when  # caught up: paced from here
+        return self.began + (when - self.first).total_seconds() / self.speed
+
+    @property
+    def catching_up(self) -> bool:
+        return self.catch_up_until is not None
 
 
 class Fleet:
@@ -179,6 +208,11 @@ class Fleet:
                 self.stats.irrigated_mm += irrigation.amount_mm
             self.stats.cancelled = self.valves.cancelled
 
+    def _links_ready(self) -> bool:
+        """While catching up, the next batch goes out only once every connected link has at most a window's worth
+        unacknowledged, so a fast simulation never overruns the devices' buffers (which drop the oldest)."""
+        return all(link.buffered <= link.window for link in self.links.values() if link.connected and not link.killed)
+
     def _refresh(self) -> FleetStats:
         s = self.stats
         links = self.links.values()
@@ -200,16 +234,16 @@ class Fleet:
     ) -> FleetStats:
         """Play ``source`` until it ends or ``stop`` is set; return the final statistics."""
         self.start()
-        began = time.monotonic()
-        first: datetime | None = None
-        next_progress = began + self.edge.progress_s
+        pacer = Pacer(speed, self.edge.catch_up)
+        next_progress = time.monotonic() + self.edge.progress_s
         pending = self._next(source)
+        due = 0.0
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 if pending is not None:
-                    first = first or pending.time
-                    due = began + (pending.time - first).total_seconds() / speed
+                    due = pacer.due(pending.time, now, self._links_ready)
+                    self.stats.caught_up = not pacer.catching_up
                     if now >= due:
                         self._deliver(pending)
                         self.stats.ticks += 1

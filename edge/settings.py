@@ -24,6 +24,11 @@ class EdgeSettings(ComponentSettings):
     duration: timedelta = Field(timedelta(0), description="simulated time to run, e.g. PT6H or P2D; 0: until stopped")
     interval_s: float = Field(300.0, ge=1, le=86400, description="simulated seconds between a device's readings")
     start: AwareDatetime | None = Field(None, description="simulated start time (ISO 8601); now when unset")
+    catch_up: timedelta = Field(
+        timedelta(0),
+        description="simulated time from the start played as fast as the broker takes it, then paced at the speed "
+        "(e.g. P36D: the season so far, then live)",
+    )
     seed: int = Field(42, description="same seed, same layout and start: same data")
     devices: int | None = Field(None, ge=1, le=100_000, description="grow the layout to this many devices")
     shard: str = Field("0/1", pattern=r"^\d+/[1-9]\d*$", description="i/n: this process drives every n-th device")
@@ -54,7 +59,7 @@ class EdgeSettings(ComponentSettings):
         '"end": "2026-07-08T00:00Z"}, {"kind": "rain", "start": ..., "end": ..., "rain_mm": 40}]',
     )
 
-    @field_validator("duration", mode="before")
+    @field_validator("duration", "catch_up", mode="before")
     @classmethod
     def _seconds_are_a_duration(cls, value: object) -> object:
         if isinstance(value, str) and value.replace(".", "", 1).isdigit():

@@ -1,14 +1,15 @@
-"""The fleet without a broker: a full store-and-forward buffer, and a replay that names its bad line."""
+"""The fleet without a broker: a full store-and-forward buffer, a replay that names its bad line, and the pacing
+of a catch-up."""
 
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from edge.fleet import prepare
+from edge.fleet import Pacer, prepare
 from smartfarm.layout import load_layout
 from smartfarm.settings import MqttSettings
 from smartfarm.telemetry import Telemetry
@@ -36,3 +37,24 @@ def test_a_replay_of_an_unknown_device_names_the_line(tmp_path: Path) -> None:
     bad.write_text("ts,device,seq,sensor,kind,value\n2026-07-01T06:00:00+00:00,ghost-1,0,air-t,air_temperature,20\n")
     with pytest.raises(ConfigError, match="line 2: device 'ghost-1' is not in the layout"):
         prepare(load_layout(), MqttSettings(), edge_settings(tmp_path), replay=bad)[1].next()
+
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_the_pacer_plays_the_catch_up_as_the_links_take_it_then_paces_from_where_it_ended() -> None:
+    pacer = Pacer(speed=60.0, catch_up=timedelta(hours=2))
+    assert pacer.due(T0, 100.0, lambda: True) == 100.0
+    assert pacer.catching_up
+    assert pacer.due(T0 + timedelta(hours=1), 101.0, lambda: True) == 101.0, "ready links: at once"
+    assert pacer.due(T0 + timedelta(hours=1), 101.5, lambda: False) > 101.5, "backed-up links: not yet"
+    assert pacer.due(T0 + timedelta(hours=2), 102.0, lambda: True) == 102.0, "the first batch past it goes now"
+    assert not pacer.catching_up
+    assert pacer.due(T0 + timedelta(hours=2, minutes=5), 103.0, lambda: False) == pytest.approx(107.0)
+
+
+def test_without_a_catch_up_every_batch_is_paced_from_the_first() -> None:
+    pacer = Pacer(speed=3600.0, catch_up=timedelta(0))
+    assert pacer.due(T0, 5.0, lambda: False) == 5.0
+    assert not pacer.catching_up
+    assert pacer.due(T0 + timedelta(hours=2), 5.0, lambda: True) == pytest.approx(7.0)
