@@ -23,6 +23,7 @@ class ServicesSettings(ComponentSettings):
     kafka_version: str = Field("4.3.1", pattern=r"^\d+\.\d+\.\d+$", description="org.apache.kafka:kafka_2.13 release")
     kafka_heap: str = Field("1g", pattern=r"^\d+[mg]$", description="the Kafka JVM's maximum heap")
     workdir: Path = Field(Path(".smartfarm"), description="data and logs of the services `smartfarm up` starts")
+    prometheus_port: int = Field(9090, ge=1, le=65535, description="the port of the Prometheus `smartfarm up` runs")
 
     @property
     def kafka_home(self) -> Path:

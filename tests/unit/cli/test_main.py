@@ -41,7 +41,9 @@ def test_layout_summarises_the_default_farm(capsys: pytest.CaptureFixture[str]) 
     assert "farm valley-farm" in out and "zone tomato-north" in out
 
 
-def test_up_refuses_a_port_in_use_naming_the_variable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_up_refuses_a_port_held_by_something_that_is_not_the_service_naming_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import socket
 
     with socket.socket() as holder:
@@ -49,4 +51,6 @@ def test_up_refuses_a_port_in_use_naming_the_variable(tmp_path: Path, capsys: py
         holder.listen()
         port = holder.getsockname()[1]
         assert main(["up", "--workdir", str(tmp_path), "--port", str(port)]) == 2
-    assert f"port {port} for Mosquitto is in use" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"mqtt://127.0.0.1:{port} (SMARTFARM_MQTT_HOST/PORT) does not answer as Mosquitto" in err
+    assert "set SMARTFARM_MQTT_HOST/PORT to a free loopback port" in err

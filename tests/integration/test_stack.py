@@ -1,0 +1,208 @@
+"""The whole system end to end: ``smartfarm up`` runs a simulated farm for a simulated week on the real services.
+
+Kafka and InfluxDB are the session's, configured as running services (the stack uses them and leaves them up);
+Mosquitto, the bridge, two workers and Prometheus are the stack's own. The week is five days caught up as fast as
+the pipeline takes them, then two days at 3600x. Every reading the fleet sent is counted into InfluxDB, the
+recommendations reach an MQTT subscriber and the valves, which water the soil, and every dashboard query returns
+data from that InfluxDB and that Prometheus.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cli.services import InfluxDB, Kafka, free_port
+from cli.services.base import port_open
+from cli.services.settings import ServicesSettings
+from smartfarm.records import Recommendation
+from smartfarm.settings import InfluxSettings
+from storage.influx import InfluxClient
+from tests.helpers import unique
+
+START = datetime(2026, 6, 20, tzinfo=UTC)
+WEEK = timedelta(days=7)
+
+
+@dataclass
+class Output:
+    """The lines of a running ``smartfarm up``, read on a thread so its pipe never fills."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, marker: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while marker not in self.text:
+            assert self.proc.poll() is None, f"smartfarm up exited ({self.proc.returncode}):\n{self.text[-6000:]}"
+            assert time.monotonic() < deadline, f"no {marker!r} within {timeout_s:.0f} s:\n{self.text[-6000:]}"
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, kafka: Kafka, influxdb: InfluxDB) -> Iterator[tuple[Output, dict[str, str]]]:
+    where = {
+        "mqtt_port": str(free_port()),
+        "prometheus": f"http://127.0.0.1:{free_port()}",
+        "influx": influxdb.url,
+        "database": unique("farm"),
+        "record": str(tmp_path / "farm.csv"),
+        "truth": str(tmp_path / "faults.jsonl"),
+    }
+    env = {
+        **os.environ,
+        "SMARTFARM_SERVICES_CACHE_DIR": str(ServicesSettings().cache_dir),
+        "SMARTFARM_MQTT_USERNAME": "ops",
+        "SMARTFARM_MQTT_PASSWORD": "ops-password",
+        "SMARTFARM_EDGE_SPEED": "3600",
+        "SMARTFARM_EDGE_START": START.isoformat(),
+        "SMARTFARM_EDGE_CATCH_UP": "P5D",
+        "SMARTFARM_EDGE_DURATION": "P7D",
+        "SMARTFARM_EDGE_RECORD": where["record"],
+        "SMARTFARM_EDGE_GROUND_TRUTH": where["truth"],
+        # A dead battery loses what the device had not sent yet, by design; this count wants every reading sent.
+        "SMARTFARM_EDGE_FAULT_BATTERY_DEATH": "0",
+        "SMARTFARM_BRIDGE_METRICS_PORT": "0",
+        "SMARTFARM_WORKER_METRICS_PORT": "0",
+    }
+    command = [
+        sys.executable, "-m", "cli", "up",
+        "--workdir", str(tmp_path / "stack"),
+        "--port", where["mqtt_port"],
+        "--bootstrap-servers", kafka.bootstrap_servers,
+        "--topic-prefix", unique("stack"),
+        "--url", influxdb.url,
+        "--database", where["database"],
+        "--prometheus-port", where["prometheus"].rsplit(":", 1)[1],
+        "--store", str(tmp_path / "mlflow"),
+        "--workers", "2",
+        "--train-days", "10",
+        "--status-s", "5",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    output = Output(proc)
+    try:
+        yield output, where
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def expected_readings(record: Path, truth: Path) -> int:
+    """Readings the fleet sent in well-formed messages: the recording, less the messages it sent malformed."""
+    malformed = set()
+    for line in truth.read_text().splitlines():
+        fault = json.loads(line)
+        if fault["fault"] == "malformed":
+            malformed.add((fault["device"], fault["seq"]))
+    with record.open(newline="") as f:
+        return sum(1 for row in csv.DictReader(f) if (row["device"], int(row["seq"])) not in malformed)
+
+
+def subscribe(port: int, received: list[Recommendation]) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("farmer"), protocol=mqtt.MQTTv5)
+    client.username_pw_set("ops", "ops-password")
+    client.on_message = lambda _c, _u, msg: received.append(Recommendation.model_validate_json(msg.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe("smartfarm/v1/+/zones/+/recommendations", qos=1)
+    client.loop_start()
+    return client
+
+
+def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], kafka: Kafka) -> None:
+    output, where = stack
+    output.wait_for("Mosquitto  mqtt://", 60)
+    received: list[Recommendation] = []
+    farmer = subscribe(int(where["mqtt_port"]), received)  # before the farm starts, last
+    output.wait_for("data and logs in", 240)
+    text = output.text
+    assert "Kafka      " + kafka.bootstrap_servers in text and "already running (configured)" in text
+    assert "InfluxDB   " + where["influx"] in text
+    assert "Mosquitto  mqtt://127.0.0.1:" in text and "ready in" in text, "the stack's own broker"
+    assert "training them first" in text, "an empty registry is trained before the workers start"
+    assert text.count("Worker     ") == 2
+    assert "Prometheus " + where["prometheus"] in text
+
+    output.wait_for("the simulated farm finished its run", 400)
+    expected = expected_readings(Path(where["record"]), Path(where["truth"]))
+    assert expected > 12 * 288 * 6, "a week of a 12-device farm, less its dropouts"
+    settings = InfluxSettings(url=where["influx"], database=where["database"])
+    with InfluxClient(settings) as influx:
+        stored, deadline = 0, time.monotonic() + 120
+        while stored != expected and time.monotonic() < deadline:
+            rows = influx.query("SELECT count(value) AS n FROM reading")
+            stored = int(rows[0]["n"]) if rows else 0
+            time.sleep(1)
+        assert stored == expected, "every reading the fleet sent is stored, once"
+
+        output.wait_for("irrigations applied by the valves", 30)
+        farmer.loop_stop()
+        farmer.disconnect()
+        kinds = {r.kind.value for r in received}
+        assert {"irrigation", "sensor_fault"} <= kinds, f"the subscriber got {sorted(kinds)}"
+        applied = [line for line in output.lines if "irrigations applied by the valves" in line][-1]
+        assert " 0 irrigations applied" not in applied, applied
+        watered = _watered(influx, [r for r in received if r.kind.value == "irrigation" and r.start_at])
+        assert watered, "an irrigation the valves applied shows in the zone's soil moisture"
+
+        status = output.text.rsplit("status at ", 1)[1]
+        assert "bridge 1/1 up  worker 2/2 up" in status
+        assert "dead letters  worker/" in status, "the malformed messages are dead-lettered with their reason"
+
+    output.proc.send_signal(signal.SIGTERM)
+    assert output.proc.wait(90) == 0, output.text[-4000:]
+    assert "stopped" in output.text
+    for port in (int(where["mqtt_port"]), int(where["prometheus"].rsplit(":", 1)[1])):
+        assert not port_open(port), f"port {port} still open after smartfarm up stopped"
+    assert port_open(int(kafka.bootstrap_servers.rsplit(":", 1)[1])), "a configured service is left running"
+
+
+def _watered(influx: InfluxClient, irrigations: list[Recommendation]) -> list[str]:
+    """The irrigations whose zone's shallow soil moisture rose by 1 % vol or more within 6 h of their start."""
+    found = []
+
+    def at(when: datetime) -> str:
+        return f"'{when.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}'"
+
+    for rec in irrigations:
+        assert rec.start_at is not None
+        t0 = rec.start_at
+        where = f"zone = '{rec.zone}' AND kind = 'soil_moisture' AND width = '15m'"
+        before = influx.query(
+            f"SELECT last(mean) FROM zone_aggregate WHERE {where} AND time <= {at(t0)} "
+            f"AND time > {at(t0 - timedelta(hours=2))}"
+        )
+        after = influx.query(
+            f"SELECT max(mean) FROM zone_aggregate WHERE {where} AND time > {at(t0)} "
+            f"AND time <= {at(t0 + timedelta(hours=6))}"
+        )
+        if before and after and after[0]["max"] >= before[0]["last"] + 1.0:
+            found.append(f"{rec.zone} at {t0:%Y-%m-%d %H:%M}: {before[0]['last']:.1f} -> {after[0]['max']:.1f}")
+    return found
