@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from smartfarm.errors import RejectReason
+
 
 class ServedMetrics:
     """A registry served over HTTP at ``/metrics``."""
@@ -62,6 +64,17 @@ class BridgeMetrics(ServedMetrics):
         self.egress_published = Counter(
             "smartfarm_bridge_egress_published", "recommendations published to MQTT and acknowledged", registry=r
         )
+        zero_series(self.dead_lettered, self.reconnects)
+
+
+def zero_series(dead_lettered: Counter, reconnects: Counter | None = None) -> None:
+    """Every reason (and link) at 0 from the start: a labelled series exists only once touched, so a rate or an
+    alert over one never seen would be "no data" rather than 0 (Prometheus' advice: initialise known labels)."""
+    for reason in RejectReason:
+        dead_lettered.labels(reason.value)
+    if reconnects is not None:
+        for link in ("ingress", "egress"):
+            reconnects.labels(link)
 
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
@@ -92,6 +105,7 @@ class WorkerMetrics(ServedMetrics):
         self.dead_lettered = Counter(
             "smartfarm_worker_dead_lettered", "messages refused by cleaning, by reason", ["reason"], registry=r
         )
+        zero_series(self.dead_lettered)
         self.flags = Counter("smartfarm_worker_flags", "readings flagged suspect, by flag", ["flag"], registry=r)
         self.readings_stored = Counter("smartfarm_worker_readings_stored", "readings written to InfluxDB", registry=r)
         self.late = Counter("smartfarm_worker_late", "device messages marked late or out of order", ["why"], registry=r)
