@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from cli.console import add_settings_options, say, settings_from, stop_on_signal
 from cli.farmclock import SeasonWindow, season_window
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
 from cli.services.base import port_open
+from cli.services.mosquitto import broker_answers
 from cli.services.prometheus import Prometheus
 from cli.services.settings import ServicesSettings
 from cli.status import collect, render
@@ -508,10 +508,8 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
 
 
 def _mqtt_answers(host: str, port: int) -> None:
-    with socket.create_connection((host, port), timeout=2) as sock:
-        sock.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")
-        if sock.recv(4)[:1] != b"\x20":
-            raise ServiceError("no MQTT CONNACK")
+    if not broker_answers(host, port, timeout_s=2):
+        raise ServiceError("no MQTT CONNACK")
 
 
 def _kafka_answers(kafka: KafkaSettings) -> None:

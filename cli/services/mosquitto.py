@@ -25,6 +25,15 @@ TUNING: dict[str, str] = {
 }
 
 
+def broker_answers(host: str, port: int, timeout_s: float = 1.0) -> bool:
+    """True when an MQTT broker answers at ``host:port``: an MQTT 3.1.1 CONNECT with an empty client id and clean
+    session gets a CONNACK (whatever its code: refusing us is an answer too)."""
+    connect = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(connect)
+        return sock.recv(4)[:1] == b"\x20"
+
+
 class Mosquitto(LocalService):
     """A Mosquitto broker on 127.0.0.1.
 
@@ -86,11 +95,7 @@ class Mosquitto(LocalService):
         return [self.binary, "-c", str(self.config_path)]
 
     def is_ready(self) -> bool:
-        # An MQTT 3.1.1 CONNECT with an empty client id and clean session; any CONNACK means the broker is up.
-        connect = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
-        with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
-            sock.sendall(connect)
-            return sock.recv(4)[:1] == b"\x20"
+        return broker_answers(self.host, self.port)
 
     @property
     def url(self) -> str:
