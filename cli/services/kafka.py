@@ -1,7 +1,8 @@
 """Apache Kafka in KRaft mode (one combined broker and controller), run from its jars with ``java``.
 
-The jars (``org.apache.kafka:kafka_2.13`` and its runtime dependencies, plus a log4j binding) are fetched from
-Maven Central by Maven into a cache folder outside the repository; the storage is formatted per run.
+The jars (``org.apache.kafka:kafka_2.13`` and its runtime dependencies, ``org.apache.kafka:kafka-tools`` of the
+same release for its producer and consumer performance tools, plus a log4j binding) are fetched from Maven Central
+by Maven into a cache folder outside the repository; the storage is formatted per run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ log = logging.getLogger(__name__)
 JAVA_INSTALL = "sudo apt-get install -y openjdk-17-jre-headless"
 MAVEN_INSTALL = "sudo apt-get install -y maven"
 LOG4J_VERSION = "2.25.4"
-_COMPLETE = ".complete"
+_COMPLETE = ".complete-2"
+"""Written once a fetch is complete; its name changes with what ``_POM`` fetches (2: kafka-tools added), so an
+older cache is fetched again once."""
 
 _POM = """\
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -34,6 +37,12 @@ _POM = """\
   <dependencies>
     <dependency>
       <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{kafka}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>{kafka}</version>
+      <!-- The performance tools need only what the broker already brings (kafka-clients, server-common,
+           argparse4j, jackson, jopt-simple); the rest (Connect, Jetty, Jersey) stays out of the broker's classpath. -->
+      <exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions>
     </dependency>
     <dependency>
       <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>{log4j}</version>
