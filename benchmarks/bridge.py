@@ -148,6 +148,27 @@ def pipeline_meter(broker: Mosquitto, kafka: Kafka, bridges: list[tuple[subproce
     return CpuMeter(pids)
 
 
+def start_bridge(i: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str, port: int) -> subprocess.Popen[str]:
+    """Start bridge ``i`` of ``root`` (its id and MQTT session ``<root>-<i>``: the same ``i`` resumes the same
+    session), metrics on ``port``; returns at once (its first line says it is up)."""
+    env = {
+        **os.environ,
+        "SMARTFARM_MQTT_PORT": str(broker.port),
+        "SMARTFARM_MQTT_TOPIC_ROOT": root,
+        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "SMARTFARM_KAFKA_TOPIC_PREFIX": prefix,
+        "SMARTFARM_BRIDGE_BRIDGE_ID": f"{root}-{i}",
+        "SMARTFARM_BRIDGE_SHARE_GROUP": root,
+        "SMARTFARM_BRIDGE_METRICS_PORT": str(port),
+    }
+    return subprocess.Popen([sys.executable, "-m", "cli", "bridge"], env=env, stdout=subprocess.PIPE, text=True)
+
+
+def wait_up(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    proc.stdout.readline()  # "bridge ...: ... metrics on ..." once it is up
+
+
 def start_bridges(
     n: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str
 ) -> list[tuple[subprocess.Popen[str], int]]:
@@ -155,21 +176,9 @@ def start_bridges(
     out = []
     for i in range(n):
         port = free_port()
-        env = {
-            **os.environ,
-            "SMARTFARM_MQTT_PORT": str(broker.port),
-            "SMARTFARM_MQTT_TOPIC_ROOT": root,
-            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "SMARTFARM_KAFKA_TOPIC_PREFIX": prefix,
-            "SMARTFARM_BRIDGE_BRIDGE_ID": f"{root}-{i}",
-            "SMARTFARM_BRIDGE_SHARE_GROUP": root,
-            "SMARTFARM_BRIDGE_METRICS_PORT": str(port),
-        }
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "bridge"], env=env, stdout=subprocess.PIPE, text=True)
-        out.append((proc, port))
+        out.append((start_bridge(i, broker, kafka, root, prefix, port), port))
     for proc, _ in out:
-        assert proc.stdout is not None
-        proc.stdout.readline()  # "bridge ...: ... metrics on ..." once it is up
+        wait_up(proc)
     return out
 
 

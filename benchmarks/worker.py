@@ -72,6 +72,14 @@ def eight_sensor_layout(devices: int) -> Layout:
     return replicate(Layout(farms=farms), devices)
 
 
+def write_layout(devices: int, path: Path) -> Layout:
+    """``eight_sensor_layout(devices)``, written to ``path`` as the components read it (``SMARTFARM_LAYOUT``)."""
+    layout = eight_sensor_layout(devices)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(layout.model_dump(mode="json"), sort_keys=False))
+    return layout
+
+
 def messages(layout: Layout, count: int) -> list[tuple[str, bytes, bytes]]:
     """(device, MQTT topic, payload) of ``count`` simulated messages, all taken in the past."""
     per_tick = len(layout.placements)
@@ -172,20 +180,22 @@ def influx_ceiling(influxd: InfluxDB, layout: Layout, raw: list[tuple]) -> tuple
     return len(raw) / elapsed, cpu / len(raw) * 1e6
 
 
-def through_workers(
-    n: int, kafka_service: Kafka, influxd: InfluxDB, layout_file: Path, workdir: Path, batch: list, envelope: int
-) -> tuple[float, str]:
-    prefix = f"bench{n}"
-    kafka = KafkaSettings(bootstrap_servers=kafka_service.bootstrap_servers, topic_prefix=prefix)
-    influx = InfluxSettings(url=influxd.url, database=prefix)
-    ensure_topics(kafka)
-    with InfluxClient(influx) as client:
-        client.create_database()
+def start_workers(
+    n: int,
+    kafka: KafkaSettings,
+    influx: InfluxSettings,
+    layout_file: Path,
+    workdir: Path,
+    prefix: str,
+    env: dict[str, str] | None = None,
+) -> list[WorkerProcess]:
+    """Start ``n`` worker processes sharing ``kafka``'s topics (ids ``<prefix>-w0``...), metrics on free ports, the
+    baselines scoring (no model promoted) and ``env`` on top; return them started, not yet holding partitions."""
     workers = []
     for i in range(n):
-        env = {
+        worker_env = {
             "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "SMARTFARM_KAFKA_TOPIC_PREFIX": prefix,
+            "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
             "SMARTFARM_INFLUX_URL": influx.url,
             "SMARTFARM_INFLUX_DATABASE": influx.database,
             "SMARTFARM_LAYOUT": str(layout_file),  # the benchmark's devices
@@ -193,18 +203,46 @@ def through_workers(
             "SMARTFARM_WORKER_WORKER_ID": f"{prefix}-w{i}",
             "SMARTFARM_WORKER_DATA_DIR": str(workdir / f"{prefix}-w{i}"),
             "SMARTFARM_MODELS_STORE": str(workdir / "models"),  # none promoted: the baselines score
+            **(env or {}),
         }
-        workers.append(WorkerProcess(env, workdir / f"{prefix}-w{i}.log", f"{prefix}-w{i}", log_level="INFO"))
+        workers.append(WorkerProcess(worker_env, workdir / f"{prefix}-w{i}.log", f"{prefix}-w{i}", log_level="INFO"))
         workers[-1].start()
+    return workers
+
+
+def wait_holding(workers: list[WorkerProcess], timeout_s: float = 60) -> None:
+    """Return once every worker is ready and holds partitions, and the group has settled."""
+    for worker in workers:
+        worker.wait_ready()
+    deadline = time.monotonic() + timeout_s
+    while not all("holds partitions" in w.log_path.read_text().rsplit("Worker ready", 1)[0] for w in workers):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    time.sleep(3)  # the group settles
+
+
+def through_workers(
+    n: int,
+    kafka_service: Kafka,
+    influxd: InfluxDB,
+    layout_file: Path,
+    workdir: Path,
+    batch: list,
+    envelope: int,
+    prefix: str | None = None,
+) -> tuple[float, str, dict[str, float]]:
+    """``n`` workers drain ``batch`` (produced once they hold their partitions) into InfluxDB under ``prefix``
+    (default ``bench<n>``): messages per second, a description, and CPU per message (us) of each process."""
+    prefix = prefix or f"bench{n}"
+    kafka = KafkaSettings(bootstrap_servers=kafka_service.bootstrap_servers, topic_prefix=prefix)
+    influx = InfluxSettings(url=influxd.url, database=prefix)
+    ensure_topics(kafka)
+    with InfluxClient(influx) as client:
+        client.create_database()
+    workers = start_workers(n, kafka, influx, layout_file, workdir, prefix)
     try:
-        for worker in workers:
-            worker.wait_ready()
-        deadline = time.monotonic() + 60
-        while not all("holds partitions" in w.log_path.read_text().rsplit("Worker ready", 1)[0] for w in workers):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        time.sleep(3)  # the group settles
+        wait_holding(workers)
         pids = {"kafka": kafka_service.pid, "influxd": influxd.pid}
         pids |= {f"worker {i}": w.proc.pid for i, w in enumerate(workers) if w.proc is not None}
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -228,7 +266,7 @@ def through_workers(
             f"produced in {produce_s:.1f} s; messages stored per worker {shares}; {stored} readings in InfluxDB\n"
             f"    CPU per device message (us): {per_message}"
         )
-        return len(batch) / elapsed, detail
+        return len(batch) / elapsed, detail, cpu
     finally:
         for worker in workers:
             worker.terminate()
@@ -246,21 +284,22 @@ def main() -> None:
     )
     parser.add_argument("--one", action="store_true", help="one worker only (no two-worker run)")
     args = parser.parse_args()
-    layout = eight_sensor_layout(args.devices)
-    batch = messages(layout, args.count)
     services = ServicesSettings()
     fetch_kafka_jars(services.kafka_home, services.kafka_version)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         layout_file = work / "layout.yaml"
-        layout_file.write_text(yaml.safe_dump(layout.model_dump(mode="json"), sort_keys=False))
+        layout = write_layout(args.devices, layout_file)
+        batch = messages(layout, args.count)
         with Kafka(work / "kafka", services.kafka_home) as kafka, InfluxDB(work / "influxdb") as influxd:
-            one, one_detail = through_workers(1, kafka, influxd, layout_file, work, batch, args.envelope)
+            one, one_detail, _ = through_workers(1, kafka, influxd, layout_file, work, batch, args.envelope)
             filled = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix="bench1")
             bare = asyncio.run(ceiling(filled, len(batch)))
             influx_rate, influx_cpu = influx_ceiling(influxd, layout, records(filled, batch, 0))
-            two, two_detail = (
-                (0.0, "") if args.one else through_workers(2, kafka, influxd, layout_file, work, batch, args.envelope)
+            two, two_detail, _ = (
+                (0.0, "", {})
+                if args.one
+                else through_workers(2, kafka, influxd, layout_file, work, batch, args.envelope)
             )
     packing = f"envelopes of {args.envelope} messages" if args.envelope else "one record per message"
     print(f"{len(batch)} device messages x 8 readings, {args.devices} devices, 6 partitions, {packing}")

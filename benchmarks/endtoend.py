@@ -1,0 +1,503 @@
+"""End to end under load: open-loop device messages over MQTT, through the bridges and workers, stored in InfluxDB.
+
+A ``Pipeline`` is our whole ingest path on the benchmark's own Mosquitto, Kafka and InfluxDB: ``bridges`` bridge
+processes sharing the MQTT subscription and ``workers`` worker processes sharing the partitions, on a layout of
+``devices`` eight-sensor nodes. ``run_rate`` offers it one fixed rate for a while (``benchmarks.openloop``
+processes publishing), polls InfluxDB for what is stored (``benchmarks.accounting``), and returns what was
+published, stored, lost and sent twice, the latency percentiles, and each process's CPU and resident memory.
+``search`` raises the rate until a run is no longer sustained (p99 under 2 s, nothing lost) and returns the best.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from benchmarks.accounting import Arrivals, Outcome
+from benchmarks.bridge import CpuMeter, forwarded, start_bridges, stop_bridges
+from benchmarks.openloop import Plan, Report
+from benchmarks.worker import start_workers, wait_holding, write_layout
+from cli.services import InfluxDB, Kafka, Mosquitto
+from cli.worker import WorkerProcess
+from smartfarm.settings import InfluxSettings, KafkaSettings
+from storage.influx import InfluxClient
+from stream.admin import ensure_topics
+
+TRACER = "bat"
+"""The sensor whose points the latency polls count (one per message: every node of the layout has a battery)."""
+
+DUPLICATES = "smartfarm_worker_duplicates_total"
+GENERATOR_RATE = 1000.0
+"""Messages per second one generator process offers at most: one costs about 0.5 ms of CPU per message (paho
+building and sending QoS 1 PUBLISHes and taking their PUBACKs), so a higher rate is shared among several."""
+START_MARGIN_S = 5.0
+"""The generators are started this long before their first message is due (they build their payloads first)."""
+
+
+def resident_mb(pid: int | None) -> float:
+    """A process's resident memory now (MiB), from /proc; 0 for a process that is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Meter(CpuMeter):
+    """CPU seconds used by named processes over a run, and the highest resident memory seen of each."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(pids)
+        self.peak = {name: 0.0 for name in pids}
+
+    def sample(self) -> None:
+        for name, pid in self.pids.items():
+            self.peak[name] = max(self.peak[name], resident_mb(pid))
+
+
+@dataclass
+class Measured:
+    """One run at one offered rate, with the processes' CPU (seconds) and peak resident memory (MiB)."""
+
+    outcome: Outcome
+    bridges: int
+    workers: int
+    cpu_s: dict[str, float]
+    rss_mb: dict[str, float]
+    bridge_in_flight: float
+    payload_bytes: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        o, lat = self.outcome, self.outcome.latency
+        return {
+            "rate": o.rate,
+            "bridges": self.bridges,
+            "workers": self.workers,
+            "seconds": round(o.seconds, 1),
+            "published": o.published,
+            "acknowledged": o.acknowledged,
+            "readings_due": o.readings_due,
+            "readings_stored": o.readings_stored,
+            "lost": o.lost,
+            "duplicates": o.duplicates,
+            "p50_s": lat.p50,
+            "p95_s": lat.p95,
+            "p99_s": lat.p99,
+            "max_s": lat.max,
+            "late": lat.late,
+            "generator_lag_s": round(o.generator_lag_s, 3),
+            "verdict": o.verdict(),
+            "cpu_s": {k: round(v, 2) for k, v in self.cpu_s.items()},
+            "rss_mb": {k: round(v, 1) for k, v in self.rss_mb.items()},
+            "bridge_in_flight_max": self.bridge_in_flight,
+            "payload_bytes": round(self.payload_bytes),
+            **self.extra,
+        }
+
+
+class Ingest(Protocol):
+    """What ``run_rate`` drives: an ingest path from the benchmark's Mosquitto into InfluxDB (``Pipeline``, ours;
+    ``benchmarks.peers.telegraf.TelegrafPipeline``, a peer's)."""
+
+    broker: Mosquitto
+    name: str  # the MQTT topic root the generators publish under
+    layout_file: Path
+    devices: list[str]
+    influx: InfluxSettings
+    sent_per_device: int
+    n_bridges: int
+    n_workers: int
+
+    def pids(self) -> dict[str, int]: ...
+
+    def duplicates(self) -> float: ...
+
+    def in_flight(self) -> float: ...
+
+
+class Pipeline:
+    """Our ingest path (bridges and workers) on the benchmark's services, under its own topic prefix and database."""
+
+    def __init__(
+        self,
+        broker: Mosquitto,
+        kafka: Kafka,
+        influxd: InfluxDB,
+        work: Path,
+        name: str,
+        devices: int,
+        bridges: int = 1,
+        workers: int = 1,
+        worker_env: dict[str, str] | None = None,
+    ) -> None:
+        self.broker, self.kafka_service, self.influxd = broker, kafka, influxd
+        self.work = work / name
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.name, self.n_bridges, self.n_workers, self.worker_env = name, bridges, workers, worker_env
+        self.layout_file = self.work / "layout.yaml"
+        self.layout = write_layout(devices, self.layout_file)
+        self.devices = list(self.layout.placements)
+        self.kafka = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=name)
+        self.influx = InfluxSettings(url=influxd.url, database=name)
+        self.sent_per_device = 0  # every device's next sequence number
+        self.bridges: list[tuple[subprocess.Popen[str], int]] = []
+        self.workers: list[WorkerProcess] = []
+
+    def __enter__(self) -> Pipeline:
+        ensure_topics(self.kafka)
+        with InfluxClient(self.influx) as client:
+            client.create_database()
+        self.workers = start_workers(
+            self.n_workers, self.kafka, self.influx, self.layout_file, self.work, self.name, self.worker_env
+        )
+        wait_holding(self.workers)
+        self.bridges = start_bridges(self.n_bridges, self.broker, self.kafka_service, self.name, self.name)
+        time.sleep(1.0)  # the MQTT subscriptions are made just after start
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        stop_bridges(self.bridges)
+        for worker in self.workers:
+            worker.terminate()
+
+    def pids(self) -> dict[str, int]:
+        pids = {"mosquitto": self.broker.pid or 0, "kafka": self.kafka_service.pid or 0}
+        pids["influxd"] = self.influxd.pid or 0
+        pids |= {f"bridge{i + 1}": proc.pid for i, (proc, _) in enumerate(self.bridges)}
+        pids |= {f"worker{i + 1}": w.proc.pid for i, w in enumerate(self.workers) if w.proc is not None}
+        return pids
+
+    def duplicates(self) -> float:
+        return sum(w.metric(DUPLICATES) for w in self.workers if w.proc is not None)
+
+    def in_flight(self) -> float:
+        return sum(_bridge_metric(port, "smartfarm_bridge_in_flight") for _, port in self.bridges)
+
+
+def _bridge_metric(port: int, name: str) -> float:
+    import urllib.request
+
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def plans_for(pipeline: Ingest, rate: float, seconds: float, generators: int) -> list[tuple[Plan, list[str]]]:
+    """The plans of ``generators`` processes sharing ``rate`` and the devices, due from a moment just ahead."""
+    t0 = math.ceil(time.time() + START_MARGIN_S)
+    count = round(rate * seconds)
+    out = []
+    for g in range(generators):
+        devices = pipeline.devices[g::generators]
+        share = count // generators + (1 if g < count % generators else 0)
+        # Messages of generator g are due at t0 + i / (rate / generators), offset so the merged stream is even.
+        start = t0 + g / rate
+        out.append(
+            (Plan(t0=start, rate=rate / generators, count=share, ts0=start, seq_base=pipeline.sent_per_device), devices)
+        )
+    return out
+
+
+def start_generator(
+    pipeline: Ingest, plan: Plan, devices: list[str], name: str, break_every: int = 0
+) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.openloop",
+        "--port",
+        str(pipeline.broker.port),
+        "--topic-root",
+        pipeline.name,
+        "--layout",
+        str(pipeline.layout_file),
+        "--devices",
+        ",".join(devices),
+        "--t0",
+        repr(plan.t0),
+        "--rate",
+        repr(plan.rate),
+        "--count",
+        str(plan.count),
+        "--ts0",
+        repr(plan.ts0),
+        "--speed",
+        repr(plan.speed),
+        "--seq-base",
+        str(plan.seq_base),
+        "--client-id",
+        f"{pipeline.name}-{name}",
+        "--break-every",
+        str(break_every),
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def poll_stored(client: InfluxClient, arrivals: Arrivals, now: float) -> bool:
+    """One latency poll; False when nothing is left to poll."""
+    window = arrivals.window_ms(now)
+    if window is None:
+        return False
+    lo, hi = window
+    series = client.series(
+        f"SELECT count(value) FROM reading WHERE sensor = '{TRACER}' AND time >= {lo}ms AND time < {hi}ms "
+        f"GROUP BY time({arrivals.bucket_ms}ms)"
+    )
+    counts = {int(t) // 1_000_000: int(n) for s in series for t, n in s.get("values", []) if n}
+    arrivals.observe(now, counts)
+    return True
+
+
+def count_stored(client: InfluxClient, first_ms: int, end_ms: int) -> int:
+    rows = client.query(f"SELECT count(value) AS n FROM reading WHERE time >= {first_ms}ms AND time < {end_ms}ms")
+    return int(rows[0]["n"]) if rows else 0
+
+
+def run_rate(
+    pipeline: Ingest,
+    rate: float,
+    seconds: float,
+    generators: int | None = None,
+    during: Callable[[float], None] | None = None,
+    settle_s: float = 15.0,
+) -> Measured:
+    """Offer ``rate`` device messages per second for ``seconds``; measure until everything due is stored (or
+    nothing more arrives for ``settle_s``). ``during(elapsed)`` is called at every poll (to kill a process...).
+    ``generators``: publishing processes, by default one per ``GENERATOR_RATE`` messages/s."""
+    generators = generators or max(1, math.ceil(rate / GENERATOR_RATE))
+    plans = plans_for(pipeline, rate, seconds, generators)
+    procs = [start_generator(pipeline, plan, devices, f"gen{g}") for g, (plan, devices) in enumerate(plans)]
+    arrivals = Arrivals(plan for plan, _ in plans)
+    meter = Meter(pipeline.pids())
+    duplicates_before = pipeline.duplicates()
+    in_flight = 0.0
+    t0 = min(plan.t0 for plan, _ in plans)
+    with InfluxClient(pipeline.influx) as client:
+        last_sample = 0.0
+        while True:
+            now = time.time()
+            if now >= t0:
+                polling = poll_stored(client, arrivals, now)
+                if during is not None:
+                    during(now - t0)
+                if not polling and all(p.poll() is not None for p in procs):
+                    break
+            if now - last_sample > 1.0:
+                meter.sample()
+                in_flight = max(in_flight, pipeline.in_flight())
+                last_sample = now
+            time.sleep(max(0.0, 0.1 - (time.time() - now)))
+        reports = [Report.from_json(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        due = 8 * sum(plan.count for plan, _ in plans)
+        stored, still = count_stored(client, arrivals.first_ms, arrivals.end_ms), time.time()
+        while stored < due and time.time() - still < settle_s:
+            time.sleep(0.5)
+            now_stored = count_stored(client, arrivals.first_ms, arrivals.end_ms)
+            if now_stored != stored:
+                stored, still = now_stored, time.time()
+    used = meter.used()
+    for g, r in enumerate(reports):
+        used[f"generator{g + 1}"] = r.cpu_s
+        meter.peak[f"generator{g + 1}"] = r.max_rss_mb
+    pipeline.sent_per_device += max(math.ceil(plan.count / len(devices)) for plan, devices in plans) + 1
+    outcome = Outcome(
+        rate=rate,
+        seconds=seconds,
+        published=sum(r.published for r in reports),
+        acknowledged=sum(r.acknowledged for r in reports),
+        readings_due=due,
+        readings_stored=stored,
+        duplicates=round(pipeline.duplicates() - duplicates_before),
+        latency=arrivals.latency(stored // 8),
+        generator_lag_s=max(r.max_lag_s for r in reports),
+    )
+    python = {k: v for k, v in meter.peak.items() if k.startswith(("bridge", "worker", "generator"))}
+    python["bench"] = resident_mb(os.getpid())
+    payload = sum(r.payload_bytes * r.published for r in reports) / max(1, outcome.published)
+    return Measured(outcome, pipeline.n_bridges, pipeline.n_workers, used, python, in_flight, payload)
+
+
+def search(
+    pipeline: Ingest,
+    start: float,
+    seconds: float,
+    factor: float = 1.25,
+    ceiling: float = math.inf,
+    generators: int | None = None,
+    log: Callable[[Measured], None] = lambda m: None,
+) -> tuple[Measured | None, list[Measured]]:
+    """Raise the rate from ``start`` by ``factor`` until a run is not sustained (or ``ceiling`` is passed), then
+    try once halfway between the last sustained rate and the first that was not; the best run and all of them."""
+    runs: list[Measured] = []
+    best: Measured | None = None
+    rate = start
+    failed: float | None = None
+    while rate <= ceiling:
+        m = run_rate(pipeline, rate, seconds, generators)
+        runs.append(m)
+        log(m)
+        if not m.outcome.sustained():
+            failed = rate
+            break
+        best = m
+        rate = round(rate * factor, -1)
+    if failed is not None and best is not None:
+        middle = round((best.outcome.rate + failed) / 2, -1)
+        if best.outcome.rate < middle < failed:
+            m = run_rate(pipeline, middle, seconds, generators)
+            runs.append(m)
+            log(m)
+            if m.outcome.sustained():
+                best = m
+    return best, runs
+
+
+class Restarts:
+    """A ``during`` hook for ``run_rate``: kills the chosen processes at a moment and restarts them later."""
+
+    def __init__(self, at_s: float, down_s: float, kill: Callable[[], None], restart: Callable[[], None]) -> None:
+        self.at_s, self.down_s, self.kill_, self.restart_ = at_s, down_s, kill, restart
+        self.state = "before"
+        self.times: dict[str, float] = {}
+
+    def __call__(self, elapsed: float) -> None:
+        if self.state == "before" and elapsed >= self.at_s:
+            self.kill_()
+            self.state, self.times["killed"] = "down", time.time()
+        elif self.state == "down" and elapsed >= self.at_s + self.down_s:
+            self.restart_()
+            self.state, self.times["restarted"] = "up", time.time()
+
+
+def shares(pipeline: Pipeline) -> str:
+    """Telemetry messages each bridge forwarded so far."""
+    return ", ".join(f"{forwarded(port):.0f}" for _, port in pipeline.bridges)
+
+
+def summary(m: Measured) -> str:
+    o, lat = m.outcome, m.outcome.latency
+    cpu = ", ".join(f"{k} {v / max(1, o.published) * 1e6:.0f}" for k, v in m.cpu_s.items())
+    rss = ", ".join(f"{k} {v:.0f}" for k, v in m.rss_mb.items())
+    return (
+        f"{o.rate:8.0f} msg/s offered ({8 * o.rate:.0f} readings/s), {m.bridges} bridge(s) {m.workers} worker(s): "
+        f"p50 {lat.p50:.2f} s p95 {lat.p95:.2f} s p99 {lat.p99:.2f} s; {o.readings_stored}/{o.readings_due} "
+        f"stored, {o.duplicates} duplicates; {o.verdict()}\n"
+        f"        CPU per message (us): {cpu}\n        peak RSS (MiB): {rss}; bridge in flight at most "
+        f"{m.bridge_in_flight:.0f}; generator {o.generator_lag_s:.2f} s behind at worst"
+    )
+
+
+def dumps(runs: Sequence[Measured]) -> str:
+    return json.dumps([m.as_dict() for m in runs], indent=2)
+
+
+@dataclass
+class AdviceLatency:
+    """How long after the reading that closed its window each recommendation reached an MQTT subscriber."""
+
+    recommendations: int
+    timed: int  # those whose closing reading the run's plans hold
+    published: int  # device messages the generator published
+    by_kind: dict[str, int]
+    p50_s: float
+    p99_s: float
+    max_s: float
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def closing_due(plans: Sequence[tuple[Plan, list[str]]], zone_devices: set[str], boundary_ms: int) -> float | None:
+    """When the first message of a zone's devices stamped at or after ``boundary_ms`` was due (a zone's window
+    closes once its watermark, its latest event time less the grace, passes the window's end); None if no plan
+    holds one."""
+    best: float | None = None
+    for plan, devices in plans:
+        per_ms = plan.speed * 1000 / plan.rate  # event milliseconds between two messages of this plan
+        i = max(0, math.floor((boundary_ms - plan.ts0 * 1000) / per_ms) - 1)
+        while i < plan.count and plan.stamp_ms(i) < boundary_ms:
+            i += 1
+        while i < plan.count and devices[i % len(devices)] not in zone_devices:
+            i += 1
+        if i < plan.count and (best is None or plan.due(i) < best):
+            best = plan.due(i)
+    return best
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def advice_latency(
+    pipeline: Pipeline, rate: float, seconds: float, speed: float, grace_s: float, break_every: int = 8
+) -> AdviceLatency:
+    """Publish ``seconds`` of load at ``rate`` whose event time runs ``speed`` times real time (ending an hour ago,
+    so no stamp is in the future), subscribe to every zone's recommendations over MQTT, and time each one from
+    the due time of the reading that closed its window to its arrival."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from smartfarm.records import Recommendation
+    from smartfarm.topics import MqttTopics
+
+    arrived: list[tuple[float, bytes]] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{pipeline.name}-advice-subscriber", protocol=mqtt.MQTTv5)
+    sub.on_message = lambda _c, _u, msg: arrived.append((time.time(), bytes(msg.payload)))
+    subscribed = threading.Event()
+    sub.on_subscribe = lambda *_: subscribed.set()
+    sub.connect(pipeline.broker.host, pipeline.broker.port)
+    sub.subscribe(f"{MqttTopics(pipeline.name).root}/+/+/zones/+/recommendations", qos=1)
+    sub.loop_start()
+    subscribed.wait(5)
+    t0 = math.ceil(time.time() + START_MARGIN_S)
+    ts0 = t0 - seconds * speed - 3600
+    count = round(rate * seconds)
+    plan = Plan(t0=t0, rate=rate, count=count, ts0=ts0, speed=speed, seq_base=pipeline.sent_per_device)
+    plans = [(plan, pipeline.devices)]
+    proc = start_generator(pipeline, plan, pipeline.devices, "advice", break_every)
+    report = Report.from_json(proc.communicate()[0].strip().splitlines()[-1])
+    pipeline.sent_per_device += math.ceil(count / len(pipeline.devices)) + 1
+    time.sleep(10)  # the last windows' advice
+    sub.loop_stop()
+    sub.disconnect()
+    zones: dict[tuple[str, str], set[str]] = {}
+    for device, placement in pipeline.layout.placements.items():
+        zones.setdefault((placement.farm.id, placement.zone.id), set()).add(device)
+    latencies: list[float] = []
+    kinds: dict[str, int] = {}
+    for when, payload in arrived:
+        advice = Recommendation.decode(payload)
+        kinds[advice.kind.value] = kinds.get(advice.kind.value, 0) + 1
+        if advice.window_end is None:
+            continue
+        boundary = round((advice.window_end.timestamp() + grace_s) * 1000)
+        due = closing_due(plans, zones[(advice.farm, advice.zone)], boundary)
+        if due is not None:
+            latencies.append(when - due)
+    return AdviceLatency(
+        recommendations=len(arrived),
+        timed=len(latencies),
+        published=report.published,
+        by_kind=kinds,
+        p50_s=percentile(latencies, 0.5),
+        p99_s=percentile(latencies, 0.99),
+        max_s=max(latencies, default=math.nan),
+    )

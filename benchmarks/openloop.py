@@ -1,0 +1,225 @@
+"""An open-loop MQTT load generator: device messages at a fixed rate, whatever the broker and the pipeline do.
+
+Message ``i`` is due at ``t0 + i / rate`` (wall clock) and is stamped with its due time mapped onto event time
+(``ts0 + (due - t0) * speed``), so latency measured from the stamp includes any time the generator itself fell
+behind: a slow pipeline cannot slow the load down and hide its own latency (no coordinated omission). Device
+``i % devices`` sends it, with that device's next sequence number, at QoS 1. The payloads are the simulator's own
+eight-reading messages of the benchmark's layout, cycled, with new ``seq`` and ``ts``.
+
+Paho keeps up to ``window`` messages in flight and queues the rest without bound; a queue that grows is the
+broker not keeping up, and shows as latency. One thread runs paho's loop and the schedule. When it has published
+and seen every acknowledgement it prints one JSON line: the schedule, counts, its lag behind the schedule and its
+CPU and memory. ``python -m benchmarks.openloop --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from edge.faults import FaultRates
+from edge.simulator import FarmSimulation
+from smartfarm.layout import load_layout
+from smartfarm.mqtt import connect, mqtt_client
+from smartfarm.settings import MqttSettings
+
+TEMPLATES = 12
+"""Simulated messages kept per device (an hour of 5-minute readings), cycled so values move as a field's do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one generator publishes: ``count`` messages at ``rate`` per second from ``t0`` (wall clock), stamped
+    ``ts0 + (due - t0) * speed``, each device's sequence numbers starting at ``seq_base``."""
+
+    t0: float
+    rate: float
+    count: int
+    ts0: float
+    speed: float = 1.0
+    seq_base: int = 0
+
+    def due(self, i: int) -> float:
+        return self.t0 + i / self.rate
+
+    def stamp_ms(self, i: int) -> int:
+        """The event time message ``i`` carries, in whole milliseconds (what InfluxDB stores for its readings)."""
+        return math.floor((self.ts0 + (i / self.rate) * self.speed) * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a generator printed at the end."""
+
+    plan: Plan
+    devices: int
+    published: int
+    acknowledged: int
+    max_lag_s: float
+    seconds: float
+    cpu_s: float
+    max_rss_mb: float
+    payload_bytes: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        data = json.loads(text)
+        return cls(plan=Plan(**data.pop("plan")), **data)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso(ms: int) -> str:
+    """``ms`` (milliseconds since the epoch) as the ISO 8601 UTC stamp devices send, exactly."""
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Payloads:
+    """Per device, the readings part of ``TEMPLATES`` simulated messages; a message is its template with the
+    device's next ``seq`` and the due ``ts`` put in (string building, no JSON encoder per message)."""
+
+    def __init__(self, layout_path: Path | None, devices: list[str], topic_root: str) -> None:
+        layout = load_layout(layout_path)
+        simulation = FarmSimulation(layout, 1, datetime.now(UTC) - timedelta(days=2), 300, FaultRates.none())
+        wanted = set(devices)
+        readings: dict[str, list[str]] = {d: [] for d in devices}
+        broken: dict[str, list[str]] = {d: [] for d in devices}
+        farms: dict[str, str] = {}
+        while any(len(r) < TEMPLATES for r in readings.values()):
+            for m in simulation.step().messages:
+                if m.device in wanted and len(readings[m.device]) < TEMPLATES:
+                    doc = json.loads(m.payload)
+                    readings[m.device].append(json.dumps(doc["readings"], separators=(",", ":")))
+                    broken[m.device].append(json.dumps(_broken(doc["readings"]), separators=(",", ":")))
+                    farms[m.device] = m.farm
+        settings = MqttSettings(topic_root=topic_root)
+        self.topics = [settings.topics.telemetry(farms[d], d) for d in devices]
+        self.devices = devices
+        self.readings = [readings[d] for d in devices]
+        self.broken = [broken[d] for d in devices]
+
+    def message(self, slot: int, seq: int, ts: int, broken: bool = False) -> bytes:
+        device = self.devices[slot]
+        body = (self.broken if broken else self.readings)[slot][seq % TEMPLATES]
+        return f'{{"schema_version":1,"device":"{device}","seq":{seq},"ts":"{iso(ts)}","readings":{body}}}'.encode()
+
+
+BROKEN_VALUE = 150.0
+"""What a broken soil-moisture probe reports in ``--break-every`` runs: past 100 % by volume, out of range."""
+
+
+def _broken(readings: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The readings with the first soil-moisture probe's value out of range (the rest as they were)."""
+    out = [dict(r) for r in readings]
+    for r in out:
+        if r.get("kind") == "soil_moisture":
+            r["value"] = BROKEN_VALUE
+            break
+    return out
+
+
+def is_broken(slot: int, stamp_ms: int, every: int) -> bool:
+    """Whether device ``slot`` sends its broken probe in the event hour of ``stamp_ms``: one device in ``every``,
+    a different one each hour, so each hour's windows close with fresh faults to advise on (0: never)."""
+    return every > 0 and (slot + stamp_ms // 3_600_000) % every == 0
+
+
+def run(
+    settings: MqttSettings, plan: Plan, payloads: Payloads, window: int, client_id: str, break_every: int = 0
+) -> Report:
+    """Publish ``plan`` open loop; return once every message is acknowledged (or 120 s after the last is due).
+    ``break_every``: see ``is_broken``."""
+    client = mqtt_client(settings, client_id)
+    client.max_inflight_messages_set(window)
+    client.max_queued_messages_set(0)  # unbounded: open loop never refuses a due message
+    connect(client, settings, background=False)
+    while not client.is_connected():
+        client.loop(timeout=0.1)
+    n = len(payloads.devices)
+    sent, lag, size = 0, 0.0, 0
+    while time.time() < plan.t0:
+        time.sleep(min(0.01, plan.t0 - time.time()))
+    while sent < plan.count:
+        now = time.time()
+        due = min(plan.count, int((now - plan.t0) * plan.rate) + 1)
+        if due > sent:
+            lag = max(lag, now - plan.due(sent))
+        while sent < due:
+            slot, stamp = sent % n, plan.stamp_ms(sent)
+            body = payloads.message(slot, plan.seq_base + sent // n, stamp, is_broken(slot, stamp, break_every))
+            size += len(body)
+            client.publish(payloads.topics[slot], body, qos=1)
+            sent += 1
+            if sent % 64 == 0:
+                client.loop(timeout=0)
+        client.loop(timeout=max(0.0, min(0.002, plan.due(sent) - time.time())) if sent < plan.count else 0)
+    deadline = time.time() + 120
+    while client._out_messages and time.time() < deadline:
+        client.loop(timeout=0.01)
+    acked = sent - len(client._out_messages)
+    seconds = time.time() - plan.t0
+    client.disconnect()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return Report(
+        plan=plan,
+        devices=n,
+        published=sent,
+        acknowledged=acked,
+        max_lag_s=lag,
+        seconds=seconds,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,
+        payload_bytes=size / max(1, sent),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--topic-root", default="smartfarm")
+    parser.add_argument("--layout", type=Path, help="the layout file (default: the packaged farm)")
+    parser.add_argument("--devices", required=True, help="comma-separated device ids this generator speaks for")
+    parser.add_argument("--t0", type=float, required=True, help="wall-clock start (epoch seconds)")
+    parser.add_argument("--rate", type=float, required=True, help="messages per second")
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--ts0", type=float, help="event time of the first message (default: --t0)")
+    parser.add_argument("--speed", type=float, default=1.0, help="event seconds per wall-clock second")
+    parser.add_argument("--seq-base", type=int, default=0, help="every device's first sequence number")
+    parser.add_argument("--window", type=int, default=2000, help="QoS 1 messages in flight at most")
+    parser.add_argument("--client-id", default="openloop")
+    parser.add_argument(
+        "--break-every",
+        type=int,
+        default=0,
+        help="one device in N reports an out-of-range soil probe, a new one each event hour",
+    )
+    args = parser.parse_args(argv)
+    devices = args.devices.split(",")
+    payloads = Payloads(args.layout, devices, args.topic_root)
+    plan = Plan(
+        t0=args.t0,
+        rate=args.rate,
+        count=args.count,
+        ts0=args.t0 if args.ts0 is None else args.ts0,
+        speed=args.speed,
+        seq_base=args.seq_base,
+    )
+    if time.time() > plan.t0:
+        sys.exit(f"--t0 is {time.time() - plan.t0:.2f} s in the past: give a start far enough ahead to load the layout")
+    settings = MqttSettings(host="127.0.0.1", port=args.port, topic_root=args.topic_root)
+    print(run(settings, plan, payloads, args.window, args.client_id, args.break_every).to_json(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
