@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,23 @@ def run_layout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser(
+        "bench",
+        add_help=False,
+        help="the benchmark on local services: each stage against its ceiling, end to end, peers (--help for more)",
+    )
+    bench.add_argument("options", nargs=argparse.REMAINDER)
+    bench.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Hand over to ``python -m benchmarks``: the benchmarks sit above the command line (they drive the services
+    and processes it launches), so the command runs them as a program, as git runs ``git-foo`` for ``git foo``."""
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks", *args.options])
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smartfarm", description="SmartFarm: an IoT stream processor for farms.")
     parser.add_argument("--version", action="version", version=f"smartfarm {__version__}")
@@ -54,11 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     balance.register(commands)
     worker.register(commands)
     _register_layout(commands)
+    _register_bench(commands)
     services.register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # every option, --help too, is the benchmark's own
+        return run_bench(argparse.Namespace(options=argv[1:]))
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
