@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 from uuid import UUID
@@ -127,24 +127,48 @@ class ZoneReadings(Contract):
         """Records of the already encoded clean messages of one zone, in order, each within ``MAX_BYTES``: the
         bytes ``encode`` writes for the same messages (held alike in ``tests/unit/smartfarm/test_records.py``),
         without encoding each message a second time."""
+        return [record for record, _ in cls.pack_parts(farm, zone, encoded)]
+
+    @classmethod
+    def pack_parts(cls, farm: str, zone: str, encoded: list[bytes]) -> list[tuple[bytes, range]]:
+        """``pack``'s records, each with the indices (into ``encoded``) of the messages it holds."""
         head = b'{"schema_version":%d,"farm":"%s","zone":"%s","messages":[' % (
             cls.SCHEMA_VERSION,
             farm.encode(),  # identifiers need no JSON escaping: [a-z0-9-]
             zone.encode(),
         )
         room = cls.MAX_BYTES - len(head) - 2
-        records: list[bytes] = []
-        part: list[bytes] = []
-        size = 0
-        for message in encoded:
-            if part and size + len(message) + 1 > room:
-                records.append(head + b",".join(part) + b"]}")
-                part, size = [], 0
-            part.append(message)
+        records: list[tuple[bytes, range]] = []
+        first, size = 0, 0
+        for i, message in enumerate(encoded):
+            if i > first and size + len(message) + 1 > room:
+                records.append((head + b",".join(encoded[first:i]) + b"]}", range(first, i)))
+                first, size = i, 0
             size += len(message) + 1
-        if part:
-            records.append(head + b",".join(part) + b"]}")
+        if first < len(encoded):
+            records.append((head + b",".join(encoded[first:]) + b"]}", range(first, len(encoded))))
         return records
+
+
+EVENT_TIMES_HEADER = "event_times"
+"""A ``readings.clean`` record's header: the event time of each message it holds, in order, as whole microseconds
+since the epoch in decimal, comma-separated (``1780000000000000,1780000300000000``). The zone agent needs only
+these times (its windows are computed from the stored readings), and reading them here costs about a hundredth
+of parsing the record; a record without the header is read from its body."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def event_times_header(stamps: list[datetime]) -> bytes:
+    """The ``event_times`` header value of messages stamped ``stamps`` (timezone-aware)."""
+    return b",".join(b"%d" % ((t - _EPOCH) // _MICROSECOND) for t in stamps)
+
+
+def read_event_times(value: bytes) -> list[float]:
+    """Epoch seconds from an ``event_times`` header, each the float ``datetime.timestamp()`` gives for the same
+    instant; ValueError when it is not one."""
+    return [int(t) / 1_000_000 for t in value.split(b",")]
 
 
 class RejectStage(StrEnum):

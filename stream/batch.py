@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from smartfarm.errors import RejectReason
-from smartfarm.records import CleanMessage, Flag, ZoneReadings
+from smartfarm.records import EVENT_TIMES_HEADER, CleanMessage, Flag, ZoneReadings, event_times_header
 from smartfarm.topics import zone_key
 from storage.lines import ReadingLines
 from stream.clean import Cleaned, Cleaner, DeviceMemory, Duplicate, RawMessage, Refused, opened
@@ -32,17 +32,20 @@ class Batch:
     flags: Counter[Flag] = field(default_factory=Counter)
     reasons: Counter[RejectReason] = field(default_factory=Counter)
 
-    def zone_records(self) -> list[tuple[bytes, bytes]]:
-        """The ``readings.clean`` records of the batch (zone key, ``ZoneReadings`` JSON): one per zone, or a few if
-        its messages do not fit in one, each device's messages in the order they were cleaned."""
-        by_zone: dict[tuple[str, str], list[bytes]] = {}
+    def zone_records(self) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+        """The ``readings.clean`` records of the batch (zone key, ``ZoneReadings`` JSON, the ``event_times``
+        header): one per zone, or a few if its messages do not fit in one, each device's messages in the order
+        they were cleaned."""
+        by_zone: dict[tuple[str, str], list[CleanMessage]] = {}
         for message in self.cleaned:
-            by_zone.setdefault((message.farm, message.zone), []).append(message.encode())
-        return [
-            (zone_key(farm, zone), record)
-            for (farm, zone), encoded in by_zone.items()
-            for record in ZoneReadings.pack(farm, zone, encoded)
-        ]
+            by_zone.setdefault((message.farm, message.zone), []).append(message)
+        out = []
+        for (farm, zone), messages in by_zone.items():
+            key = zone_key(farm, zone)
+            for record, held in ZoneReadings.pack_parts(farm, zone, [m.encode() for m in messages]):
+                stamps = event_times_header([messages[i].ts for i in held])
+                out.append((key, record, [(EVENT_TIMES_HEADER, stamps)]))
+        return out
 
     def memory_values(self) -> Iterable[tuple[bytes, bytes]]:
         """The touched devices' memories as table entries (device id -> JSON)."""

@@ -30,7 +30,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -42,7 +42,14 @@ from faust.types import TP, EventT
 from ml.scoring import Baselines, Scorer
 from smartfarm.errors import ContractError, RejectReason, StorageError
 from smartfarm.layout import Layout
-from smartfarm.records import DeadLetter, DeviceStatus, RecommendationKind, RejectStage
+from smartfarm.records import (
+    EVENT_TIMES_HEADER,
+    DeadLetter,
+    DeviceStatus,
+    RecommendationKind,
+    RejectStage,
+    read_event_times,
+)
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from smartfarm.telemetry import ConnectionState
 from smartfarm.topics import KafkaTopic, topic_specs
@@ -333,7 +340,7 @@ class StreamWorker:
         """Send the clean records and dead letters, and wait until Kafka has every one."""
         clean, dead = self.topics[KafkaTopic.READINGS_CLEAN], self.topics[KafkaTopic.DEADLETTER]
         records = batch.zone_records()
-        futures = [await clean.send(key=key, value=value) for key, value in records]
+        futures = [await clean.send(key=key, value=value, headers=headers) for key, value, headers in records]
         futures += [await dead.send(key=r.key, value=r.letter.encode()) for r in batch.refused]
         await asyncio.gather(*futures)
         self.metrics.records_out.labels("clean-and-store", clean.get_topic_name()).inc(len(records))
@@ -380,7 +387,7 @@ class StreamWorker:
 
     async def _zone_windows(self, events: Sequence[EventT]) -> bool:
         """Step every zone of the batch, send, write, save; False if the worker stopped before it was stored."""
-        times, refused = zone_times(events, self.zones)
+        times, refused = zone_times(events, self.zones.zones)
         clocks = {
             key: ZoneClock.from_json(json.loads(v)) if (v := self.clocks.get(key)) else ZoneClock() for key in times
         }
@@ -498,11 +505,12 @@ class StreamWorker:
 
 
 def zone_times(
-    events: Sequence[EventT], stage: ZoneStage
+    events: Sequence[EventT], zones: Container[tuple[str, str]]
 ) -> tuple[dict[bytes, list[float]], list[tuple[bytes, DeadLetter]]]:
     """The event times of a batch of ``readings.clean`` records (``ZoneReadings``) by zone key, and a dead letter
     for each record that cannot be read (this worker wrote them, so that is a bug upstream; the bytes are kept for
-    a replay once it is fixed). Only the times are read: the windows are computed from the stored readings."""
+    a replay once it is fixed). Only the times are read, from the record's ``event_times`` header where it has
+    one (the body is not parsed then): the windows are computed from the stored readings."""
     times: dict[bytes, list[float]] = {}
     refused: list[tuple[bytes, DeadLetter]] = []
     for event in events:
@@ -510,12 +518,16 @@ def zone_times(
         key, value = message.key or b"", message.value or b""
         try:
             farm, _, zone = key.decode().partition("/")
-            if (farm, zone) not in stage.zones:
+            if (farm, zone) not in zones:
                 raise ContractError(RejectReason.UNKNOWN_DEVICE, f"zone {key!r} is not in this worker's layout")
-            record = json.loads(value)
-            if (record["farm"], record["zone"]) != (farm, zone):
-                raise ValueError(f"record of {record['farm']}/{record['zone']} under key {key!r}")
-            stamps = [datetime.fromisoformat(m["ts"]).timestamp() for m in record["messages"]]
+            header = _header(message.headers, EVENT_TIMES_HEADER)
+            if header is not None:
+                stamps = read_event_times(header)
+            else:  # from a producer that does not write the header: the times from the body
+                record = json.loads(value)
+                if (record["farm"], record["zone"]) != (farm, zone):
+                    raise ValueError(f"record of {record['farm']}/{record['zone']} under key {key!r}")
+                stamps = [datetime.fromisoformat(m["ts"]).timestamp() for m in record["messages"]]
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             error = ContractError(RejectReason.INVALID_PAYLOAD, f"clean record unreadable: {exc!r}")
             refused.append((key or b"unknown", _letter(error, message)))
@@ -525,6 +537,12 @@ def zone_times(
             continue
         times.setdefault(key, []).extend(stamps)
     return times, refused
+
+
+def _header(headers: Any, name: str) -> bytes | None:
+    """A record header's value, from faust's headers (a mapping or a list of pairs); None when absent."""
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return next((bytes(v) for k, v in pairs if k == name and v is not None), None)
 
 
 def _letter(error: ContractError, message: Any) -> DeadLetter:

@@ -21,6 +21,8 @@ from smartfarm.records import (
     RejectStage,
     ZoneAggregate,
     ZoneDay,
+    event_times_header,
+    read_event_times,
 )
 from smartfarm.telemetry import ConnectionState
 
@@ -144,3 +146,14 @@ def test_raw_headers_round_trip_through_kafka_headers() -> None:
     assert RawHeaders.from_kafka(headers.to_kafka()) == headers
     with pytest.raises(ContractError, match="bridge_id"):
         RawHeaders.from_kafka(headers.to_kafka()[:2])
+
+
+def test_event_times_header_gives_back_the_very_floats_of_the_timestamps() -> None:
+    base = datetime(2026, 7, 1, 5, 0, tzinfo=UTC)
+    stamps = [base + timedelta(microseconds=us) for us in (0, 1, 123, 999_999, 86_400_000_001, 7 * 10**12 + 3)]
+    stamps.append(datetime(1970, 1, 1, tzinfo=UTC))
+    header = event_times_header(stamps)
+    assert header.count(b",") == len(stamps) - 1 and b" " not in header
+    assert read_event_times(header) == [t.timestamp() for t in stamps]
+    with pytest.raises(ValueError):
+        read_event_times(b"1780000000000000,soon")

@@ -9,7 +9,7 @@ import pytest
 from smartfarm.envelope import ENVELOPE_HEADER, ENVELOPE_VERSION, pack
 from smartfarm.errors import ContractError, RejectReason
 from smartfarm.layout import load_layout
-from smartfarm.records import ZoneReadings
+from smartfarm.records import EVENT_TIMES_HEADER, ZoneReadings, read_event_times
 from smartfarm.topics import zone_key
 from storage.lines import ReadingLines
 from stream.batch import clean_batch
@@ -42,12 +42,15 @@ def test_a_batch_sends_one_record_per_zone_with_each_devices_messages_in_order()
     assert (len(batch.cleaned), batch.duplicates, len(batch.refused)) == (12, 1, 1)
     assert len(batch.lines) == 12 * 4
     sent = batch.zone_records()
-    assert [key for key, _ in sent] == [zone_key(FARM, "tomato-north"), zone_key(FARM, "maize-east")]
-    north, east = (ZoneReadings.decode(value) for _, value in sent)
+    assert [key for key, _, _ in sent] == [zone_key(FARM, "tomato-north"), zone_key(FARM, "maize-east")]
+    north, east = (ZoneReadings.decode(value) for _, value, _ in sent)
     assert (north.farm, north.zone, east.zone) == (FARM, "tomato-north", "maize-east")
     assert [(m.device, m.seq) for m in north.messages] == [(d, s) for s in range(4) for d in NORTH]
     assert [(m.device, m.seq) for m in east.messages] == [(EAST, s) for s in range(4)]
     assert list(north.messages) == [m for m in batch.cleaned if m.zone == "tomato-north"], "value for value"
+    for (_, _, headers), record in zip(sent, (north, east), strict=True):
+        assert [name for name, _ in headers] == [EVENT_TIMES_HEADER]
+        assert read_event_times(headers[0][1]) == [m.ts.timestamp() for m in record.messages], "the body's times"
 
 
 def test_packed_records_are_the_bytes_pydantic_writes_and_split_to_fit() -> None:
@@ -62,6 +65,10 @@ def test_packed_records_are_the_bytes_pydantic_writes_and_split_to_fit() -> None
     assert all(len(p) <= ZoneReadings.MAX_BYTES for p in packed)
     back = [m for p in packed for m in ZoneReadings.decode(p).messages]
     assert back == many, "split in order, nothing lost"
+    parts = ZoneReadings.pack_parts(FARM, "tomato-north", [m.encode() for m in many])
+    assert [record for record, _ in parts] == packed
+    assert [i for _, held in parts for i in held] == list(range(len(many))), "each message's index, once, in order"
+    assert [len(ZoneReadings.decode(r).messages) for r, _ in parts] == [len(held) for _, held in parts]
 
 
 def test_a_record_holds_one_zone_only() -> None:
@@ -114,3 +121,23 @@ def test_a_broken_envelope_is_dead_lettered_whole_and_the_batch_goes_on() -> Non
     assert refused.letter.reason is RejectReason.INVALID_PAYLOAD and "envelope unreadable" in refused.letter.detail
     assert refused.letter.payload == broken.value, "every byte kept for a replay"
     assert len(batch.cleaned) == 3
+
+
+def test_the_zone_agent_reads_the_same_times_from_the_header_as_from_the_body() -> None:
+    from types import SimpleNamespace
+
+    from stream.worker import zone_times
+
+    sent = batch_of(records()).zone_records()
+    zones = {(farm.id, zone.id) for farm in load_layout().farms for zone in farm.zones}
+
+    def events(with_header: bool) -> list[SimpleNamespace]:
+        return [
+            SimpleNamespace(message=SimpleNamespace(key=key, value=value, headers=headers if with_header else []))
+            for key, value, headers in sent
+        ]
+
+    from_header, refused = zone_times(events(True), zones)
+    from_body, refused_too = zone_times(events(False), zones)
+    assert not refused and not refused_too
+    assert from_header == from_body and sum(map(len, from_header.values())) == 12
