@@ -39,7 +39,9 @@ GENERATOR_RATE = 1000.0
 """Messages per second one generator process offers at most: one costs about 0.5 ms of CPU per message (paho
 building and sending QoS 1 PUBLISHes and taking their PUBACKs), so a higher rate is shared among several."""
 START_MARGIN_S = 5.0
-"""The generators are started this long before their first message is due (they build their payloads first)."""
+GENERATOR_START_S = 1.5
+"""The generators are started ``START_MARGIN_S`` plus this long per generator before their first message is due:
+they load the layout and build their payloads first, all at once on a machine already busy."""
 
 
 def resident_mb(pid: int | None) -> float:
@@ -197,7 +199,7 @@ def _bridge_metric(port: int, name: str) -> float:
 
 def plans_for(pipeline: Ingest, rate: float, seconds: float, generators: int) -> list[tuple[Plan, list[str]]]:
     """The plans of ``generators`` processes sharing ``rate`` and the devices, due from a moment just ahead."""
-    t0 = math.ceil(time.time() + START_MARGIN_S)
+    t0 = math.ceil(time.time() + START_MARGIN_S + GENERATOR_START_S * generators)
     count = round(rate * seconds)
     out = []
     for g in range(generators):
@@ -243,7 +245,22 @@ def start_generator(
         "--break-every",
         str(break_every),
     ]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+class HarnessError(RuntimeError):
+    """The load generator could not offer what was asked (it started too late, or failed): not a figure of the
+    pipeline."""
+
+
+def generator_report(proc: subprocess.Popen[str]) -> Report:
+    """The report a generator prints last; HarnessError with what it said when it has none."""
+    out, err = proc.communicate()
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise HarnessError(f"a load generator exited with code {proc.returncode}: {err.strip()[-500:]}")
+    return Report.from_json(lines[-1])
 
 
 def poll_stored(client: InfluxClient, arrivals: Arrivals, now: float) -> bool:
@@ -300,7 +317,7 @@ def run_rate(
                 in_flight = max(in_flight, pipeline.in_flight())
                 last_sample = now
             time.sleep(max(0.0, 0.1 - (time.time() - now)))
-        reports = [Report.from_json(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        reports = [generator_report(p) for p in procs]
         due = 8 * sum(plan.count for plan, _ in plans)
         stored, still = count_stored(client, arrivals.first_ms, arrivals.end_ms), time.time()
         while stored < due and time.time() - still < settle_s:
@@ -338,17 +355,19 @@ def search(
     ceiling: float = math.inf,
     generators: int | None = None,
     log: Callable[[Measured], None] = lambda m: None,
-) -> tuple[Measured | None, list[Measured]]:
-    """Raise the rate from ``start`` by ``factor`` until a run is not sustained (or ``ceiling`` is passed), then
-    try once halfway between the last sustained rate and the first that was not; the best run and all of them."""
+) -> tuple[Measured | None, list[Measured], str]:
+    """Raise the rate from ``start`` by ``factor`` until a run is not sustained (or ``ceiling`` is passed, or the
+    generators cannot offer the rate), then try once halfway between the last sustained rate and the first that
+    was not; the best run, all of them, and why the search stopped."""
     runs: list[Measured] = []
     best: Measured | None = None
     rate = start
     failed: float | None = None
     while rate <= ceiling:
-        m = run_rate(pipeline, rate, seconds, generators)
+        m = _run_or_say(pipeline, rate, seconds, generators, log)
+        if m is None:
+            return best, runs, f"the load generators could not offer {rate:.0f} msg/s"
         runs.append(m)
-        log(m)
         if not m.outcome.sustained():
             failed = rate
             break
@@ -357,12 +376,24 @@ def search(
     if failed is not None and best is not None:
         middle = round((best.outcome.rate + failed) / 2, -1)
         if best.outcome.rate < middle < failed:
-            m = run_rate(pipeline, middle, seconds, generators)
-            runs.append(m)
-            log(m)
-            if m.outcome.sustained():
-                best = m
-    return best, runs
+            m = _run_or_say(pipeline, middle, seconds, generators, log)
+            if m is not None:
+                runs.append(m)
+                if m.outcome.sustained():
+                    best = m
+    return best, runs, f"not sustained at {failed:.0f} msg/s" if failed is not None else f"stopped at {ceiling:.0f}"
+
+
+def _run_or_say(
+    pipeline: Ingest, rate: float, seconds: float, generators: int | None, log: Callable[[Measured], None]
+) -> Measured | None:
+    try:
+        m = run_rate(pipeline, rate, seconds, generators)
+    except HarnessError as exc:
+        print(f"  {rate:.0f} msg/s not offered: {exc}", flush=True)
+        return None
+    log(m)
+    return m
 
 
 class Restarts:

@@ -27,10 +27,6 @@ from stream.settings import WorkerSettings
 if TYPE_CHECKING:
     from benchmarks.suite import Results, Services
 
-ENVELOPE = 20
-"""Device messages per ``telemetry.raw`` record in the clean-and-store comparison: what one bridge packs per
-partition within its 50 ms ``envelope_ms`` at about 2,400 messages/s over 6 partitions."""
-
 
 def _say(text: str) -> None:
     print(text, flush=True)
@@ -94,11 +90,11 @@ def clean_and_store(svc: Services, results: Results, count: int, devices: int) -
     layout = worker_bench.write_layout(devices, layout_file)
     batch = worker_bench.messages(layout, count)
     rate, detail, cpu = worker_bench.through_workers(
-        1, svc.kafka, svc.influxd, layout_file, svc.work, batch, ENVELOPE, prefix="peer-ours"
+        1, svc.kafka, svc.influxd, layout_file, svc.work, batch, worker_bench.BRIDGE_ENVELOPE, prefix="peer-ours"
     )
     worker = WorkerSettings()
     settings = {
-        "envelope_messages": ENVELOPE,
+        "envelope_messages": worker_bench.BRIDGE_ENVELOPE,
         "batch_max_records": worker.batch_max,
         "batch_within_s": worker.batch_within_s,
         "write_chunk_lines": worker.write_chunk,
@@ -111,7 +107,7 @@ def clean_and_store(svc: Services, results: Results, count: int, devices: int) -
         "settings": settings,
     }
     _say(f"  ours, clean-and-store: {rate:,.0f} msg/s\n    {detail}")
-    quix = through_quix(svc, layout_file, batch, ENVELOPE)
+    quix = through_quix(svc, layout_file, batch, worker_bench.BRIDGE_ENVELOPE)
     results.peers["quix"] = quix | {"settings": settings}
     per = ", ".join(f"{k} {v:.0f}" for k, v in quix["cpu_us_per_msg"].items())
     _say(
@@ -134,13 +130,14 @@ def phase_peers(svc: Services, results: Results, args: argparse.Namespace) -> No
     ours = (results.e2e.get("best") or {}).get("rate")
     start = float(ours or args.start_rate)  # Telegraf is searched from our best rate up: below it, it is not judged
     with TelegrafPipeline(binary, svc.broker, svc.influxd, svc.work, "telegraf", args.devices) as pipeline:
-        best, runs = search(pipeline, start, args.duration, log=_log_run)
+        best, runs, stopped = search(pipeline, start, args.duration, log=_log_run)
     results.peers["telegraf"] = {
         "version": TELEGRAF_VERSION,
+        "stopped": stopped,
         "best": best.as_dict() if best else None,
         "runs": [m.as_dict() for m in runs],
     }
-    _say(f"  Telegraf {TELEGRAF_VERSION} sustained {best.outcome.rate if best else 0:,.0f} msg/s")
+    _say(f"  Telegraf {TELEGRAF_VERSION} sustained {best.outcome.rate if best else 0:,.0f} msg/s ({stopped})")
 
 
 def phase_kill_telegraf(svc: Services, results: Results, devices: int, rate: float, duration: float) -> None:
