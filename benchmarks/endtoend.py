@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from benchmarks.accounting import Arrivals, Outcome
 from benchmarks.bridge import CpuMeter, forwarded, start_bridges, stop_bridges
@@ -27,6 +27,7 @@ from benchmarks.openloop import Plan, Report
 from benchmarks.worker import start_workers, wait_holding, write_layout
 from cli.services import InfluxDB, Kafka, Mosquitto
 from cli.worker import WorkerProcess
+from smartfarm.errors import ServiceError
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
@@ -155,6 +156,8 @@ class Pipeline:
         self.sent_per_device = 0  # every device's next sequence number
         self.bridges: list[tuple[subprocess.Popen[str], int]] = []
         self.workers: list[WorkerProcess] = []
+        self._dups_base: dict[int, float] = {}  # per worker: what its earlier runs (before a restart) dropped
+        self._dups_last: dict[int, float] = {}  # per worker: what its current run said last
 
     def __enter__(self) -> Pipeline:
         ensure_topics(self.kafka)
@@ -181,7 +184,17 @@ class Pipeline:
         return pids
 
     def duplicates(self) -> float:
-        return sum(w.metric(DUPLICATES) for w in self.workers if w.proc is not None)
+        """Duplicates the workers dropped since they started, across restarts: a worker's counter starts again
+        at 0 when it is restarted, and one not answering yet (restarting) counts what it had last said."""
+        for i, w in enumerate(self.workers):
+            try:
+                now = w.metric(DUPLICATES) if w.proc is not None else self._dups_last.get(i, 0.0)
+            except ServiceError:
+                now = self._dups_last.get(i, 0.0)
+            if now < self._dups_last.get(i, 0.0):
+                self._dups_base[i] = self._dups_base.get(i, 0.0) + self._dups_last[i]
+            self._dups_last[i] = now
+        return sum(self._dups_base.values()) + sum(self._dups_last.values())
 
     def in_flight(self) -> float:
         return sum(_bridge_metric(port, "smartfarm_bridge_in_flight") for _, port in self.bridges)
@@ -446,9 +459,34 @@ class AdviceLatency:
     p50_s: float
     p99_s: float
     max_s: float
+    to_kafka_p50_s: float = math.nan  # closing reading due -> the recommendation's record in Kafka (zone agent)
+    to_kafka_p99_s: float = math.nan
+    egress_p50_s: float = math.nan  # the record in Kafka -> on MQTT (the bridge's egress)
+    egress_p99_s: float = math.nan
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+
+def produced_at(kafka: KafkaSettings, timeout_ms: int = 3000) -> dict[str, float]:
+    """Recommendation id -> when the zone agent produced its record (the record's CreateTime, epoch seconds)."""
+    from kafka import KafkaConsumer
+
+    from smartfarm.records import Recommendation
+    from smartfarm.topics import KafkaTopic, topic_specs
+
+    name = topic_specs(kafka.topic_prefix, kafka.partitions)[KafkaTopic.RECOMMENDATIONS].name
+    consumer = KafkaConsumer(
+        name,
+        bootstrap_servers=kafka.servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=timeout_ms,
+    )
+    try:
+        return {str(Recommendation.decode(r.value).id): r.timestamp / 1000 for r in consumer}
+    finally:
+        consumer.close()
 
 
 def closing_due(plans: Sequence[tuple[Plan, list[str]]], zone_devices: set[str], boundary_ms: int) -> float | None:
@@ -475,18 +513,13 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
-def advice_latency(
-    pipeline: Pipeline, rate: float, seconds: float, speed: float, grace_s: float, break_every: int = 8
-) -> AdviceLatency:
-    """Publish ``seconds`` of load at ``rate`` whose event time runs ``speed`` times real time (ending an hour ago,
-    so no stamp is in the future), subscribe to every zone's recommendations over MQTT, and time each one from
-    the due time of the reading that closed its window to its arrival."""
+def _subscribe(pipeline: Pipeline) -> tuple[Any, list[tuple[float, bytes]]]:
+    """An MQTT subscriber to every zone's recommendations, running; what it receives, with the time of arrival."""
     import threading
 
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from smartfarm.records import Recommendation
     from smartfarm.topics import MqttTopics
 
     arrived: list[tuple[float, bytes]] = []
@@ -498,13 +531,24 @@ def advice_latency(
     sub.subscribe(f"{MqttTopics(pipeline.name).root}/+/+/zones/+/recommendations", qos=1)
     sub.loop_start()
     subscribed.wait(5)
+    return sub, arrived
+
+
+def advice_latency(
+    pipeline: Pipeline, rate: float, seconds: float, speed: float, grace_s: float, break_every: int = 8
+) -> AdviceLatency:
+    """Publish ``seconds`` of load at ``rate`` whose event time runs ``speed`` times real time (ending an hour ago,
+    so no stamp is in the future), subscribe to every zone's recommendations over MQTT, and time each one from
+    the due time of the reading that closed its window to its arrival, and to its record in Kafka."""
+    from smartfarm.records import Recommendation
+
+    sub, arrived = _subscribe(pipeline)
     t0 = math.ceil(time.time() + START_MARGIN_S)
     ts0 = t0 - seconds * speed - 3600
     count = round(rate * seconds)
     plan = Plan(t0=t0, rate=rate, count=count, ts0=ts0, speed=speed, seq_base=pipeline.sent_per_device)
     plans = [(plan, pipeline.devices)]
-    proc = start_generator(pipeline, plan, pipeline.devices, "advice", break_every)
-    report = Report.from_json(proc.communicate()[0].strip().splitlines()[-1])
+    report = generator_report(start_generator(pipeline, plan, pipeline.devices, "advice", break_every))
     pipeline.sent_per_device += math.ceil(count / len(pipeline.devices)) + 1
     time.sleep(10)  # the last windows' advice
     sub.loop_stop()
@@ -513,6 +557,9 @@ def advice_latency(
     for device, placement in pipeline.layout.placements.items():
         zones.setdefault((placement.farm.id, placement.zone.id), set()).add(device)
     latencies: list[float] = []
+    to_kafka: list[float] = []
+    egress: list[float] = []
+    produced = produced_at(pipeline.kafka)
     kinds: dict[str, int] = {}
     for when, payload in arrived:
         advice = Recommendation.decode(payload)
@@ -523,6 +570,9 @@ def advice_latency(
         due = closing_due(plans, zones[(advice.farm, advice.zone)], boundary)
         if due is not None:
             latencies.append(when - due)
+            if (made := produced.get(str(advice.id))) is not None:
+                to_kafka.append(made - due)
+                egress.append(when - made)
     return AdviceLatency(
         recommendations=len(arrived),
         timed=len(latencies),
@@ -531,4 +581,8 @@ def advice_latency(
         p50_s=percentile(latencies, 0.5),
         p99_s=percentile(latencies, 0.99),
         max_s=max(latencies, default=math.nan),
+        to_kafka_p50_s=percentile(to_kafka, 0.5),
+        to_kafka_p99_s=percentile(to_kafka, 0.99),
+        egress_p50_s=percentile(egress, 0.5),
+        egress_p99_s=percentile(egress, 0.99),
     )

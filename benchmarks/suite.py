@@ -238,7 +238,9 @@ def phase_advice(svc: Services, results: Results, devices: int, rate: float, wit
     results.advice[key] = found.as_dict() | {"rate": rate}
     _say(
         f"  advice ({key}) at {rate:.0f} msg/s: {found.recommendations} recommendations {found.by_kind}; window "
-        f"close -> MQTT p50 {found.p50_s:.2f} s p99 {found.p99_s:.2f} s"
+        f"close -> MQTT p50 {found.p50_s:.2f} s p99 {found.p99_s:.2f} s (to the recommendation's record in Kafka "
+        f"p50 {found.to_kafka_p50_s:.2f} s p99 {found.to_kafka_p99_s:.2f} s; Kafka -> MQTT by the bridge p50 "
+        f"{found.egress_p50_s:.2f} s p99 {found.egress_p99_s:.2f} s)"
     )
 
 
@@ -382,6 +384,7 @@ def _all_runs(r: Results) -> Iterator[dict[str, Any]]:
 def plot(r: Results, path: Path) -> None:
     """p50, p95 and p99 latency against offered load, ours and Telegraf's."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -400,6 +403,7 @@ def plot(r: Results, path: Path) -> None:
     ax.set_xlabel("offered load (device messages/s, 8 readings each, QoS 1)")
     ax.set_ylabel("publish -> stored in InfluxDB (s)")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_title(f"Latency against offered load ({r.machine['cores']} cores, {r.started[:10]})")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
@@ -424,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--plot", type=Path, help="write latency against offered load here (PNG)")
     parser.add_argument("--work", type=Path, help="keep the services' data and logs here (default: a temp folder)")
+    parser.add_argument(
+        "--from-json", type=Path, metavar="FILE", help="run nothing: print the table (and --plot) of a run's --json"
+    )
     return parser
 
 
@@ -472,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         choose = ", ".join(PHASES)
         print(f"smartfarm bench: unknown phase(s) {', '.join(unknown)}; choose from {choose}", file=sys.stderr)
         return 2
+    if args.from_json:
+        return report(Results(**json.loads(args.from_json.read_text())), args.plot)
     results = Results(
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         machine=machine(),
@@ -493,13 +502,17 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"  ({time.monotonic() - began:.0f} s)")
             if args.json:
                 write_json(results, args.json)
-    _say("\n" + table(results))
     if args.json:
         write_json(results, args.json)
         _say(f"figures: {args.json}")
-    if args.plot:
-        plot(results, args.plot)
-        _say(f"plot: {args.plot}")
+    return report(results, args.plot)
+
+
+def report(results: Results, png: Path | None) -> int:
+    _say("\n" + table(results))
+    if png:
+        plot(results, png)
+        _say(f"plot: {png}")
     return 0
 
 

@@ -166,6 +166,7 @@ class TelegrafPipeline:
         deadline = time.monotonic() + 30
         while "Connected" not in self.log_path.read_text(errors="replace").rsplit("Loaded inputs", 1)[-1]:
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()  # nothing left running behind a failed start
                 raise ServiceError(f"telegraf did not connect to MQTT:\n{tail_of(self.log_path, 30)}")
             time.sleep(0.2)
         time.sleep(1.0)  # the subscription follows the connection
