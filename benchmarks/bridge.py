@@ -189,13 +189,14 @@ def stop_bridges(bridges: list[tuple[subprocess.Popen[str], int]]) -> None:
         bridge.wait(60)
 
 
+def bridge_metric(port: int, line_start: str, timeout_s: float = 5) -> float:
+    """The sum of the samples of the bridge's metrics (on ``port``) whose line starts with ``line_start``."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s).read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(line_start))
+
+
 def forwarded(port: int) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith('smartfarm_bridge_forwarded_total{kind="telemetry"}')
-    )
+    return bridge_metric(port, 'smartfarm_bridge_forwarded_total{kind="telemetry"}')
 
 
 def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, str, str]:

@@ -10,6 +10,7 @@ published, stored, lost and sent twice, the latency percentiles, and each proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from benchmarks.accounting import Arrivals, Outcome
-from benchmarks.bridge import CpuMeter, forwarded, start_bridges, stop_bridges
+from benchmarks.bridge import CpuMeter, bridge_metric, forwarded, start_bridges, stop_bridges
 from benchmarks.openloop import Plan, Report
 from benchmarks.worker import start_workers, wait_holding, write_layout
 from cli.services import InfluxDB, Kafka, Mosquitto
@@ -197,17 +198,12 @@ class Pipeline:
         return sum(self._dups_base.values()) + sum(self._dups_last.values())
 
     def in_flight(self) -> float:
-        return sum(_bridge_metric(port, "smartfarm_bridge_in_flight") for _, port in self.bridges)
-
-
-def _bridge_metric(port: int, name: str) -> float:
-    import urllib.request
-
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+        """Messages the bridges hold unacknowledged now (a bridge not answering, restarting, counts 0)."""
+        total = 0.0
+        for _, port in self.bridges:
+            with contextlib.suppress(OSError):
+                total += bridge_metric(port, "smartfarm_bridge_in_flight ", timeout_s=2)
+        return total
 
 
 def plans_for(pipeline: Ingest, rate: float, seconds: float, generators: int) -> list[tuple[Plan, list[str]]]:

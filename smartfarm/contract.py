@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
@@ -125,6 +125,15 @@ def describe(model: str, exc: ValidationError) -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_us(when: datetime) -> int:
+    """Whole microseconds since the epoch of a timezone-aware time, exactly (no float rounding)."""
+    return (when - _EPOCH) // _MICROSECOND
 
 
 Timestamp = AwareDatetime

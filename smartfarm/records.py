@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 from uuid import UUID
 
 from pydantic import Base64Bytes, Field, model_validator
 
-from smartfarm.contract import Contract, Strict, Timestamp
+from smartfarm.contract import Contract, Strict, Timestamp, epoch_us
 from smartfarm.errors import ContractError, RejectReason
 from smartfarm.identifiers import Identifier
 from smartfarm.layout import SensorKind
@@ -156,13 +156,10 @@ since the epoch in decimal, comma-separated (``1780000000000000,1780000300000000
 these times (its windows are computed from the stored readings), and reading them here costs about a hundredth
 of parsing the record; a record without the header is read from its body."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
 
 def event_times_header(stamps: list[datetime]) -> bytes:
     """The ``event_times`` header value of messages stamped ``stamps`` (timezone-aware)."""
-    return b",".join(b"%d" % ((t - _EPOCH) // _MICROSECOND) for t in stamps)
+    return b",".join(b"%d" % epoch_us(t) for t in stamps)
 
 
 def read_event_times(value: bytes) -> list[float]:

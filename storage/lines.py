@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
+from smartfarm.contract import epoch_us
 from smartfarm.records import CleanMessage
 
 _ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 _ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 _ESCAPE_STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 FieldValue = float | int | bool | str | None
 
 
 def time_ns(when: datetime) -> int:
     """Nanoseconds since the epoch, exactly (no float rounding), as influxdb-client computes them."""
-    return (when - _EPOCH) // _MICROSECOND * 1000
+    return epoch_us(when) * 1000
 
 
 def escape_tag_value(value: str) -> str:

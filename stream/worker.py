@@ -135,9 +135,13 @@ def tune_gc() -> None:
 
 def raw_message(event: EventT) -> RawMessage:
     message = event.message
-    headers = message.headers
-    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
+    pairs = header_pairs(message.headers)
     return RawMessage(message.value or b"", pairs, message.topic, message.partition, message.offset)
+
+
+def header_pairs(headers: Any) -> list[tuple[str, bytes]]:
+    """A record's headers as (name, value) pairs, from faust's headers (a mapping or a list of pairs)."""
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
 
 
 def pin(events: Sequence[EventT]) -> None:
@@ -540,9 +544,8 @@ def zone_times(
 
 
 def _header(headers: Any, name: str) -> bytes | None:
-    """A record header's value, from faust's headers (a mapping or a list of pairs); None when absent."""
-    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
-    return next((bytes(v) for k, v in pairs if k == name and v is not None), None)
+    """A record header's value; None when absent."""
+    return next((bytes(v) for k, v in header_pairs(headers) if k == name and v is not None), None)
 
 
 def _letter(error: ContractError, message: Any) -> DeadLetter:
