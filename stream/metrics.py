@@ -154,6 +154,12 @@ class WorkerMetrics(ServedMetrics):
             "partitions sought back because the consumer skipped records (never committed past)",
             registry=r,
         )
+        self.offset_hooks = Counter(
+            "smartfarm_worker_offset_hooks",
+            "calls by faust of the worker's offset hooks (stream.faustpatch), by hook: none means records can be lost",
+            ["hook"],
+            registry=r,
+        )
         self.lag = Gauge(
             "smartfarm_worker_consumer_lag", "records not yet processed, by topic partition", ["tp"], registry=r
         )

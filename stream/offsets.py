@@ -10,11 +10,16 @@ keeps, per partition, the offset its agents must see next: it starts at the comm
 rebalance, moves on only when a batch is stored, and caps every commit. A record past that offset is not
 processed (it would be out of order): the partition is sought back to the offset expected, and faust delivers the
 skipped records again.
+
+Every partition starts at a known offset, never at "whatever comes first": a partition this group never committed
+starts at its log start offset (``stream.faustpatch`` seeks it there). Were the first record seen taken as the
+start, a record fetched before that seek (a leftover at offset n) would start the run, the records 0..n-1 sought
+would then look already processed and be dropped, and the cap would commit past them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -46,29 +51,40 @@ class Taken(Generic[E]):
     """Records already processed (before an earlier seek back took effect)."""
 
 
+def start_offsets(committed: Mapping[object, int | None], log_starts: Mapping[object, int]) -> dict[object, int]:
+    """Where each partition starts after a rebalance: at its committed offset, or at its log start offset when it
+    was never committed (None, or aiokafka's -1) or when retention deleted records past its committed offset
+    (those are gone; starting below the log start would seek back to them forever)."""
+    return {
+        tp: max(offset if offset is not None and offset >= 0 else 0, log_starts[tp]) for tp, offset in committed.items()
+    }
+
+
 @dataclass(slots=True)
 class Progress:
-    """Per partition of the topics the agents read: the next offset they must see (None: not known yet, so the
-    first record seen starts the run, which is the case of a partition this group never committed)."""
+    """Per partition of the topics the agents read: the next offset they must see."""
 
-    expected: dict[object, int | None] = field(default_factory=dict)
+    expected: dict[object, int] = field(default_factory=dict)
 
-    def reset(self, committed: Mapping[object, int | None]) -> None:
-        """After a rebalance's seek to the committed offsets: each partition starts again there."""
-        self.expected = {
-            tp: (offset if offset is not None and offset >= 0 else None) for tp, offset in committed.items()
-        }
+    def reset(self, starts: Mapping[object, int | None]) -> None:
+        """After a rebalance's seek: each partition starts again at ``starts`` (its committed offset, or its log
+        start offset if it was never committed). A partition without a known start is a bug in the caller: its
+        first record would be taken as the start, whatever came before it."""
+        unknown = sorted(str(tp) for tp, offset in starts.items() if offset is None or offset < 0)
+        if unknown:
+            raise ValueError(f"partitions without a start offset: {', '.join(unknown)}")
+        self.expected = {tp: offset for tp, offset in starts.items() if offset is not None}
 
     def take(self, events: Sequence[E]) -> Taken[E]:
         """Split ``events`` (in the order they came) without moving on; ``done`` moves on after they are stored."""
         taken: Taken[E] = Taken()
-        want: dict[object, int | None] = {}
+        want: dict[object, int] = {}
         for event in events:
             tp, offset = event.message.tp, event.message.offset
             if tp in taken.gaps:
                 continue
             expected = want[tp] if tp in want else self.expected.get(tp)
-            if expected is None or offset == expected:
+            if expected is None or offset == expected:  # None: not held at the last rebalance (not ours to check)
                 taken.fresh.append(event)
                 want[tp] = offset + 1
             elif offset < expected:
@@ -84,7 +100,7 @@ class Progress:
             current = self.expected.get(tp)
             self.expected[tp] = offset + 1 if current is None else max(current, offset + 1)
 
-    def cap(self, offsets: Mapping[object, int], tracked: set[str]) -> dict[object, int]:
+    def cap(self, offsets: Mapping[object, int], tracked: Container[str]) -> dict[object, int]:
         """``offsets`` (faust's committable offsets) limited to what was processed, for partitions of the
         ``tracked`` topics; a tracked partition with nothing processed yet is not committed."""
         out: dict[object, int] = {}

@@ -58,6 +58,7 @@ from storage.lines import ReadingLines
 from storage.schema import DeviceStatusPoint
 from stream.batch import Batch, clean_batch
 from stream.clean import Cleaner, CleanRules, RawMessage
+from stream.faustpatch import changelog_partitions, own_the_offsets
 from stream.metrics import WorkerMetrics
 from stream.offsets import Progress
 from stream.settings import WorkerSettings
@@ -209,47 +210,19 @@ class StreamWorker:
         )
 
     def _own_the_offsets(self) -> None:
-        """Two faust-streaming gaps closed: commits are capped at what the agents stored (``stream.offsets``: faust
-        counts records a rebalance made it skip as committable), and a partition this group never committed starts
-        at its first record after every rebalance.
-
-        faust-streaming drops the records it fetched while a rebalance suspends the flow and counts on seeking back
-        to the committed offset afterwards (``Consumer.perform_seek``); aiokafka's ``seek_to_committed`` skips a
-        partition with no committed offset, so its position stays past the dropped records and they are never
-        processed. Seen here: a worker that got its partitions back while the first messages arrived skipped about
-        a hundred per partition. Seeking such partitions to the beginning is what ``auto_offset_reset=earliest``
-        means.
-
-        Every seek goes through ``seek_wait``, which runs in the consumer's own thread: faust's ``seek`` changes
-        aiokafka's fetcher from the event loop while that thread reads from it, and a worker crashed on the
-        ``KeyError`` in ``fetched_records`` that this race raises."""
-        consumer: Any = self.app.consumer
+        """Commits capped at what the agents stored, every partition started at a known offset after a rebalance
+        (``stream.faustpatch``, where every override of faust's internals lives, says why)."""
         sources = (KafkaTopic.TELEMETRY_RAW, KafkaTopic.DEVICE_STATUS, KafkaTopic.READINGS_CLEAN)
         topics = {self.topics[t].get_topic_name() for t in sources}
-        seek_to_committed = consumer.seek_to_committed
-        committable = consumer._filter_committable_offsets
-
-        async def seek_to_committed_or_beginning() -> Mapping[TP, int]:
-            committed = await seek_to_committed()
-            for tp, offset in committed.items():
-                if not offset and tp.topic in topics:
-                    await consumer.seek_wait({tp: 0})  # past the log start, aiokafka resets to it (earliest)
-            self.progress.reset({tp: offset for tp, offset in committed.items() if tp.topic in topics})
-            return committed
-
-        def capped(tps: Any) -> dict[TP, int]:
-            return cast(dict[TP, int], self.progress.cap(committable(tps), topics))
-
-        consumer.seek_to_committed = seek_to_committed_or_beginning
-        consumer._filter_committable_offsets = capped  # no commit past what the agents stored (stream.offsets)
+        hooks = self.metrics.offset_hooks
+        own_the_offsets(self.app.consumer, self.progress, topics, lambda hook: hooks.labels(hook).inc())
 
     async def _know_changelogs(self) -> None:
         """Wait until the producer has the tables' changelog topics in its metadata. A table entry's partition is
         the producer's hash of its key, computed without waiting for metadata: before the producer first sent to a
         just-created changelog topic it knows no partitions of it, and the first entry set crashed the worker."""
-        producer: Any = self.app.producer
         for table in (self.memories, self.clocks):
-            await producer._ensure_producer().partitions_for(table.changelog_topic.get_topic_name())
+            await changelog_partitions(self.app.producer, table.changelog_topic.get_topic_name())
 
     async def _fresh(self, events: Sequence[EventT]) -> list[EventT]:
         """The events that continue their partitions' runs; a partition that skipped records is sought back."""
