@@ -39,6 +39,12 @@ class RejectReason(StrEnum):
     """The message's sequence number is below zero."""
     FUTURE_TIMESTAMP = "future_timestamp"
     """The message is stamped further in the future of its receipt than clocks can drift."""
+    STALE_TIMESTAMP = "stale_timestamp"
+    """The message is stamped further in the past of its receipt than the database keeps (its retention, or the
+    worker's ``max_past_s``): a device whose clock reset (a battery swap without GNSS or NTP) stamps 1970 or 2000."""
+    STORAGE_REFUSED = "storage_refused"
+    """InfluxDB refused the message's points for good (a 4xx answer: beyond the retention policy, a field type
+    conflict, a line it cannot parse); its answer is the detail. The message's other points are stored."""
 
 
 class SmartFarmError(Exception):
@@ -69,6 +75,20 @@ class ContractError(SmartFarmError):
         self.detail = detail
 
 
+class ClockError(ContractError):
+    """A message stamped too far from its receipt (``future_timestamp``, ``stale_timestamp``).
+
+    Args:
+        skew_s: the stamp minus the receipt, in seconds (negative: the device's clock is behind).
+        seq: the message's sequence number.
+    """
+
+    def __init__(self, reason: RejectReason, detail: str, skew_s: float, seq: int) -> None:
+        super().__init__(reason, detail)
+        self.skew_s = skew_s
+        self.seq = seq
+
+
 class ServiceError(SmartFarmError):
     """A local service (Mosquitto, Kafka, InfluxDB) could not be started, reached or stopped."""
 
@@ -91,6 +111,19 @@ class StorageError(SmartFarmError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying as it is: unreachable or timed out (no status), overloaded (408, 429) or failing (5xx)."""
+        return self.status is None or self.status in (408, 429) or self.status >= 500
+
+    @property
+    def refuses_data(self) -> bool:
+        """The database refused what was sent (400 bad request or partial write, 413 too large), not who sent it:
+        sending the same lines again gets the same answer, so the lines it refused are dead-lettered. Any other
+        refusal (401, 403, 404: credentials, permissions, a missing database) is the configuration's, the same for
+        every batch: retried, loudly, until an operator fixes it, rather than dead-lettering every farm's data."""
+        return self.status in (400, 413, 422)
 
 
 class RegistryError(SmartFarmError):

@@ -177,6 +177,9 @@ class RejectStage(StrEnum):
     """In the cleaning agent: contract, layout, physical range."""
     AGGREGATE = "aggregate"
     """In the zone agent: a clean record it cannot read (a bug upstream, kept for replay)."""
+    STORE = "store"
+    """Where a record is stored in InfluxDB: the database refused its points, or a device.status record the
+    store-status agent cannot read."""
 
 
 class DeadLetter(Contract):

@@ -117,3 +117,10 @@ class InfluxSettings(ComponentSettings):
     password: SecretStr = Field(SecretStr(""), description="InfluxDB password; empty when auth is off")
     timeout_s: float = Field(10.0, gt=0, le=300, description="HTTP timeout of one request")
     retention: str = Field("52w", pattern=r"^(INF|\d+[hdw])$", description="retention of the database when created")
+
+    @property
+    def retention_s(self) -> float | None:
+        """The retention in seconds; None for INF (kept for ever)."""
+        if self.retention == "INF":
+            return None
+        return int(self.retention[:-1]) * {"h": 3600, "d": 86400, "w": 7 * 86400}[self.retention[-1]]

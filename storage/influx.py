@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -97,6 +99,13 @@ class InfluxClient:
         self._request("POST", "/write", {"db": self.database, "precision": "ns"}, body=body, headers=headers)
         return count
 
+    def write_or_refusals(self, lines: Sequence[str], *, compress: bool = False) -> list[Refusal]:
+        """Write ``lines``; return the ones InfluxDB refused for good, each with its answer (``find_refused``).
+
+        Raises StorageError for anything else: transient (unreachable, a timeout, 5xx: try again) or the
+        configuration's (credentials, a missing database)."""
+        return find_refused(lines, partial(self.write_lines, compress=compress))
+
     def write(self, points: Iterable[Measurement]) -> int:
         return self.write_lines(p.to_line() for p in points)
 
@@ -125,3 +134,37 @@ class InfluxClient:
                 raise StorageError(f"InfluxQL {influxql!r} failed: {result['error']}")
             out += result.get("series", [])
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A line InfluxDB refused for good: its index in what was written, and the database's answer."""
+
+    index: int
+    detail: str
+
+
+def find_refused(lines: Sequence[str], write: Callable[[Sequence[str]], object]) -> list[Refusal]:
+    """Write ``lines`` with ``write`` and find exactly the lines the database refuses (a ``StorageError`` that
+    ``refuses_data``), by bisection: a refused request is split in halves and each half written again, down to
+    single lines. InfluxDB 1.x's partial write stores the good points of a refused request and says only how many it
+    dropped (``points beyond retention policy dropped=12``), not which; writing a stored point again overwrites it
+    with itself, so the bisection costs requests, never data. A batch of n lines with k bad ones takes about
+    2k log2(n/k) requests. Any other error propagates (the caller retries the whole write)."""
+    refused: list[Refusal] = []
+    todo: list[tuple[int, int]] = [(0, len(lines))]
+    while todo:
+        start, end = todo.pop()
+        if start >= end:
+            continue
+        try:
+            write(lines[start:end])
+        except StorageError as exc:
+            if not exc.refuses_data:
+                raise
+            if end - start == 1:
+                refused.append(Refusal(start, str(exc)))
+                continue
+            middle = (start + end) // 2
+            todo += [(middle, end), (start, middle)]  # the first half first: refusals come out in order
+    return refused

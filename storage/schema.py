@@ -185,12 +185,27 @@ class DeviceStatusPoint(Measurement):
     will: bool
 
 
+class DeviceClockPoint(Measurement):
+    """``device_clock``: a device's message was refused for its timestamp, at the time it was received: how far its
+    stamp was from its receipt (negative: behind, a clock reset to 1970 or 2000; positive: ahead). Device health
+    shows these devices' clocks as suspect."""
+
+    MEASUREMENT: ClassVar[str] = "device_clock"
+
+    farm: Tag
+    device: Tag
+    reason: TagText
+    """A tag: two values (``stale_timestamp``, ``future_timestamp``)."""
+    skew_s: float
+
+
 MEASUREMENTS: tuple[type[Measurement], ...] = (
     ReadingPoint,
     ZoneAggregatePoint,
     ZoneDayPoint,
     RecommendationPoint,
     DeviceStatusPoint,
+    DeviceClockPoint,
     ZoneStatePoint,
     SoilForecastPoint,
 )

@@ -5,7 +5,9 @@ What is refused (a dead letter with its reason; nothing else is dropped but exac
   number, the same sensor twice, ...), or the bridge's headers;
 - a payload whose ``device`` differs from the device (or farm) of the MQTT topic it came on;
 - a device that is not in the farm layout, or a reading of a sensor the device does not have (or of another kind);
-- a timestamp further in the future of its receipt than clocks drift (``max_future_s``).
+- a timestamp further in the future of its receipt than clocks drift (``max_future_s``), or further in its past
+  than the database keeps (``max_past_s``: a device whose clock reset). Both are judged before the device's memory
+  sees the message, so a clock that jumps back and forward again leaves its duplicate memory as it was.
 
 What is flagged (kept, with quality ``suspect`` and the reasons, so a reader can still see it): a value outside
 the sensor's physical range, a spike (a jump from the sensor's last good value larger than its kind makes between
@@ -26,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from smartfarm.envelope import EnvelopeError, is_envelope, unpack
-from smartfarm.errors import ContractError, RejectReason
+from smartfarm.errors import ClockError, ContractError, RejectReason
 from smartfarm.layout import Layout, Placement, SensorKind
 from smartfarm.records import CleanMessage, CleanValue, DeadLetter, Flag, Quality, RawHeaders, RejectStage
 from smartfarm.telemetry import Reading, Telemetry
@@ -82,11 +84,14 @@ class CleanRules:
 
     Args:
         max_future_s: a message stamped further than this after its receipt is refused.
+        max_past_s: a message stamped further than this before its receipt is refused (the database would not keep
+            it; a clock reset stamps 1970 or 2000).
         late_after_s: a message received more than this after its timestamp is marked late.
         stuck_after: this many identical readings in a row before the next identical one is flagged stuck.
     """
 
     max_future_s: float = 600.0
+    max_past_s: float = 364 * 86400.0
     late_after_s: float = 900.0
     stuck_after: int = 6
 
@@ -173,6 +178,8 @@ class Refused:
 
     letter: DeadLetter
     key: bytes
+    clock: ClockError | None = None
+    """For a message refused for its timestamp: how far its clock is off (the device's clock is suspect)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,10 +280,22 @@ class Cleaner:
             )
         ahead = (telemetry.ts - headers.received_at).total_seconds()
         if ahead > self.rules.max_future_s:
-            raise ContractError(
+            raise ClockError(
                 RejectReason.FUTURE_TIMESTAMP,
                 f"ts {telemetry.ts.isoformat()} is {ahead:.0f} s after its receipt; at most "
                 f"{self.rules.max_future_s:.0f} s of clock drift is accepted",
+                ahead,
+                telemetry.seq,
+            )
+        if -ahead > self.rules.max_past_s:
+            raise ClockError(
+                RejectReason.STALE_TIMESTAMP,
+                f"ts {telemetry.ts.isoformat()} is {-ahead / 86400:.1f} days before its receipt at "
+                f"{headers.received_at.isoformat()}; at most {self.rules.max_past_s / 86400:.1f} days are kept "
+                "(the database's retention): the device's clock looks reset, set it (NTP, GNSS) or stamp readings "
+                "on receipt",
+                ahead,
+                telemetry.seq,
             )
         sensors = self.sensors[telemetry.device]
         for reading in telemetry.readings:
@@ -319,20 +338,27 @@ class Cleaner:
 
     @staticmethod
     def _refuse(error: ContractError, raw: RawMessage) -> Refused:
-        topic, received = _where(raw.headers)
-        device = MqttTopics.device_named(topic) if topic else None
-        letter = DeadLetter.of(
-            error,
-            raw.value,
-            RejectStage.CLEAN,
-            received,
-            mqtt_topic=topic[:1000] if topic else None,
-            device=device,
-            source_topic=raw.topic or None,
-            source_partition=raw.partition if raw.partition >= 0 else None,
-            source_offset=raw.offset if raw.offset >= 0 else None,
-        )
-        return Refused(letter, (device or topic[:200] or "unknown").encode())
+        return refusal(error, raw, RejectStage.CLEAN)
+
+
+def refusal(error: ContractError, raw: RawMessage, stage: RejectStage) -> Refused:
+    """The dead letter of a raw device message refused at ``stage``: its bytes, MQTT topic, device, receipt
+    and Kafka position, as far as its headers say."""
+    topic, received = _where(raw.headers)
+    device = MqttTopics.device_named(topic) if topic else None
+    letter = DeadLetter.of(
+        error,
+        raw.value,
+        stage,
+        received,
+        mqtt_topic=topic[:1000] if topic else None,
+        device=device,
+        source_topic=raw.topic or None,
+        source_partition=raw.partition if raw.partition >= 0 else None,
+        source_offset=raw.offset if raw.offset >= 0 else None,
+    )
+    clock = error if isinstance(error, ClockError) else None
+    return Refused(letter, (device or topic[:200] or "unknown").encode(), clock)
 
 
 _UNITS = {kind: kind.unit for kind in SensorKind}

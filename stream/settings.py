@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from smartfarm.settings import ComponentSettings
+from smartfarm.settings import ComponentSettings, InfluxSettings
+from stream.clean import CleanRules
 
 
 class BridgeSettings(ComponentSettings):
@@ -80,6 +81,12 @@ class WorkerSettings(ComponentSettings):
     max_future_s: float = Field(
         600, gt=0, description="messages stamped further than this after their receipt are dead-lettered"
     )
+    max_past_s: float | None = Field(
+        None,
+        gt=0,
+        description="messages stamped further than this before their receipt are dead-lettered (stale_timestamp); "
+        "unset: the InfluxDB retention (ten years when it is INF), since the database would refuse them",
+    )
     late_after_s: float = Field(900, gt=0, description="messages received this long after their timestamp are late")
     window_grace_s: float = Field(
         900, ge=0, le=86400, description="a zone's windows stay open this long past its latest event time"
@@ -90,3 +97,12 @@ class WorkerSettings(ComponentSettings):
     metrics_host: str = Field("127.0.0.1", description="Prometheus metrics address")
     metrics_port: int = Field(9109, ge=0, le=65535, description="Prometheus metrics port (0: pick a free one)")
     data_dir: Path = Field(Path(".smartfarm/worker"), description="Faust's local folder")
+
+    def clean_rules(self, influx: InfluxSettings) -> CleanRules:
+        """The cleaning thresholds, the lower time bound from ``max_past_s`` or else the database's retention."""
+        max_past = self.max_past_s or influx.retention_s or NO_RETENTION_MAX_PAST_S
+        return CleanRules(max_future_s=self.max_future_s, max_past_s=max_past, late_after_s=self.late_after_s)
+
+
+NO_RETENTION_MAX_PAST_S = 10 * 365 * 86400.0
+"""The lower time bound where the database keeps everything: a clock reset to 1970 or 2000 is still refused."""

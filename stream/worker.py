@@ -32,11 +32,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import TP, EventT
 
 from ml.scoring import Baselines, Scorer
@@ -53,11 +54,11 @@ from smartfarm.records import (
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from smartfarm.telemetry import ConnectionState
 from smartfarm.topics import KafkaTopic, topic_specs
-from storage.influx import InfluxClient
+from storage.influx import InfluxClient, Refusal
 from storage.lines import ReadingLines
 from storage.schema import DeviceStatusPoint
 from stream.batch import Batch, clean_batch
-from stream.clean import Cleaner, CleanRules, RawMessage
+from stream.clean import Cleaner, RawMessage
 from stream.faustpatch import changelog_partitions, own_the_offsets
 from stream.metrics import WorkerMetrics
 from stream.offsets import Progress
@@ -75,7 +76,8 @@ RETRY_MAX_S = 10.0
 
 
 class Writer:
-    """Writes lines to InfluxDB off the event loop, in chunks, retrying until accepted or the worker stops."""
+    """Writes lines to InfluxDB off the event loop, in chunks: what the database refuses for good is handed back,
+    everything else is retried until accepted or the worker stops."""
 
     def __init__(self, influx: InfluxSettings, chunk: int, metrics: WorkerMetrics) -> None:
         self.chunk = chunk
@@ -83,36 +85,58 @@ class Writer:
         self.client = InfluxClient(influx)  # a connection pool, shared by the writing threads; connects on use
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="influx-write")
 
-    def _write(self, lines: list[str]) -> None:
+    def _write(self, lines: list[str]) -> list[Refusal]:
         began = time.perf_counter()
-        self.client.write_lines(lines, compress=True)
+        refused = self.client.write_or_refusals(lines, compress=True)
         self.metrics.write_seconds.observe(time.perf_counter() - began)
         self.metrics.write_lines.observe(len(lines))
+        return refused
 
-    async def write(self, lines: list[str], stopping: Any) -> bool:
-        """Write every line; False if the worker began stopping before InfluxDB accepted them all."""
+    async def write(self, lines: list[str], stopping: Callable[[], bool]) -> list[Refusal] | None:
+        """Write every line; return the ones InfluxDB refused for good (a 4xx naming the data: beyond the retention
+        policy, a field type conflict, unparseable), each with the database's answer, found by bisection
+        (``storage.influx.find_refused``). None if the worker began stopping before InfluxDB answered for all.
+
+        Retried with backoff, never skipped: unreachable, timeouts and 5xx (transient), and a refusal of the
+        worker itself (401, 403, 404: credentials, permissions, a missing database), which is the same for every
+        batch and logged as an error naming the fix. Any other exception is a bug and propagates."""
         loop = asyncio.get_running_loop()
-        chunks = [lines[i : i + self.chunk] for i in range(0, len(lines), self.chunk)]
+        chunks = [(i, lines[i : i + self.chunk]) for i in range(0, len(lines), self.chunk)]
+        refused: list[Refusal] = []
         delay = 0.25
         while chunks:
             results = await asyncio.gather(
-                *(loop.run_in_executor(self._pool, partial(self._write, c)) for c in chunks), return_exceptions=True
+                *(loop.run_in_executor(self._pool, partial(self._write, c)) for _, c in chunks),
+                return_exceptions=True,
             )
-            failed = [c for c, r in zip(chunks, results, strict=True) if isinstance(r, BaseException)]
-            for error in {str(r) for r in results if isinstance(r, BaseException)}:
-                log.warning("InfluxDB refused a write (%s); retrying in %.1f s", error, delay)
+            failed, errors = [], set()
+            for (start, chunk), result in zip(chunks, results, strict=True):
+                if isinstance(result, StorageError):
+                    failed.append((start, chunk))
+                    errors.add(result)
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    refused += [Refusal(start + r.index, r.detail) for r in result]
             if not failed:
-                return True
-            unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, StorageError)]
-            if unexpected:
-                log.error("unexpected error writing to InfluxDB", exc_info=unexpected[0])
+                return refused
+            for error in {str(e): e for e in errors}.values():
+                if error.transient:
+                    log.warning("InfluxDB did not take a write (%s); retrying in %.1f s", error, delay)
+                else:
+                    log.error(
+                        "InfluxDB refused the worker itself (%s): check SMARTFARM_INFLUX_URL, _DATABASE, _USERNAME "
+                        "and _PASSWORD; retrying in %.1f s",
+                        error,
+                        delay,
+                    )
             self.metrics.write_failures.inc(len(failed))
             chunks = failed
             if stopping():
-                return False
+                return None
             await asyncio.sleep(delay)
             delay = min(RETRY_MAX_S, delay * 2)
-        return True
+        return refused
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -175,9 +199,7 @@ class StreamWorker:
         }
         self.memories = self._table("device-memory")  # by device id, like telemetry.raw
         self.clocks = self._table("zone-clock")  # by zone key, like readings.clean
-        self.cleaner = Cleaner(
-            layout, CleanRules(max_future_s=settings.max_future_s, late_after_s=settings.late_after_s)
-        )
+        self.cleaner = Cleaner(layout, settings.clean_rules(writer.client.settings))
         self.lines = ReadingLines()
         self._position: dict[TP, int] = {}
         self.progress = Progress()
@@ -265,17 +287,24 @@ class StreamWorker:
         return bool(self.app.should_stop)
 
     async def clean_and_store(self, stream: faust.StreamT[bytes]) -> None:
-        await self._each_batch(stream, self._clean_and_store, "messages not stored; the next owner cleans them again")
+        await self._each_batch(
+            stream,
+            self._clean_and_store,
+            RejectStage.CLEAN,
+            "messages not stored; the next owner cleans them again",
+        )
 
     async def _each_batch(
         self,
         stream: faust.StreamT[bytes],
         handle: Callable[[Sequence[EventT]], Awaitable[bool]],
+        stage: RejectStage,
         unfinished: str,
         within_s: float | None = None,
     ) -> None:
         """Hand each batch's fresh events (up to ``batch_max``, or what came within ``within_s``, by default
-        ``batch_within_s``) to ``handle``; a partition moves on only past a batch it finished."""
+        ``batch_within_s``) to ``handle`` (``_isolating`` the record it raises on); a partition moves on only past
+        a batch it finished."""
         topic = cast(Any, stream).channel.get_topic_name()
         await self._know_changelogs()
         within = self.settings.batch_within_s if within_s is None else within_s
@@ -286,10 +315,11 @@ class StreamWorker:
                 continue
             self._busy.add(topic)
             try:
-                finished = await handle(events)
+                finished = await isolating(events, handle, self._dead_letters, stage)
             except Exception as exc:
-                # A bug, not bad data (cleaning dead-letters that): Faust would ack the batch as it restarts the
-                # agent, so pin it and crash the worker; its partitions go to another, or to this one restarted.
+                # Kafka or the network failing (``infrastructure``): Faust would ack the batch as it restarts the
+                # agent, so pin it and crash the worker; its partitions go to another, or to this one restarted,
+                # which takes the batch again.
                 pin(events)
                 await self.app.crash(exc)
                 raise
@@ -301,12 +331,24 @@ class StreamWorker:
                 continue
             self.progress.done(events)
 
+    async def _dead_letters(self, letters: Sequence[tuple[bytes, DeadLetter]]) -> None:
+        """Send dead letters (key, letter), wait until Kafka has them, count them by reason."""
+        if not letters:
+            return
+        dead = self.topics[KafkaTopic.DEADLETTER]
+        await asyncio.gather(*[await dead.send(key=key, value=letter.encode()) for key, letter in letters])
+        for _, letter in letters:
+            self.metrics.dead_lettered.labels(letter.reason.value).inc()
+
     async def _clean_and_store(self, events: Sequence[EventT]) -> bool:
         """Clean, write, publish, remember; False if the worker stopped before InfluxDB took the readings."""
         records = ((e.message.key or b"", raw_message(e)) for e in events)
         batch = clean_batch(records, self.cleaner, self.lines, self.memories.get)
-        if not await self.writer.write(batch.lines, self._stopping):
+        lines = batch.lines + batch.clock_lines if batch.clock_lines else batch.lines
+        refused = await self.writer.write(lines, self._stopping)
+        if refused is None:
             return False
+        batch.refuse_stored(refused)
         await self._publish(batch)
         for key, value in batch.memory_values():
             self.memories[key] = value
@@ -330,7 +372,7 @@ class StreamWorker:
         for event in events:
             self._position[event.message.tp] = event.message.offset + 1
         metrics.duplicates.inc(batch.duplicates)
-        metrics.readings_stored.inc(len(batch.lines))
+        metrics.readings_stored.inc(len(batch.lines) - batch.refused_lines)
         metrics.stored_farms((m.farm for m in batch.cleaned), now)
         for flag, count in batch.flags.items():
             metrics.flags.labels(flag.value).inc(count)
@@ -345,12 +387,30 @@ class StreamWorker:
                 metrics.late.labels("out_of_order").inc()
 
     async def store_status(self, stream: faust.StreamT[bytes]) -> None:
-        await self._each_batch(stream, self._store_status, "status records not stored; the next owner stores them")
+        await self._each_batch(
+            stream, self._store_status, RejectStage.STORE, "status records not stored; the next owner stores them"
+        )
 
     async def _store_status(self, events: Sequence[EventT]) -> bool:
-        lines = [line for line in map(status_line, events) if line]
-        if not await self.writer.write(lines, self._stopping):
+        """Write the ``device_status`` points; an unreadable record, or one whose point InfluxDB refuses for good,
+        is dead-lettered. False if the worker stopped before InfluxDB took them."""
+        lines, owners, letters = [], [], []
+        for event in events:
+            try:
+                lines.append(status_line(event))
+                owners.append(event)
+            except ContractError as exc:  # the bridge wrote it: a bug upstream, kept for a replay once fixed
+                letters.append(
+                    (event.message.key or b"unknown", DeadLetter.of_record(exc, event.message, RejectStage.STORE))
+                )
+        refused = await self.writer.write(lines, self._stopping)
+        if refused is None:
             return False
+        for r in refused:
+            message = owners[r.index].message
+            error = ContractError(RejectReason.STORAGE_REFUSED, f"InfluxDB refused its point: {r.detail}")
+            letters.append((message.key or b"unknown", DeadLetter.of_record(error, message, RejectStage.STORE)))
+        await self._dead_letters(letters)
         self.metrics.records_in.labels("store-status").inc(len(events))
         return True
 
@@ -358,6 +418,7 @@ class StreamWorker:
         await self._each_batch(
             stream,
             self._zone_windows,
+            RejectStage.AGGREGATE,
             "clean records not aggregated; the next owner takes them",
             self.settings.zone_within_s,
         )
@@ -372,9 +433,16 @@ class StreamWorker:
         if outputs is None:
             return False
         await self._send_zone_records(outputs, refused)
-        lines = [line for out in outputs.values() for line in out.lines()]
-        if lines and not await self.writer.write(lines, self._stopping):
+        owned = [(key, line) for key, out in outputs.items() for line in out.lines()]
+        stored = await self.writer.write([line for _, line in owned], self._stopping) if owned else []
+        if stored is None:
             return False
+        letters = []
+        for r in stored:  # our own points refused (a 1970 window, a type conflict): kept for a replay, not retried
+            key, line = owned[r.index]
+            error = ContractError(RejectReason.STORAGE_REFUSED, f"InfluxDB refused a zone point: {r.detail}")
+            letters.append((key, DeadLetter.of(error, line.encode(), RejectStage.STORE, datetime.now(UTC))))
+        await self._dead_letters(letters)
         for key, clock in clocks.items():
             self.clocks[key] = json.dumps(clock.to_json(), separators=(",", ":")).encode()
         self.metrics.records_in.labels("zones").inc(len(events))
@@ -390,6 +458,8 @@ class StreamWorker:
             try:
                 outputs = await loop.run_in_executor(self._zone_pool, self._step_all, times, trial)
             except StorageError as exc:
+                if not exc.transient:
+                    raise  # a query refused for good: the record behind it is dead-lettered (``_isolating``)
                 log.warning("InfluxDB did not answer the zone stage (%s); retrying in %.1f s", exc, delay)
                 self.metrics.write_failures.inc()
                 if self._stopping():
@@ -481,6 +551,45 @@ class StreamWorker:
             )
 
 
+async def isolating(
+    events: Sequence[EventT],
+    handle: Callable[[Sequence[EventT]], Awaitable[bool]],
+    dead_letters: Callable[[Sequence[tuple[bytes, DeadLetter]]], Awaitable[None]],
+    stage: RejectStage,
+) -> bool:
+    """``handle(events)``; if it raises for a reason of the data (anything but ``infrastructure``), the records
+    are handled again one at a time and each one that still raises alone goes to ``dead_letters``
+    (``invalid_payload``, the error in the detail, logged with its trace), so one bad record never stalls its
+    partition and is never retried for ever. Handling a record twice is harmless (points are overwritten, windows
+    recomputed, duplicates dropped by sequence number). False if the worker began stopping."""
+    try:
+        return await handle(events)
+    except Exception as exc:
+        if infrastructure(exc):
+            raise
+        log.exception("the %s stage failed on a batch of %d records; handling them one by one", stage, len(events))
+    for event in events:
+        try:
+            if not await handle([event]):
+                return False
+        except Exception as exc:
+            if infrastructure(exc):
+                raise
+            message = event.message
+            log.exception("the %s stage failed on %s offset %s; dead-lettered", stage, message.tp, message.offset)
+            error = ContractError(RejectReason.INVALID_PAYLOAD, f"the {stage} stage failed on it: {exc!r}")
+            await dead_letters([(message.key or b"unknown", DeadLetter.of_record(error, message, stage))])
+    return True
+
+
+def infrastructure(exc: BaseException) -> bool:
+    """Kafka, the network or InfluxDB failing for a while (retrying the same records later can succeed), as against
+    a record whose handling fails for what it holds."""
+    if isinstance(exc, StorageError):
+        return exc.transient
+    return isinstance(exc, KafkaError | asyncio.TimeoutError | ConnectionError)
+
+
 def zone_times(
     events: Sequence[EventT], zones: Container[tuple[str, str]]
 ) -> tuple[dict[bytes, list[float]], list[tuple[bytes, DeadLetter]]]:
@@ -526,12 +635,8 @@ def _letter(error: ContractError, message: Any) -> DeadLetter:
 
 
 def status_line(event: EventT) -> str:
-    """The ``device_status`` line of a ``device.status`` record; "" (logged) for one that cannot be read."""
-    try:
-        status = DeviceStatus.decode(event.message.value or b"")
-    except ContractError as exc:  # the bridge wrote it: a bug, not bad input, but no reason to stop the stream
-        log.error("device.status record at offset %s is unreadable: %s", event.message.offset, exc)
-        return ""
+    """The ``device_status`` line of a ``device.status`` record; ContractError for one that cannot be read."""
+    status = DeviceStatus.decode(event.message.value or b"")
     online = status.state is ConnectionState.ONLINE
     point = DeviceStatusPoint(
         time=status.received_at, farm=status.farm, device=status.device, online=online, will=status.will

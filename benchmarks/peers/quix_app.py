@@ -35,7 +35,7 @@ from smartfarm.topics import KafkaTopic, topic_specs
 from storage.influx import InfluxClient
 from storage.lines import ReadingLines
 from stream.batch import clean_batch
-from stream.clean import Cleaner, CleanRules, RawMessage
+from stream.clean import Cleaner, RawMessage
 from stream.settings import WorkerSettings
 
 log = logging.getLogger("quix_app")
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kafka, influx, worker = KafkaSettings(), InfluxSettings(), WorkerSettings()
     layout = load_layout(LayoutSettings().layout)
-    cleaner = Cleaner(layout, CleanRules(max_future_s=worker.max_future_s, late_after_s=worker.late_after_s))
+    cleaner = Cleaner(layout, worker.clean_rules(influx))
     raw = topic_specs(kafka.topic_prefix, kafka.partitions)[KafkaTopic.TELEMETRY_RAW].name
     app = SayingApplication(
         broker_address=kafka.bootstrap_servers,

@@ -18,6 +18,7 @@ from cli.services.influxdb import InfluxDB
 from smartfarm.layout import SensorKind
 from storage.influx import InfluxClient
 from storage.schema import (
+    DeviceClockPoint,
     DeviceStatusPoint,
     Measurement,
     ReadingPoint,
@@ -172,6 +173,13 @@ def _points() -> Iterator[Measurement]:
         yield DeviceStatusPoint(time=START, farm="north", device=device, online=True, will=False)
         yield DeviceStatusPoint(time=START + timedelta(hours=5), farm="north", device=device, online=False, will=True)
         yield DeviceStatusPoint(time=START + timedelta(hours=6), farm="north", device=device, online=True, will=False)
+    yield DeviceClockPoint(
+        time=START + timedelta(hours=2),
+        farm="north",
+        device="soil-maize-west-1",
+        skew_s=-8.4e8,
+        reason="stale_timestamp",
+    )
 
 
 def _report(results: list[QueryResult]) -> str:

@@ -126,3 +126,26 @@ def test_each_sensors_last_reading_before_an_hour_in_one_query(influx: InfluxCli
     assert found[(device, "sm-15")][1] == good(start, 0)["readings"][0]["value"]
     before = last_readings(influx, "valley-farm", "tomato-north", start.timestamp() - 3600, start.timestamp())
     assert before == {}, "nothing stored in the hour before"
+
+
+def test_the_lines_influxdb_refuses_for_good_are_found_and_every_other_line_is_stored(influx: InfluxClient) -> None:
+    """A clock reset (2000-01-01, beyond the 52-week retention) and a field type conflict (an integer where the
+    measurement holds floats) among 2,000 good lines: InfluxDB's partial write says how many, the bisection which."""
+    lines = [
+        f"probe,device=d-{i % 7} value={i}.5 {int((T0 + timedelta(seconds=i)).timestamp()) * 10**9}"
+        for i in range(2000)
+    ]
+    lines[111] = f"probe,device=d-1 value=1.5 {int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 10**9}"
+    lines[1500] = f"probe,device=d-2 value=7i {int(T0.timestamp()) * 10**9 + 1}"
+    refused = influx.write_or_refusals(lines, compress=True)
+    assert [r.index for r in refused] == [111, 1500]
+    assert "beyond retention policy" in refused[0].detail and "field type conflict" in refused[1].detail
+    rows = influx.query("SELECT count(value) AS n FROM probe")
+    assert rows[0]["n"] == 1998
+
+
+def test_a_write_the_database_refuses_for_the_client_is_not_taken_for_bad_data(influx: InfluxClient) -> None:
+    elsewhere = InfluxClient(influx.settings.model_copy(update={"database": "no_such_database"}))
+    with pytest.raises(StorageError) as caught:
+        elsewhere.write_or_refusals([f"probe value=1.5 {int(T0.timestamp()) * 10**9}"])
+    assert caught.value.status == 404 and not caught.value.refuses_data and not caught.value.transient

@@ -15,6 +15,7 @@ from cli.services import InfluxDB
 from edge.faults import FaultKind, FaultRecord
 from edge.fleet import prepare
 from edge.loadgen import publish_messages
+from smartfarm.errors import RejectReason
 from smartfarm.layout import load_layout
 from smartfarm.records import DeadLetter, RejectStage
 from smartfarm.topics import KafkaTopic
@@ -157,3 +158,63 @@ def test_a_faulty_simulated_fleet_is_stored_once_value_for_value_and_its_faults_
     assert spikes and len(found) >= 0.8 * len(spikes)
     assert stuck_readings and len(stuck_found) >= 0.8 * len(stuck_readings)
     assert len(unexplained) <= 0.002 * len(sent)
+
+
+RESET_STAMPS = ("2000-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "2000-01-01T00:15:00Z")
+"""A field node after its real-time clock reset (a battery swap, no GNSS or NTP): its next messages."""
+
+
+def publish_with_a_clock_reset(pipeline: Pipeline, now: datetime) -> tuple[int, str]:
+    """Three devices publish 40 messages each; the second one stamps three of them from a reset clock, then finds
+    the time again. Returns the messages with a true stamp, and the reset device."""
+    devices = ["soil-tomato-north-1", "soil-maize-east-1", "soil-lettuce-south-1"]
+    reset = devices[1]
+    true = 0
+    for device in devices:
+        topic = pipeline.mqtt.topics.telemetry(FARM, device)
+        docs = []
+        for seq in range(40):
+            doc = good(now - timedelta(hours=2) + timedelta(minutes=3 * seq), seq, device=device)
+            if device == reset and 20 <= seq < 23:
+                doc["ts"] = RESET_STAMPS[seq - 20]
+            else:
+                true += 1
+            docs.append(doc)
+        publish_messages(pipeline.device(device), [(topic, json.dumps(d).encode()) for d in docs], client_id=device)
+    return true, reset
+
+
+def test_a_device_whose_clock_reset_is_dead_lettered_and_every_other_reading_is_stored(pipeline: Pipeline) -> None:
+    worker = pipeline.worker()
+    worker.wait_ready()
+    true, reset = publish_with_a_clock_reset(pipeline, datetime.now(UTC))
+    letters = [DeadLetter.decode(r.value) for r in read_topic(pipeline.kafka, KafkaTopic.DEADLETTER, 3)]
+    assert {(d.reason, d.stage, d.device) for d in letters} == {
+        (RejectReason.STALE_TIMESTAMP, RejectStage.CLEAN, reset)
+    }
+    assert sorted(json.loads(d.payload)["ts"] for d in letters) == sorted(RESET_STAMPS)
+    wait_for("every true reading", lambda: stored_count(pipeline.influx) == true * 4)
+    clock = pipeline.influx.query("SELECT skew_s, reason FROM device_clock GROUP BY device")
+    assert [r["device"] for r in clock] == [reset] * 3 and all(r["skew_s"] < -8e8 for r in clock)
+    after = pipeline.influx.query(f"SELECT count(value) AS n FROM reading WHERE device = '{reset}' AND seq >= 23")
+    assert after[0]["n"] == 17 * 4, "the reset device's later messages flow: its duplicate memory was not poisoned"
+    assert worker.metric('smartfarm_worker_dead_lettered_total{reason="stale_timestamp"}') == 3
+    worker.check()
+
+
+def test_points_influxdb_refuses_are_dead_lettered_with_its_answer_and_the_stream_moves_on(pipeline: Pipeline) -> None:
+    """The cleaning's lower bound relaxed past the database's retention: InfluxDB refuses the reset clock's points
+    (400 partial write, beyond retention policy). The batch is not retried for ever: exactly those messages are
+    dead-lettered with the database's answer and every other reading is stored."""
+    worker = pipeline.worker(max_past_s=str(100 * 365 * 86400))
+    worker.wait_ready()
+    true, reset = publish_with_a_clock_reset(pipeline, datetime.now(UTC))
+    letters = [DeadLetter.decode(r.value) for r in read_topic(pipeline.kafka, KafkaTopic.DEADLETTER, 3)]
+    assert {(d.reason, d.stage, d.device) for d in letters} == {
+        (RejectReason.STORAGE_REFUSED, RejectStage.STORE, reset)
+    }
+    assert all("beyond retention policy" in d.detail for d in letters), letters[0].detail
+    assert sorted(json.loads(d.payload)["ts"] for d in letters) == sorted(RESET_STAMPS)
+    wait_for("every true reading", lambda: stored_count(pipeline.influx) == true * 4)
+    assert worker.metric('smartfarm_worker_dead_lettered_total{reason="storage_refused"}') == 3
+    worker.check()

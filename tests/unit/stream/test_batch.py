@@ -141,3 +141,30 @@ def test_the_zone_agent_reads_the_same_times_from_the_header_as_from_the_body() 
     from_body, refused_too = zone_times(events(False), zones)
     assert not refused and not refused_too
     assert from_header == from_body and sum(map(len, from_header.values())) == 12
+
+
+def test_messages_whose_points_the_database_refused_become_dead_letters_and_the_rest_go_on() -> None:
+    from smartfarm.records import RejectStage
+    from storage.influx import Refusal
+
+    batch = batch_of(records())
+    per_message = [len(ReadingLines().lines(m)) for m in batch.cleaned]
+    second = per_message[0]  # the first line of the second message (north-2), the last of the sixth (east)
+    sixth_last = sum(per_message[:6]) - 1
+    cleaned = len(batch.cleaned)
+    batch.refuse_stored([Refusal(second, "partial write: dropped=1"), Refusal(sixth_last, "field type conflict")])
+    assert len(batch.cleaned) == cleaned - 2 and batch.refused_lines == 2
+    letters = [r.letter for r in batch.refused if r.letter.reason is RejectReason.STORAGE_REFUSED]
+    assert [(x.stage, x.device) for x in letters] == [(RejectStage.STORE, NORTH[1]), (RejectStage.STORE, EAST)]
+    assert "partial write: dropped=1" in letters[0].detail and "1 of the" in letters[0].detail
+    assert batch.reasons[RejectReason.STORAGE_REFUSED] == 2
+    zoned = {key for key, _, _ in batch.zone_records()}
+    assert zone_key(FARM, "tomato-north") in zoned, "the other messages still go on to their zones"
+
+
+def test_a_message_refused_for_its_clock_leaves_a_device_clock_point() -> None:
+    stale = NOW.replace(year=2000)
+    batch = batch_of([(EAST.encode(), raw(good(stale, 9, device=EAST), received=NOW, device=EAST))])
+    assert batch.reasons == {RejectReason.STALE_TIMESTAMP: 1} and not batch.lines
+    [line] = batch.clock_lines
+    assert line.startswith(f"device_clock,device={EAST},farm={FARM},reason=stale_timestamp skew_s=-")

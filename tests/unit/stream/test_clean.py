@@ -191,3 +191,66 @@ def test_a_message_that_makes_cleaning_itself_fail_is_dead_lettered_not_raised()
     assert isinstance(outcome, Refused)
     assert outcome.letter.reason is RejectReason.INVALID_PAYLOAD
     assert outcome.letter.detail.startswith("cleaning failed: TypeError")
+
+
+RESET = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "reason"),
+    [
+        (datetime(1970, 1, 1, tzinfo=UTC), RejectReason.STALE_TIMESTAMP),
+        (RESET, RejectReason.STALE_TIMESTAMP),
+        (NOW - timedelta(days=365), RejectReason.STALE_TIMESTAMP),
+        (NOW + timedelta(hours=1), RejectReason.FUTURE_TIMESTAMP),
+    ],
+)
+def test_a_message_stamped_beyond_what_is_kept_is_refused_with_how_far_its_clock_is_off(
+    stamp: datetime, reason: RejectReason
+) -> None:
+    outcome = CLEANER.clean(raw(good(stamp, 5), received=NOW), DeviceMemory())
+    assert isinstance(outcome, Refused) and outcome.letter.reason is reason
+    assert outcome.clock is not None and outcome.clock.seq == 5
+    assert outcome.clock.skew_s == pytest.approx((stamp - NOW).total_seconds())
+    assert outcome.letter.received_at == NOW and outcome.letter.device == DEVICE
+
+
+def test_the_lower_bound_is_the_rule_not_a_guess() -> None:
+    rules = CleanRules(max_past_s=3 * 86400)
+    strict = Cleaner(load_layout(), rules)
+    kept = strict.clean(raw(good(NOW - timedelta(days=2), 1), received=NOW), DeviceMemory())
+    refused = strict.clean(raw(good(NOW - timedelta(days=4), 2), received=NOW), DeviceMemory())
+    assert isinstance(kept, Cleaned) and kept.message.late
+    assert isinstance(refused, Refused) and refused.letter.reason is RejectReason.STALE_TIMESTAMP
+    assert "3.0 days" in refused.letter.detail and "clock" in refused.letter.detail
+
+
+def test_a_clock_that_resets_and_comes_back_leaves_the_duplicate_memory_as_it_was() -> None:
+    """A battery swap: the node counts on but stamps 2000-01-01 until it finds the time, then stamps true time
+    again. Its stale messages are refused before the memory sees them, so every later message is new."""
+    memory = DeviceMemory()
+    before = [CLEANER.clean(raw(good(NOW + timedelta(minutes=5 * s), s)), memory) for s in range(10)]
+    stale = [
+        CLEANER.clean(raw(good(RESET + timedelta(minutes=5 * i), 10 + i), received=NOW + timedelta(minutes=50)), memory)
+        for i in range(3)
+    ]
+    kept = memory.to_json()
+    after = [CLEANER.clean(raw(good(NOW + timedelta(minutes=5 * s), s)), memory) for s in range(13, 20)]
+    assert all(isinstance(o, Cleaned) for o in before + after)
+    assert all(isinstance(o, Refused) and o.letter.reason is RejectReason.STALE_TIMESTAMP for o in stale)
+    assert kept["max_seq"] == 9
+    assert [o.message.seq for o in after if isinstance(o, Cleaned)] == list(range(13, 20))
+
+
+def test_a_clock_reset_with_a_count_reset_is_a_restart_once_the_clock_is_right() -> None:
+    """The node restarts its count at 0 too: its stale messages are refused, and once the clock is right again the
+    low sequence numbers on newer timestamps are a restart, not duplicates."""
+    memory = DeviceMemory()
+    for s in range(100, 110):
+        assert isinstance(CLEANER.clean(raw(good(NOW + timedelta(minutes=5 * s), s)), memory), Cleaned)
+    late = NOW + timedelta(minutes=5 * 110)
+    for s in range(3):
+        outcome = CLEANER.clean(raw(good(RESET + timedelta(minutes=5 * s), s), received=late), memory)
+        assert isinstance(outcome, Refused)
+    back = [CLEANER.clean(raw(good(late + timedelta(minutes=5 * s), s)), memory) for s in range(3, 8)]
+    assert [type(o).__name__ for o in back] == ["Cleaned"] * 5
