@@ -20,6 +20,7 @@ from edge.loadgen import publish_messages
 from ml.scoring import Baselines
 from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation, RecommendationKind
+from smartfarm.settings import MqttSettings
 from smartfarm.topics import KafkaTopic
 from storage.influx import InfluxClient
 from stream.settings import WorkerSettings
@@ -30,6 +31,19 @@ from tests.integration.pipeline import Pipeline, read_topic, stored_count, telem
 
 PER_DEVICE = 1800
 """Messages per device: six and a quarter days at one every 5 minutes."""
+
+PUBLISH_S = 24.0
+"""The publisher is paced over this long (an hour of every device at a time), so that the kill at a third of the
+readings comes while messages still arrive and the takeover happens mid-stream (unpaced, the whole input was
+sometimes stored before the kill: nothing was in flight)."""
+
+
+def publish_paced(settings: MqttSettings, messages: list[tuple[str, bytes]], per_chunk: int) -> None:
+    chunks = [messages[i : i + per_chunk] for i in range(0, len(messages), per_chunk)]
+    began = time.monotonic()
+    for n, chunk in enumerate(chunks):
+        publish_messages(settings, chunk, window=200)
+        time.sleep(max(0.0, began + PUBLISH_S * (n + 1) / len(chunks) - time.monotonic()))
 
 
 def missing_seqs(influx: InfluxClient, devices: list[str]) -> dict[str, list[int]]:
@@ -116,14 +130,15 @@ def test_a_killed_worker_hands_over_within_seconds_and_nothing_is_lost_or_counte
     per_device = {d: telemetry(pipeline.mqtt, d, start, range(PER_DEVICE), moisture=19.0) for d in devices}
     messages = [per_device[d][s] for s in range(PER_DEVICE) for d in devices]
     tester = pipeline.mqtt.model_copy(update={"username": "tester", "password": SecretStr("tester-password")})
-    publisher = threading.Thread(target=publish_messages, args=(tester, messages), kwargs={"window": 200})
+    publisher = threading.Thread(target=publish_paced, args=(tester, messages, 12 * len(devices)))
     publisher.start()
     total = len(messages) * 4
     wait_for("a third of the readings", lambda: stored_count(pipeline.influx) >= total // 3, timeout_s=120)
     seen = len(second.log_path.read_text())
     first.kill()
     killed = time.monotonic()
-    at_kill = stored_count(pipeline.influx)
+    at_kill, publishing = stored_count(pipeline.influx), publisher.is_alive()
+    assert at_kill < total and publishing, f"the kill came mid-stream ({at_kill} of {total} stored)"
     wait_for(
         "the survivor to hold every partition",
         lambda: "holds partitions [0, 1, 2, 3, 4, 5]" in second.log_path.read_text()[seen:],
