@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the failover test (tests/integration/stream/test_failover.py) N times in a row and prints a tally: each run's
 # result, duration and summary line (takeover time, readings, irrigations), then passed/failed. Not CI: each run
-# starts its own Mosquitto, Kafka and InfluxDB and takes minutes. Each run's output is kept in the log folder,
-# and a failed run's services' data and logs too.
+# starts its own Mosquitto, Kafka and InfluxDB and takes about a minute. Each run's output and its workers' logs
+# are kept in the log folder, and a failed run's services' data and logs too.
 #   usage: scripts/failover-loop.sh [N=20] [LOG_DIR=.smartfarm/failover-loop]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,7 @@ for ((i = 1; i <= runs; i++)); do
     if ((status == 0)); then
         passed=$((passed + 1))
         verdict=passed
+        for log in "$logs/tmp-$i"/test_*0/w*.log; do cp "$log" "$logs/run-$i-$(basename "$log")"; done
         rm -rf "$logs/tmp-$i"  # the services' data (Kafka's log alone is large); a failed run's is kept
     else
         failed=$((failed + 1))
