@@ -94,7 +94,13 @@ def _fill(bridge: BridgeMetrics, worker: WorkerMetrics) -> None:
     worker.recommendations.labels("irrigation").inc()
     worker.cancellations.inc()
     worker.rewinds.inc()
-    worker.lag.labels("telemetry.raw-0").set(5)
+    worker.watched(
+        [
+            ("clean-and-store", "smartfarm.telemetry.raw:0", 5, 0.0),
+            ("store-status", "smartfarm.device.status:0", 0, 0.0),
+            ("zones", "smartfarm.readings.clean:0", 900, 45.0),
+        ]
+    )
     for seconds in (0.004, 0.02, 0.3):
         bridge.kafka_latency.observe(seconds)
         worker.from_device.observe(seconds * 10)
