@@ -79,8 +79,8 @@ def test_influxdb_stopped_for_15_seconds_loses_nothing_and_commits_nothing_unwri
         worker.check()  # it waits for InfluxDB rather than crashing
         assert worker.metric("smartfarm_worker_influx_write_failures_total") > 0
         # the stall is loud: the cleaning agent stands still with records waiting, and its gauge counts it
-        assert worker.metric(f"{LAG}{{agent=\"clean-and-store\"") > 0
-        assert worker.metric(f"{STALLED}{{agent=\"clean-and-store\"") > 0
+        assert worker.metric(f'{LAG}{{agent="clean-and-store"') > 0
+        assert worker.metric(f'{STALLED}{{agent="clean-and-store"') > 0
     finally:
         influxdb.start()
     wait_for("every reading", lambda: stored_count(pipeline.influx) == 3 * 160 * 4, timeout_s=90)
