@@ -16,6 +16,7 @@ from cli.services.prometheus import instant_query
 from edge.fleet import FleetStats
 from smartfarm.errors import SmartFarmError
 from storage.influx import InfluxClient
+from stream.offsets import STALL_AFTER_S
 
 RATE_WINDOW = "30s"
 """The window of the per-second rates (six scrapes at the repository's 5 s interval)."""
@@ -35,7 +36,11 @@ class Snapshot:
     readings_per_s: float | None = None
     dead_letters: dict[str, float] = field(default_factory=dict)
     """Per stage and reason, e.g. ``worker/malformed``."""
-    lag: float | None = None
+    lag: dict[str, float] = field(default_factory=dict)
+    """Records not yet processed, per agent (summed over its partitions and the workers)."""
+    stalled: list[tuple[str, str, float]] = field(default_factory=list)
+    """(agent, topic partition, seconds) of each partition that has not moved on for ``STALL_AFTER_S`` while
+    records wait, longest first."""
     recommendations: list[dict[str, Any]] = field(default_factory=list)
     """The latest recommendation of each kind, newest first."""
     problems: list[str] = field(default_factory=list)
@@ -61,7 +66,16 @@ def collect(prometheus_url: str, influx: InfluxClient, devices: int) -> Snapshot
         snap.readings_per_s = _scalar(
             prometheus_url, f"sum(rate(smartfarm_worker_readings_stored_total[{RATE_WINDOW}]))"
         )
-        snap.lag = _scalar(prometheus_url, "sum(smartfarm_worker_consumer_lag)")
+        for sample in instant_query(prometheus_url, "sum by (agent) (smartfarm_worker_consumer_lag)"):
+            snap.lag[sample["metric"].get("agent", "?")] = float(sample["value"][1])
+        stalled = f"max by (agent, tp) (smartfarm_worker_stalled_seconds) >= {STALL_AFTER_S:g}"
+        snap.stalled = sorted(
+            (
+                (s["metric"].get("agent", "?"), s["metric"].get("tp", "?"), float(s["value"][1]))
+                for s in instant_query(prometheus_url, stalled)
+            ),
+            key=lambda row: -row[2],
+        )
         for stage in ("bridge", "worker"):
             for sample in instant_query(prometheus_url, f"sum by (reason) (smartfarm_{stage}_dead_lettered_total)"):
                 snap.dead_letters[f"{stage}/{sample['metric'].get('reason', '?')}"] = float(sample["value"][1])
@@ -114,7 +128,10 @@ def render(snap: Snapshot, now: datetime, fleet: FleetStats | None, width: int =
         lines.append(_farm(fleet))
     lines.append(f"  messages in   {_count(snap.messages_in)} ({_rate(snap.messages_per_s)})")
     lines.append(f"  readings      {_count(snap.readings_stored)} stored ({_rate(snap.readings_per_s)})")
-    lines.append(f"  consumer lag  {_count(snap.lag)} records")
+    lag = ", ".join(f"{agent} {_count(records)}" for agent, records in sorted(snap.lag.items()))
+    lines.append(f"  consumer lag  {lag + ' records' if lag else '-'}")
+    stalls = ", ".join(f"{agent} at {tp} for {seconds:,.0f} s" for agent, tp, seconds in snap.stalled)
+    lines.append(f"  stalled       {stalls or 'none'}" if snap.lag or snap.stalled else "  stalled       -")
     letters = ", ".join(f"{reason} {count:,.0f}" for reason, count in sorted(snap.dead_letters.items()) if count)
     lines.append(f"  dead letters  {letters or 'none'}")
     if not snap.recommendations:

@@ -161,8 +161,18 @@ class WorkerMetrics(ServedMetrics):
             registry=r,
         )
         self.lag = Gauge(
-            "smartfarm_worker_consumer_lag", "records not yet processed, by topic partition", ["tp"], registry=r
+            "smartfarm_worker_consumer_lag",
+            "records not yet processed, by agent and the topic partition it reads",
+            ["agent", "tp"],
+            registry=r,
         )
+        self.stalled = Gauge(
+            "smartfarm_worker_stalled_seconds",
+            "seconds since the agent last moved on in the partition while records waited there (0: keeping up)",
+            ["agent", "tp"],
+            registry=r,
+        )
+        self._watched: set[tuple[str, str]] = set()
         self.farm_last_reading = Gauge(
             "smartfarm_worker_farm_last_reading_timestamp_seconds",
             "wall-clock time this worker last stored a reading of the farm (its start time until it has)",
@@ -175,6 +185,19 @@ class WorkerMetrics(ServedMetrics):
         silent: a series that is absent would never fire an alert."""
         for farm in farms:
             self.farm_last_reading.labels(farm).set(started_s)
+
+    def watched(self, looks: Iterable[tuple[str, str, int, float]]) -> None:
+        """The lag and stalled seconds of every partition the agents read now, as (agent, tp, lag, stalled
+        seconds); a partition no longer held loses its series, so a revoked one cannot look stalled forever."""
+        now = set()
+        for agent, tp, lag, stalled_s in looks:
+            self.lag.labels(agent, tp).set(lag)
+            self.stalled.labels(agent, tp).set(round(stalled_s, 1))
+            now.add((agent, tp))
+        for gone in self._watched - now:
+            self.lag.remove(*gone)
+            self.stalled.remove(*gone)
+        self._watched = now
 
     def stored_farms(self, farms: Iterable[str], now_s: float) -> None:
         """Readings of ``farms`` were stored at ``now_s``."""

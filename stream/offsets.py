@@ -112,3 +112,44 @@ class Progress:
             if expected is not None:
                 out[tp] = min(offset, expected)
         return out
+
+
+STALL_AFTER_S = 30.0
+"""A partition whose agent has not moved on for this long while records wait is stalled (status line, alert)."""
+
+
+@dataclass(slots=True, frozen=True)
+class Watch:
+    """One look at a partition an agent reads."""
+
+    lag: int
+    """Records past the offset the agent must see next (from offset 0 while it knows none)."""
+    stalled_s: float
+    """Seconds since the agent last moved on or last had nothing waiting; 0 while it keeps up."""
+
+    @property
+    def stalled(self) -> bool:
+        return self.stalled_s >= STALL_AFTER_S
+
+
+@dataclass(slots=True)
+class Stalls:
+    """Per partition: the expected offset (``Progress.expected``) last looked at, and since when it has not moved
+    while records waited. Pure: the caller passes the highwater and the time."""
+
+    since: dict[object, tuple[int | None, float]] = field(default_factory=dict)
+
+    def look(self, tp: object, expected: int | None, highwater: int, now: float) -> Watch:
+        """The partition's lag and how long it has stood still with records waiting; its clock starts again when
+        the expected offset moves or nothing waits. A partition first seen starts its clock now."""
+        lag = max(0, highwater - (expected or 0))
+        last = self.since.get(tp)
+        if last is None or last[0] != expected or lag == 0:
+            self.since[tp] = (expected, now)
+            return Watch(lag, 0.0)
+        return Watch(lag, max(0.0, now - last[1]))
+
+    def keep(self, tps: Iterable[object]) -> None:
+        """Forget the partitions not in ``tps`` (revoked): one given back later starts its clock again."""
+        held = set(tps)
+        self.since = {tp: v for tp, v in self.since.items() if tp in held}

@@ -61,7 +61,7 @@ from stream.batch import Batch, clean_batch
 from stream.clean import Cleaner, RawMessage
 from stream.faustpatch import changelog_partitions, own_the_offsets
 from stream.metrics import WorkerMetrics
-from stream.offsets import Progress
+from stream.offsets import Progress, Stalls
 from stream.settings import WorkerSettings
 from stream.windows import ZoneClock
 from stream.zones import ZoneOutput, ZoneStage
@@ -70,6 +70,13 @@ log = logging.getLogger(__name__)
 
 STALL_CHECK_S = 3.0
 """How often the worker looks for partitions its agents stopped receiving although records wait there."""
+
+AGENTS = {
+    KafkaTopic.TELEMETRY_RAW: "clean-and-store",
+    KafkaTopic.DEVICE_STATUS: "store-status",
+    KafkaTopic.READINGS_CLEAN: "zones",
+}
+"""Each agent by the topic it reads: the name on its metrics and in the status line."""
 
 RETRY_MAX_S = 10.0
 """Longest wait between two attempts at a write InfluxDB refused."""
@@ -201,19 +208,23 @@ class StreamWorker:
         self.clocks = self._table("zone-clock")  # by zone key, like readings.clean
         self.cleaner = Cleaner(layout, settings.clean_rules(writer.client.settings))
         self.lines = ReadingLines()
-        self._position: dict[TP, int] = {}
         self.progress = Progress()
         self._rewound: dict[TP, tuple[int, float]] = {}
         self._busy: set[str] = set()
         """Agents (by source topic) in the middle of a batch: their partitions are not stalled, only waiting."""
-        self._last_seen: dict[TP, int | None] = {}
+        self._agents = {self.topics[topic].get_topic_name(): agent for topic, agent in AGENTS.items()}
+        self._stalls = Stalls()
+        """For the metrics: how long each partition has stood still with records waiting."""
+        self._unmoved = Stalls()
+        """For ``resume_stalled``: whether a partition stood still since its previous check."""
         self.zones = ZoneStage(layout, writer.client, scorer or Baselines(), settings.window_grace_s)
         metrics.watch_farms((farm.id for farm in layout.farms), time.time())
         self._zone_pool = ThreadPoolExecutor(1, thread_name_prefix="zones")
         app = self.app
-        app.agent(self.topics[KafkaTopic.TELEMETRY_RAW], name="clean-and-store", concurrency=1)(self.clean_and_store)
-        app.agent(self.topics[KafkaTopic.DEVICE_STATUS], name="store-status", concurrency=1)(self.store_status)
-        app.agent(self.topics[KafkaTopic.READINGS_CLEAN], name="zones", concurrency=1)(self.zone_windows)
+        raw, status, clean = KafkaTopic.TELEMETRY_RAW, KafkaTopic.DEVICE_STATUS, KafkaTopic.READINGS_CLEAN
+        app.agent(self.topics[raw], name=AGENTS[raw], concurrency=1)(self.clean_and_store)
+        app.agent(self.topics[status], name=AGENTS[status], concurrency=1)(self.store_status)
+        app.agent(self.topics[clean], name=AGENTS[clean], concurrency=1)(self.zone_windows)
         app.timer(5.0)(self.report_lag)
         app.timer(STALL_CHECK_S)(self.resume_stalled)
         app.on_rebalance_complete.connect(self._rebalanced)
@@ -369,8 +380,6 @@ class StreamWorker:
         metrics, now = self.metrics, time.time()
         metrics.records_in.labels("clean-and-store").inc(len(events))
         metrics.messages_in.inc(len(batch.cleaned) + batch.duplicates + len(batch.refused))
-        for event in events:
-            self._position[event.message.tp] = event.message.offset + 1
         metrics.duplicates.inc(batch.duplicates)
         metrics.readings_stored.inc(len(batch.lines) - batch.refused_lines)
         metrics.stored_farms((m.farm for m in batch.cleaned), now)
@@ -510,17 +519,13 @@ class StreamWorker:
 
         After a seek back, records the consumer had already fetched can still arrive first and move faust's read
         offset past the ones sought, which it then drops; with nothing new arriving, the agent would never see the
-        gap again. So the check repeats the seek until the partition moves on."""
-        consumer = self.app.consumer
-        expected = self.progress.expected
-        for tp in consumer.assignment():
-            want = expected.get(tp)
-            before = self._last_seen.get(tp)
-            self._last_seen[tp] = want
-            if want is None or want != before or tp.topic in self._busy:
+        gap again. So the check repeats the seek until the partition moves on. A partition whose agent is in the
+        middle of a batch is only waiting (for InfluxDB, say): it is not sought, though its stall still shows."""
+        consumer, now = self.app.consumer, time.monotonic()
+        for tp, want, highwater in self._held():
+            if not self._unmoved.look(tp, want, highwater, now).stalled_s or want is None:
                 continue
-            highwater = consumer.highwater(tp)
-            if highwater is not None and want < highwater:
+            if tp.topic not in self._busy:
                 log.warning(
                     "%s: stalled at offset %d with records up to %d; reading from there again", tp, want, highwater
                 )
@@ -528,13 +533,30 @@ class StreamWorker:
                 await consumer.seek_wait({tp: want})
 
     async def report_lag(self) -> None:
-        """Records not yet processed per partition. An exception in a Faust timer crashes the app, so a partition
-        whose highwater is not known yet (just assigned) is skipped."""
-        consumer = self.app.consumer
-        for tp in consumer.assignment():
-            position, highwater = self._position.get(tp), consumer.highwater(tp)
-            if position is not None and highwater is not None:
-                self.metrics.lag.labels(f"{tp.topic}:{tp.partition}").set(max(0, highwater - position))
+        """Per partition an agent reads: records not yet processed (past ``Progress.expected``, what the agent
+        stored) and seconds it has stood still while records waited (``smartfarm_worker_stalled_seconds``)."""
+        now, looks = time.monotonic(), []
+        for tp, want, highwater in self._held():
+            watch = self._stalls.look(tp, want, highwater, now)
+            if watch.stalled:
+                log.warning("%s: has not moved on from offset %s for %.0f s", tp, want, watch.stalled_s)
+            looks.append((self._agents[tp.topic], f"{tp.topic}:{tp.partition}", watch.lag, watch.stalled_s))
+        self.metrics.watched(looks)
+
+    def _held(self) -> list[tuple[TP, int | None, int]]:
+        """The partitions of the agents' topics this worker holds, with the offset each agent expects next and the
+        partition's highwater; one whose highwater is not known yet (just assigned) is left out (an exception in a
+        Faust timer would crash the app). Partitions no longer held are forgotten by both stall clocks."""
+        consumer, expected = self.app.consumer, self.progress.expected
+        held = [tp for tp in consumer.assignment() if tp.topic in self._agents]
+        self._stalls.keep(held)
+        self._unmoved.keep(held)
+        out = []
+        for tp in held:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                out.append((tp, expected.get(tp), highwater))
+        return out
 
     async def _rebalanced(self, *_args: Any, **_kw: Any) -> None:
         raw = self.topics[KafkaTopic.TELEMETRY_RAW].get_topic_name()

@@ -1,5 +1,6 @@
 """Every dashboard query against a real InfluxDB 1.x and a real Prometheus, holding a few points of every
-measurement and a scrape of a bridge's and a worker's registries: each must run and return rows."""
+measurement and a scrape of a bridge's and a worker's registries: each must run and return rows; and the
+live status's Prometheus queries (`cli.status.collect`) on the same scrape."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 
 from cli.services.base import LocalService, find_binary, free_port
 from cli.services.influxdb import InfluxDB
+from cli.status import collect
 from smartfarm.layout import SensorKind
 from storage.influx import InfluxClient
 from storage.schema import (
@@ -95,7 +97,13 @@ def _fill(bridge: BridgeMetrics, worker: WorkerMetrics) -> None:
     worker.recommendations.labels("irrigation").inc()
     worker.cancellations.inc()
     worker.rewinds.inc()
-    worker.lag.labels("telemetry.raw-0").set(5)
+    worker.watched(
+        [
+            ("clean-and-store", "smartfarm.telemetry.raw:0", 5, 0.0),
+            ("store-status", "smartfarm.device.status:0", 0, 0.0),
+            ("zones", "smartfarm.readings.clean:0", 900, 45.0),
+        ]
+    )
     for seconds in (0.004, 0.02, 0.3):
         bridge.kafka_latency.observe(seconds)
         worker.from_device.observe(seconds * 10)
@@ -208,3 +216,12 @@ def test_every_panel_query_runs_and_returns_rows(influxdb: InfluxDB, influx: Inf
     assert len(prom_results) >= 25
     empty = [r for r in prom_results if r.rows == 0]
     assert not empty, "PromQL queries without samples:\n" + _report(empty)
+
+
+def test_the_live_status_reads_every_agents_lag_and_names_the_stalled_partitions(
+    influx: InfluxClient, prometheus: str
+) -> None:
+    snap = collect(prometheus, influx, devices=3)
+    assert not snap.problems
+    assert snap.lag == {"clean-and-store": 5.0, "store-status": 0.0, "zones": 900.0}
+    assert snap.stalled == [("zones", "smartfarm.readings.clean:0", 45.0)]

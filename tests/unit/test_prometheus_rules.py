@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from stream.metrics import BridgeMetrics, WorkerMetrics
+from stream.offsets import STALL_AFTER_S
 from stream.settings import BridgeSettings, WorkerSettings
 from tests.helpers import repo_root
 
@@ -109,7 +110,7 @@ def test_every_alert_has_a_severity_plain_annotations_and_a_test_each_way() -> N
         for check in case["alert_rule_test"]:
             (fires if check.get("exp_alerts") else quiet).add(check["alertname"])
     names = [rule["alert"] for rule in rules()]
-    assert set(names) == {"StageDown", "ConsumerLagGrowing", "DeadLettersRising", "DevicesSilent"}
+    assert set(names) == {"StageDown", "ConsumerLagGrowing", "AgentStalled", "DeadLettersRising", "DevicesSilent"}
     for rule in rules():
         assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
         assert set(rule["annotations"]) == {"summary", "description"}, rule["alert"]
@@ -126,3 +127,8 @@ def test_the_scrape_targets_are_the_default_metrics_ports() -> None:
         expected[job] = [f"{fields['metrics_host'].default}:{fields['metrics_port'].default}"]
     assert targets == expected
     assert config["global"]["scrape_interval"] == "5s"
+
+
+def test_the_stall_alert_fires_where_the_worker_and_the_status_line_call_a_partition_stalled() -> None:
+    (rule,) = [rule for rule in rules() if rule["alert"] == "AgentStalled"]
+    assert rule["expr"] == f"smartfarm_worker_stalled_seconds >= {STALL_AFTER_S:g}"

@@ -7,6 +7,7 @@ import csv
 import json
 import threading
 import time
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,8 @@ from stream.clean import CleanRules
 from tests.helpers import edge_settings
 from tests.hostile import DEVICE, FARM, good, hostile_payloads
 from tests.integration.pipeline import Pipeline, read_topic, stored_count, wait_for
+
+LAG, STALLED = "smartfarm_worker_consumer_lag", "smartfarm_worker_stalled_seconds"
 
 
 def test_hostile_payloads_are_dead_lettered_with_their_reasons_while_good_ones_are_stored(
@@ -76,11 +79,18 @@ def test_influxdb_stopped_for_15_seconds_loses_nothing_and_commits_nothing_unwri
         time.sleep(15)
         worker.check()  # it waits for InfluxDB rather than crashing
         assert worker.metric("smartfarm_worker_influx_write_failures_total") > 0
+        # the stall is loud: the cleaning agent stands still with records waiting, and its gauge counts it
+        assert worker.metric(f'{LAG}{{agent="clean-and-store"') > 0
+        assert worker.metric(f'{STALLED}{{agent="clean-and-store"') > 0
     finally:
         influxdb.start()
     wait_for("every reading", lambda: stored_count(pipeline.influx) == 3 * 160 * 4, timeout_s=90)
     time.sleep(3)
     assert stored_count(pipeline.influx) == 3 * 160 * 4, "nothing doubled"
+    wait_for("every agent caught up", lambda: worker.metric(LAG) == 0 == worker.metric(STALLED), timeout_s=20)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=5).read().decode()
+    watched = {line.split('agent="', 1)[1].split('"', 1)[0] for line in text.splitlines() if line.startswith(LAG)}
+    assert watched == {"clean-and-store", "store-status", "zones"}, "the lag of every agent's input"
     rows = pipeline.influx.query("SELECT count(value) AS n FROM reading GROUP BY device, sensor")
     assert {(r["device"], r["sensor"], r["n"]) for r in rows} == {
         (d, s, 160) for d in devices for s in ("sm-15", "sm-45", "st-15", "bat")

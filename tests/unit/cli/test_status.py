@@ -20,7 +20,8 @@ def _snapshot() -> Snapshot:
         readings_stored=638_127,
         readings_per_s=7184.0,
         dead_letters={"worker/invalid_json": 48, "worker/invalid_payload": 102, "bridge/unknown_device": 0},
-        lag=149,
+        lag={"clean-and-store": 149, "store-status": 0, "zones": 1_204_355},
+        stalled=[("zones", "smartfarm.readings.clean:3", 1_803.0)],
         recommendations=[
             {
                 "time": int(datetime(2026, 6, 24, 21, tzinfo=UTC).timestamp() * 1e9),
@@ -42,7 +43,8 @@ def test_the_status_names_each_fact_with_its_figure() -> None:
     assert "10/12 online" in text
     assert "151,550 (1,327.1/s)" in text
     assert "638,127 stored (7,184.0/s)" in text
-    assert "consumer lag  149 records" in text
+    assert "consumer lag  clean-and-store 149, store-status 0, zones 1,204,355 records" in text, "every agent"
+    assert "stalled       zones at smartfarm.readings.clean:3 for 1,803 s" in text
     assert "worker/invalid_json 48, worker/invalid_payload 102" in text
     assert "bridge/unknown_device" not in text, "a reason never seen is not listed"
     assert "3 irrigations applied by the valves (44 mm), 1 cancelled" in text
@@ -64,3 +66,10 @@ def test_what_could_not_be_asked_is_said_and_nothing_is_made_up() -> None:
     assert "messages in   - (-)" in text
     assert "advice        none yet" in text
     assert "(unavailable: prometheus at http://127.0.0.1:9090: refused)" in text
+    assert "consumer lag  -" in text
+    assert "stalled       -" in text, "no stall is claimed when the lag could not be read"
+
+
+def test_agents_keeping_up_show_no_stall() -> None:
+    snap = Snapshot(devices=12, lag={"clean-and-store": 0, "store-status": 0, "zones": 0})
+    assert "  stalled       none" in render(snap, NOW, None)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from stream.offsets import Progress, start_offsets
+from stream.offsets import STALL_AFTER_S, Progress, Stalls, start_offsets
 
 
 @dataclass(frozen=True)
@@ -122,3 +122,46 @@ def test_each_partition_starts_at_its_committed_offset_or_its_log_start(
     committed: int | None, log_start: int, start: int
 ) -> None:
     assert start_offsets({A: committed}, {A: log_start}) == {A: start}
+
+
+def look_at(stalls: Stalls, steps: list[tuple[float, int | None, int]]) -> list[tuple[int, float]]:
+    """(lag, stalled seconds) of partition A after each (time, expected offset, highwater)."""
+    out = []
+    for now, expected, highwater in steps:
+        watch = stalls.look(A, expected, highwater, now)
+        out.append((watch.lag, watch.stalled_s))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("steps", "seen"),
+    [
+        # first look: the clock starts, nothing is stalled yet
+        ([(100.0, 5, 50)], [(45, 0.0)]),
+        # standing at 5 with 45 records waiting for 31 s: stalled
+        ([(100.0, 5, 50), (120.0, 5, 50), (131.0, 5, 60)], [(45, 0.0), (45, 20.0), (55, 31.0)]),
+        # moving on restarts the clock, however far behind it still is
+        ([(100.0, 5, 50), (131.0, 6, 50), (140.0, 6, 50)], [(45, 0.0), (44, 0.0), (44, 9.0)]),
+        # nothing waiting is keeping up, however long the offset stands
+        ([(100.0, 50, 50), (200.0, 50, 50), (210.0, 50, 51)], [(0, 0.0), (0, 0.0), (1, 10.0)]),
+        # no offset known yet (never committed, nothing stored): counted from 0, and it stalls too
+        ([(100.0, None, 7), (140.0, None, 7)], [(7, 0.0), (7, 40.0)]),
+        # an expected offset past a highwater not refreshed yet is no lag
+        ([(100.0, 9, 8)], [(0, 0.0)]),
+    ],
+)
+def test_a_partition_stalls_when_it_stands_still_while_records_wait(
+    steps: list[tuple[float, int | None, int]], seen: list[tuple[int, float]]
+) -> None:
+    assert look_at(Stalls(), steps) == seen
+
+
+def test_stalled_means_thirty_seconds_and_a_partition_given_back_starts_again() -> None:
+    stalls = Stalls()
+    stalls.look(A, 5, 50, 100.0)
+    assert not stalls.look(A, 5, 50, 100.0 + STALL_AFTER_S - 0.1).stalled
+    assert stalls.look(A, 5, 50, 100.0 + STALL_AFTER_S).stalled
+    stalls.look(B, 1, 2, 100.0)
+    stalls.keep([B])
+    assert stalls.look(A, 5, 50, 200.0).stalled_s == 0.0, "revoked, then assigned again: a new clock"
+    assert stalls.look(B, 1, 2, 200.0).stalled_s == 100.0
