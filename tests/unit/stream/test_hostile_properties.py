@@ -40,7 +40,7 @@ topics = st.one_of(
 
 sensors = st.sampled_from(["sm-15", "sm-45", "st-15", "bat", "sm-99", "SM 15!", ""]) | st.text(max_size=8)
 kinds = st.sampled_from(["soil_moisture", "soil_temperature", "battery", "air_temperature", "moonlight"])
-numbers = st.integers() | st.floats() | st.sampled_from(["23.4", None, True, [], {}])
+numbers: st.SearchStrategy[Any] = st.integers() | st.floats() | st.sampled_from(["23.4", None, True, [], {}])
 zones = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12, minutes=-59))])
 times = st.datetimes(timezones=zones).map(datetime.isoformat) | st.text(max_size=30)
 telemetry_docs = st.fixed_dictionaries(
@@ -61,7 +61,11 @@ payloads = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
     telemetry_docs.map(lambda d: json.dumps(d).encode()),
-    st.builds(lambda n, seq: json.dumps(good(NOW - timedelta(minutes=n), seq)).encode(), st.integers(0, 10**6), st.integers(0, 2**64)),
+    st.builds(
+        lambda n, seq: json.dumps(good(NOW - timedelta(minutes=n), seq)).encode(),
+        st.integers(0, 10**6),
+        st.integers(0, 2**64),
+    ),
 )
 header_values = st.binary(max_size=40) | st.sampled_from(
     [NOW.isoformat().encode(), b"2026-07-01T12:00:00", TOPICS.telemetry(FARM, DEVICE).encode(), b"\xff", b""]
@@ -154,7 +158,7 @@ def test_the_cleaner_passes_or_dead_letters_any_payload_and_headers(
 
 
 @FAST
-@given(doc=telemetry_docs, ahead=st.integers(-10**6, 10**6))
+@given(doc=telemetry_docs, ahead=st.integers(-(10**6), 10**6))
 def test_telemetry_shaped_documents_are_cleaned_or_refused_and_memory_stays_json(doc: dict, ahead: int) -> None:
     payload = json.dumps(doc).encode()
     route = ROUTER.route(TOPICS.telemetry(FARM, DEVICE), payload, NOW.timestamp() + ahead)
@@ -169,7 +173,11 @@ hostile_table = hostile_payloads(NOW)
 
 @FAST
 @given(
-    hostile=st.lists(payloads.filter(lambda p: b'"schema_version": 1' not in p) | st.sampled_from([h.payload for h in hostile_table]), max_size=12),
+    hostile=st.lists(
+        payloads.filter(lambda p: b'"schema_version": 1' not in p)
+        | st.sampled_from([h.payload for h in hostile_table]),
+        max_size=12,
+    ),
     places=st.lists(st.integers(0, 30), max_size=12),
     enveloped=st.booleans(),
 )
@@ -189,7 +197,7 @@ def test_hostile_messages_between_good_ones_never_cost_a_good_one(
         records = [(DEVICE.encode(), RawMessage(value, env, "t.telemetry.raw", 0, 0))]
     else:
         records = [(r.key, RawMessage(r.value, r.headers, "t.telemetry.raw", 0, i)) for i, r in enumerate(passed)]
-    batch = clean_batch(records, CLEANER, ReadingLines(), {}.get)
+    batch = clean_batch(records, CLEANER, ReadingLines(), lambda _: None)
     assert sorted(m.seq for m in batch.cleaned) == list(range(1000, 1030)), "every good message is cleaned"
     assert len(batch.lines) == 30 * 4
     assert len(batch.refused) + batch.duplicates == len(passed) - 30
