@@ -9,11 +9,14 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smartfarm.envelope import ENVELOPE_HEADER, ENVELOPE_VERSION, EnvelopeError, Letter, pack, unpack
+from smartfarm.errors import ContractError, RejectReason
 from smartfarm.records import DeadLetter, RejectStage
+from smartfarm.telemetry import Telemetry
 from storage.lines import ReadingLines
 from stream.batch import clean_batch
 from stream.clean import Cleaned, DeviceMemory, Duplicate, RawMessage, Refused, opened
@@ -42,7 +45,7 @@ sensors = st.sampled_from(["sm-15", "sm-45", "st-15", "bat", "sm-99", "SM 15!", 
 kinds = st.sampled_from(["soil_moisture", "soil_temperature", "battery", "air_temperature", "moonlight"])
 numbers: st.SearchStrategy[Any] = st.integers() | st.floats() | st.sampled_from(["23.4", None, True, [], {}])
 zones = st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12, minutes=-59))])
-times = st.datetimes(timezones=zones).map(datetime.isoformat) | st.text(max_size=30)
+times = st.datetimes(timezones=zones).map(datetime.isoformat) | st.text(max_size=30) | st.integers() | st.floats()
 telemetry_docs = st.fixed_dictionaries(
     {"schema_version": st.sampled_from([1, 1, 2, "1"]), "device": st.sampled_from([DEVICE, "ghost-1", ""])},
     optional={
@@ -205,3 +208,12 @@ def test_hostile_messages_between_good_ones_never_cost_a_good_one(
         assert refused.letter.detail and not refused.letter.detail.startswith("cleaning failed")
     for memory in batch.memories.values():
         assert_memory_round_trips(memory)
+
+
+@FAST
+@given(ts=json_values.filter(lambda v: not isinstance(v, str)))
+def test_a_timestamp_that_is_not_text_is_refused_never_guessed(ts: Any) -> None:
+    payload = json.dumps(good(NOW, 1, ts=ts)).encode()
+    with pytest.raises(ContractError) as refused:
+        Telemetry.decode(payload)
+    assert refused.value.reason in (RejectReason.INVALID_PAYLOAD, RejectReason.INVALID_JSON)
