@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
 
 from smartfarm.errors import ContractError, RejectReason
 
@@ -136,5 +136,12 @@ def epoch_us(when: datetime) -> int:
     return (when - _EPOCH) // _MICROSECOND
 
 
-Timestamp = AwareDatetime
-"""Timestamps on the wire are ISO 8601 with an offset; naive times are refused, never guessed."""
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads a number as seconds since the epoch, or as milliseconds above 2e10: a guess at the unit.
+    if isinstance(value, int | float):
+        raise ValueError("a timestamp is ISO 8601 text with an offset, not a number")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+"""Timestamps on the wire are ISO 8601 with an offset; naive times and numbers are refused, never guessed."""

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smartfarm.envelope import pack
 from smartfarm.errors import RejectReason
 from smartfarm.records import RejectStage
 
@@ -49,7 +50,7 @@ def _j(doc: Any) -> bytes:
 
 
 def hostile_payloads(now: datetime) -> list[Hostile]:
-    """At least thirty ways to break the telemetry contract or the layout, with what must happen to each."""
+    """At least fifty ways to break the telemetry contract or the layout, with what must happen to each."""
     bridge, clean = RejectStage.BRIDGE, RejectStage.CLEAN
     r = RejectReason
     reading = {"sensor": "sm-15", "kind": "soil_moisture", "value": 20.0}
@@ -102,5 +103,71 @@ def hostile_payloads(now: datetime) -> list[Hostile]:
             r.UNKNOWN_SENSOR,
             clean,
         ),
+        # Encodings and bytes a JSON parser may or may not forgive.
+        Hostile("a UTF-8 byte order mark", b"\xef\xbb\xbf" + _j(base), r.INVALID_JSON, clean),
+        Hostile("a NUL byte between fields", _j(base).replace(b'"seq"', b'\x00"seq"'), r.INVALID_JSON, clean),
+        Hostile("an overlong UTF-8 encoding", b'{"device":"\xc0\xaf"}', r.NOT_UTF8, bridge),
+        Hostile("a UTF-8 encoded surrogate", b'{"device":"\xed\xa0\x80"}', r.NOT_UTF8, bridge),
+        Hostile("an escaped lone surrogate", _j(base).replace(b'"sm-15"', b'"\\ud800"'), r.INVALID_PAYLOAD, clean),
+        Hostile("whitespace only", b" \n\t ", r.INVALID_JSON, clean),
+        Hostile("trailing garbage", _j(base) + b"x", r.INVALID_JSON, clean),
+        Hostile("two documents in one payload", _j(base) + _j(good(now, 2)), r.INVALID_JSON, clean),
+        Hostile(
+            "an envelope smuggled as a payload", pack([(DEVICE.encode(), b"t", b"r", _j(base))]), r.INVALID_JSON, clean
+        ),
+        # Duplicate keys: both parsers keep the last one, so the last one is what is judged.
+        Hostile("duplicate seq keys, the last a string", _j(base)[:-1] + b',"seq":"1"}', r.INVALID_PAYLOAD, clean),
+        Hostile(
+            "duplicate device keys, the last another device",
+            _j(base)[:-1] + b',"device":"soil-maize-east-1"}',
+            r.DEVICE_MISMATCH,
+            clean,
+        ),
+        # Identifiers and numbers out of their types.
+        Hostile("a NUL in the device id", _j(good(now, 1, device=DEVICE + "\x00")), r.INVALID_PAYLOAD, clean),
+        Hostile("a homoglyph device id", _j(good(now, 1, device="soil-tomato-n\u043erth-1")), r.INVALID_PAYLOAD, clean),
+        Hostile("seq of 2**63", _j({**base, "seq": 2**63}), r.INVALID_PAYLOAD, clean),
+        Hostile("a 400-digit seq", _j({**base, "seq": 10**400}), r.INVALID_PAYLOAD, clean),
+        Hostile("seq true", _j({**base, "seq": True}), r.INVALID_PAYLOAD, clean),
+        Hostile("a value true", _j(base).replace(b"23.4", b"true"), r.INVALID_PAYLOAD, clean),
+        Hostile(
+            "a value nested 200 deep", _j(base).replace(b"23.4", b"[" * 200 + b"]" * 200), r.INVALID_PAYLOAD, clean
+        ),
+        Hostile("five thousand readings under 16 KiB", _j(good(now, 1, readings=[0] * 5000)), r.INVALID_PAYLOAD, clean),
+        Hostile(
+            "a reading with its own unit",
+            _j(good(now, 1, readings=[{"sensor": "st-15", "kind": "soil_temperature", "value": 66.2, "unit": "degF"}])),
+            r.INVALID_PAYLOAD,
+            clean,
+        ),
+        # What only the bridge may say, said by the device.
+        Hostile(
+            "the bridge's headers as fields",
+            _j(good(now, 1, received_at=now.isoformat(), mqtt_topic="smartfarm/v1/x")),
+            r.INVALID_PAYLOAD,
+            clean,
+        ),
+        Hostile("schema_version as a string", _j(good(now, 1, schema_version="1")), r.UNKNOWN_SCHEMA_VERSION, clean),
+        Hostile(
+            "no schema_version", _j({k: v for k, v in base.items() if k != "schema_version"}), r.INVALID_PAYLOAD, clean
+        ),
+        # Timestamps in odd shapes and zones.
+        Hostile("ts as epoch seconds", _j(good(now, 1, ts=int(now.timestamp()))), r.INVALID_PAYLOAD, clean),
+        Hostile("ts as epoch milliseconds", _j(good(now, 1, ts=int(now.timestamp() * 1000))), r.INVALID_PAYLOAD, clean),
+        Hostile("ts a date only", _j(good(now, 1, ts=now.date().isoformat())), r.INVALID_PAYLOAD, clean),
+        Hostile("ts with a leap second", _j(good(now, 1, ts="2026-06-30T23:59:60+00:00")), r.INVALID_PAYLOAD, clean),
+        Hostile("ts offset +25:00", _j(good(now, 1, ts=_local(now, "+25:00"))), r.INVALID_PAYLOAD, clean),
+        Hostile("ts in year 10000", _j(good(now, 1, ts="10000-01-01T00:00:00+00:00")), r.INVALID_PAYLOAD, clean),
+        Hostile(
+            "ts of now's wall time at -23:59, a day ahead",
+            _j(good(now, 1, ts=_local(now, "-23:59"))),
+            r.FUTURE_TIMESTAMP,
+            clean,
+        ),
     ]
     return cases
+
+
+def _local(now: datetime, offset: str) -> str:
+    """``now``'s UTC wall time written with another offset (a device whose clock knows the time but not the zone)."""
+    return now.astimezone(UTC).replace(tzinfo=None).isoformat() + offset

@@ -39,8 +39,7 @@ def test_hostile_payloads_are_dead_lettered_with_their_reasons_while_good_ones_a
     messages = []
     for i in range(60):
         messages.append((topic, json.dumps(good(now - timedelta(minutes=60 - i), 100 + i)).encode()))
-        if i < len(hostile):
-            messages.append((topic, hostile[i].payload))
+        messages += [(topic, h.payload) for h in hostile[i::60]]  # every hostile case, between good ones
     publish_messages(pipeline.device(DEVICE), messages, client_id=DEVICE)
 
     expected = Counter((h.stage, h.reason) for h in hostile)

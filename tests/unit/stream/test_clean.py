@@ -38,7 +38,7 @@ def reading_doc(now: datetime, seq: int, value: float, sensor: str = "sm-15") ->
 
 @pytest.mark.parametrize("case", hostile_payloads(NOW), ids=lambda c: c.name)
 def test_every_hostile_payload_is_refused_with_its_reason_at_its_stage(case) -> None:  # type: ignore[no-untyped-def]
-    assert len(hostile_payloads(NOW)) >= 30
+    assert len(hostile_payloads(NOW)) >= 50
     topic = TOPICS.telemetry(FARM, DEVICE)
     route = ROUTER.route(topic, case.payload, NOW.timestamp())
     if case.stage is RejectStage.BRIDGE:
