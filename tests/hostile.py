@@ -158,6 +158,11 @@ def hostile_payloads(now: datetime) -> list[Hostile]:
         Hostile("ts with a leap second", _j(good(now, 1, ts="2026-06-30T23:59:60+00:00")), r.INVALID_PAYLOAD, clean),
         Hostile("ts offset +25:00", _j(good(now, 1, ts=_local(now, "+25:00"))), r.INVALID_PAYLOAD, clean),
         Hostile("ts in year 10000", _j(good(now, 1, ts="10000-01-01T00:00:00+00:00")), r.INVALID_PAYLOAD, clean),
+        Hostile("ts in year 1", _j(good(now, 1, ts="0001-01-01T00:00:00+00:00")), r.STALE_TIMESTAMP, clean),
+        Hostile(
+            "ts of a clock reset to the epoch", _j(good(now, 1, ts="1970-01-01T00:00:00Z")), r.STALE_TIMESTAMP, clean
+        ),
+        Hostile("ts of a clock reset to 2000", _j(good(now, 1, ts="2000-01-01T00:00:00Z")), r.STALE_TIMESTAMP, clean),
         Hostile(
             "ts of now's wall time at -23:59, a day ahead",
             _j(good(now, 1, ts=_local(now, "-23:59"))),
