@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,6 +42,15 @@ class FaultKind(StrEnum):
     """The device buffers its messages for a while and then delivers them all at once."""
     MALFORMED = "malformed"
     """The payload is broken: bad JSON, wrong types or unknown fields."""
+    CLOCK_RESET = "clock_reset"
+    """The device's real-time clock resets (a battery swap, no GNSS or NTP fix): its next messages are stamped from
+    ``CLOCK_RESET_TO`` on, until it sets its clock again. The stream refuses them as ``stale_timestamp``."""
+
+
+REFUSED = frozenset({FaultKind.MALFORMED, FaultKind.CLOCK_RESET})
+"""Faults whose messages the stream refuses (dead-letters) by design: none of their readings is stored."""
+CLOCK_RESET_TO = datetime(2000, 1, 1, tzinfo=UTC)
+"""Where a reset clock starts counting (a common RTC default)."""
 
 
 LASTING = frozenset({FaultKind.STUCK, FaultKind.DRIFT, FaultKind.DROPOUT, FaultKind.LATE, FaultKind.BATTERY_DEATH})
@@ -53,6 +62,7 @@ DURATION: dict[FaultKind, tuple[int, int]] = {
     FaultKind.DRIFT: (48, 288),
     FaultKind.DROPOUT: (6, 36),
     FaultKind.LATE: (6, 24),
+    FaultKind.CLOCK_RESET: (3, 12),
 }
 
 # A spike's size and a drift's final offset, by sensor kind.
@@ -94,6 +104,7 @@ class FaultRates(BaseModel):
     out_of_order: float = Field(0.001, ge=0, le=1)
     late: float = Field(0.0005, ge=0, le=1)
     malformed: float = Field(0.001, ge=0, le=1)
+    clock_reset: float = Field(0.0001, ge=0, le=1)
 
     @classmethod
     def none(cls) -> FaultRates:
@@ -118,6 +129,12 @@ class FaultRecord(BaseModel):
 
     def line(self) -> str:
         return self.model_dump_json(exclude_none=True)
+
+    def refused(self) -> list[tuple[str, int]]:
+        """The (device, seq) of the messages this fault made the stream refuse; none for a fault it stores."""
+        if self.fault not in REFUSED:
+            return []
+        return [(self.device, self.seq + i) for i in range(self.ticks)]
 
 
 @dataclass(slots=True)

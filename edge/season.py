@@ -4,8 +4,9 @@ This is what training data and the closed-loop season are made of. ``SeasonRecip
 start, length, reading interval, fault rates, and how the layout's zones are re-planted so that seasons differ in
 crop, soil and planting date); ``run_season`` advances a ``FarmSimulation`` through it and returns ``SeasonTables``:
 
-- ``readings``: one row per reading a device delivered (malformed payloads left out, as the stream dead-letters
-  them; a duplicate kept once), with ``fault`` naming the ground-truth fault that touched it, or empty;
+- ``readings``: one row per reading a device delivered (the messages the stream refuses left out, as it
+  dead-letters them: malformed payloads, a reset clock's stamps; a duplicate kept once), with ``fault`` naming
+  the ground-truth fault that touched it, or empty;
 - ``truth``: one row per zone and tick with the soil water the sensors try to measure and what moved it;
 - ``faults``: the simulator's ground-truth log, one row per fault occurrence.
 
@@ -123,11 +124,11 @@ class _Recorder:
             for d in farm.devices
             for s in d.sensors
         }
-        self.malformed: set[tuple[str, int]] = set()
+        self.refused: set[tuple[str, int]] = set()
 
     def message(self, m: Message) -> None:
         key = (m.device, m.seq)
-        if key in self.seen or key in self.malformed:
+        if key in self.seen or key in self.refused:
             return
         self.seen.add(key)
         rows = self.readings
@@ -205,8 +206,7 @@ def _record_tick(
 ) -> None:
     for fault in faults:
         recorder.faults.append(fault)
-        if fault.fault is FaultKind.MALFORMED:
-            recorder.malformed.add((fault.device, fault.seq))
+        recorder.refused.update(fault.refused())
     for m in messages:
         recorder.message(m)
     if time is None:

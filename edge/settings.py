@@ -53,6 +53,9 @@ class EdgeSettings(ComponentSettings):
     fault_out_of_order: float = Field(FaultRates().out_of_order, ge=0, le=1, description="per-tick rate: a swap")
     fault_late: float = Field(FaultRates().late, ge=0, le=1, description="per-tick rate: a device holds its messages")
     fault_malformed: float = Field(FaultRates().malformed, ge=0, le=1, description="per-tick rate: a broken payload")
+    fault_clock_reset: float = Field(
+        FaultRates().clock_reset, ge=0, le=1, description="per-tick rate: a device's clock resets to 2000-01-01"
+    )
     weather: tuple[WeatherEvent, ...] = Field(
         (),
         description='weather scenarios as a JSON list, e.g. [{"kind": "dry", "start": "2026-07-01T00:00Z", '

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from edge.faults import (
+    CLOCK_RESET_TO,
     DRIFT,
     DURATION,
     MALFORMED_VARIANTS,
@@ -75,6 +76,12 @@ class SimulatedDevice:
     episodes: dict[FaultKind, Episode] = field(default_factory=dict)
     held_late: list[Message] = field(default_factory=list)
     held_swap: Message | None = None
+    clock_rng: random.Random | None = None
+    """Draws clock resets apart from ``rng``, so that a seed's other faults and values stay as they were."""
+    clock_behind: timedelta | None = None
+    """How far a reset clock is behind the true time, while it is."""
+    clock_wrong_left: int = 0
+    """Messages still to be stamped by the reset clock."""
 
 
 def spike(kind: SensorKind, value: float, rng: random.Random) -> float:
@@ -145,6 +152,7 @@ class FarmSimulation:
                 rng=rng,
                 errors=SensorErrors(placement.device.sensors, rng),
                 battery_v=BATTERY_FULL_V - rng.uniform(0, 0.1),
+                clock_rng=random.Random(f"{seed}:clock:{device_id}"),
             )
 
     def irrigate(self, farm: str, zone: str, amount_mm: float) -> None:
@@ -209,7 +217,35 @@ class FarmSimulation:
         if FaultKind.DROPOUT in device.episodes:
             self._advance(device, FaultKind.DROPOUT, tick)
             return False
+        self._maybe_reset_clock(device, tick)
         return True
+
+    def _maybe_reset_clock(self, device: SimulatedDevice, tick: Tick) -> None:
+        """Start a clock reset at its rate: the next few messages are stamped from ``CLOCK_RESET_TO`` on. Logged
+        when it starts, with the messages it will stamp, so a recorder leaves them out as they are sent."""
+        rng = device.clock_rng
+        if device.clock_wrong_left or rng is None or not rng.random() < self.rates.clock_reset:
+            return
+        low, high = DURATION[FaultKind.CLOCK_RESET]
+        device.clock_wrong_left = rng.randint(low, high)
+        device.clock_behind = self.now - CLOCK_RESET_TO
+        tick.faults.append(
+            FaultRecord(
+                fault=FaultKind.CLOCK_RESET,
+                device=device.placement.device.id,
+                seq=device.seq,
+                ts=self.now,
+                ticks=device.clock_wrong_left,
+                detail=f"stamped from {CLOCK_RESET_TO:%Y-%m-%dT%H:%M:%SZ}",
+            )
+        )
+
+    def _stamp(self, device: SimulatedDevice) -> datetime:
+        """The time the device's clock reads now: the true time, or a reset clock's."""
+        if not device.clock_wrong_left or device.clock_behind is None:
+            return self.now
+        device.clock_wrong_left -= 1
+        return self.now - device.clock_behind
 
     def _read_sensors(self, device: SimulatedDevice, tick: Tick) -> tuple[list[Reading], Sensor | None]:
         """Every sensor's observed value with the device's stuck, drifting or spiking sensor applied; and which
@@ -245,7 +281,9 @@ class FarmSimulation:
         placement = device.placement
         seq = device.seq
         device.seq += 1
-        payload = Telemetry.create(device=placement.device.id, seq=seq, ts=self.now, readings=readings).encode()
+        payload = Telemetry.create(
+            device=placement.device.id, seq=seq, ts=self._stamp(device), readings=readings
+        ).encode()
         if spiked is not None:
             tick.faults.append(self._record(FaultKind.SPIKE, device, seq, sensor=spiked.id))
         if device.rng.random() < self.rates.malformed:

@@ -103,7 +103,14 @@ def test_a_faulty_simulated_fleet_is_stored_once_value_for_value_and_its_faults_
 ) -> None:
     worker = pipeline.worker()
     worker.wait_ready()
-    rates = {"spike": 0.01, "stuck": 0.003, "duplicate": 0.01, "out_of_order": 0.01, "malformed": 0.01}
+    rates = {
+        "spike": 0.01,
+        "stuck": 0.003,
+        "duplicate": 0.01,
+        "out_of_order": 0.01,
+        "malformed": 0.01,
+        "clock_reset": 0.001,
+    }
     edge = edge_settings(
         tmp_path,
         speed=1e6,
@@ -118,12 +125,17 @@ def test_a_faulty_simulated_fleet_is_stored_once_value_for_value_and_its_faults_
 
     faults = [FaultRecord.model_validate_json(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
     of = {kind: {(f.device, f.seq) for f in faults if f.fault is kind} for kind in FaultKind}
-    malformed, doubled = of[FaultKind.MALFORMED], of[FaultKind.DUPLICATE]
+    doubled = of[FaultKind.DUPLICATE]
+    refused = {key for f in faults for key in f.refused()}
+    stale = {key for f in faults if f.fault is FaultKind.CLOCK_RESET for key in f.refused()}
+    with (tmp_path / "sent.csv").open() as f:
+        messages = {(r["device"], int(r["seq"])) for r in csv.DictReader(f)}
+    refused &= messages  # a device that died mid-reset never sent the rest
     with (tmp_path / "sent.csv").open() as f:
         sent = {
             (r["device"], r["sensor"], int(r["seq"])): float(r["value"])
             for r in csv.DictReader(f)
-            if (r["device"], int(r["seq"])) not in malformed
+            if (r["device"], int(r["seq"])) not in refused
         }
     wait_for("every valid reading", lambda: stored_count(pipeline.influx) >= len(sent), timeout_s=120)
     rows = pipeline.influx.query("SELECT value, seq, quality, flags FROM reading GROUP BY device, sensor")
@@ -131,21 +143,23 @@ def test_a_faulty_simulated_fleet_is_stored_once_value_for_value_and_its_faults_
     assert len(rows) == len(stored) == len(sent), "each reading once"
     assert stored == sent, "value for value"
 
-    letters = [DeadLetter.decode(r.value) for r in read_topic(pipeline.kafka, KafkaTopic.DEADLETTER, len(malformed))]
-    assert len(letters) == len(malformed) + len(malformed & doubled), "exactly the malformed payloads sent"
-    assert {(d.device, d.stage) for d in letters} <= {(device, RejectStage.CLEAN) for device, _ in malformed}
-    dropped = len(doubled - malformed)
+    letters = [DeadLetter.decode(r.value) for r in read_topic(pipeline.kafka, KafkaTopic.DEADLETTER, len(refused))]
+    assert len(letters) == len(refused) + len(refused & doubled), "exactly the malformed and stale payloads sent"
+    assert {(d.device, d.stage) for d in letters} <= {(device, RejectStage.CLEAN) for device, _ in refused}
+    assert stale & messages, "the clock resets stamped some messages"
+    assert sum(d.reason is RejectReason.STALE_TIMESTAMP for d in letters) == len(stale & messages) + len(
+        stale & messages & doubled
+    ), "a reset clock's messages are refused as stale, no other"
+    dropped = len(doubled - refused)
     wait_for("the duplicates' count", lambda: worker.metric("smartfarm_worker_duplicates_total") >= dropped)
     assert worker.metric("smartfarm_worker_duplicates_total") == dropped
-    with (tmp_path / "sent.csv").open() as f:
-        messages = {(r["device"], int(r["seq"])) for r in csv.DictReader(f)}
     assert worker.metric("smartfarm_worker_messages_in_total") == len(messages) + len(doubled), (
         "every device message counted once out of its envelope, a doubled one twice"
     )
 
     flagged = {(r["device"], r["sensor"], r["seq"]): set(r["flags"].split(",")) for r in rows if r["flags"]}
     spikes = [
-        (f.device, f.sensor, f.seq) for f in faults if f.fault is FaultKind.SPIKE and (f.device, f.seq) not in malformed
+        (f.device, f.sensor, f.seq) for f in faults if f.fault is FaultKind.SPIKE and (f.device, f.seq) not in refused
     ]
     found = [s for s in spikes if "spike" in flagged.get(s, set()) or "rate_of_change" in flagged.get(s, set())]
     stuck_readings = [
@@ -153,14 +167,15 @@ def test_a_faulty_simulated_fleet_is_stored_once_value_for_value_and_its_faults_
         for f in faults
         if f.fault is FaultKind.STUCK
         for i in range(CleanRules().stuck_after, f.ticks)
-        if (f.device, f.seq + i) not in malformed
+        if (f.device, f.seq + i) not in refused
     ]
     stuck_found = [s for s in stuck_readings if "stuck" in flagged.get(s, set())]
     explained = set(spikes) | {(d, s, q + 1) for d, s, q in spikes} | set(stuck_readings)
     unexplained = [k for k in flagged if k not in explained]
     print(
-        f"\n{len(sent)} readings stored once, value for value; {len(letters)} dead letters for {len(malformed)} "
-        f"malformed payloads; {dropped} duplicates dropped; spikes flagged {len(found)}/{len(spikes)}; "
+        f"\n{len(sent)} readings stored once, value for value; {len(letters)} dead letters for {len(refused)} "
+        f"malformed or stale payloads ({len(stale & messages)} stale); {dropped} duplicates dropped; "
+        f"spikes flagged {len(found)}/{len(spikes)}; "
         f"stuck readings flagged {len(stuck_found)}/{len(stuck_readings)}; "
         f"flags without an injected fault {len(unexplained)} of {len(sent)} readings"
     )

@@ -158,3 +158,29 @@ def test_solar_charged_nodes_last_a_whole_season_and_only_a_battery_fault_kills_
     end = datetime(2026, 5, 1, tzinfo=UTC) + timedelta(days=119)
     assert all(ts >= end for ts in last_day.values()), "every node still reports on the season's last day"
     assert all(v > 3.6 for v in lowest.values()), f"batteries stay well above the 3.3 V cutoff: {lowest}"
+
+
+def test_a_reset_clock_stamps_its_next_messages_from_2000_and_the_stream_would_refuse_exactly_those() -> None:
+    sent, records = run(FaultKind.CLOCK_RESET, rate=0.002)
+    assert {r.fault for r in records} == {FaultKind.CLOCK_RESET}
+    produced = len({(m.device, m.seq) for _, m in sent})
+    assert within_binomial(len(records), produced, 0.002), "none starts while one lasts: a little under the rate"
+    refused = {key for r in records for key in r.refused()}
+    for _, m in sent:
+        stamped = Telemetry.decode(m.payload).ts
+        if (m.device, m.seq) in refused:
+            assert stamped < datetime(2001, 1, 1, tzinfo=UTC) <= m.ts, "a reset clock reads 2000, the world does not"
+        else:
+            assert stamped == m.ts
+    assert all(3 <= r.ticks <= 12 for r in records)
+
+
+def test_clock_resets_leave_the_seed_s_other_faults_and_values_as_they_were() -> None:
+    def season(clock_reset: float) -> tuple[list[tuple[str, int, tuple[float, ...]]], list[FaultRecord]]:
+        rates = FaultRates(clock_reset=clock_reset)
+        sim = FarmSimulation(load_layout(), seed=3, start=START, interval_s=INTERVAL, rates=rates)
+        ticks = [sim.step() for _ in range(500)]
+        values = [(m.device, m.seq, tuple(r.value for r in m.readings)) for t in ticks for m in t.messages]
+        return values, [f for t in ticks for f in t.faults if f.fault is not FaultKind.CLOCK_RESET]
+
+    assert season(0.0) == season(0.01)
