@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -37,8 +38,8 @@ from cli.services.mosquitto import broker_answers
 from cli.services.prometheus import Prometheus
 from cli.services.settings import ServicesSettings
 from cli.status import collect, render
-from cli.worker import WorkerProcess
-from edge.fleet import FleetStats, prepare
+from cli.worker import WorkerProcess, advice_horizon
+from edge.fleet import AdviceGate, FleetStats, prepare
 from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
@@ -288,8 +289,16 @@ class PrometheusComponent:
 class Farm:
     """The simulated farm, on a thread of its own; its last statistics are kept for the live status."""
 
-    def __init__(self, layout: Layout, mqtt: MqttSettings, edge: EdgeSettings, season: SeasonWindow | None) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        mqtt: MqttSettings,
+        edge: EdgeSettings,
+        season: SeasonWindow | None,
+        workers: Sequence[WorkerProcess] = (),
+    ) -> None:
         self.layout = layout
+        self.workers = workers
         self.mqtt = mqtt
         self.edge = edge
         self.season = season
@@ -304,7 +313,9 @@ class Farm:
     def _run(self) -> None:
         try:
             fleet, source = prepare(self.layout, self.mqtt, self.edge)
-            stats = fleet.run(source, self._stop, self.edge.speed, on_progress=self._progress)
+            # The catch-up waits for the workers' advice, so the valves water as on a live farm.
+            gate = AdviceGate(partial(advice_horizon, self.workers)) if self.workers else None
+            stats = fleet.run(source, self._stop, self.edge.speed, on_progress=self._progress, advice=gate)
             if not self._stop.is_set():
                 say(f"  Edge       the simulated farm finished its run: {stats.line()}")
         except BaseException as exc:  # surfaced by check() on the main thread
@@ -502,7 +513,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     stack += workers
     prometheus = PrometheusComponent(workdir / "prometheus", services.prometheus_port, bridge, workers)
     stack.append(prometheus)
-    farm = Farm(layout, mqtt, edge, season)
+    farm = Farm(layout, mqtt, edge, season, workers)
     stack.append(farm)
     return Stack(stack, farm, prometheus, influx, len(layout.placements))
 

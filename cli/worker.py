@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import faust
+from prometheus_client.parser import text_string_to_metric_families
 
 from cli.console import add_settings_options, say, settings_from, warn
 from cli.services.base import first_error, tail_of
@@ -25,7 +26,7 @@ from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
-from stream.metrics import WorkerMetrics
+from stream.metrics import ZONE_WATERMARK, WorkerMetrics
 from stream.settings import WorkerSettings
 from stream.worker import StreamWorker, Writer, tune_gc
 
@@ -138,6 +139,21 @@ class WorkerProcess:
                 time.sleep(0.5)
         return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
+    def zone_watermarks(self) -> dict[str, float]:
+        """Each zone's advice watermark this worker reports (``farm/zone`` -> event time, seconds); empty while its
+        metrics do not answer (starting, restarting)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        try:
+            text = urllib.request.urlopen(url, timeout=2).read().decode()
+        except OSError:
+            return {}
+        return {
+            f"{sample.labels['farm']}/{sample.labels['zone']}": sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == ZONE_WATERMARK
+            for sample in family.samples
+        }
+
     def check(self) -> None:
         """ServiceError (with the log's tail) if it has exited."""
         if self.proc is not None and self.proc.poll() is not None:
@@ -174,3 +190,13 @@ class WorkerProcess:
         if proc is not None:
             proc.kill()
             proc.wait(10)
+
+
+def advice_horizon(workers: Sequence[WorkerProcess]) -> dict[str, float]:
+    """Each zone's advice watermark over the workers: the highest reported (a zone's former owner keeps reporting
+    where it stopped until it restarts)."""
+    marks: dict[str, float] = {}
+    for worker in workers:
+        for zone, mark in worker.zone_watermarks().items():
+            marks[zone] = max(mark, marks.get(zone, mark))
+    return marks

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -89,6 +90,10 @@ class FleetStats:
     """False while the fleet plays its catch-up (``EdgeSettings.catch_up``) as fast as the broker takes it."""
     sim_time: datetime | None = None
     faults: Counter[str] = field(default_factory=Counter)
+    advice_wait_s: float = 0.0
+    """Real seconds the catch-up was held for the pipeline's advice (``AdviceGate``)."""
+    ran_ahead: int = 0
+    """Times the catch-up ran on without advice that had stopped moving."""
 
     def line(self) -> str:
         when = self.sim_time.strftime("%Y-%m-%d %H:%M") if self.sim_time else "-"
@@ -98,6 +103,8 @@ class FleetStats:
             f"buffered {self.buffered}  dropped {self.dropped}  faults {faults}  died {self.died}  "
             f"irrigated {self.irrigated_mm:.0f} mm  cancelled {self.cancelled}  "
             + (f"lag {self.lag_s:.1f}s" if self.caught_up else "catching up")
+            + (f" (held {self.advice_wait_s:.0f}s for advice)" if self.advice_wait_s >= 1 else "")
+            + (f"  ran ahead of advice {self.ran_ahead}x" if self.ran_ahead else "")
         )
 
 
@@ -125,6 +132,92 @@ class Pacer:
     @property
     def catching_up(self) -> bool:
         return self.catch_up_until is not None
+
+
+ADVICE_LEAD = timedelta(hours=2)
+"""How far a catch-up's simulated time may run ahead of the advice made so far: a window closes a grace period
+(15 min) after the readings past its end arrive, so an hour window's advice can come about 1 h 15 min after its
+start; 2 h is about what a live farm at 3600x real time sees (a few seconds of pipeline latency)."""
+ADVICE_PATIENCE_S = 20.0
+"""Real seconds a catch-up waits for advice that does not move (no worker, a worker restarting) before it runs on
+without it and says so: a farm with a stopped pipeline still sends its readings."""
+SILENT_ZONE = timedelta(hours=6)
+"""A zone this far behind the most advanced one is silent (its devices dead or gone) and holds nobody back."""
+
+
+class AdviceGate:
+    """Holds a catch-up's simulated clock within ``lead`` of the advice made so far, so that valves act on advice
+    while it is current, as on a live farm.
+
+    Without it, the simulation runs days ahead of the zone stage: each window is scored on soil that the advice of
+    the windows before it has not watered yet (the valves are days behind), so every window recommends water again
+    and a 48-day catch-up applied some 19,000 mm. Pure: ``horizon`` says how far each zone's advice has got (event
+    time, seconds; zones with none yet absent), ``ready`` is asked with the monotonic clock.
+
+    Args:
+        horizon: each zone's watermark: the event time up to which its windows are closed and scored.
+        lead: how far simulated time may run ahead of the slowest zone that speaks.
+        patience_s: real seconds to wait on advice that does not move before running on without it, until it
+            moves again (counted in ``ran_ahead``).
+        poll_s: real seconds between asks of ``horizon`` (it may scrape the workers).
+    """
+
+    def __init__(
+        self,
+        horizon: Callable[[], Mapping[str, float]],
+        lead: timedelta = ADVICE_LEAD,
+        patience_s: float = ADVICE_PATIENCE_S,
+        poll_s: float = 0.2,
+    ) -> None:
+        self.horizon = horizon
+        self.lead_s = lead.total_seconds()
+        self.patience_s = patience_s
+        self.poll_s = poll_s
+        self.waited_s = 0.0
+        """Real seconds the catch-up was held for advice."""
+        self.ran_ahead = 0
+        """Times it ran on without advice that had stopped moving."""
+        self._advised: float | None = None
+        self._asked = float("-inf")
+        self._moved: float | None = None
+        self._held_since: float | None = None
+        self._running_on = False
+
+    @staticmethod
+    def advised(marks: Mapping[str, float]) -> float | None:
+        """The event time up to which every zone that speaks has its advice: the slowest one, less silent ones."""
+        if not marks:
+            return None
+        ahead = max(marks.values())
+        return min(m for m in marks.values() if m >= ahead - SILENT_ZONE.total_seconds())
+
+    def ready(self, when: datetime, now: float) -> bool:
+        """May the batch of simulated time ``when`` go out at monotonic ``now``?"""
+        if self._moved is None:
+            self._advised, self._moved = when.timestamp(), now  # the first batch sets the start
+        if now - self._asked >= self.poll_s:
+            self._asked = now
+            seen = self.advised(self.horizon())
+            if seen is not None and (self._advised is None or seen > self._advised):
+                self._advised, self._moved, self._running_on = seen, now, False
+        if self._advised is not None and when.timestamp() - self._advised <= self.lead_s:
+            return self._release(now)
+        if self._running_on:
+            return self._release(now)
+        if now - self._moved >= self.patience_s:
+            log.warning("advice has not moved for %.0f s (a worker down?): the catch-up runs on", self.patience_s)
+            self.ran_ahead += 1
+            self._running_on = True
+            return self._release(now)
+        if self._held_since is None:
+            self._held_since = now
+        return False
+
+    def _release(self, now: float) -> bool:
+        if self._held_since is not None:
+            self.waited_s += now - self._held_since
+            self._held_since = None
+        return True
 
 
 class Fleet:
@@ -208,6 +301,16 @@ class Fleet:
                 self.stats.irrigated_mm += irrigation.amount_mm
             self.stats.cancelled = self.valves.cancelled
 
+    def _ready(self, when: datetime, advice: AdviceGate | None) -> bool:
+        """May the catch-up's batch of ``when`` go out: the links take it and the advice is near enough."""
+        if not self._links_ready():
+            return False
+        if advice is None:
+            return True
+        ready = advice.ready(when, time.monotonic())
+        self.stats.advice_wait_s, self.stats.ran_ahead = advice.waited_s, advice.ran_ahead
+        return ready
+
     def _links_ready(self) -> bool:
         """While catching up, the next batch goes out only once every connected link has at most a window's worth
         unacknowledged, so a fast simulation never overruns the devices' buffers (which drop the oldest)."""
@@ -231,8 +334,11 @@ class Fleet:
         speed: float,
         on_progress: Callable[[FleetStats], None] | None = None,
         drain_timeout_s: float = 30.0,
+        advice: AdviceGate | None = None,
     ) -> FleetStats:
-        """Play ``source`` until it ends or ``stop`` is set; return the final statistics."""
+        """Play ``source`` until it ends or ``stop`` is set; return the final statistics. ``advice`` holds a
+        catch-up's clock near the advice made so far (the valves' closed loop); without it the catch-up runs as
+        fast as the links take it."""
         self.start()
         pacer = Pacer(speed, self.edge.catch_up)
         next_progress = time.monotonic() + self.edge.progress_s
@@ -242,7 +348,7 @@ class Fleet:
             while not stop.is_set():
                 now = time.monotonic()
                 if pending is not None:
-                    due = pacer.due(pending.time, now, self._links_ready)
+                    due = pacer.due(pending.time, now, partial(self._ready, pending.time, advice))
                     self.stats.caught_up = not pacer.catching_up
                     if now >= due:
                         self._deliver(pending)

@@ -183,3 +183,9 @@ def topic_specs(prefix: str = "smartfarm", partitions: int = DEFAULT_PARTITIONS)
 def zone_key(farm: str, zone: str) -> bytes:
     """The key of zone-scoped records: every record of one zone lands on one partition, in order."""
     return f"{farm}/{zone}".encode()
+
+
+def zone_of(key: bytes) -> tuple[str, str]:
+    """The (farm, zone) of a ``zone_key``."""
+    farm, zone = key.decode().split("/", 1)
+    return farm, zone

@@ -3,12 +3,16 @@ process (the tests run bridges and workers side by side)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from smartfarm.errors import RejectReason
+
+ZONE_WATERMARK = "smartfarm_worker_zone_watermark_timestamp_seconds"
+"""The event time up to which a zone's windows are closed and scored: how far its advice has got."""
 
 
 class ServedMetrics:
@@ -179,6 +183,12 @@ class WorkerMetrics(ServedMetrics):
             ["farm"],
             registry=r,
         )
+        self.zone_watermark = Gauge(
+            ZONE_WATERMARK,
+            "event time up to which a zone's windows are closed and scored (its advice made), by farm and zone",
+            ["farm", "zone"],
+            registry=r,
+        )
 
     def watch_farms(self, farms: Iterable[str], started_s: float) -> None:
         """Start each farm's last-reading clock at the worker's start, so a farm that never speaks still looks
@@ -198,6 +208,12 @@ class WorkerMetrics(ServedMetrics):
             self.lag.remove(*gone)
             self.stalled.remove(*gone)
         self._watched = now
+
+    def zones_advised(self, watermarks: Iterable[tuple[str, str, float]]) -> None:
+        """Each (farm, zone)'s windows up to this event time are closed, scored and their records sent."""
+        for farm, zone, watermark_s in watermarks:
+            if math.isfinite(watermark_s):
+                self.zone_watermark.labels(farm, zone).set(watermark_s)
 
     def stored_farms(self, farms: Iterable[str], now_s: float) -> None:
         """Readings of ``farms`` were stored at ``now_s``."""

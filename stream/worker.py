@@ -53,7 +53,7 @@ from smartfarm.records import (
 )
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from smartfarm.telemetry import ConnectionState
-from smartfarm.topics import KafkaTopic, topic_specs
+from smartfarm.topics import KafkaTopic, topic_specs, zone_of
 from storage.influx import InfluxClient, Refusal
 from storage.lines import ReadingLines
 from storage.schema import DeviceStatusPoint
@@ -454,6 +454,9 @@ class StreamWorker:
         await self._dead_letters(letters)
         for key, clock in clocks.items():
             self.clocks[key] = json.dumps(clock.to_json(), separators=(",", ":")).encode()
+        self.metrics.zones_advised(
+            (*zone_of(key), clock.watermark(self.zones.grace_s)) for key, clock in clocks.items()
+        )
         self.metrics.records_in.labels("zones").inc(len(events))
         return True
 
@@ -483,8 +486,7 @@ class StreamWorker:
         self.zones.refresh()
         out = {}
         for key, stamps in times.items():
-            farm, zone = key.decode().split("/", 1)
-            out[key] = self.zones.step(farm, zone, clocks[key], stamps)
+            out[key] = self.zones.step(*zone_of(key), clocks[key], stamps)
         return out
 
     async def _send_zone_records(

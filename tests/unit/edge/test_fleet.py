@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.fleet import Pacer, prepare
+from edge.fleet import AdviceGate, Pacer, prepare
 from smartfarm.layout import load_layout
 from smartfarm.settings import MqttSettings
 from smartfarm.telemetry import Telemetry
@@ -58,3 +58,55 @@ def test_without_a_catch_up_every_batch_is_paced_from_the_first() -> None:
     assert pacer.due(T0, 5.0, lambda: False) == 5.0
     assert not pacer.catching_up
     assert pacer.due(T0 + timedelta(hours=2), 5.0, lambda: True) == pytest.approx(7.0)
+
+
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
+
+
+class Marks:
+    """What the workers report: each zone's advice watermark (event time, seconds)."""
+
+    def __init__(self) -> None:
+        self.zones: dict[str, float] = {}
+
+    def __call__(self) -> dict[str, float]:
+        return dict(self.zones)
+
+    def at(self, **hours: float) -> None:
+        self.zones = {zone: (T0 + timedelta(hours=h)).timestamp() for zone, h in hours.items()}
+
+
+def test_the_advice_gate_holds_the_catch_up_within_its_lead_of_the_slowest_zone() -> None:
+    marks = Marks()
+    gate = AdviceGate(marks, lead=timedelta(hours=2), patience_s=20, poll_s=0)
+    assert gate.ready(T0, now=0.0), "the first batch sets the start"
+    assert gate.ready(T0 + timedelta(hours=2), now=0.1), "no advice yet: up to the lead past the start"
+    assert not gate.ready(T0 + timedelta(hours=2, minutes=5), now=0.2)
+    marks.at(a=3, b=1)
+    assert gate.ready(T0 + timedelta(hours=3), now=1.2), "the slowest zone (b) at 1 h: up to 3 h"
+    assert not gate.ready(T0 + timedelta(hours=3, minutes=5), now=1.3)
+    marks.at(a=3, b=2)
+    assert gate.ready(T0 + timedelta(hours=3, minutes=5), now=2.3)
+    assert gate.waited_s == pytest.approx(1.0 + 1.0) and gate.ran_ahead == 0, "held 0.2-1.2 and 1.3-2.3"
+
+
+def test_a_silent_zone_holds_nobody_back() -> None:
+    marks = Marks()
+    marks.at(a=10, b=10, dead=1)
+    assert AdviceGate.advised(marks()) == (T0 + timedelta(hours=10)).timestamp(), "9 h behind: its devices are gone"
+    marks.at(a=10, b=10, slow=5)
+    assert AdviceGate.advised(marks()) == (T0 + timedelta(hours=5)).timestamp(), "5 h behind: still waited for"
+    assert AdviceGate.advised({}) is None
+
+
+def test_advice_that_stops_moving_is_waited_for_then_the_catch_up_runs_on_until_it_moves_again() -> None:
+    marks = Marks()
+    marks.at(a=1)
+    gate = AdviceGate(marks, lead=timedelta(hours=2), patience_s=20, poll_s=0)
+    assert gate.ready(T0, now=0.0)
+    assert not gate.ready(T0 + timedelta(hours=4), now=10.0)
+    assert gate.ready(T0 + timedelta(hours=4), now=20.0) and gate.ran_ahead == 1, "the worker is down: run on"
+    assert gate.ready(T0 + timedelta(hours=9), now=20.1), "and keep running, not 20 s a batch"
+    marks.at(a=8)
+    assert not gate.ready(T0 + timedelta(hours=10, minutes=5), now=21.0), "advice moves again: held again"
+    assert gate.ready(T0 + timedelta(hours=10), now=21.1)
