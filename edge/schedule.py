@@ -11,7 +11,10 @@ The rules:
 - ``supersedes`` = X removes X if X is still held (cancelled); if X was applied already it is too late, which is
   logged and counted; if X has not arrived yet, X is refused when it does (a cancel can overtake its target);
 - a superseding recommendation with ``amount_mm`` > 0 is held itself, whatever became of X: it is the newest
-  advice for the zone, made knowing what was recommended before.
+  advice for the zone, made knowing what was recommended before;
+- an irrigation whose ``valid_until`` has passed in simulated time when it comes due is dropped (counted as
+  expired), never applied: advice for a window days behind the farm (a catch-up delivering past windows' advice
+  in a burst) was made for a soil that no longer exists, and applying each would water the zone many times over.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class Irrigation:
     recommendation: str
     start_at: datetime | None = None
     """When the valve opens, simulated time; None: at once."""
+    valid_until: datetime | None = None
+    """After this simulated time the advice is stale and is dropped, not applied; None: never stale."""
 
 
 class Outcome(StrEnum):
@@ -68,6 +73,8 @@ class IrrigationSchedule:
     on arrival after their cancel."""
     too_late: int = 0
     """Supersedes that came after their target was applied."""
+    expired: int = 0
+    """Irrigations dropped because simulated time had passed their ``valid_until`` when they came due."""
     _seen: set[str] = field(default_factory=set)
     _applied: set[str] = field(default_factory=set)
     _cancelled_ahead: set[str] = field(default_factory=set)
@@ -86,7 +93,7 @@ class IrrigationSchedule:
             return Outcome.REFUSED
         outcome = self._supersede(rec) if rec.supersedes is not None else None
         if rec.amount_mm:
-            self.pending[rid] = Irrigation(rec.farm, rec.zone, rec.amount_mm, rid, rec.start_at)
+            self.pending[rid] = Irrigation(rec.farm, rec.zone, rec.amount_mm, rid, rec.start_at, rec.valid_until)
         return outcome or (Outcome.SCHEDULED if rec.amount_mm else Outcome.IGNORED)
 
     def _supersede(self, rec: Recommendation) -> Outcome | None:
@@ -112,4 +119,8 @@ class IrrigationSchedule:
         for irrigation in ready:
             del self.pending[irrigation.recommendation]
             self._applied.add(irrigation.recommendation)
-        return ready
+        stale = [i for i in ready if i.valid_until is not None and i.valid_until < now]
+        if stale:
+            log.warning("valve: %d irrigation(s) expired before they came due, dropped", len(stale))
+            self.expired += len(stale)
+        return [i for i in ready if i not in stale]

@@ -200,3 +200,18 @@ def test_the_network_thread_only_queues_and_the_fleet_thread_decides() -> None:
     assert valves.refused == 2, "a broken payload and one on another zone's topic"
     assert valves.due(T0 + timedelta(hours=2)) == []
     assert (valves.cancelled, valves.too_late) == (1, 0)
+
+
+def test_advice_past_its_valid_until_is_dropped_not_applied() -> None:
+    """A catch-up delivers past windows' advice days late in a burst: none of it is applied, each is counted."""
+    schedule = IrrigationSchedule()
+    for name in "abc":
+        schedule.offer(rec(name, start_h=1))
+    schedule.offer(rec("d", start_h=30))
+    late = T0 + timedelta(days=3)
+    assert schedule.due(late) == []
+    assert schedule.expired == 4
+    fresh = IrrigationSchedule()
+    fresh.offer(rec("a", start_h=1))
+    assert [i.recommendation for i in fresh.due(T0 + timedelta(hours=2))] == [str(IDS["a"])]
+    assert fresh.expired == 0
