@@ -107,10 +107,12 @@ def _rate(value: float | None) -> str:
 
 def _farm(fleet: FleetStats) -> str:
     state = "catching up" if not fleet.caught_up else f"{fleet.lag_s:.1f} s behind its pace"
+    if fleet.advice_wait_s >= 1:
+        state += f" (held {fleet.advice_wait_s:.0f} s for the workers' advice)"
     return (
         f"  farm          {fleet.online}/{fleet.devices} connected, {fleet.acked:,} messages acknowledged, "
         f"{fleet.irrigations} irrigations applied by the valves ({fleet.irrigated_mm:.0f} mm), "
-        f"{fleet.cancelled} cancelled; {state}"
+        f"{fleet.cancelled} cancelled, {fleet.expired} expired before they came due; {state}"
     )
 
 

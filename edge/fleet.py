@@ -85,6 +85,8 @@ class FleetStats:
     irrigated_mm: float = 0.0
     cancelled: int = 0
     """Irrigations a later recommendation superseded before they were applied."""
+    expired: int = 0
+    """Irrigations dropped because they came due after their ``valid_until`` (advice that arrived too late)."""
     lag_s: float = 0.0
     caught_up: bool = True
     """False while the fleet plays its catch-up (``EdgeSettings.catch_up``) as fast as the broker takes it."""
@@ -102,6 +104,7 @@ class FleetStats:
             f"sim {when}  online {self.online}/{self.devices}  sent {self.published}  acked {self.acked}  "
             f"buffered {self.buffered}  dropped {self.dropped}  faults {faults}  died {self.died}  "
             f"irrigated {self.irrigated_mm:.0f} mm  cancelled {self.cancelled}  "
+            + (f"expired {self.expired}  " if self.expired else "")
             + (f"lag {self.lag_s:.1f}s" if self.caught_up else "catching up")
             + (f" (held {self.advice_wait_s:.0f}s for advice)" if self.advice_wait_s >= 1 else "")
             + (f"  ran ahead of advice {self.ran_ahead}x" if self.ran_ahead else "")
@@ -134,7 +137,7 @@ class Pacer:
         return self.catch_up_until is not None
 
 
-ADVICE_LEAD = timedelta(hours=2)
+ADVICE_LEAD = timedelta(hours=6)
 """How far a catch-up's simulated time may run ahead of the advice made so far: a window closes a grace period
 (15 min) after the readings past its end arrive, so an hour window's advice can come about 1 h 15 min after its
 start; 2 h is about what a live farm at 3600x real time sees (a few seconds of pipeline latency)."""
@@ -299,7 +302,7 @@ class Fleet:
                 source.irrigate(irrigation.farm, irrigation.zone, irrigation.amount_mm)
                 self.stats.irrigations += 1
                 self.stats.irrigated_mm += irrigation.amount_mm
-            self.stats.cancelled = self.valves.cancelled
+            self.stats.cancelled, self.stats.expired = self.valves.cancelled, self.valves.expired
 
     def _ready(self, when: datetime, advice: AdviceGate | None) -> bool:
         """May the catch-up's batch of ``when`` go out: the links take it and the advice is near enough."""

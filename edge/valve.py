@@ -94,6 +94,10 @@ class Valves:
     def too_late(self) -> int:
         return self.schedule.too_late
 
+    @property
+    def expired(self) -> int:
+        return self.schedule.expired
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()

@@ -14,14 +14,10 @@ import pytest
 
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
 from cli.services.settings import ServicesSettings
-from edge.credentials import device_password, write_password_file
-from smartfarm.identifiers import valves_user
-from smartfarm.layout import load_layout, replicate
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
-from smartfarm.topics import MqttTopics
 from storage.influx import InfluxClient
-from tests.helpers import FLEET_SECRET, unique
-from tests.integration.pipeline import SecuredBroker
+from tests.helpers import unique
+from tests.integration.pipeline import SecuredBroker, securing
 
 _started: list[LocalService] = []
 
@@ -83,16 +79,8 @@ def influx(influxdb: InfluxDB) -> Iterator[InfluxClient]:
 @pytest.fixture
 def secured_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
     """A broker of this test's own that only lets the layout's devices, the valves and a tester in."""
-    layout = replicate(load_layout(), 50)
-    users = {d: device_password(FLEET_SECRET, d) for d in layout.placements}
-    users[valves_user((0, 1))] = device_password(FLEET_SECRET, valves_user((0, 1)))
-    users["tester"] = "tester-password"
-    write_password_file(tmp_path / "passwd", users)
-    root = unique("t")
-    (tmp_path / "acl").write_text(MqttTopics(root).acl(services=("tester",)))
-    broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "passwd", acl_file=tmp_path / "acl")
-    with broker:
-        yield broker, MqttSettings(host=broker.host, port=broker.port, topic_root=root), layout
+    with securing(tmp_path) as broker:
+        yield broker
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

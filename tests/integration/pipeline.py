@@ -6,7 +6,8 @@ import json
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -16,10 +17,11 @@ from pydantic import SecretStr
 
 from cli.services import Kafka, Mosquitto
 from cli.worker import WorkerProcess
-from edge.credentials import device_password
-from smartfarm.layout import Layout
+from edge.credentials import device_password, write_password_file
+from smartfarm.identifiers import valves_user
+from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
-from smartfarm.topics import KafkaTopic, topic_specs
+from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
@@ -29,6 +31,24 @@ from tests.helpers import FLEET_SECRET, unique
 from tests.hostile import FARM, good
 
 SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
+
+
+@contextmanager
+def securing(tmp_path: Path) -> Iterator[SecuredBroker]:
+    """A broker under ``tmp_path`` that only lets the layout's devices, the valves and a tester in, on a topic root
+    of its own."""
+    layout = replicate(load_layout(), 50)
+    users = {d: device_password(FLEET_SECRET, d) for d in layout.placements}
+    users[valves_user((0, 1))] = device_password(FLEET_SECRET, valves_user((0, 1)))
+    users["tester"] = "tester-password"
+    write_password_file(tmp_path / "passwd", users)
+    root = unique("t")
+    (tmp_path / "acl").write_text(MqttTopics(root).acl(services=("tester",)))
+    broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "passwd", acl_file=tmp_path / "acl")
+    with broker:
+        yield broker, MqttSettings(host=broker.host, port=broker.port, topic_root=root), layout
+
+
 """A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
 
 

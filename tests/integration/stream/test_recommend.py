@@ -1,20 +1,27 @@
 """The closed loop against the real Mosquitto, Kafka and InfluxDB: a dry spell on the simulated farm leads to one
 irrigation per zone that needs it, which the valves apply and later soil moisture shows; heavy rain before a
-planned irrigation cancels it, and its valve never opens."""
+planned irrigation cancels it, and its valve never opens. The same season played as a catch-up (as fast as the
+pipeline's advice allows) waters as the live one did."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-from edge.fleet import prepare
+from cli.services import InfluxDB, Kafka
+from cli.worker import advice_horizon
+from edge.fleet import AdviceGate, FleetStats, prepare
+from edge.settings import EdgeSettings
 from edge.weather import WeatherEvent
 from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation, RecommendationKind
+from smartfarm.settings import InfluxSettings
 from smartfarm.topics import KafkaTopic
-from tests.helpers import edge_settings
-from tests.integration.pipeline import Pipeline, read_topic
+from storage.influx import InfluxClient
+from tests.helpers import edge_settings, unique
+from tests.integration.pipeline import Pipeline, read_topic, securing
 
 START = datetime(2026, 7, 1, 7, tzinfo=UTC)
 """Midnight at the farm (America/Los_Angeles), mid-season for every crop of the default layout."""
@@ -30,8 +37,8 @@ def hourly_moisture(pipeline: Pipeline, zone: str) -> dict[datetime, float]:
     return {datetime.fromtimestamp(r["time"] / 1e9, UTC): r["mean"] for r in rows}
 
 
-def test_a_dry_spell_irrigates_once_the_valve_applies_it_and_rain_cancels_a_planned_one(
-    pipeline: Pipeline, tmp_path: Path
+def test_a_dry_spell_irrigates_once_the_valve_applies_it_and_rain_cancels_a_planned_one_also_in_a_catch_up(
+    pipeline: Pipeline, kafka: Kafka, influxdb: InfluxDB, tmp_path: Path
 ) -> None:
     worker = pipeline.worker()
     worker.wait_ready()
@@ -41,6 +48,7 @@ def test_a_dry_spell_irrigates_once_the_valve_applies_it_and_rain_cancels_a_plan
     fleet, source = prepare(load_layout(), pipeline.mqtt, edge)
     stats = fleet.run(source, threading.Event(), edge.speed)
     assert stats.acked == stats.published
+    caught_up = _caught_up(edge, kafka, influxdb, tmp_path / "caught-up")
 
     advice = [Recommendation.decode(r.value) for r in read_topic(pipeline.kafka, KafkaTopic.RECOMMENDATIONS, 1)]
     planned = {r.id: r for r in advice if r.kind is RecommendationKind.IRRIGATION and r.amount_mm}
@@ -77,3 +85,32 @@ def test_a_dry_spell_irrigates_once_the_valve_applies_it_and_rain_cancels_a_plan
         f"cancelled by rain: {[(r.zone, r.amount_mm) for r in cancelled]}: "
         f"{[cancels[r.id].message for r in cancelled]}"
     )
+    # The same season caught up: the same irrigations applied, zone for zone, within 10 % of the water.
+    print(
+        f"live: {stats.irrigations} irrigations, {stats.irrigated_mm:.1f} mm; caught up: {caught_up.irrigations}, "
+        f"{caught_up.irrigated_mm:.1f} mm, held {caught_up.advice_wait_s:.0f} s for advice, "
+        f"{caught_up.expired} expired, ran ahead {caught_up.ran_ahead}x"
+    )
+    assert caught_up.ran_ahead == 0 and caught_up.expired == 0
+    assert caught_up.irrigations == stats.irrigations
+    assert abs(caught_up.irrigated_mm - stats.irrigated_mm) <= 0.1 * stats.irrigated_mm
+
+
+def _caught_up(edge: EdgeSettings, kafka: Kafka, influxdb: InfluxDB, workdir: Path) -> FleetStats:
+    """``edge``'s season played as one catch-up through a pipeline of its own (broker, topics, database, worker),
+    the farm held near the worker's advice as ``smartfarm up`` holds it."""
+    workdir.mkdir()
+    database = InfluxClient(InfluxSettings(url=influxdb.url, database=unique("t")))
+    with securing(workdir) as broker, database:
+        database.create_database()
+        pipeline = Pipeline(broker, kafka, database, workdir)
+        try:
+            worker = pipeline.worker()
+            worker.wait_ready()
+            season = edge.model_copy(update={"catch_up": edge.duration, "ground_truth": workdir / "truth.jsonl"})
+            fleet, source = prepare(load_layout(), pipeline.mqtt, season)
+            gate = AdviceGate(partial(advice_horizon, [worker]))
+            return fleet.run(source, threading.Event(), season.speed, advice=gate)
+        finally:
+            pipeline.close()
+            database.drop_database()
