@@ -32,6 +32,10 @@ HORIZON_DAYS = 300
 FALLBACK_DAYS = 30
 """With no harvest in reach (an unusual layout), the catch-up is this much of the season after the last planting."""
 
+SEASON_REACH_DAYS = 300
+"""How long before today the farm's season may begin: well inside InfluxDB's 52-week retention, past which the
+worker refuses readings as stale (``stale_timestamp``) and the database would not keep them."""
+
 
 @dataclass(frozen=True)
 class SeasonWindow:
@@ -58,6 +62,29 @@ class SeasonWindow:
             f"the season from {self.start:%Y-%m-%d}: {days:.0f} days caught up as fast as the pipeline takes them, "
             f"then live from {self.live:%Y-%m-%d %H:%M} UTC ({why})"
         )
+
+
+def recent_season(layout: Layout, today: date) -> Layout:
+    """``layout`` with every planting moved on by the same whole years, until the earliest is at most
+    ``SEASON_REACH_DAYS`` before ``today``: a layout written for a season years ago still plays, as this year's."""
+    earliest = min(z.planting_date for f in layout.farms for z in f.zones)
+    years = 0
+    while _years_on(earliest, years) < today - timedelta(days=SEASON_REACH_DAYS):
+        years += 1
+    if not years:
+        return layout
+    data = layout.model_dump(mode="python")
+    for farm in data["farms"]:
+        for zone in farm["zones"]:
+            zone["planting_date"] = _years_on(zone["planting_date"], years)
+    return Layout.model_validate(data)
+
+
+def _years_on(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February into a common year
+        return day.replace(year=day.year + years, day=28)
 
 
 def _notice_day(farm: Farm, zone: Zone, weather: FarmWeather) -> date | None:

@@ -31,7 +31,7 @@ import yaml
 
 from cli.brokerauth import write_broker_auth
 from cli.console import add_settings_options, say, settings_from, stop_on_signals
-from cli.farmclock import SeasonWindow, season_window
+from cli.farmclock import SeasonWindow, recent_season, season_window
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
 from cli.services.base import port_open
 from cli.services.mosquitto import broker_answers
@@ -492,6 +492,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
         layout = replicate(layout, edge.devices)
     season = None
     if edge.start is None:
+        layout = recent_season(layout, datetime.now(UTC).date())
         season = season_window(layout, edge.seed, edge.climate, edge.interval_s)
         edge = edge.model_copy(update={"start": season.start, "catch_up": season.catch_up})
     layout_file = workdir / "layout.yaml"  # the farm as grown by --devices, which the workers must know too

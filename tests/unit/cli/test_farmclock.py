@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from cli.farmclock import FALLBACK_DAYS, LIVE_AFTER_NOTICE_DAYS, season_window
+from cli.farmclock import FALLBACK_DAYS, LIVE_AFTER_NOTICE_DAYS, SEASON_REACH_DAYS, recent_season, season_window
 from edge.weather import Climate, FarmWeather
 from ml.baselines import HARVEST_NOTICE_DAYS, RATE_DAYS
 from ml.features import GDD_TO_HARVEST, growing_degree_days
@@ -59,3 +59,27 @@ def test_a_climate_too_cold_for_any_harvest_falls_back_to_a_month_after_the_last
     assert window.start.date() == last
     assert window.catch_up == timedelta(days=FALLBACK_DAYS)
     assert "30 days after the last planting" in window.describe()
+
+
+def test_a_layout_of_a_season_long_past_plays_as_this_year_s_whole_years_on() -> None:
+    layout = load_layout()
+    plantings = {z.id: z.planting_date for f in layout.farms for z in f.zones}
+    earliest = min(plantings.values())
+    assert recent_season(layout, earliest + timedelta(days=SEASON_REACH_DAYS)) == layout, "still within reach"
+    for years in (1, 3):
+        today = earliest.replace(year=earliest.year + years) + timedelta(days=SEASON_REACH_DAYS // 2)
+        moved = recent_season(layout, today)
+        for farm in moved.farms:
+            for zone in farm.zones:
+                assert zone.planting_date == plantings[zone.id].replace(year=plantings[zone.id].year + years)
+        assert today - min(z.planting_date for f in moved.farms for z in f.zones) <= timedelta(days=SEASON_REACH_DAYS)
+        assert season_window(moved, 42, Climate(), 300.0).start.year == earliest.year + years
+
+
+def test_a_leap_day_planting_moves_to_the_28th() -> None:
+    data = load_layout().model_dump(mode="python")
+    for zone in data["farms"][0]["zones"]:
+        zone["planting_date"] = date(2028, 2, 29)
+    layout = type(load_layout()).model_validate(data)
+    moved = recent_season(layout, date(2029, 6, 1))
+    assert {z.planting_date for z in moved.farms[0].zones} == {date(2029, 2, 28)}
