@@ -67,5 +67,6 @@ def test_a_window_revised_by_a_lagging_device_is_rescored_and_its_changed_advice
     ids = [r.id for r in after]
     assert len(ids) == len(set(ids)), "no advice published twice"
     assert after == [*first, cancel], "the revised hours whose advice did not change published nothing"
+    assert worker.metric("smartfarm_worker_irrigations_cancelled_total") == 1
     print(f"\nplanned {plan.amount_mm} mm at {plan.window_end}; revised: {cancel.message}")
     worker.check()
