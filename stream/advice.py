@@ -9,6 +9,13 @@ irrigation.
   as if nothing were planned; if its soil is clearly wetter than when the plan was made (``REFILL_RISE_PCT``) and
   it no longer needs water within the scorer's look-ahead (rain refilled the root zone), a cancellation supersedes
   the plan (an irrigation of 0 mm with ``supersedes`` set).
+- **Revised window** (``readvise``): a window that closed without a lagging device's readings (another partition's
+  worker had not caught up) is revised when they arrive, and scored again. What was published at its close is kept
+  per window (``issued``); advice that is the same is not published again; advice that changed is published anew,
+  superseding the old (``revision``); an irrigation no longer needed is cancelled exactly as rain cancels it
+  (``cancellation``); new advice is published as at a first close. An irrigation whose valve has opened (its start at
+  or before the zone's latest event time) is acted on and left alone; an alert no longer raised is left to expire
+  (``valid_until``).
 
 The state lives in ``ZoneClock.advice`` (JSON, in the zone's changelog-backed table entry).
 """
@@ -16,7 +23,7 @@ The state lives in ``ZoneClock.advice`` (JSON, in the zone's changelog-backed ta
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -68,14 +75,78 @@ class AdviceState:
 
     cooldown: dict[str, float]
     pending: Pending | None
+    issued: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    """What each recently scored window published: window end (epoch seconds, text) -> key -> ``Issued`` JSON."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AdviceState:
         pending = data.get("pending")
-        return cls(dict(data.get("cooldown", {})), None if pending is None else Pending.from_json(pending))
+        return cls(
+            dict(data.get("cooldown", {})),
+            None if pending is None else Pending.from_json(pending),
+            {w: dict(items) for w, items in data.get("issued", {}).items()},
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"cooldown": self.cooldown, "pending": None if self.pending is None else self.pending.to_json()}
+        return {
+            "cooldown": self.cooldown,
+            "pending": None if self.pending is None else self.pending.to_json(),
+            "issued": self.issued,
+        }
+
+    def scored(self, end_s: float) -> None:
+        """Note the window ending at ``end_s`` as scored; windows older than ``ISSUED_FOR_S`` are forgotten."""
+        self.issued.setdefault(str(int(end_s)), {})
+        newest = max(float(w) for w in self.issued)
+        for w in [w for w in self.issued if float(w) < newest - ISSUED_FOR_S]:
+            del self.issued[w]
+
+    def remember(self, end_s: float, key: str, record: Recommendation) -> None:
+        """Note ``record`` as the advice of ``key`` the window ending at ``end_s`` published."""
+        self.issued.setdefault(str(int(end_s)), {})[key] = Issued.of(record).to_json()
+
+
+ISSUED_FOR_S = 48 * 3600
+"""How long a window's published advice is remembered for a revision: a window revised later than this (a device
+back from a two-day outage) is not scored again; its hours still reach later windows' context."""
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What a window published of one key: enough to tell whether a rescoring changed it."""
+
+    id: str
+    amount_mm: float | None
+    severity: str
+    start_s: float | None
+
+    @classmethod
+    def of(cls, record: Recommendation) -> Issued:
+        start = None if record.start_at is None else record.start_at.timestamp()
+        return cls(str(record.id), record.amount_mm, record.severity.value, start)
+
+    def to_json(self) -> list[Any]:
+        return [self.id, self.amount_mm, self.severity, self.start_s]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Issued:
+        return cls(str(data[0]), data[1], str(data[2]), data[3])
+
+    def acted_on(self, now_s: float) -> bool:
+        """An irrigation with water whose valve has opened by event time ``now_s`` (at once: when published)."""
+        return bool(self.amount_mm) and (self.start_s is None or self.start_s <= now_s)
+
+
+REVISED_MM = 0.5
+"""The least change of an irrigation's amount that makes a revised window's advice new: a late reading moving a
+zone's mean by a few hundredths must not re-issue a plan."""
+
+
+def changed(was: Issued, now: Advice) -> bool:
+    """Whether a rescoring's advice differs from what the window published: severity, or the amount of water."""
+    if was.severity != now.severity.value:
+        return True
+    return abs((was.amount_mm or 0.0) - (now.amount_mm or 0.0)) >= REVISED_MM
 
 
 def _key(advice: Advice) -> str:
@@ -94,6 +165,7 @@ def advise(scorer: Scorer, context: ZoneContext, state: dict[str, Any]) -> list[
     if advice.pending is not None and advice.pending.start_s <= end_s:
         advice.pending = None  # its valve has opened: no longer ours to cancel
     out: list[Recommendation] = []
+    advice.scored(end_s)
     pending = advice.pending
     if (
         pending is not None
@@ -110,6 +182,7 @@ def advise(scorer: Scorer, context: ZoneContext, state: dict[str, Any]) -> list[
             continue
         record = _record(scorer, context, item)
         out.append(record)
+        advice.remember(end_s, key, record)
         quiet_from = item.start_at if item.start_at is not None else end
         advice.cooldown[key] = (quiet_from + COOLDOWN[item.kind]).timestamp()
         irrigation = item.kind is RecommendationKind.IRRIGATION and bool(item.amount_mm)
@@ -148,20 +221,71 @@ def _rain_since(context: ZoneContext, since_s: float) -> float | None:
     return sum(a.mean * a.count for a in hours if a.window_start.timestamp() >= since_s)
 
 
-def cancellation(scorer: Scorer, context: ZoneContext, pending: Pending) -> Recommendation:
-    """The event that cancels ``pending``: the soil has enough water without it."""
+def readvise(scorer: Scorer, context: ZoneContext, state: dict[str, Any], now_s: float) -> list[Recommendation]:
+    """The recommendations of a window scored again after a revision (late readings); ``state`` updated in place.
+
+    ``now_s`` is the zone's latest event time: an irrigation starting at or before it has been acted on. Nothing
+    comes out of a window that was never scored here or is too old (``ISSUED_FOR_S``), nor of unchanged advice."""
+    advice = AdviceState.from_json(state)
+    end = context.window_end
+    end_s = end.timestamp()
+    window = str(int(end_s))
+    if window not in advice.issued:
+        return []
+    old = {key: Issued.from_json(v) for key, v in advice.issued[window].items()}
+    pending = advice.pending
+    ours = pending is not None and pending.id in {i.id for i in old.values()}
+    planned = pending.amount_mm if pending is not None and not ours else 0.0
+    new = {_key(a): a for a in scorer.score(replace(context, pending_irrigation_mm=planned))}
+    out: list[Recommendation] = []
+    for key, item in new.items():
+        was = old.get(key)
+        if was is not None and (not changed(was, item) or was.acted_on(now_s)):
+            continue
+        if was is None and advice.cooldown.get(key, float("-inf")) > end_s:
+            continue
+        record = _record(scorer, context, item, was)
+        out.append(record)
+        advice.remember(end_s, key, record)
+        quiet_from = item.start_at if item.start_at is not None else end
+        advice.cooldown[key] = (quiet_from + COOLDOWN[item.kind]).timestamp()
+        if was is not None and pending is not None and pending.id == was.id:
+            advice.pending = None
+        if item.kind is RecommendationKind.IRRIGATION and item.amount_mm and item.start_at and item.start_at > end:
+            advice.pending = Pending(str(record.id), item.amount_mm, item.start_at.timestamp(), _theta(context))
+    for key, was in old.items():
+        if key in new or not was.amount_mm or was.acted_on(now_s) or was.start_s is None:
+            continue  # an alert no longer raised expires by its valid_until
+        gone = Pending(was.id, was.amount_mm, was.start_s, _theta(context))
+        local = end.astimezone(ZoneInfo(context.farm.timezone))
+        why = f"the hour to {local:%H:%M} was revised with late readings and no longer calls for water"
+        out.append(cancellation(scorer, context, gone, why))
+        del advice.issued[window][key]
+        advice.cooldown.pop(key, None)
+        if advice.pending is not None and advice.pending.id == was.id:
+            advice.pending = None
+    state.clear()
+    state.update(advice.to_json())
+    return out
+
+
+def cancellation(scorer: Scorer, context: ZoneContext, pending: Pending, why: str | None = None) -> Recommendation:
+    """The event that cancels ``pending``: the soil has enough water without it (``why``: as the soil shows)."""
     zone = context.zone
     start = datetime.fromtimestamp(pending.start_s, UTC)
     theta, planned_at = _theta(context), start - timedelta(hours=24)
     rain = _rain_since(context, planned_at.timestamp())
     inputs: dict[str, float] = {"cancelled_mm": pending.amount_mm}
-    why = "the root zone no longer needs water within a day"
     if theta is not None and pending.theta_pct is not None:
         inputs |= {"theta_then_pct": pending.theta_pct, "theta_pct": theta}
-        why = f"soil moisture rose from {pending.theta_pct:.1f}% to {theta:.1f}%, so {why}"
     if rain:
         inputs["rain_mm"] = rain
-        why = f"{rain:.0f} mm of rain fell and {why}"
+    if why is None:
+        why = "the root zone no longer needs water within a day"
+        if theta is not None and pending.theta_pct is not None:
+            why = f"soil moisture rose from {pending.theta_pct:.1f}% to {theta:.1f}%, so {why}"
+        if rain:
+            why = f"{rain:.0f} mm of rain fell and {why}"
     local = start.astimezone(ZoneInfo(context.farm.timezone))
     return Recommendation.create(
         id=uuid.uuid5(ID_NAMESPACE, f"{pending.id}/cancel"),
@@ -183,11 +307,19 @@ def cancellation(scorer: Scorer, context: ZoneContext, pending: Pending) -> Reco
     )
 
 
-def _record(scorer: Scorer, context: ZoneContext, item: Advice) -> Recommendation:
+def revision_id(was: Issued, item: Advice) -> uuid.UUID:
+    """The id of the advice replacing ``was`` after a revision: the same for the same new advice (a redelivered
+    revision publishes no duplicate), another for another (a second revision supersedes the first)."""
+    return uuid.uuid5(ID_NAMESPACE, f"{was.id}/revised/{item.severity.value}/{item.amount_mm or 0:.1f}")
+
+
+def _record(scorer: Scorer, context: ZoneContext, item: Advice, was: Issued | None = None) -> Recommendation:
+    """The event of ``item``; with ``was``, the one superseding what a revised window published before."""
     extra = [item.device or "", item.sensor or ""] if item.kind is RecommendationKind.SENSOR_FAULT else []
     end = context.window_end
+    rid = recommendation_id(context.farm.id, context.zone.id, item.kind.value, end, *extra)
     return Recommendation.create(
-        id=recommendation_id(context.farm.id, context.zone.id, item.kind.value, end, *extra),
+        id=rid if was is None else revision_id(was, item),
         farm=context.farm.id,
         zone=context.zone.id,
         kind=item.kind,
@@ -202,6 +334,7 @@ def _record(scorer: Scorer, context: ZoneContext, item: Advice) -> Recommendatio
         sensor=item.sensor,
         due=item.due,
         start_at=item.start_at,
+        supersedes=None if was is None else uuid.UUID(was.id),
         window_end=end,
         inputs=dict(item.inputs),
     )

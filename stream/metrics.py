@@ -151,7 +151,9 @@ class WorkerMetrics(ServedMetrics):
             "smartfarm_worker_recommendations", "recommendations emitted, by kind", ["kind"], registry=r
         )
         self.cancellations = Counter(
-            "smartfarm_worker_irrigations_cancelled", "planned irrigations cancelled by rain", registry=r
+            "smartfarm_worker_irrigations_cancelled",
+            "planned irrigations cancelled (rain, or a revised window no longer calling for water)",
+            registry=r,
         )
         self.rewinds = Counter(
             "smartfarm_worker_rewinds",

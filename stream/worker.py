@@ -511,7 +511,7 @@ class StreamWorker:
             metrics.days.inc(len(out.days))
             for r in out.recommendations:
                 metrics.recommendations.labels(r.kind.value).inc()
-                if r.kind is RecommendationKind.IRRIGATION and r.supersedes is not None:
+                if r.kind is RecommendationKind.IRRIGATION and r.supersedes is not None and not r.amount_mm:
                     metrics.cancellations.inc()
         for _, letter in refused:
             metrics.dead_lettered.labels(letter.reason.value).inc()

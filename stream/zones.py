@@ -40,7 +40,7 @@ from storage.zones import (
     stored_days,
     stored_readings,
 )
-from stream.advice import advise
+from stream.advice import advise, readvise
 from stream.windows import HOUR_S, WIDTH_NAMES, Day, Stats, Window, ZoneClock, revise, window_stats
 
 CONTEXT_HOURS = 48
@@ -218,7 +218,15 @@ class ZoneStage:
         )
         out.aggregates = self._windows(farm, zone, due.windows, readings)
         out.days = [d for d in (self._day(farm, zone, span, tz, out.aggregates) for span in sorted(due.days)) if d]
-        self._score(farm, zone, closed, tz, out, clock, readings)
+        revised = sorted(
+            {
+                Window(HOUR_S, int(a.window_start.timestamp()))
+                for a in out.aggregates
+                if a.width_s == HOUR_S and a.revision > 1
+            }
+            - set(closed)
+        )
+        self._score(farm, zone, closed, tz, out, clock, readings, revised)
         return out
 
     def _windows(
@@ -270,8 +278,12 @@ class ZoneStage:
         out: ZoneOutput,
         clock: ZoneClock,
         readings: list[StoredReading],
+        revised: list[Window],
     ) -> None:
-        """Score each hour that closed, in order; what they need is read once for all of them."""
+        """Score each hour that closed and each hour revised after its close (``stream.advice.readvise``), in order;
+        what they need is read once for all of them."""
+        again = set(revised)
+        closed = sorted({*closed, *revised})
         if not closed:
             return
         first, last = closed[0], closed[-1]
@@ -298,7 +310,10 @@ class ZoneStage:
                 ],
                 sensors=sensors.get(window.start_s, ()),
             )
-            out.recommendations += advise(self.scorer, context, clock.advice)
+            if window in again:
+                out.recommendations += readvise(self.scorer, context, clock.advice, clock.newest_s)
+            else:
+                out.recommendations += advise(self.scorer, context, clock.advice)
             out.soil += soil_points(self.scorer, context)
 
     def _sensor_hours(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from ml.scoring import Baselines
 from smartfarm.layout import SensorKind
 from smartfarm.records import RecommendationKind
-from stream.advice import advise
+from stream.advice import ID_NAMESPACE, ISSUED_FOR_S, REVISED_MM, Issued, advise, changed, readvise
 from tests.unit.ml.builders import END, HOUR, context, hour, series
 
 SCORER = Baselines()
@@ -88,3 +90,88 @@ def test_soil_moisture_wandering_by_a_few_tenths_does_not_cancel_a_plan() -> Non
     end = END + HOUR
     records = advise(SCORER, context(aggregates=soil(21.0, end), end=end), state)  # now beyond the look-ahead
     assert not irrigations(records) and state["pending"] is not None
+
+
+def test_a_revised_window_with_the_same_advice_publishes_nothing() -> None:
+    state: dict[str, Any] = {}
+    assert irrigations(advise(SCORER, context(aggregates=soil(20.5)), state))
+    before = copy.deepcopy(state)
+    assert not readvise(SCORER, context(aggregates=soil(20.52)), state, END.timestamp())
+    assert state == before
+
+
+def test_a_revised_window_whose_irrigation_changed_publishes_one_that_supersedes_it() -> None:
+    state: dict[str, Any] = {}
+    (planned,) = irrigations(advise(SCORER, context(aggregates=soil(20.5)), state))
+    drier = context(aggregates=soil(17.0))
+    (new,) = irrigations(readvise(SCORER, drier, state, END.timestamp()))
+    assert new.supersedes == planned.id and new.amount_mm and planned.amount_mm
+    assert abs(new.amount_mm - planned.amount_mm) >= REVISED_MM and new.window_end == planned.window_end
+    assert new.start_at == END and state["pending"] is None, "drier: water at once, the old plan is no longer held"
+    again = readvise(SCORER, drier, copy.deepcopy(before_revision(planned, state)), END.timestamp())
+    assert [r.id for r in irrigations(again)] == [new.id], "a redelivered revision: the same id"
+    assert not readvise(SCORER, drier, state, END.timestamp()), "scored again as revised: nothing new"
+
+
+def before_revision(planned, state):  # type: ignore[no-untyped-def]
+    """``state`` as it was before the revision of ``planned``'s window (its issued entry back to ``planned``)."""
+    out = copy.deepcopy(state)
+    window = str(int(END.timestamp()))
+    out["issued"][window]["irrigation"] = [str(planned.id), planned.amount_mm, planned.severity.value, None]
+    assert planned.start_at is not None
+    out["issued"][window]["irrigation"][3] = planned.start_at.timestamp()
+    return out
+
+
+def test_a_revised_window_that_no_longer_needs_water_cancels_its_irrigation_as_rain_does() -> None:
+    state: dict[str, Any] = {}
+    (planned,) = irrigations(advise(SCORER, context(aggregates=soil(20.5)), state))
+    (cancel,) = irrigations(readvise(SCORER, context(aggregates=soil(26.0)), state, END.timestamp()))
+    assert cancel.supersedes == planned.id and cancel.amount_mm == 0 and "revised with late readings" in cancel.message
+    assert cancel.id == cancellation_id(planned), "the same event a rain cancellation of that plan would be"
+    assert state["pending"] is None
+    assert not readvise(SCORER, context(aggregates=soil(26.0)), state, END.timestamp())
+
+
+def cancellation_id(planned):  # type: ignore[no-untyped-def]
+    return uuid.uuid5(ID_NAMESPACE, f"{planned.id}/cancel")
+
+
+def test_an_irrigation_acted_on_is_not_revised() -> None:
+    state: dict[str, Any] = {}
+    (planned,) = irrigations(advise(SCORER, context(aggregates=soil(20.5)), state))
+    assert planned.start_at is not None
+    opened = planned.start_at.timestamp()
+    assert not irrigations(readvise(SCORER, context(aggregates=soil(26.0)), state, opened))
+    assert not irrigations(readvise(SCORER, context(aggregates=soil(17.0)), state, opened))
+
+
+def test_a_revised_window_raises_a_new_alert_and_leaves_an_old_one_to_expire() -> None:
+    state: dict[str, Any] = {}
+    mild = series(SensorKind.AIR_TEMPERATURE, [12.0] * 6)
+    assert not advise(SCORER, context(aggregates=mild), state)
+    cold = series(SensorKind.AIR_TEMPERATURE, [4.0, 3.0, 2.0, 1.5, 1.0, 0.5])
+    (frost,) = readvise(SCORER, context(aggregates=cold), state, END.timestamp())
+    assert frost.kind is RecommendationKind.FROST and frost.supersedes is None
+    assert not readvise(SCORER, context(aggregates=mild), state, END.timestamp()), "a frost alert is not withdrawn"
+
+
+def test_a_window_never_scored_or_forgotten_is_not_rescored() -> None:
+    assert not readvise(SCORER, context(aggregates=soil(17.0)), {}, END.timestamp())
+    state: dict[str, Any] = {}
+    advise(SCORER, context(aggregates=soil(20.5)), state)
+    later = END + timedelta(seconds=ISSUED_FOR_S) + 2 * HOUR
+    advise(SCORER, context(aggregates=soil(30.0, later), end=later), state)
+    assert str(int(END.timestamp())) not in state["issued"]
+    assert not readvise(SCORER, context(aggregates=soil(17.0)), state, later.timestamp())
+
+
+def test_changed_is_about_severity_and_a_real_change_of_water() -> None:
+    from ml.scoring import Advice
+    from smartfarm.records import Severity
+
+    was = Issued("x", 10.0, Severity.ADVISORY.value, None)
+    same = Advice(RecommendationKind.IRRIGATION, Severity.ADVISORY, "m", 0.8, {}, timedelta(hours=1), amount_mm=10.2)
+    assert not changed(was, same)
+    assert changed(was, replace(same, amount_mm=10.0 + REVISED_MM))
+    assert changed(was, replace(same, severity=Severity.WARNING))
