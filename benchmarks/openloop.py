@@ -7,14 +7,18 @@ behind: a slow pipeline cannot slow the load down and hide its own latency (no c
 eight-reading messages of the benchmark's layout, cycled, with new ``seq`` and ``ts``.
 
 Paho keeps up to ``window`` messages in flight and queues the rest without bound; a queue that grows is the
-broker not keeping up, and shows as latency. One thread runs paho's loop and the schedule. When it has published
-and seen every acknowledgement it prints one JSON line: the schedule, counts, its lag behind the schedule and its
-CPU and memory. ``python -m benchmarks.openloop --help``.
+broker not keeping up, and shows as latency. One thread runs paho's loop and the schedule. A broker that goes
+away (killed, restarted) is connected to again; paho sends the messages it had not seen acknowledged once more
+(QoS 1, DUP set) and those published meanwhile. When it has published and seen every acknowledgement it prints
+one JSON line: the schedule, counts, its lag behind the schedule and its CPU and memory. ``--log FILE`` writes
+every message it published, one payload a line (the fault matrix's record of what was sent).
+``python -m benchmarks.openloop --help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import resource
@@ -23,6 +27,9 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
+
+import paho.mqtt.client as mqtt
 
 from edge.faults import FaultRates
 from edge.simulator import FarmSimulation
@@ -135,17 +142,52 @@ def is_broken(slot: int, stamp_ms: int, every: int) -> bool:
     return every > 0 and (slot + stamp_ms // 3_600_000) % every == 0
 
 
+RECONNECT_EVERY_S = 0.5
+"""How often a generator whose broker is away tries to connect again."""
+
+
+class Link:
+    """paho's loop for a publisher that outlives its broker: a lost connection is opened again (at most every
+    ``RECONNECT_EVERY_S``), and paho then sends again what it had not seen acknowledged."""
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self.client = client
+        self.next_try = 0.0
+        self.reconnects = 0
+
+    def loop(self, timeout: float) -> None:
+        if self.client.loop(timeout=timeout) == mqtt.MQTT_ERR_SUCCESS:
+            return
+        now = time.monotonic()
+        if now < self.next_try:
+            time.sleep(min(timeout, self.next_try - now))
+            return
+        self.next_try = now + RECONNECT_EVERY_S
+        try:
+            self.client.reconnect()
+            self.reconnects += 1
+        except OSError:
+            pass  # still away: the next try comes after RECONNECT_EVERY_S
+
+
 def run(
-    settings: MqttSettings, plan: Plan, payloads: Payloads, window: int, client_id: str, break_every: int = 0
+    settings: MqttSettings,
+    plan: Plan,
+    payloads: Payloads,
+    window: int,
+    client_id: str,
+    break_every: int = 0,
+    log: IO[bytes] | None = None,
 ) -> Report:
     """Publish ``plan`` open loop; return once every message is acknowledged (or 120 s after the last is due).
-    ``break_every``: see ``is_broken``."""
+    ``break_every``: see ``is_broken``; ``log``: where each published payload is written, one a line."""
     client = mqtt_client(settings, client_id)
     client.max_inflight_messages_set(window)
     client.max_queued_messages_set(0)  # unbounded: open loop never refuses a due message
     connect(client, settings, background=False)
+    link = Link(client)
     while not client.is_connected():
-        client.loop(timeout=0.1)
+        link.loop(timeout=0.1)
     n = len(payloads.devices)
     sent, lag, size = 0, 0.0, 0
     while time.time() < plan.t0:
@@ -160,13 +202,15 @@ def run(
             body = payloads.message(slot, plan.seq_base + sent // n, stamp, is_broken(slot, stamp, break_every))
             size += len(body)
             client.publish(payloads.topics[slot], body, qos=1)
+            if log is not None:
+                log.write(body + b"\n")
             sent += 1
             if sent % 64 == 0:
-                client.loop(timeout=0)
-        client.loop(timeout=max(0.0, min(0.002, plan.due(sent) - time.time())) if sent < plan.count else 0)
+                link.loop(timeout=0)
+        link.loop(timeout=max(0.0, min(0.002, plan.due(sent) - time.time())) if sent < plan.count else 0)
     deadline = time.time() + 120
     while client._out_messages and time.time() < deadline:
-        client.loop(timeout=0.01)
+        link.loop(timeout=0.01)
     acked = sent - len(client._out_messages)
     seconds = time.time() - plan.t0
     client.disconnect()
@@ -204,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="one device in N reports an out-of-range soil probe, a new one each event hour",
     )
+    parser.add_argument("--log", type=Path, help="write every published payload here, one a line")
     args = parser.parse_args(argv)
     devices = args.devices.split(",")
     payloads = Payloads(args.layout, devices, args.topic_root)
@@ -218,7 +263,10 @@ def main(argv: list[str] | None = None) -> None:
     if time.time() > plan.t0:
         sys.exit(f"--t0 is {time.time() - plan.t0:.2f} s in the past: give a start far enough ahead to load the layout")
     settings = MqttSettings(host="127.0.0.1", port=args.port, topic_root=args.topic_root)
-    print(run(settings, plan, payloads, args.window, args.client_id, args.break_every).to_json(), flush=True)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(args.log.open("ab")) if args.log else None
+        report = run(settings, plan, payloads, args.window, args.client_id, args.break_every, log)
+    print(report.to_json(), flush=True)
 
 
 if __name__ == "__main__":
