@@ -233,8 +233,16 @@ def plans_for(
 
 
 def start_generator(
-    pipeline: Ingest, plan: Plan, devices: list[str], name: str, break_every: int = 0, log: Path | None = None
+    pipeline: Ingest,
+    plan: Plan,
+    devices: list[str],
+    name: str,
+    break_every: int = 0,
+    log: Path | None = None,
+    more: Sequence[str] = (),
 ) -> subprocess.Popen[str]:
+    """A ``benchmarks.openloop`` process publishing ``plan`` for ``devices``; ``log``: its record of what it sent;
+    ``more``: further options of its command line."""
     cmd = [
         sys.executable,
         "-m",
@@ -264,6 +272,7 @@ def start_generator(
         "--break-every",
         str(break_every),
         *(["--log", str(log)] if log is not None else []),
+        *more,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -336,17 +345,21 @@ def run_rate(
     scripted: tuple[list[str], Scripted] | None = None,
     log_dir: Path | None = None,
     horizon_s: float = HORIZON_S,
+    generator_options: Sequence[str] = (),
 ) -> Measured:
     """Offer ``rate`` device messages per second for ``seconds``; measure until everything due is stored (or
     nothing more arrives for ``settle_s``). ``during(elapsed)`` is called at every poll (to kill a process...).
     ``generators``: publishing processes, by default one per ``GENERATOR_RATE`` messages/s. ``scripted``: devices
     left out of the open-loop load and the plans they follow instead (``Scripted``; their messages are counted
     as due, not in the latency). ``log_dir``: each generator logs what it published there (``gen<i>.log``).
-    ``horizon_s``: how long after it was due a message still counts in the latency (``Arrivals``)."""
+    ``horizon_s``: how long after it was due a message still counts in the latency (``Arrivals``).
+    ``generator_options``: further options of every generator's command line."""
     generators = generators or max(1, math.ceil(rate / GENERATOR_RATE))
     plans, arrivals = _plans(pipeline, rate, seconds, generators, scripted, horizon_s)
     procs = [
-        start_generator(pipeline, plan, devices, f"gen{g}", log=log_dir / f"gen{g}.log" if log_dir else None)
+        start_generator(
+            pipeline, plan, devices, f"gen{g}", log=log_dir / f"gen{g}.log" if log_dir else None, more=generator_options
+        )
         for g, (plan, devices) in enumerate(plans)
     ]
     lo = min(plan.stamp_ms(0) for plan, _ in plans)
@@ -392,8 +405,12 @@ def run_rate(
     python = {k: v for k, v in meter.peak.items() if k.startswith(("bridge", "worker", "generator"))}
     python["bench"] = resident_mb(os.getpid())
     payload = sum(r.payload_bytes * r.published for r in reports) / max(1, outcome.published)
+    unrouted: dict[str, float] = {
+        "unrouted": sum(r.unrouted for r in reports),
+        "resent": sum(r.resent for r in reports),
+    }
     return Measured(
-        outcome, pipeline.n_bridges, pipeline.n_workers, used, python, in_flight, payload, arrivals=arrivals
+        outcome, pipeline.n_bridges, pipeline.n_workers, used, python, in_flight, payload, unrouted, arrivals
     )
 
 

@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING
 from kafka import KafkaConsumer, TopicPartition
 
 from benchmarks.bridge import start_bridge, wait_up
-from benchmarks.endtoend import Pipeline, Restarts, Scripted, run_rate
+from benchmarks.endtoend import Measured, Pipeline, Restarts, Scripted, run_rate
 from benchmarks.matrix import (
     Case,
     MessageKey,
     Plans,
     Sent,
+    Tally,
     back_from_outage,
     flooding,
     recovery,
@@ -154,6 +155,7 @@ class Spec:
     workers: int = 1
     bridge_env: dict[str, str] = field(default_factory=dict)
     device: Callable[[str, float, Load], Plans] | None = None
+    generator_options: tuple[str, ...] = ()
     settle_s: float | None = None
     """How long nothing new may arrive before the run ends (``Load.settle_s`` unless set): a case whose dead
     letters never arrive by design waits only this long for them."""
@@ -225,6 +227,7 @@ def run_case(svc: Services, spec: Spec, load: Load, say: Callable[[str], None]) 
             scripted=scripted,
             log_dir=log_dir,
             horizon_s=load.horizon_s,
+            generator_options=spec.generator_options,
         )
         for hook in hooks:
             hook.wait()
@@ -236,9 +239,25 @@ def run_case(svc: Services, spec: Spec, load: Load, say: Callable[[str], None]) 
     found = tally(sent, stored, refused)
     faults = [h.times["killed"] for h in hooks if "killed" in h.times]
     recover = m.arrivals.recovery_s(min(faults)) if faults and m.arrivals is not None else math.nan
-    notes = list(supervisor.notes)
+    case = Case(spec.name, found, recover, supervisor.notes + what_happened(m, found, reasons))
+    say(
+        f"  {spec.name}: {found.readings} readings sent, {found.stored_once} stored once, {found.lost} lost, "
+        f"{found.stored_twice} stored twice, {found.by_design} dead-lettered by design; seconds to recover: "
+        f"{recovery(recover)}" + "".join(f"\n    {n}" for n in case.notes)
+    )
+    return case
+
+
+def what_happened(m: Measured, found: Tally, reasons: dict[str, int]) -> list[str]:
+    """A case's notes: dead letters, messages that met no subscriber, duplicates dropped, examples of a loss."""
+    notes = []
     if reasons:
         notes.append("dead letters: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+    if m.extra.get("unrouted"):
+        notes.append(
+            f"{m.extra['unrouted']:.0f} publishes acknowledged with 'no matching subscribers' (handed to nobody), "
+            f"{m.extra['resent']:.0f} published again"
+        )
     if m.outcome.duplicates:
         notes.append(f"{m.outcome.duplicates} messages dropped as duplicates by the workers")
     if m.outcome.published != m.outcome.acknowledged:
@@ -247,25 +266,22 @@ def run_case(svc: Services, spec: Spec, load: Load, say: Callable[[str], None]) 
         notes.append("lost, e.g. " + "; ".join(map(str, found.lost_examples[:3])))
     if found.twice_examples:
         notes.append("stored twice, e.g. " + "; ".join(map(str, found.twice_examples[:3])))
-    case = Case(spec.name, found, recover, notes)
-    say(
-        f"  {spec.name}: {found.readings} readings sent, {found.stored_once} stored once, {found.lost} lost, "
-        f"{found.stored_twice} stored twice, {found.by_design} dead-lettered by design; seconds to recover: "
-        f"{recovery(recover)}" + "".join(f"\n    {n}" for n in notes)
-    )
-    return case
+    return notes
 
 
 # -- the cases -----------------------------------------------------------------------------------------------
 
 
 def _service(which: str, kill: bool) -> Hooks:
-    """Stop (SIGTERM) or kill (SIGKILL) one of the shared services and start it again on the same ports and data."""
+    """Stop (SIGTERM) or kill (SIGKILL) one of the shared services and start it again on the same ports and data.
+
+    Started on the main thread: a service dies with the thread that started it (``PR_SET_PDEATHSIG``), so one
+    started by a restart thread would be gone as soon as that thread ended."""
 
     def hooks(svc: Services, _p: Pipeline, _s: Supervisor, load: Load) -> Sequence[Restarts]:
         service = {"mosquitto": svc.broker, "kafka": svc.kafka, "influxdb": svc.influxd}[which]
         down = service.kill if kill else service.stop
-        return [Restarts(load.fault_at_s, load.down_s, down, lambda: service.start(), background=True)]
+        return [Restarts(load.fault_at_s, load.down_s, down, service.start)]
 
     return hooks
 
@@ -285,7 +301,7 @@ def _outage_with_bridge_kill(svc: Services, _p: Pipeline, s: Supervisor, load: L
     out and been sent again, and restarted while Kafka is still away (it cannot start without Kafka: the
     supervisor keeps starting it)."""
     kafka = svc.kafka
-    outage = Restarts(load.fault_at_s, OUTAGE_S, kafka.kill, lambda: kafka.start(), background=True)
+    outage = Restarts(load.fault_at_s, OUTAGE_S, kafka.kill, kafka.start)
     at = load.fault_at_s + 2 * DELIVERY_TIMEOUT_MS / 1000
     bridge = Restarts(at, load.down_s, s.kill_bridge, lambda: s.restart_bridge(wait=False))
     return [outage, bridge]
@@ -323,6 +339,18 @@ def _flood(device: str, t0: float, load: Load) -> Plans:
 CASES: tuple[Spec, ...] = (
     Spec("mosquitto-term", "Mosquitto SIGTERM, restarted", _service("mosquitto", kill=False)),
     Spec("mosquitto-kill", "Mosquitto SIGKILL, restarted", _service("mosquitto", kill=True)),
+    Spec(
+        "mosquitto-term-resend",
+        "Mosquitto SIGTERM, devices resend what met no subscriber",
+        _service("mosquitto", kill=False),
+        generator_options=("--resend-unrouted",),
+    ),
+    Spec(
+        "mosquitto-kill-resend",
+        "Mosquitto SIGKILL, devices resend what met no subscriber",
+        _service("mosquitto", kill=True),
+        generator_options=("--resend-unrouted",),
+    ),
     Spec("bridge-kill", "bridge SIGKILL, restarted", _bridge_kill),
     Spec("kafka-kill", "Kafka SIGKILL, restarted", _service("kafka", kill=True)),
     Spec(

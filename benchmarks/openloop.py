@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.faults import FaultRates
 from edge.simulator import FarmSimulation
@@ -74,6 +75,8 @@ class Report:
     cpu_s: float
     max_rss_mb: float
     payload_bytes: float
+    unrouted: int = 0  # publishes the broker acknowledged with "no matching subscribers" (MQTT 5 reason 16)
+    resent: int = 0  # of those, published again (``--resend-unrouted``)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -170,6 +173,45 @@ class Link:
             pass  # still away: the next try comes after RECONNECT_EVERY_S
 
 
+NO_MATCHING_SUBSCRIBERS = 16
+"""The MQTT 5 PUBACK reason code of a message the broker took but handed to nobody."""
+RESEND_AFTER_S = 1.0
+
+
+class Unrouted:
+    """Counts the publishes the broker acknowledged with "no matching subscribers" (nobody subscribed then: the
+    message is gone); with ``resend``, publishes each again ``RESEND_AFTER_S`` later, as a device that reads the
+    PUBACK's reason code would (a shared subscription is not restored when Mosquitto restarts, so until the
+    bridge subscribes again every device message meets no subscriber)."""
+
+    def __init__(self, client: mqtt.Client, resend: bool) -> None:
+        self.client, self.resend = client, resend
+        self.count = self.resent = 0
+        self.kept: dict[int, tuple[str, bytes]] = {}
+        self.waiting: list[tuple[float, str, bytes]] = []
+        client.on_publish = self._on_publish
+
+    def publish(self, topic: str, body: bytes) -> None:
+        info = self.client.publish(topic, body, qos=1)
+        if self.resend:
+            self.kept[info.mid] = (topic, body)
+
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
+        kept = self.kept.pop(mid, None)
+        if reason.value == NO_MATCHING_SUBSCRIBERS:
+            self.count += 1
+            if kept is not None:
+                self.waiting.append((time.monotonic() + RESEND_AFTER_S, *kept))
+
+    def again(self) -> None:
+        """Publish again what waited long enough."""
+        now = time.monotonic()
+        while self.waiting and self.waiting[0][0] <= now:
+            _, topic, body = self.waiting.pop(0)
+            self.resent += 1
+            self.publish(topic, body)
+
+
 def run(
     settings: MqttSettings,
     plan: Plan,
@@ -178,14 +220,17 @@ def run(
     client_id: str,
     break_every: int = 0,
     log: IO[bytes] | None = None,
+    resend_unrouted: bool = False,
 ) -> Report:
     """Publish ``plan`` open loop; return once every message is acknowledged (or 120 s after the last is due).
-    ``break_every``: see ``is_broken``; ``log``: where each published payload is written, one a line."""
+    ``break_every``: see ``is_broken``; ``log``: where each published payload is written, one a line;
+    ``resend_unrouted``: see ``Unrouted``."""
     client = mqtt_client(settings, client_id)
     client.max_inflight_messages_set(window)
     client.max_queued_messages_set(0)  # unbounded: open loop never refuses a due message
     connect(client, settings, background=False)
     link = Link(client)
+    unrouted = Unrouted(client, resend_unrouted)
     while not client.is_connected():
         link.loop(timeout=0.1)
     n = len(payloads.devices)
@@ -201,16 +246,18 @@ def run(
             slot, stamp = sent % n, plan.stamp_ms(sent)
             body = payloads.message(slot, plan.seq_base + sent // n, stamp, is_broken(slot, stamp, break_every))
             size += len(body)
-            client.publish(payloads.topics[slot], body, qos=1)
+            unrouted.publish(payloads.topics[slot], body)
             if log is not None:
                 log.write(body + b"\n")
             sent += 1
             if sent % 64 == 0:
                 link.loop(timeout=0)
         link.loop(timeout=max(0.0, min(0.002, plan.due(sent) - time.time())) if sent < plan.count else 0)
+        unrouted.again()
     deadline = time.time() + 120
-    while client._out_messages and time.time() < deadline:
+    while (client._out_messages or unrouted.waiting) and time.time() < deadline:
         link.loop(timeout=0.01)
+        unrouted.again()
     acked = sent - len(client._out_messages)
     seconds = time.time() - plan.t0
     client.disconnect()
@@ -225,6 +272,8 @@ def run(
         cpu_s=usage.ru_utime + usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,
         payload_bytes=size / max(1, sent),
+        unrouted=unrouted.count,
+        resent=unrouted.resent,
     )
 
 
@@ -249,6 +298,11 @@ def main(argv: list[str] | None = None) -> None:
         help="one device in N reports an out-of-range soil probe, a new one each event hour",
     )
     parser.add_argument("--log", type=Path, help="write every published payload here, one a line")
+    parser.add_argument(
+        "--resend-unrouted",
+        action="store_true",
+        help='publish again, 1 s later, a message the broker acknowledged with "no matching subscribers"',
+    )
     args = parser.parse_args(argv)
     devices = args.devices.split(",")
     payloads = Payloads(args.layout, devices, args.topic_root)
@@ -265,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = MqttSettings(host="127.0.0.1", port=args.port, topic_root=args.topic_root)
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(args.log.open("ab")) if args.log else None
-        report = run(settings, plan, payloads, args.window, args.client_id, args.break_every, log)
+        report = run(settings, plan, payloads, args.window, args.client_id, args.break_every, log, args.resend_unrouted)
     print(report.to_json(), flush=True)
 
 
