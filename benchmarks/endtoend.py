@@ -29,7 +29,7 @@ from benchmarks.openloop import Plan, Report
 from benchmarks.worker import start_workers, wait_holding, write_layout
 from cli.services import InfluxDB, Kafka, Mosquitto
 from cli.worker import WorkerProcess
-from smartfarm.errors import ServiceError
+from smartfarm.errors import ServiceError, StorageError
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
@@ -293,15 +293,20 @@ def generator_report(proc: subprocess.Popen[str]) -> Report:
 
 
 def poll_stored(client: InfluxClient, arrivals: Arrivals, now: float) -> bool:
-    """One latency poll; False when nothing is left to poll."""
+    """One latency poll; False when nothing is left to poll (True while InfluxDB is away: a fault case killed it)."""
     window = arrivals.window_ms(now)
     if window is None:
         return False
     lo, hi = window
-    series = client.series(
-        f"SELECT count(value) FROM reading WHERE sensor = '{TRACER}' AND time >= {lo}ms AND time < {hi}ms "
-        f"GROUP BY time({arrivals.bucket_ms}ms)"
-    )
+    try:
+        series = client.series(
+            f"SELECT count(value) FROM reading WHERE sensor = '{TRACER}' AND time >= {lo}ms AND time < {hi}ms "
+            f"GROUP BY time({arrivals.bucket_ms}ms)"
+        )
+    except StorageError as exc:
+        if not exc.transient:
+            raise
+        return True
     counts = {int(t) // 1_000_000: int(n) for s in series for t, n in s.get("values", []) if n}
     arrivals.observe(now, counts)
     return True

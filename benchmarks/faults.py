@@ -156,6 +156,8 @@ class Spec:
     bridge_env: dict[str, str] = field(default_factory=dict)
     device: Callable[[str, float, Load], Plans] | None = None
     generator_options: tuple[str, ...] = ()
+    horizon_s: float | None = None
+    """How long after it was due a message still counts as recovered (``Load.horizon_s`` unless set)."""
     settle_s: float | None = None
     """How long nothing new may arrive before the run ends (``Load.settle_s`` unless set): a case whose dead
     letters never arrive by design waits only this long for them."""
@@ -226,7 +228,7 @@ def run_case(svc: Services, spec: Spec, load: Load, say: Callable[[str], None]) 
             settle_s=spec.settle_s or load.settle_s,
             scripted=scripted,
             log_dir=log_dir,
-            horizon_s=load.horizon_s,
+            horizon_s=spec.horizon_s or load.horizon_s,
             generator_options=spec.generator_options,
         )
         for hook in hooks:
@@ -358,6 +360,7 @@ CASES: tuple[Spec, ...] = (
         f"Kafka away {OUTAGE_S:.0f} s > delivery timeout {DELIVERY_TIMEOUT_MS / 1000:.0f} s, bridge SIGKILL in it",
         _outage_with_bridge_kill,
         bridge_env={"SMARTFARM_BRIDGE_DELIVERY_TIMEOUT_MS": str(DELIVERY_TIMEOUT_MS)},
+        horizon_s=100.0,
     ),
     Spec("worker-kill-one", "worker SIGKILL, one of two", _workers_kill([1]), workers=2),
     Spec("worker-kill-both", "worker SIGKILL, both of two", _workers_kill([0, 1]), workers=2),
