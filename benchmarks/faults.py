@@ -4,7 +4,8 @@ while open-loop generators (``benchmarks.openloop``) publish a fleet's messages 
 fault is injected, the pipeline is left to recover, and every reading sent is looked up by its identity (device,
 sensor, time, value) in InfluxDB (``benchmarks.matrix``).
 
-Cases (``CASES``): Mosquitto stopped (SIGTERM) and killed (SIGKILL), each restarted 3 s later; the bridge
+Cases (``CASES``): Mosquitto stopped (SIGTERM) and killed (SIGKILL), each restarted 3 s later, with devices as
+they are and with devices that publish again what the broker acknowledged "no matching subscribers"; the bridge
 killed; Kafka killed and restarted; Kafka away longer than the bridge's delivery timeout with the bridge killed
 during the outage; one of two workers killed, and both; InfluxDB killed and restarted; a device six simulated
 hours offline delivering its buffer; a device whose clock (and count) reset; a device publishing 100 times its
