@@ -52,8 +52,9 @@ class Latency:
 class Arrivals:
     """What each bucket of event time expects and has had stored, and the latency of every stored message."""
 
-    def __init__(self, plans: Iterable[Plan], bucket_s: float = 0.1) -> None:
+    def __init__(self, plans: Iterable[Plan], bucket_s: float = 0.1, horizon_s: float = HORIZON_S) -> None:
         self.bucket_ms = round(bucket_s * 1000)
+        self.horizon_s = horizon_s
         self.expected: Counter[int] = Counter()
         for plan in plans:
             if plan.speed != 1:
@@ -61,6 +62,7 @@ class Arrivals:
             self.expected.update(plan.stamp_ms(i) // self.bucket_ms for i in range(plan.count))
         self.seen: Counter[int] = Counter()
         self.histogram: Counter[float] = Counter()
+        self.completed: dict[int, float] = {}  # bucket -> when a poll first found all its messages stored
         self.open = sorted(self.expected)  # buckets not yet complete, oldest first
 
     @property
@@ -78,7 +80,7 @@ class Arrivals:
     def window_ms(self, now: float) -> tuple[int, int] | None:
         """The event-time range to poll now: from the oldest incomplete bucket still within the horizon to now;
         None when nothing is left to poll."""
-        oldest = math.floor((now - HORIZON_S) * 1000) // self.bucket_ms
+        oldest = math.floor((now - self.horizon_s) * 1000) // self.bucket_ms
         while self.open and self.open[0] < oldest:
             self.open.pop(0)
         if not self.open:
@@ -95,7 +97,21 @@ class Arrivals:
             self.seen[bucket] += new
             middle = (bucket + 0.5) * self.bucket_ms / 1000
             self.histogram[round(max(0.0, now - middle), 3)] += new
+            if self.seen[bucket] >= self.expected[bucket]:
+                self.completed[bucket] = now
         self.open = [b for b in self.open if self.seen[b] < self.expected[b]]
+
+    def recovery_s(self, fault_at: float, limit_s: float = 2.0) -> float | None:
+        """Seconds from ``fault_at`` (epoch seconds) until the last bucket the fault delayed (stored more than
+        ``limit_s`` after it was due) was stored: 0 if it delayed none, None if a bucket due since the fault was
+        never seen complete (lost, or stored after the horizon)."""
+        since = math.floor(fault_at * 1000) // self.bucket_ms
+        if any(b not in self.completed for b in self.expected if b >= since):
+            return None
+        delayed = [
+            at for b, at in self.completed.items() if at - (b + 0.5) * self.bucket_ms / 1000 > limit_s and at > fault_at
+        ]
+        return max(delayed) - fault_at if delayed else 0.0
 
     def latency(self, stored: int) -> Latency:
         """Percentiles over the ``stored`` messages (the final count): those no poll saw in time count as late."""

@@ -148,9 +148,12 @@ def pipeline_meter(broker: Mosquitto, kafka: Kafka, bridges: list[tuple[subproce
     return CpuMeter(pids)
 
 
-def start_bridge(i: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str, port: int) -> subprocess.Popen[str]:
+def start_bridge(
+    i: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str, port: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Start bridge ``i`` of ``root`` (its id and MQTT session ``<root>-<i>``: the same ``i`` resumes the same
-    session), metrics on ``port``; returns at once (its first line says it is up)."""
+    session), metrics on ``port``, ``extra_env`` on top (other settings); returns at once (its first line says it
+    is up)."""
     env = {
         **os.environ,
         "SMARTFARM_MQTT_PORT": str(broker.port),
@@ -160,6 +163,7 @@ def start_bridge(i: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str
         "SMARTFARM_BRIDGE_BRIDGE_ID": f"{root}-{i}",
         "SMARTFARM_BRIDGE_SHARE_GROUP": root,
         "SMARTFARM_BRIDGE_METRICS_PORT": str(port),
+        **(extra_env or {}),
     }
     return subprocess.Popen([sys.executable, "-m", "cli", "bridge"], env=env, stdout=subprocess.PIPE, text=True)
 
@@ -170,13 +174,13 @@ def wait_up(proc: subprocess.Popen[str]) -> None:
 
 
 def start_bridges(
-    n: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str
+    n: int, broker: Mosquitto, kafka: Kafka, root: str, prefix: str, extra_env: dict[str, str] | None = None
 ) -> list[tuple[subprocess.Popen[str], int]]:
     """Start ``n`` bridge processes side by side; return once each says it is up."""
     out = []
     for i in range(n):
         port = free_port()
-        out.append((start_bridge(i, broker, kafka, root, prefix, port), port))
+        out.append((start_bridge(i, broker, kafka, root, prefix, port, extra_env), port))
     for proc, _ in out:
         wait_up(proc)
     return out

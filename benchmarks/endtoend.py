@@ -16,19 +16,20 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from benchmarks.accounting import Arrivals, Outcome
+from benchmarks.accounting import HORIZON_S, Arrivals, Outcome
 from benchmarks.bridge import CpuMeter, bridge_metric, forwarded, start_bridges, stop_bridges
 from benchmarks.openloop import Plan, Report
 from benchmarks.worker import start_workers, wait_holding, write_layout
 from cli.services import InfluxDB, Kafka, Mosquitto
 from cli.worker import WorkerProcess
-from smartfarm.errors import ServiceError
+from smartfarm.errors import ServiceError, StorageError
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
@@ -81,6 +82,7 @@ class Measured:
     bridge_in_flight: float
     payload_bytes: float
     extra: dict[str, float] = field(default_factory=dict)
+    arrivals: Arrivals | None = None  # the latency polls' record (``Arrivals.recovery_s``)
 
     def as_dict(self) -> dict[str, object]:
         o, lat = self.outcome, self.outcome.latency
@@ -144,11 +146,13 @@ class Pipeline:
         bridges: int = 1,
         workers: int = 1,
         worker_env: dict[str, str] | None = None,
+        bridge_env: dict[str, str] | None = None,
     ) -> None:
         self.broker, self.kafka_service, self.influxd = broker, kafka, influxd
         self.work = work / name
         self.work.mkdir(parents=True, exist_ok=True)
         self.name, self.n_bridges, self.n_workers, self.worker_env = name, bridges, workers, worker_env
+        self.bridge_env = bridge_env
         self.layout_file = self.work / "layout.yaml"
         self.layout = write_layout(devices, self.layout_file)
         self.devices = list(self.layout.placements)
@@ -168,7 +172,9 @@ class Pipeline:
             self.n_workers, self.kafka, self.influx, self.layout_file, self.work, self.name, self.worker_env
         )
         wait_holding(self.workers)
-        self.bridges = start_bridges(self.n_bridges, self.broker, self.kafka_service, self.name, self.name)
+        self.bridges = start_bridges(
+            self.n_bridges, self.broker, self.kafka_service, self.name, self.name, self.bridge_env
+        )
         time.sleep(1.0)  # the MQTT subscriptions are made just after start
         return self
 
@@ -206,13 +212,17 @@ class Pipeline:
         return total
 
 
-def plans_for(pipeline: Ingest, rate: float, seconds: float, generators: int) -> list[tuple[Plan, list[str]]]:
-    """The plans of ``generators`` processes sharing ``rate`` and the devices, due from a moment just ahead."""
-    t0 = math.ceil(time.time() + START_MARGIN_S + GENERATOR_START_S * generators)
+def plans_for(
+    pipeline: Ingest, rate: float, seconds: float, generators: int, devices: list[str] | None = None, more: int = 0
+) -> list[tuple[Plan, list[str]]]:
+    """The plans of ``generators`` processes sharing ``rate`` and the devices (by default all of the pipeline's),
+    due from a moment just ahead (far enough for ``more`` generators besides to start too)."""
+    t0 = math.ceil(time.time() + START_MARGIN_S + GENERATOR_START_S * (generators + more))
     count = round(rate * seconds)
+    everyone = pipeline.devices if devices is None else devices
     out = []
     for g in range(generators):
-        devices = pipeline.devices[g::generators]
+        devices = everyone[g::generators]
         share = count // generators + (1 if g < count % generators else 0)
         # Messages of generator g are due at t0 + i / (rate / generators), offset so the merged stream is even.
         start = t0 + g / rate
@@ -223,8 +233,16 @@ def plans_for(pipeline: Ingest, rate: float, seconds: float, generators: int) ->
 
 
 def start_generator(
-    pipeline: Ingest, plan: Plan, devices: list[str], name: str, break_every: int = 0
+    pipeline: Ingest,
+    plan: Plan,
+    devices: list[str],
+    name: str,
+    break_every: int = 0,
+    log: Path | None = None,
+    more: Sequence[str] = (),
 ) -> subprocess.Popen[str]:
+    """A ``benchmarks.openloop`` process publishing ``plan`` for ``devices``; ``log``: its record of what it sent;
+    ``more``: further options of its command line."""
     cmd = [
         sys.executable,
         "-m",
@@ -253,6 +271,8 @@ def start_generator(
         f"{pipeline.name}-{name}",
         "--break-every",
         str(break_every),
+        *(["--log", str(log)] if log is not None else []),
+        *more,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -273,15 +293,20 @@ def generator_report(proc: subprocess.Popen[str]) -> Report:
 
 
 def poll_stored(client: InfluxClient, arrivals: Arrivals, now: float) -> bool:
-    """One latency poll; False when nothing is left to poll."""
+    """One latency poll; False when nothing is left to poll (True while InfluxDB is away: a fault case killed it)."""
     window = arrivals.window_ms(now)
     if window is None:
         return False
     lo, hi = window
-    series = client.series(
-        f"SELECT count(value) FROM reading WHERE sensor = '{TRACER}' AND time >= {lo}ms AND time < {hi}ms "
-        f"GROUP BY time({arrivals.bucket_ms}ms)"
-    )
+    try:
+        series = client.series(
+            f"SELECT count(value) FROM reading WHERE sensor = '{TRACER}' AND time >= {lo}ms AND time < {hi}ms "
+            f"GROUP BY time({arrivals.bucket_ms}ms)"
+        )
+    except StorageError as exc:
+        if not exc.transient:
+            raise
+        return True
     counts = {int(t) // 1_000_000: int(n) for s in series for t, n in s.get("values", []) if n}
     arrivals.observe(now, counts)
     return True
@@ -292,6 +317,29 @@ def count_stored(client: InfluxClient, first_ms: int, end_ms: int) -> int:
     return int(rows[0]["n"]) if rows else 0
 
 
+Scripted = Callable[[float], Sequence[tuple[Plan, list[str]]]]
+"""Given the run's start (epoch seconds), plans of devices that behave apart from the open-loop load (a device
+back from an outage with its buffer, one with a reset clock...): each plan its own generator process."""
+
+
+def _plans(
+    pipeline: Ingest,
+    rate: float,
+    seconds: float,
+    generators: int,
+    scripted: tuple[list[str], Scripted] | None,
+    horizon_s: float,
+) -> tuple[list[tuple[Plan, list[str]]], Arrivals]:
+    """The open-loop plans, then the scripted devices' (``run_rate``), and what the latency polls expect."""
+    apart, script = scripted if scripted is not None else ([], None)
+    devices = [d for d in pipeline.devices if d not in apart]
+    plans = plans_for(pipeline, rate, seconds, generators, devices, more=len(apart))
+    arrivals = Arrivals((plan for plan, _ in plans), horizon_s=horizon_s)
+    if script is not None:
+        plans += script(min(plan.t0 for plan, _ in plans))
+    return plans, arrivals
+
+
 def run_rate(
     pipeline: Ingest,
     rate: float,
@@ -299,14 +347,28 @@ def run_rate(
     generators: int | None = None,
     during: Callable[[float], None] | None = None,
     settle_s: float = 15.0,
+    scripted: tuple[list[str], Scripted] | None = None,
+    log_dir: Path | None = None,
+    horizon_s: float = HORIZON_S,
+    generator_options: Sequence[str] = (),
 ) -> Measured:
     """Offer ``rate`` device messages per second for ``seconds``; measure until everything due is stored (or
     nothing more arrives for ``settle_s``). ``during(elapsed)`` is called at every poll (to kill a process...).
-    ``generators``: publishing processes, by default one per ``GENERATOR_RATE`` messages/s."""
+    ``generators``: publishing processes, by default one per ``GENERATOR_RATE`` messages/s. ``scripted``: devices
+    left out of the open-loop load and the plans they follow instead (``Scripted``; their messages are counted
+    as due, not in the latency). ``log_dir``: each generator logs what it published there (``gen<i>.log``).
+    ``horizon_s``: how long after it was due a message still counts in the latency (``Arrivals``).
+    ``generator_options``: further options of every generator's command line."""
     generators = generators or max(1, math.ceil(rate / GENERATOR_RATE))
-    plans = plans_for(pipeline, rate, seconds, generators)
-    procs = [start_generator(pipeline, plan, devices, f"gen{g}") for g, (plan, devices) in enumerate(plans)]
-    arrivals = Arrivals(plan for plan, _ in plans)
+    plans, arrivals = _plans(pipeline, rate, seconds, generators, scripted, horizon_s)
+    procs = [
+        start_generator(
+            pipeline, plan, devices, f"gen{g}", log=log_dir / f"gen{g}.log" if log_dir else None, more=generator_options
+        )
+        for g, (plan, devices) in enumerate(plans)
+    ]
+    lo = min(plan.stamp_ms(0) for plan, _ in plans)
+    hi = max(plan.stamp_ms(plan.count - 1) for plan, _ in plans) + 1
     meter = Meter(pipeline.pids())
     duplicates_before = pipeline.duplicates()
     in_flight = 0.0
@@ -328,12 +390,7 @@ def run_rate(
             time.sleep(max(0.0, 0.1 - (time.time() - now)))
         reports = [generator_report(p) for p in procs]
         due = 8 * sum(plan.count for plan, _ in plans)
-        stored, still = count_stored(client, arrivals.first_ms, arrivals.end_ms), time.time()
-        while stored < due and time.time() - still < settle_s:
-            time.sleep(0.5)
-            now_stored = count_stored(client, arrivals.first_ms, arrivals.end_ms)
-            if now_stored != stored:
-                stored, still = now_stored, time.time()
+        stored = settle(client, lo, hi, due, settle_s)
     used = meter.used()
     for g, r in enumerate(reports):
         used[f"generator{g + 1}"] = r.cpu_s
@@ -353,7 +410,24 @@ def run_rate(
     python = {k: v for k, v in meter.peak.items() if k.startswith(("bridge", "worker", "generator"))}
     python["bench"] = resident_mb(os.getpid())
     payload = sum(r.payload_bytes * r.published for r in reports) / max(1, outcome.published)
-    return Measured(outcome, pipeline.n_bridges, pipeline.n_workers, used, python, in_flight, payload)
+    unrouted: dict[str, float] = {
+        "unrouted": sum(r.unrouted for r in reports),
+        "resent": sum(r.resent for r in reports),
+    }
+    return Measured(
+        outcome, pipeline.n_bridges, pipeline.n_workers, used, python, in_flight, payload, unrouted, arrivals
+    )
+
+
+def settle(client: InfluxClient, first_ms: int, end_ms: int, due: int, settle_s: float) -> int:
+    """The readings stored in ``[first_ms, end_ms)`` once all ``due`` are, or once none came for ``settle_s``."""
+    stored, still = count_stored(client, first_ms, end_ms), time.time()
+    while stored < due and time.time() - still < settle_s:
+        time.sleep(0.5)
+        now_stored = count_stored(client, first_ms, end_ms)
+        if now_stored != stored:
+            stored, still = now_stored, time.time()
+    return stored
 
 
 def search(
@@ -406,20 +480,53 @@ def _run_or_say(
 
 
 class Restarts:
-    """A ``during`` hook for ``run_rate``: kills the chosen processes at a moment and restarts them later."""
+    """A ``during`` hook for ``run_rate``: kills the chosen processes at a moment and restarts them later.
 
-    def __init__(self, at_s: float, down_s: float, kill: Callable[[], None], restart: Callable[[], None]) -> None:
+    ``background``: restart on a thread of its own, so the polls go on while a slow service (Kafka, a worker)
+    starts and the latency of what is stored meanwhile is seen when it happens; ``times["up"]`` is set when the
+    restart returned (``wait``)."""
+
+    def __init__(
+        self,
+        at_s: float,
+        down_s: float,
+        kill: Callable[[], object],
+        restart: Callable[[], object],
+        background: bool = False,
+    ) -> None:
         self.at_s, self.down_s, self.kill_, self.restart_ = at_s, down_s, kill, restart
+        self.background = background
         self.state = "before"
         self.times: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
 
     def __call__(self, elapsed: float) -> None:
         if self.state == "before" and elapsed >= self.at_s:
             self.kill_()
             self.state, self.times["killed"] = "down", time.time()
         elif self.state == "down" and elapsed >= self.at_s + self.down_s:
-            self.restart_()
             self.state, self.times["restarted"] = "up", time.time()
+            if self.background:
+                self._thread = threading.Thread(target=self._restart, name="restart", daemon=True)
+                self._thread.start()
+            else:
+                self._restart()
+
+    def _restart(self) -> None:
+        try:
+            self.restart_()
+        except BaseException as exc:  # on a thread of its own: kept, and raised by ``wait``
+            self.error = exc
+            return
+        self.times["up"] = time.time()
+
+    def wait(self, timeout_s: float = 120) -> None:
+        """Until a background restart has returned; what it raised, raised here."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        if self.error is not None:
+            raise self.error
 
 
 def shares(pipeline: Pipeline) -> str:

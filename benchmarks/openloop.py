@@ -7,14 +7,18 @@ behind: a slow pipeline cannot slow the load down and hide its own latency (no c
 eight-reading messages of the benchmark's layout, cycled, with new ``seq`` and ``ts``.
 
 Paho keeps up to ``window`` messages in flight and queues the rest without bound; a queue that grows is the
-broker not keeping up, and shows as latency. One thread runs paho's loop and the schedule. When it has published
-and seen every acknowledgement it prints one JSON line: the schedule, counts, its lag behind the schedule and its
-CPU and memory. ``python -m benchmarks.openloop --help``.
+broker not keeping up, and shows as latency. One thread runs paho's loop and the schedule. A broker that goes
+away (killed, restarted) is connected to again; paho sends the messages it had not seen acknowledged once more
+(QoS 1, DUP set) and those published meanwhile. When it has published and seen every acknowledgement it prints
+one JSON line: the schedule, counts, its lag behind the schedule and its CPU and memory. ``--log FILE`` writes
+every message it published, one payload a line (the fault matrix's record of what was sent).
+``python -m benchmarks.openloop --help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import resource
@@ -23,6 +27,10 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.faults import FaultRates
 from edge.simulator import FarmSimulation
@@ -67,6 +75,8 @@ class Report:
     cpu_s: float
     max_rss_mb: float
     payload_bytes: float
+    unrouted: int = 0  # publishes the broker acknowledged with "no matching subscribers" (MQTT 5 reason 16)
+    resent: int = 0  # of those, published again (``--resend-unrouted``)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -135,17 +145,94 @@ def is_broken(slot: int, stamp_ms: int, every: int) -> bool:
     return every > 0 and (slot + stamp_ms // 3_600_000) % every == 0
 
 
+RECONNECT_EVERY_S = 0.5
+"""How often a generator whose broker is away tries to connect again."""
+
+
+class Link:
+    """paho's loop for a publisher that outlives its broker: a lost connection is opened again (at most every
+    ``RECONNECT_EVERY_S``), and paho then sends again what it had not seen acknowledged."""
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self.client = client
+        self.next_try = 0.0
+        self.reconnects = 0
+
+    def loop(self, timeout: float) -> None:
+        if self.client.loop(timeout=timeout) == mqtt.MQTT_ERR_SUCCESS:
+            return
+        now = time.monotonic()
+        if now < self.next_try:
+            time.sleep(min(timeout, self.next_try - now))
+            return
+        self.next_try = now + RECONNECT_EVERY_S
+        try:
+            self.client.reconnect()
+            self.reconnects += 1
+        except OSError:
+            pass  # still away: the next try comes after RECONNECT_EVERY_S
+
+
+NO_MATCHING_SUBSCRIBERS = 16
+"""The MQTT 5 PUBACK reason code of a message the broker took but handed to nobody."""
+RESEND_AFTER_S = 1.0
+
+
+class Unrouted:
+    """Counts the publishes the broker acknowledged with "no matching subscribers" (nobody subscribed then: the
+    message is gone); with ``resend``, publishes each again ``RESEND_AFTER_S`` later, as a device that reads the
+    PUBACK's reason code would (a shared subscription is not restored when Mosquitto restarts, so until the
+    bridge subscribes again every device message meets no subscriber)."""
+
+    def __init__(self, client: mqtt.Client, resend: bool) -> None:
+        self.client, self.resend = client, resend
+        self.count = self.resent = 0
+        self.kept: dict[int, tuple[str, bytes]] = {}
+        self.waiting: list[tuple[float, str, bytes]] = []
+        client.on_publish = self._on_publish
+
+    def publish(self, topic: str, body: bytes) -> None:
+        info = self.client.publish(topic, body, qos=1)
+        if self.resend:
+            self.kept[info.mid] = (topic, body)
+
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
+        kept = self.kept.pop(mid, None)
+        if reason.value == NO_MATCHING_SUBSCRIBERS:
+            self.count += 1
+            if kept is not None:
+                self.waiting.append((time.monotonic() + RESEND_AFTER_S, *kept))
+
+    def again(self) -> None:
+        """Publish again what waited long enough."""
+        now = time.monotonic()
+        while self.waiting and self.waiting[0][0] <= now:
+            _, topic, body = self.waiting.pop(0)
+            self.resent += 1
+            self.publish(topic, body)
+
+
 def run(
-    settings: MqttSettings, plan: Plan, payloads: Payloads, window: int, client_id: str, break_every: int = 0
+    settings: MqttSettings,
+    plan: Plan,
+    payloads: Payloads,
+    window: int,
+    client_id: str,
+    break_every: int = 0,
+    log: IO[bytes] | None = None,
+    resend_unrouted: bool = False,
 ) -> Report:
     """Publish ``plan`` open loop; return once every message is acknowledged (or 120 s after the last is due).
-    ``break_every``: see ``is_broken``."""
+    ``break_every``: see ``is_broken``; ``log``: where each published payload is written, one a line;
+    ``resend_unrouted``: see ``Unrouted``."""
     client = mqtt_client(settings, client_id)
     client.max_inflight_messages_set(window)
     client.max_queued_messages_set(0)  # unbounded: open loop never refuses a due message
     connect(client, settings, background=False)
+    link = Link(client)
+    unrouted = Unrouted(client, resend_unrouted)
     while not client.is_connected():
-        client.loop(timeout=0.1)
+        link.loop(timeout=0.1)
     n = len(payloads.devices)
     sent, lag, size = 0, 0.0, 0
     while time.time() < plan.t0:
@@ -159,14 +246,18 @@ def run(
             slot, stamp = sent % n, plan.stamp_ms(sent)
             body = payloads.message(slot, plan.seq_base + sent // n, stamp, is_broken(slot, stamp, break_every))
             size += len(body)
-            client.publish(payloads.topics[slot], body, qos=1)
+            unrouted.publish(payloads.topics[slot], body)
+            if log is not None:
+                log.write(body + b"\n")
             sent += 1
             if sent % 64 == 0:
-                client.loop(timeout=0)
-        client.loop(timeout=max(0.0, min(0.002, plan.due(sent) - time.time())) if sent < plan.count else 0)
+                link.loop(timeout=0)
+        link.loop(timeout=max(0.0, min(0.002, plan.due(sent) - time.time())) if sent < plan.count else 0)
+        unrouted.again()
     deadline = time.time() + 120
-    while client._out_messages and time.time() < deadline:
-        client.loop(timeout=0.01)
+    while (client._out_messages or unrouted.waiting) and time.time() < deadline:
+        link.loop(timeout=0.01)
+        unrouted.again()
     acked = sent - len(client._out_messages)
     seconds = time.time() - plan.t0
     client.disconnect()
@@ -181,6 +272,8 @@ def run(
         cpu_s=usage.ru_utime + usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,
         payload_bytes=size / max(1, sent),
+        unrouted=unrouted.count,
+        resent=unrouted.resent,
     )
 
 
@@ -204,6 +297,12 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="one device in N reports an out-of-range soil probe, a new one each event hour",
     )
+    parser.add_argument("--log", type=Path, help="write every published payload here, one a line")
+    parser.add_argument(
+        "--resend-unrouted",
+        action="store_true",
+        help='publish again, 1 s later, a message the broker acknowledged with "no matching subscribers"',
+    )
     args = parser.parse_args(argv)
     devices = args.devices.split(",")
     payloads = Payloads(args.layout, devices, args.topic_root)
@@ -218,7 +317,10 @@ def main(argv: list[str] | None = None) -> None:
     if time.time() > plan.t0:
         sys.exit(f"--t0 is {time.time() - plan.t0:.2f} s in the past: give a start far enough ahead to load the layout")
     settings = MqttSettings(host="127.0.0.1", port=args.port, topic_root=args.topic_root)
-    print(run(settings, plan, payloads, args.window, args.client_id, args.break_every).to_json(), flush=True)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(args.log.open("ab")) if args.log else None
+        report = run(settings, plan, payloads, args.window, args.client_id, args.break_every, log, args.resend_unrouted)
+    print(report.to_json(), flush=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ The phases, in order (``--phases`` picks some):
 ``peers``     Quix Streams doing our clean-and-store from ``telemetry.raw``; Telegraf doing MQTT into InfluxDB,
               searched like ours.
 ``kill``      ours and Telegraf, each killed (SIGKILL) mid-stream and restarted: readings lost and sent twice.
+``faults``    the fault matrix (``benchmarks.faults``): each service stopped or killed, a long Kafka outage with a
+              bridge killed in it, workers killed, devices offline, with a reset clock, flooding; every reading
+              sent looked up by identity in InfluxDB: stored once, lost, stored twice, seconds to recover.
 
 It prints a table of figures, ratios and targets, and writes ``--json`` (every run) and ``--plot`` (latency
 against offered load). A benchmark reports; it does not assert.
@@ -47,7 +50,7 @@ from typing import Any
 import confluent_kafka
 
 from benchmarks import bridge as bridge_bench
-from benchmarks import ceilings
+from benchmarks import ceilings, faults
 from benchmarks import worker as worker_bench
 from benchmarks.bridge import RawCount, start_bridge, wait_up
 from benchmarks.endtoend import Measured, Pipeline, Restarts, advice_latency, run_rate, search, summary
@@ -58,7 +61,7 @@ from cli.services.settings import ServicesSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 
-PHASES = ("ceilings", "stages", "e2e", "advice", "scaling", "peers", "kill")
+PHASES = ("ceilings", "stages", "e2e", "advice", "scaling", "peers", "kill", "faults")
 
 TARGETS = {
     "e2e / MQTT ceiling": 0.5,
@@ -97,6 +100,7 @@ class Results:
     scaling: list[dict[str, Any]] = field(default_factory=list)
     peers: dict[str, Any] = field(default_factory=dict)
     kill: dict[str, Any] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -429,6 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", type=Path, help="write latency against offered load here (PNG)")
     parser.add_argument("--work", type=Path, help="keep the services' data and logs here (default: a temp folder)")
     parser.add_argument(
+        "--cases",
+        help="the faults phase's cases whose key starts with one of these, comma-separated (default: all): "
+        + ", ".join(c.key for c in faults.CASES),
+    )
+    parser.add_argument(
         "--from-json", type=Path, metavar="FILE", help="run nothing: print the table (and --plot) of a run's --json"
     )
     return parser
@@ -453,6 +462,9 @@ def run_phase(phase: str, svc: Services, results: Results, args: argparse.Namesp
     elif phase == "kill":
         phase_kill_ours(svc, results, args.devices, rate, args.duration)
         phase_kill_telegraf(svc, results, args.devices, rate, args.duration)
+    elif phase == "faults":
+        cases = faults.phase_faults(svc, faults.select(args.cases), faults.Load(), _say)
+        results.faults = [c.as_dict() for c in cases]
     return rate
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol, cast
 
-from smartfarm.errors import ServiceError
+from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.settings import KafkaSettings
 from stream.settings import BridgeSettings
 
@@ -116,12 +116,19 @@ class ConfluentProducer:
         self._producer.flush(5)
 
 
+def request_timeout_ms(bridge: BridgeSettings) -> int:
+    """kafka-python's request timeout for the bridge's settings: at most 30 s, and short enough that the linger and
+    a request fit in ``delivery_timeout_ms`` (kafka-python refuses a producer otherwise: with ``delivery_timeout_ms
+    - 1`` a bridge set to a delivery timeout of 30 s or less could not start its egress)."""
+    return max(1, min(30_000, bridge.delivery_timeout_ms - bridge.linger_ms - 1))
+
+
 class KafkaPythonProducer:
     """kafka-python; delivery callbacks run on its sender thread."""
 
     def __init__(self, kafka: KafkaSettings, bridge: BridgeSettings, client_id: str, on_delivery: OnDelivery) -> None:
         from kafka import KafkaProducer
-        from kafka.errors import KafkaError
+        from kafka.errors import KafkaConfigurationError, KafkaError
 
         self._on_delivery = on_delivery
         deadline = time.monotonic() + 30
@@ -137,9 +144,11 @@ class KafkaPythonProducer:
                     batch_size=bridge.batch_bytes,
                     max_in_flight_requests_per_connection=5,
                     delivery_timeout_ms=bridge.delivery_timeout_ms,
-                    request_timeout_ms=min(30_000, bridge.delivery_timeout_ms - 1),
+                    request_timeout_ms=request_timeout_ms(bridge),
                 )
                 return
+            except KafkaConfigurationError as exc:  # permanent: waiting will not change the settings
+                raise ConfigError(f"the bridge's Kafka producer settings are refused: {exc}") from exc
             except KafkaError as exc:
                 if time.monotonic() > deadline:
                     raise ServiceError(f"Kafka at {kafka.bootstrap_servers} is unreachable: {exc}") from exc
