@@ -340,17 +340,21 @@ def _flood(device: str, t0: float, load: Load) -> Plans:
 
 
 CASES: tuple[Spec, ...] = (
-    Spec("mosquitto-term", "Mosquitto SIGTERM, restarted", _service("mosquitto", kill=False)),
-    Spec("mosquitto-kill", "Mosquitto SIGKILL, restarted", _service("mosquitto", kill=True)),
+    Spec(
+        "mosquitto-term",
+        "Mosquitto SIGTERM, restarted; devices ignore reason 16",
+        _service("mosquitto", kill=False),
+    ),
+    Spec("mosquitto-kill", "Mosquitto SIGKILL, restarted; devices ignore reason 16", _service("mosquitto", kill=True)),
     Spec(
         "mosquitto-term-resend",
-        "Mosquitto SIGTERM, devices resend what met no subscriber",
+        "Mosquitto SIGTERM, restarted; devices resend what met no subscriber, as ours do",
         _service("mosquitto", kill=False),
         generator_options=("--resend-unrouted",),
     ),
     Spec(
         "mosquitto-kill-resend",
-        "Mosquitto SIGKILL, devices resend what met no subscriber",
+        "Mosquitto SIGKILL, restarted; devices resend what met no subscriber, as ours do",
         _service("mosquitto", kill=True),
         generator_options=("--resend-unrouted",),
     ),

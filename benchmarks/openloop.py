@@ -32,6 +32,7 @@ from typing import IO
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.device import NO_MATCHING_SUBSCRIBERS, RESEND_AFTER_S
 from edge.faults import FaultRates
 from edge.simulator import FarmSimulation
 from smartfarm.layout import load_layout
@@ -173,16 +174,12 @@ class Link:
             pass  # still away: the next try comes after RECONNECT_EVERY_S
 
 
-NO_MATCHING_SUBSCRIBERS = 16
-"""The MQTT 5 PUBACK reason code of a message the broker took but handed to nobody."""
-RESEND_AFTER_S = 1.0
-
-
 class Unrouted:
     """Counts the publishes the broker acknowledged with "no matching subscribers" (nobody subscribed then: the
-    message is gone); with ``resend``, publishes each again ``RESEND_AFTER_S`` later, as a device that reads the
-    PUBACK's reason code would (a shared subscription is not restored when Mosquitto restarts, so until the
-    bridge subscribes again every device message meets no subscriber)."""
+    message is gone); with ``resend``, publishes each again ``RESEND_AFTER_S`` later, as our devices do
+    (``edge.device``: a shared subscription is not restored when Mosquitto restarts, so until the bridge
+    subscribes again every device message meets no subscriber). Without it, the generator is a device that
+    takes any PUBACK as delivered."""
 
     def __init__(self, client: mqtt.Client, resend: bool) -> None:
         self.client, self.resend = client, resend

@@ -76,6 +76,9 @@ class FleetStats:
     produced: int = 0
     published: int = 0
     acked: int = 0
+    """Publishes the broker acknowledged as routed (birth and offline status included)."""
+    unrouted: int = 0
+    """Publishes the broker acknowledged with "no matching subscribers"; each is sent again (``edge.device``)."""
     buffered: int = 0
     dropped: int = 0
     reconnects: int = 0
@@ -102,7 +105,9 @@ class FleetStats:
         faults = sum(self.faults.values())
         return (
             f"sim {when}  online {self.online}/{self.devices}  sent {self.published}  acked {self.acked}  "
-            f"buffered {self.buffered}  dropped {self.dropped}  faults {faults}  died {self.died}  "
+            f"buffered {self.buffered}  dropped {self.dropped}  "
+            + (f"resent {self.unrouted}  " if self.unrouted else "")
+            + f"faults {faults}  died {self.died}  "
             f"irrigated {self.irrigated_mm:.0f} mm  cancelled {self.cancelled}  "
             + (f"expired {self.expired}  " if self.expired else "")
             + (f"lag {self.lag_s:.1f}s" if self.caught_up else "catching up")
@@ -325,6 +330,7 @@ class Fleet:
         s.online = sum(1 for link in links if link.connected)
         s.published = sum(link.published for link in links)
         s.acked = sum(link.acked for link in links)
+        s.unrouted = sum(link.unrouted for link in links)
         s.buffered = sum(link.buffered for link in links)
         s.dropped = sum(link.dropped for link in links)
         s.reconnects = sum(link.reconnects for link in links)

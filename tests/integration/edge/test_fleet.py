@@ -26,9 +26,9 @@ from pydantic import SecretStr
 from cli.services import Mosquitto
 from edge.device import DeviceRefusedError
 from edge.faults import FaultRates
-from edge.fleet import FleetStats, prepare
+from edge.fleet import Fleet, FleetStats, prepare
 from edge.simulator import FarmSimulation
-from smartfarm.layout import load_layout, replicate
+from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.records import Recommendation
 from smartfarm.settings import MqttSettings
 from smartfarm.telemetry import Status, Telemetry
@@ -117,27 +117,40 @@ def test_a_50_device_fleet_delivers_every_message(secured_broker: SecuredBroker,
     print(f"\n50 devices x {ticks} messages in {elapsed:.1f}s: {50 * ticks / elapsed:.0f} messages/s")
 
 
+def four_hours_in_24_s(
+    layout: Layout, mqtt_settings: MqttSettings, tmp_path: Path
+) -> tuple[Fleet, Callable[[], FleetStats]]:
+    """Start the fleet of ``layout`` on four simulated hours at 600x (2 readings a device a second for 24 s) on a
+    thread of its own; return it and what waits for its end and gives its statistics."""
+    edge = edge_settings(tmp_path, speed=600.0, duration=timedelta(hours=4))
+    fleet, source = prepare(layout, mqtt_settings, edge)
+    outcome: dict[str, FleetStats] = {}
+    runner = threading.Thread(target=lambda: outcome.update(stats=fleet.run(source, threading.Event(), edge.speed)))
+    runner.start()
+
+    def finish() -> FleetStats:
+        runner.join(90)
+        assert not runner.is_alive(), "the fleet did not finish within 90 s"
+        return outcome["stats"]
+
+    return fleet, finish
+
+
 def test_readings_made_while_the_broker_is_down_arrive_in_order(secured_broker: SecuredBroker, tmp_path: Path) -> None:
     broker, mqtt_settings, layout = secured_broker
     small = replicate(layout, 20)
     sub = Subscriber(
         mqtt_settings, mqtt_settings.topics.device_filter(DeviceTopic.TELEMETRY), "tester", "tester-password"
     )
-    # 2 readings per device per second for 24 s: ~20 s of them are made while the broker is stopped for 10 s.
-    edge = edge_settings(tmp_path, speed=600.0, duration=timedelta(hours=4))
-    fleet, source = prepare(small, mqtt_settings, edge)
-    outcome: dict[str, FleetStats] = {}
-    runner = threading.Thread(target=lambda: outcome.update(stats=fleet.run(source, threading.Event(), edge.speed)))
-    runner.start()
+    # ~20 s of the readings are made while the broker is stopped for 10 s.
+    fleet, finish = four_hours_in_24_s(small, mqtt_settings, tmp_path)
     time.sleep(4)
     broker.stop()
     down_at = fleet._refresh().buffered
     time.sleep(10)
     buffered_while_down = fleet._refresh().buffered
     broker.start()
-    runner.join(90)
-    assert not runner.is_alive()
-    stats = outcome["stats"]
+    stats = finish()
     sub.wait_for(stats.produced, 30)
     sub.close()
     ticks = 4 * 12
@@ -146,6 +159,34 @@ def test_readings_made_while_the_broker_is_down_arrive_in_order(secured_broker: 
     assert_complete_and_ordered(telemetry_by_device(sub.messages), list(small.placements), ticks)
     duplicates = len(sub.messages) - stats.produced
     print(f"\nbroker down 10 s: {buffered_while_down} readings buffered, {duplicates} QoS 1 re-deliveries")
+
+
+def test_what_met_no_subscriber_after_a_broker_restart_is_sent_again(
+    secured_broker: SecuredBroker, tmp_path: Path
+) -> None:
+    """Mosquitto does not restore a shared subscription when it restarts: until the bridge subscribes again, it
+    acknowledges each device message with "no matching subscribers" and drops it. The devices send those again."""
+    broker, mqtt_settings, layout = secured_broker
+    small = replicate(layout, 20)
+    telemetry = mqtt_settings.topics.device_filter(DeviceTopic.TELEMETRY)
+    sub = Subscriber(mqtt_settings, f"$share/bridge/{telemetry}", "tester", "tester-password")
+    sub.client.reconnect_delay_set(5, 5)  # the devices come back first, as they do in the field
+    _, finish = four_hours_in_24_s(small, mqtt_settings, tmp_path)
+    time.sleep(4)
+    broker.stop()
+    time.sleep(1)
+    broker.start()
+    stats = finish()
+    sub.wait_for(stats.produced, 30)
+    sub.close()
+    ticks = 4 * 12
+    assert stats.unrouted > 0, "the restart left a time with no subscriber"
+    assert stats.dropped == 0 and stats.buffered == 0
+    assert stats.acked + stats.unrouted == stats.published, "each publish was acknowledged once, routed or not"
+    received = telemetry_by_device(sub.messages)
+    for device in small.placements:
+        assert {m.seq for m in received[device]} == set(range(ticks)), f"{device}: a reading was lost"
+    print(f"\nbroker restarted: {stats.unrouted} publishes met no subscriber and were sent again")
 
 
 def test_the_last_will_marks_a_killed_device_offline(secured_broker: SecuredBroker, tmp_path: Path) -> None:

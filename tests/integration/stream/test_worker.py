@@ -129,14 +129,14 @@ def test_a_faulty_simulated_fleet_is_stored_once_value_for_value_and_its_faults_
     refused = {key for f in faults for key in f.refused()}
     stale = {key for f in faults if f.fault is FaultKind.CLOCK_RESET for key in f.refused()}
     with (tmp_path / "sent.csv").open() as f:
-        messages = {(r["device"], int(r["seq"])) for r in csv.DictReader(f)}
+        recorded = list(csv.DictReader(f))
+    messages = {(r["device"], int(r["seq"])) for r in recorded}
     refused &= messages  # a device that died mid-reset never sent the rest
-    with (tmp_path / "sent.csv").open() as f:
-        sent = {
-            (r["device"], r["sensor"], int(r["seq"])): float(r["value"])
-            for r in csv.DictReader(f)
-            if (r["device"], int(r["seq"])) not in refused
-        }
+    sent = {
+        (r["device"], r["sensor"], int(r["seq"])): float(r["value"])
+        for r in recorded
+        if (r["device"], int(r["seq"])) not in refused
+    }
     wait_for("every valid reading", lambda: stored_count(pipeline.influx) >= len(sent), timeout_s=120)
     rows = pipeline.influx.query("SELECT value, seq, quality, flags FROM reading GROUP BY device, sensor")
     stored = {(r["device"], r["sensor"], r["seq"]): r["value"] for r in rows}
