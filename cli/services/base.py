@@ -1,7 +1,8 @@
 """A local service: one child process on loopback ports, started, awaited and stopped by our own code.
 
-The child gets SIGTERM if the process that started it dies (``PR_SET_PDEATHSIG``), and every running service
-is stopped at interpreter exit, so a crashed test run leaves nothing behind.
+The child gets SIGTERM when the thread that started it ends (``PR_SET_PDEATHSIG`` follows the forking thread,
+not the process: start a service from a thread that lives as long as the service should, such as the main
+thread), and every running service is stopped at interpreter exit, so a crashed test run leaves nothing behind.
 """
 
 from __future__ import annotations
