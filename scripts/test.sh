@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The test suite: installs what is missing, then lint, type check and every test against the real services.
-#   bash scripts/test.sh              everything (what CI runs)
+#   bash scripts/test.sh              everything (what CI runs), on SMARTFARM_TEST_WORKERS workers (default 4)
 #   bash scripts/test.sh --unit       the fast lane: lint, types and tests/unit only (no services), on every core
-#   bash scripts/test.sh ARGS...      everything, with ARGS for pytest (e.g. tests/integration/edge -x)
+#   bash scripts/test.sh ARGS...      lint, types and pytest with ARGS, on one worker (e.g. tests/integration/edge -x)
+# Everything runs in one pytest on several workers. Each starts its own Mosquitto, Kafka and InfluxDB
+# the first time one of its tests asks (free loopback ports), and every test keeps to topics and databases of its
+# own, so tests do not share state; the long ones start first (tests/conftest.py). Most of an integration test's time is spent waiting on services, so four
+# workers on two cores finish sooner than two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -13,4 +17,7 @@ if [ "${1:-}" = "--unit" ]; then
     shift
     exec .venv/bin/pytest -n auto tests/unit "$@"
 fi
-exec .venv/bin/pytest "$@"
+if [ $# -gt 0 ]; then
+    exec .venv/bin/pytest "$@"
+fi
+exec .venv/bin/pytest -n "${SMARTFARM_TEST_WORKERS:-4}" --dist worksteal

@@ -159,6 +159,7 @@ def subscribe(port: int, received: list[Recommendation]) -> mqtt.Client:
     return client
 
 
+@pytest.mark.long(140)
 def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], kafka: Kafka) -> None:
     output, where = stack
     output.wait_for("Mosquitto  mqtt://", 60)

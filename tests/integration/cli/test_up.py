@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -24,6 +25,7 @@ from smartfarm.topics import KafkaTopic
 from storage.influx import InfluxClient
 
 
+@pytest.mark.long(36)
 def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
     mqtt_port, kafka_port, influx_port = free_port(), free_port(), free_port()
     env = {

@@ -278,6 +278,7 @@ def soil_moisture_gain(sub: Subscriber, seed: int, interval_s: float, ticks: int
     return gain
 
 
+@pytest.mark.long(40)
 def test_valves_keep_their_schedule_and_later_readings_show_it(secured_broker: SecuredBroker, tmp_path: Path) -> None:
     """At once (lettuce), scheduled (maize, at 10:00 simulated), scheduled then cancelled (vineyard), and a cancel
     too late (lettuce again); retained re-deliveries and a broken message in between."""
@@ -375,6 +376,7 @@ def test_a_recording_replays_as_the_same_payloads(mosquitto: Mosquitto, tmp_path
     assert header == "ts,device,seq,sensor,kind,value"
 
 
+@pytest.mark.long(31)
 def test_ground_truth_is_written_as_json_lines(mosquitto: Mosquitto, tmp_path: Path) -> None:
     settings = MqttSettings(host=mosquitto.host, port=mosquitto.port, topic_root=unique("t"))
     edge = edge_settings(tmp_path, speed=1e5, duration=timedelta(hours=24), fault_spike=0.05, fault_duplicate=0.05)

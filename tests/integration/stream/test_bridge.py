@@ -165,6 +165,7 @@ def test_a_killed_bridge_restarted_loses_nothing_and_duplicates_are_counted(brid
     print(f"\nSIGKILL after {in_kafka_at_kill} records: {len(records) - len(keys)} duplicates, none lost")
 
 
+@pytest.mark.long(36)
 def test_kafka_stopped_for_15_seconds_loses_nothing(mosquitto: Mosquitto, kafka: Kafka) -> None:
     mqtt_settings, kafka_settings, settings = settings_for(mosquitto, kafka, receive_maximum=500)
     running = Running(mqtt_settings, kafka_settings, settings)

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from pydantic import SecretStr
 
 from benchmarks.matrix import Sent, stored_readings, tally
@@ -113,6 +114,7 @@ def windows_match_the_stored_readings(influx: InfluxClient, width: str) -> tuple
     return len(stored), wrong
 
 
+@pytest.mark.long(48)
 def test_a_killed_worker_hands_over_within_seconds_and_nothing_is_lost_or_counted_twice(pipeline: Pipeline) -> None:
     first, second = pipeline.worker("w1"), pipeline.worker("w2")
     first.wait_ready()

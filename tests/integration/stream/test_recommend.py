@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+import pytest
+
 from cli.services import InfluxDB, Kafka
 from cli.worker import advice_horizon
 from edge.fleet import AdviceGate, FleetStats, prepare
@@ -37,6 +39,7 @@ def hourly_moisture(pipeline: Pipeline, zone: str) -> dict[datetime, float]:
     return {datetime.fromtimestamp(r["time"] / 1e9, UTC): r["mean"] for r in rows}
 
 
+@pytest.mark.long(145)
 def test_a_dry_spell_irrigates_once_the_valve_applies_it_and_rain_cancels_a_planned_one_also_in_a_catch_up(
     pipeline: Pipeline, kafka: Kafka, influxdb: InfluxDB, tmp_path: Path
 ) -> None:

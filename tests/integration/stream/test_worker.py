@@ -12,6 +12,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from cli.services import InfluxDB
 from edge.faults import FaultKind, FaultRecord
 from edge.fleet import prepare
@@ -56,6 +58,7 @@ def test_hostile_payloads_are_dead_lettered_with_their_reasons_while_good_ones_a
     print(f"\n{len(hostile)} hostile payloads dead-lettered ({clean_refusals} by the worker); SIGTERM: {seconds:.1f} s")
 
 
+@pytest.mark.long(37)
 def test_influxdb_stopped_for_15_seconds_loses_nothing_and_commits_nothing_unwritten(
     pipeline: Pipeline, influxdb: InfluxDB
 ) -> None:

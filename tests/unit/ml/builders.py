@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from ml.context import SensorSuspicion, ZoneContext
+from ml.context import SensorHour, SensorSuspicion, ZoneContext, sensor_hour
 from smartfarm.layout import Farm, SensorKind, Zone, load_layout
 from smartfarm.records import ZoneAggregate, ZoneDay
 
@@ -89,3 +89,20 @@ def rain(amounts_mm: Sequence[float], end: datetime = END, readings: int = 4) ->
         hour(SensorKind.RAINFALL, end - (n - 1 - i) * HOUR, mm / readings, count=readings)
         for i, mm in enumerate(amounts_mm)
     ]
+
+
+T0 = 1_780_000_000.0 // 3600 * 3600
+"""An hour boundary (epoch seconds) for sensor-hour tables."""
+
+
+def sensor_hour_of(
+    values: list[float],
+    kind: SensorKind = SensorKind.SOIL_MOISTURE,
+    previous: tuple[float, float] | None = None,
+    every: float = 900.0,
+    device: str = "soil-1",
+    sensor: str = "sm-15",
+    depth: float | None = 15.0,
+) -> SensorHour:
+    """One sensor's hour from T0: ``values`` ``every`` seconds apart, after ``previous`` (time, value)."""
+    return sensor_hour(device, sensor, kind, depth, [(T0 + i * every, v) for i, v in enumerate(values)], previous)
