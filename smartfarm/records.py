@@ -18,7 +18,13 @@ from smartfarm.telemetry import ConnectionState
 
 
 class RawHeaders(Strict):
-    """Headers the bridge puts on each ``telemetry.raw`` record; the value is the payload, untouched."""
+    """Headers the bridge puts on each ``telemetry.raw`` record; the value is the payload, untouched. The header
+    names are spelled here only (``TOPIC``, ``RECEIVED_AT``, ``BRIDGE_ID``): the bridge's fast path builds its
+    header tuples from them."""
+
+    TOPIC: ClassVar[str] = "mqtt_topic"
+    RECEIVED_AT: ClassVar[str] = "received_at"
+    BRIDGE_ID: ClassVar[str] = "bridge_id"
 
     mqtt_topic: str
     received_at: Timestamp
@@ -26,9 +32,9 @@ class RawHeaders(Strict):
 
     def to_kafka(self) -> list[tuple[str, bytes]]:
         return [
-            ("mqtt_topic", self.mqtt_topic.encode()),
-            ("received_at", self.received_at.isoformat().encode()),
-            ("bridge_id", self.bridge_id.encode()),
+            (self.TOPIC, self.mqtt_topic.encode()),
+            (self.RECEIVED_AT, self.received_at.isoformat().encode()),
+            (self.BRIDGE_ID, self.bridge_id.encode()),
         ]
 
     @classmethod

@@ -376,14 +376,18 @@ def opened(key: bytes, raw: RawMessage) -> list[tuple[bytes, RawMessage]] | Refu
         letters = unpack(raw.value)
     except EnvelopeError as exc:
         return Cleaner._refuse(ContractError(RejectReason.INVALID_PAYLOAD, f"envelope unreadable: {exc}"), raw)
-    bridge = next((v for k, v in raw.headers or () if k == "bridge_id"), b"")
+    bridge = next((v for k, v in raw.headers or () if k == RawHeaders.BRIDGE_ID), b"")
     where = (raw.topic, raw.partition, raw.offset)
     return [
         (
             letter.key,
             RawMessage(
                 letter.payload,
-                [("mqtt_topic", letter.topic), ("received_at", letter.received_at), ("bridge_id", bridge)],
+                [
+                    (RawHeaders.TOPIC, letter.topic),
+                    (RawHeaders.RECEIVED_AT, letter.received_at),
+                    (RawHeaders.BRIDGE_ID, bridge),
+                ],
                 *where,
             ),
         )
@@ -428,9 +432,9 @@ def advance(track: SensorTrack, value: float, ts: float, flags: tuple[Flag, ...]
 def _where(headers: list[tuple[str, bytes]] | None) -> tuple[str, datetime]:
     """The MQTT topic and receipt time of a raw record, as far as its headers say (for a dead letter)."""
     found = {k: v for k, v in headers or []}
-    topic = found.get("mqtt_topic", b"").decode("utf-8", "replace")
+    topic = found.get(RawHeaders.TOPIC, b"").decode("utf-8", "replace")
     try:
-        received = datetime.fromisoformat(found.get("received_at", b"").decode())
+        received = datetime.fromisoformat(found.get(RawHeaders.RECEIVED_AT, b"").decode())
     except (UnicodeDecodeError, ValueError):
         received = datetime.now().astimezone()
     if received.tzinfo is None:

@@ -17,7 +17,7 @@ from kafka.partitioner.default import murmur2
 from smartfarm import envelope
 from smartfarm.contract import check_bytes
 from smartfarm.errors import ContractError, RejectReason
-from smartfarm.records import DeadLetter, DeviceStatus, RejectStage
+from smartfarm.records import DeadLetter, DeviceStatus, RawHeaders, RejectStage
 from smartfarm.telemetry import Status
 from smartfarm.topics import DeviceAddress, DeviceTopic, KafkaTopic, MqttTopics, TopicSpec
 from stream.producer import Headers
@@ -117,10 +117,10 @@ class Router:
         self.dead_topic = specs[KafkaTopic.DEADLETTER].name
         self._partitions = dict(partitions)
         self._partition_of: dict[tuple[str, bytes], int] = {}
-        self._bridge_header = ("bridge_id", bridge_id.encode())
+        self._bridge_header = (RawHeaders.BRIDGE_ID, bridge_id.encode())
         self._telemetry: dict[str, tuple[bytes, tuple[str, bytes]]] = {}
         self._received_ms = -1
-        self._received_header = ("received_at", b"")
+        self._received_header = (RawHeaders.RECEIVED_AT, b"")
 
     def route(self, topic: str, payload: bytes, received: float) -> Route:
         """The record for a message on ``topic`` received at ``received`` (epoch seconds): telemetry untouched with
@@ -162,7 +162,7 @@ class Router:
         if ms != self._received_ms:
             self._received_ms = ms
             stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-            self._received_header = ("received_at", stamp.encode())
+            self._received_header = (RawHeaders.RECEIVED_AT, stamp.encode())
         return self._received_header
 
     def _telemetry_route(self, topic: str, address: DeviceAddress) -> tuple[bytes, tuple[str, bytes]]:
@@ -171,7 +171,7 @@ class Router:
         if route is None:
             if len(self._telemetry) > CACHE_BOUND:
                 self._telemetry.clear()
-            route = self._telemetry[topic] = (address.device.encode(), ("mqtt_topic", topic.encode()))
+            route = self._telemetry[topic] = (address.device.encode(), (RawHeaders.TOPIC, topic.encode()))
         return route
 
     def _partition(self, topic: str, key: bytes) -> int:
@@ -207,7 +207,7 @@ class Packer:
         self.hold_s = hold_s
         self.max_bytes = max_bytes
         self.headers: Headers = [
-            ("bridge_id", bridge_id.encode()),
+            (RawHeaders.BRIDGE_ID, bridge_id.encode()),
             (envelope.ENVELOPE_HEADER, envelope.ENVELOPE_VERSION),
         ]
         self._open: dict[int, _Open] = {}
