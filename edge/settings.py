@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Self
 
 from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from edge.faults import FaultRates
 from edge.weather import Climate, WeatherEvent, check_events
-from smartfarm.settings import ComponentSettings
+from smartfarm.settings import ComponentSettings, component_config
 
 
 class EdgeSettings(ComponentSettings):
     """The simulated fleet: time, size, seed, faults and where to log what it did."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_EDGE_", env_file=".env", extra="ignore")
+    model_config = component_config("edge")
 
     speed: float = Field(60.0, gt=0, le=1e6, description="simulated seconds per real second (1: real time)")
     duration: timedelta = Field(timedelta(0), description="simulated time to run, e.g. PT6H or P2D; 0: until stopped")

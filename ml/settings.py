@@ -11,15 +11,14 @@ from pathlib import Path
 from urllib.request import pathname2url
 
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
 
-from smartfarm.settings import ComponentSettings
+from smartfarm.settings import ComponentSettings, component_config
 
 
 class ModelSettings(ComponentSettings):
     """Where MLflow's local tracking and registry store lives, and how workers follow its promoted model."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_MODELS_", env_file=".env", extra="ignore")
+    model_config = component_config("models")
 
     store: Path = Field(
         Path(".smartfarm/mlflow"), description="folder of MLflow's local store: mlflow.db and artifacts/ beside it"

@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartfarm.topics import MqttTopics
 
+ENV_PREFIX = "SMARTFARM_"
+"""Every setting's environment variable begins with this (``component_config``)."""
+
 # Secrets that ship in .env.example and the dev defaults; refused outside the development profile.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "smartfarm-dev"})
 
@@ -39,7 +42,7 @@ class ComponentSettings(BaseSettings):
 
     profile: Profile = Field(
         Profile.DEVELOPMENT,
-        validation_alias="SMARTFARM_PROFILE",
+        validation_alias=f"{ENV_PREFIX}PROFILE",
         description="development or production; production refuses placeholder secrets",
     )
 
@@ -53,10 +56,16 @@ class ComponentSettings(BaseSettings):
         return self
 
 
+def component_config(component: str = "") -> SettingsConfigDict:
+    """The config of a settings class: its variables are ``SMARTFARM_{COMPONENT}_{FIELD}`` (``SMARTFARM_{FIELD}``
+    without a component), read from the environment and ``.env`` (``ComponentSettings`` holds the rest)."""
+    return SettingsConfigDict(env_prefix=f"{ENV_PREFIX}{component.upper()}_" if component else ENV_PREFIX)
+
+
 class LayoutSettings(ComponentSettings):
     """Which farm layout file every component reads."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_", env_file=".env", extra="ignore")
+    model_config = component_config()
 
     layout: Path | None = Field(None, description="farm layout YAML; the bundled default farm when unset")
 
@@ -73,7 +82,7 @@ def env_name(cls: type[BaseSettings], field: str) -> str:
 class MqttSettings(ComponentSettings):
     """Where the MQTT broker is and under which topic root the farm publishes."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_MQTT_", env_file=".env", extra="ignore")
+    model_config = component_config("mqtt")
 
     host: str = Field("127.0.0.1", description="broker host")
     port: int = Field(1883, ge=1, le=65535, description="broker port")
@@ -92,7 +101,7 @@ class MqttSettings(ComponentSettings):
 class KafkaSettings(ComponentSettings):
     """Where Kafka is and how the pipeline's topics are named."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_KAFKA_", env_file=".env", extra="ignore")
+    model_config = component_config("kafka")
 
     bootstrap_servers: str = Field("127.0.0.1:9092", description="comma-separated host:port list")
     topic_prefix: str = Field(
@@ -109,7 +118,7 @@ class KafkaSettings(ComponentSettings):
 class InfluxSettings(ComponentSettings):
     """Where InfluxDB (1.x HTTP API) is and which database the pipeline writes."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_INFLUX_", env_file=".env", extra="ignore")
+    model_config = component_config("influx")
 
     url: str = Field("http://127.0.0.1:8086", description="base URL of the InfluxDB HTTP API")
     database: str = Field("smartfarm", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="database to write and query")

@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
-from smartfarm.settings import ComponentSettings, InfluxSettings
+from smartfarm.settings import ComponentSettings, InfluxSettings, component_config
 from stream.clean import CleanRules
 
 
 class BridgeSettings(ComponentSettings):
     """The MQTT <-> Kafka bridge."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_BRIDGE_", env_file=".env", extra="ignore")
+    model_config = component_config("bridge")
 
     bridge_id: str = Field(
         default_factory=lambda: f"bridge-{socket.gethostname()}"[:60],
@@ -55,7 +54,7 @@ class BridgeSettings(ComponentSettings):
 class WorkerSettings(ComponentSettings):
     """The stream worker (Faust): batching, cleaning rules, metrics."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_WORKER_", env_file=".env", extra="ignore")
+    model_config = component_config("worker")
 
     worker_id: str = Field(
         default_factory=lambda: f"worker-{socket.gethostname()}"[:60],

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
-from smartfarm.settings import ComponentSettings
+from smartfarm.settings import ComponentSettings, component_config
 
 
 def _default_cache() -> Path:
@@ -17,7 +16,7 @@ def _default_cache() -> Path:
 class ServicesSettings(ComponentSettings):
     """Where the Kafka jars are cached and which Kafka release runs."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTFARM_SERVICES_", env_file=".env", extra="ignore")
+    model_config = component_config("services")
 
     cache_dir: Path = Field(default_factory=_default_cache, description="where fetched Kafka jars are kept")
     kafka_version: str = Field("4.3.1", pattern=r"^\d+\.\d+\.\d+$", description="org.apache.kafka:kafka_2.13 release")
