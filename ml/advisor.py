@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from ml.context import Advice, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM
+from ml.irrigation import Depletion, decide
 from ml.waterbalance import (
     BalanceDay,
     Observation,
@@ -41,7 +42,7 @@ from ml.waterbalance import (
 )
 from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import SensorKind
-from smartfarm.records import RecommendationKind, Severity, ZoneAggregate, ZoneDay
+from smartfarm.records import ZoneAggregate, ZoneDay
 
 HOUR = timedelta(hours=1)
 HOURS = 48
@@ -306,11 +307,19 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
     ahead = outlook(est, forecast)
     if ahead is None:
         return []
-    amount = round((ahead.depletion_mm - context.pending_irrigation_mm) * 2) / 2
-    if amount <= 0:
+    depletion = Depletion(
+        now_mm=est.depletion_mm,
+        due_mm=ahead.depletion_mm,
+        hours=ahead.hours,
+        raw_mm=est.raw_mm,
+        taw_mm=est.taw_mm,
+        coverage=est.weight,
+        et0_assumed=est.et0_assumed,
+    )
+    decided = decide(depletion, context.pending_irrigation_mm)
+    if decided is None:
         return []
-    start = context.window_end + timedelta(minutes=round(ahead.hours * 60))
-    stressed = ahead.hours == 0 and est.depletion_mm > (est.raw_mm + est.taw_mm) / 2
+    amount, start = decided.amount_mm, decided.start_at(context)
     inputs = {
         "depletion_mm": est.depletion_mm,
         "measured_depletion_mm": est.measured_mm,
@@ -332,15 +341,4 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
         "pending_mm": context.pending_irrigation_mm,
         "irrigation_rate_mm_h": context.zone.irrigation_rate_mm_h,
     } | {f"forecast_sm_{h}h": v for h, v in forecast.items()}
-    return [
-        Advice(
-            kind=RecommendationKind.IRRIGATION,
-            severity=Severity.WARNING if stressed else Severity.ADVISORY,
-            message=_message(context, est, ahead, amount, start),
-            confidence=max(0.5, min(0.95, 0.5 + 0.45 * est.weight - (0.1 if est.et0_assumed else 0.0))),
-            inputs=inputs,
-            valid_for=timedelta(hours=12),
-            amount_mm=amount,
-            start_at=start,
-        )
-    ]
+    return [decided.advice(context, _message(context, est, ahead, amount, start), inputs)]

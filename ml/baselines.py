@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from ml.context import Advice, SensorSuspicion, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM, GDD_BASE_C, GDD_TO_HARVEST
+from ml.irrigation import Depletion, decide
 from ml.waterbalance import (
     clamp,
     depletion_fraction,
@@ -175,32 +176,29 @@ def irrigation(context: ZoneContext) -> list[Advice]:
     hours = hours_to_raw(rz)
     if hours is None:
         return []
-    depletion_then = rz.depletion_mm if hours == 0 else rz.raw_mm
-    amount = round((depletion_then - context.pending_irrigation_mm) * 2) / 2
-    if amount <= 0:
-        return []
     coverage = _soil_coverage(context, last)
-    stressed = hours == 0 and rz.depletion_mm > (rz.raw_mm + rz.taw_mm) / 2
-    return [
-        Advice(
-            kind=RecommendationKind.IRRIGATION,
-            severity=Severity.WARNING if stressed else Severity.ADVISORY,
-            message=_irrigation_message(context, rz, amount, hours),
-            confidence=clamp(0.5 + 0.45 * coverage - (0.1 if rz.et0_assumed else 0.0), 0.5, 0.95),
-            inputs={
-                **rz.inputs(),
-                "pending_mm": context.pending_irrigation_mm,
-                "hours_to_raw": hours,
-                "amount_mm": amount,
-                "soil_readings": float(last.count),
-                "coverage": coverage,
-                "irrigation_rate_mm_h": context.zone.irrigation_rate_mm_h,
-            },
-            valid_for=timedelta(hours=12),
-            amount_mm=amount,
-            start_at=context.window_end + timedelta(minutes=round(hours * 60)),
-        )
-    ]
+    depletion = Depletion(
+        now_mm=rz.depletion_mm,
+        due_mm=rz.depletion_mm if hours == 0 else rz.raw_mm,
+        hours=hours,
+        raw_mm=rz.raw_mm,
+        taw_mm=rz.taw_mm,
+        coverage=coverage,
+        et0_assumed=rz.et0_assumed,
+    )
+    decided = decide(depletion, context.pending_irrigation_mm)
+    if decided is None:
+        return []
+    inputs = {
+        **rz.inputs(),
+        "pending_mm": context.pending_irrigation_mm,
+        "hours_to_raw": hours,
+        "amount_mm": decided.amount_mm,
+        "soil_readings": float(last.count),
+        "coverage": coverage,
+        "irrigation_rate_mm_h": context.zone.irrigation_rate_mm_h,
+    }
+    return [decided.advice(context, _irrigation_message(context, rz, decided.amount_mm, hours), inputs)]
 
 
 # --- 2. Frost ------------------------------------------------------------------------------------------------

@@ -325,18 +325,3 @@ def run(
         states.append(state)
         depletion, root_depth, subsoil = state.depletion_mm, day.root_depth_m, state.subsoil
     return states
-
-
-@dataclass(frozen=True, slots=True)
-class IrrigationNeed:
-    """What a day's end state asks for: the net depth that refills the root zone, and whether it is due."""
-
-    refill_mm: float
-    """Net irrigation that brings Dr back to 0 (field capacity)."""
-    due: bool
-    """Dr has reached RAW, the management allowed depletion at which FAO-56 irrigates to avoid stress."""
-
-
-def irrigation_need(state: BalanceState) -> IrrigationNeed:
-    """The refill depth of ``state`` and whether its depletion is at or beyond RAW."""
-    return IrrigationNeed(refill_mm=state.depletion_mm, due=state.depletion_mm >= state.raw_mm)

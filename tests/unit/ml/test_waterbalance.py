@@ -18,7 +18,6 @@ from ml.waterbalance import (
     correct,
     depletion_fraction,
     depletion_from_theta,
-    irrigation_need,
     run,
     step,
     total_available_water,
@@ -220,14 +219,6 @@ def test_the_baselines_use_this_module_s_rules() -> None:
     """One rule, one home: the irrigation baseline's p and TAW are these."""
     assert baselines.depletion_fraction is depletion_fraction
     assert baselines.total_available_water is total_available_water
-
-
-@pytest.mark.parametrize(("prev", "due"), [(59.0, False), (60.0, True), (95.0, True)])
-def test_irrigation_need_refills_to_field_capacity_and_is_due_at_raw(prev: float, due: bool) -> None:
-    state = step(prev, 1.0, bday())
-    need = irrigation_need(state)
-    assert need.refill_mm == state.depletion_mm > prev
-    assert need.due is due
 
 
 @pytest.mark.parametrize(
