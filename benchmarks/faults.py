@@ -24,12 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from kafka import KafkaConsumer, TopicPartition
 
 from benchmarks.bridge import start_bridge, wait_up
 from benchmarks.endtoend import Measured, Pipeline, Restarts, Scripted, run_rate
+from benchmarks.harness import Services
 from benchmarks.matrix import (
     Case,
     MessageKey,
@@ -50,9 +50,6 @@ from smartfarm.errors import ServiceError
 from smartfarm.records import DeadLetter, RejectReason
 from smartfarm.topics import KafkaTopic, topic_specs
 from storage.influx import InfluxClient
-
-if TYPE_CHECKING:
-    from benchmarks.suite import Services
 
 BY_DESIGN = frozenset({RejectReason.STALE_TIMESTAMP})
 """Dead-letter reasons a case's device earns on purpose (a reset clock): counted apart, not as lost."""

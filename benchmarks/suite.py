@@ -41,7 +41,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +53,7 @@ from benchmarks import ceilings, faults
 from benchmarks import worker as worker_bench
 from benchmarks.bridge import RawCount, start_bridge, wait_up
 from benchmarks.endtoend import Measured, Pipeline, Restarts, advice_latency, run_rate, search, summary
+from benchmarks.harness import Results, Services
 from benchmarks.openloop import Payloads
 from benchmarks.peers.run import phase_kill_telegraf, phase_peers
 from cli.services import InfluxDB, Kafka, Mosquitto, fetch_kafka_jars
@@ -76,34 +76,6 @@ TARGETS = {
 
 ADVICE_P99_S = 0.5
 RSS_LIMIT_MB = 500.0
-
-
-@dataclass
-class Services:
-    broker: Mosquitto
-    kafka: Kafka
-    influxd: InfluxDB
-    work: Path
-
-
-@dataclass
-class Results:
-    """Everything one run measured; ``as_dict`` is the ``--json`` file."""
-
-    started: str
-    machine: dict[str, Any]
-    settings: dict[str, Any]
-    ceilings: dict[str, Any] = field(default_factory=dict)
-    stages: dict[str, Any] = field(default_factory=dict)
-    e2e: dict[str, Any] = field(default_factory=dict)
-    advice: dict[str, Any] = field(default_factory=dict)
-    scaling: list[dict[str, Any]] = field(default_factory=list)
-    peers: dict[str, Any] = field(default_factory=dict)
-    kill: dict[str, Any] = field(default_factory=dict)
-    faults: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def machine() -> dict[str, Any]:

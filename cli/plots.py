@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import matplotlib
 
@@ -18,8 +19,13 @@ from ml.waterbalance import depletion_fraction
 from smartfarm.agronomy import CROPS, SOILS, crop_coefficient
 from smartfarm.layout import Farm, SensorKind, Zone
 
-if TYPE_CHECKING:
-    from cli.season import ZoneLog
+
+class AdvisorLog(Protocol):
+    """What the advisor's run saw and did in one zone: ``cli.season.ZoneLog``, which imports this module."""
+
+    forecasts: list[tuple[datetime, float]]
+    recommended: list[tuple[datetime, float]]
+
 
 COLOURS = {"advisor": "tab:green", "calendar": "tab:orange", "none": "tab:grey"}
 
@@ -46,7 +52,7 @@ def _trigger(season: SeasonTables, zone: Zone) -> pd.Series:
     )
 
 
-def season_plot(path: Path, farm: Farm, zone: Zone, runs: Mapping[str, SeasonTables], log: ZoneLog) -> None:
+def season_plot(path: Path, farm: Farm, zone: Zone, runs: Mapping[str, SeasonTables], log: AdvisorLog) -> None:
     """Soil moisture measured under each policy and forecast 24 h ahead (advisor), the trigger, rain and the
     advisor's irrigation as daily bars, and its recommendations marked."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]})

@@ -123,10 +123,6 @@ def describe(model: str, exc: ValidationError) -> str:
     return f"{model}: " + "; ".join(parts)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 

@@ -16,7 +16,11 @@ cluster). Keys are UTF-8 strings; the key decides the partition, and so the orde
 ===================  =====================  =========================================================
 topic                key                    value
 ===================  =====================  =========================================================
-telemetry.raw        device id              the device's MQTT payload bytes, untouched; RawHeaders
+telemetry.raw        none (the partition    an envelope (``smartfarm.envelope``): the device messages of one
+                     of its devices' ids)   partition and bridge loop turn, each with its key (device id), MQTT
+                                           topic, receipt time and payload bytes untouched; headers
+                                           ``envelope``=1 and ``bridge_id``. A record without the header is one
+                                           payload keyed by device id, with RawHeaders (a replay tool's)
 readings.clean       ``{farm}/{zone}``      ZoneReadings (JSON): a zone's clean messages of one batch, flagged
 deadletter           device id, else topic  DeadLetter (JSON)
 zone.aggregates      ``{farm}/{zone}``      ZoneAggregate (JSON): 15 min and 1 h windows, revised when late data comes
@@ -142,9 +146,10 @@ class KafkaTopic(StrEnum):
     """The pipeline's Kafka topics, by their name under the prefix."""
 
     TELEMETRY_RAW = "telemetry.raw"
-    """Device payloads exactly as they arrived over MQTT, written by the bridge."""
+    """Device payloads exactly as they arrived over MQTT, packed in envelopes per partition by the bridge."""
     READINGS_CLEAN = "readings.clean"
-    """One validated, layout-enriched device message per record, its readings flagged, by the cleaning agent."""
+    """A zone's validated, layout-enriched device messages of one batch per record (``ZoneReadings``), their
+    readings flagged, by the cleaning agent."""
     DEADLETTER = "deadletter"
     """Everything refused anywhere in the pipeline, with the reason and the original bytes."""
     ZONE_AGGREGATES = "zone.aggregates"

@@ -12,7 +12,8 @@ with its own ``send``. At thousands of messages a second that is most of the bri
 - gathers writes until ``flush()``, and writes PUBACKs as the 4 bytes they are (``puback``).
 
 It leans on paho 2's private ``_sock_recv``, ``_sock_send``, ``_sock_close`` and ``_in_packet`` (and the keepalive
-clocks), so it is pinned by the tests of the bridge, which run through it, and by ``tests/stream/test_mqttio.py``.
+clocks), so it is pinned by the tests of the bridge, which run through it, and by
+``tests/integration/stream/test_mqttio.py``.
 The owner runs ``wait_and_read()`` (or ``read_packets()``) instead of paho's ``loop()``, because ``select()`` cannot
 see bytes already taken off the socket, and calls ``flush()`` after each turn.
 """

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchmarks import worker as worker_bench
-from benchmarks.endtoend import Measured, run_rate, search, summary
+from benchmarks.endtoend import Measured, Restarts, run_rate, search, summary
+from benchmarks.harness import Results, Services
 from benchmarks.peers.quix import QuixPeer, ensure_quix_venv, installed
 from benchmarks.peers.telegraf import TELEGRAF_VERSION, TelegrafPipeline, fetch_telegraf, points_written
 from cli.services.base import cpu_seconds
@@ -23,9 +24,6 @@ from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.settings import WorkerSettings
-
-if TYPE_CHECKING:
-    from benchmarks.suite import Results, Services
 
 
 def _say(text: str) -> None:
@@ -143,8 +141,6 @@ def phase_peers(svc: Services, results: Results, args: argparse.Namespace) -> No
 def phase_kill_telegraf(svc: Services, results: Results, devices: int, rate: float, duration: float) -> None:
     """Telegraf killed (SIGKILL) half way through and restarted 3 s later; its persistent session holds what comes
     meanwhile. Readings written twice: the points InfluxDB accepted less the points it holds."""
-    from benchmarks.suite import Restarts
-
     binary = telegraf_binary()
     with TelegrafPipeline(binary, svc.broker, svc.influxd, svc.work, "killtelegraf", devices) as p:
         hook = Restarts(duration / 2, 3, p.kill, p.start)

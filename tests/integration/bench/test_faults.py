@@ -7,13 +7,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
 from benchmarks.faults import Load, phase_faults, select
-from benchmarks.suite import Services
+from benchmarks.harness import Services
 from cli.services import InfluxDB, Kafka, Mosquitto
 
 LOAD = Load(rate=60.0, devices=20, seconds=8.0, fault_at_s=2.5, down_s=2.0, horizon_s=30.0, settle_s=10.0)
 
 
+@pytest.mark.long(90)
 def test_a_killed_bridge_and_a_reset_clock_lose_nothing_and_store_nothing_twice(
     mosquitto: Mosquitto, kafka: Kafka, influxdb: InfluxDB, tmp_path: Path
 ) -> None:
