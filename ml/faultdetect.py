@@ -23,6 +23,7 @@ from sklearn.ensemble import IsolationForest
 
 from ml.context import STEP_WITHIN_S, SensorHour, ZoneContext, num
 from smartfarm.layout import SensorKind
+from smartfarm.sensing import MOTION
 
 FAULT_KINDS = ("battery_death", "dropout", "spike", "stuck", "drift")
 """The ground-truth kinds a sensor-hour can carry, in the order a label and a detection pick one when several
@@ -50,55 +51,19 @@ KEY_COLUMNS = ("farm", "zone", "device", "sensor", "kind", "depth_cm", "hour")
 
 # --- thresholds ------------------------------------------------------------------------------------------------
 
-JUMP: dict[SensorKind, float] = {
-    SensorKind.AIR_TEMPERATURE: 8.0,
-    SensorKind.AIR_HUMIDITY: 25.0,
-    SensorKind.SOLAR_RADIATION: 450.0,
-    SensorKind.WIND_SPEED: 10.0,
-    SensorKind.RAINFALL: 15.0,
-    SensorKind.SOIL_MOISTURE: 10.0,
-    SensorKind.SOIL_TEMPERATURE: 6.0,
-    SensorKind.LEAF_WETNESS: 60.0,
-    SensorKind.BATTERY: 0.5,
-}
-"""An out-and-back of one reading at least this large is a spike. Set at about three times the largest change
-weather made between two readings 15 minutes apart in simulated seasons (the 99.9th percentile of clean steps:
-air 2.9 degC, humidity 14 %, sun 245 W/m2, wind 1.9 m/s, rain 1.3 mm, soil moisture 1.5 %, soil 0.5 degC) and
-below the smallest spike a broken sensor throws (``edge.faults.SPIKE``). Leaf wetness jumps 0 to 100 when rain
-starts, but does not jump back a reading later, so the out-and-back still tells a spike from rain."""
-LAST_STEP_KINDS = frozenset(
-    {
-        SensorKind.AIR_TEMPERATURE,
-        SensorKind.AIR_HUMIDITY,
-        SensorKind.SOIL_MOISTURE,
-        SensorKind.SOIL_TEMPERATURE,
-        SensorKind.WIND_SPEED,
-    }
-)
-"""Kinds that never step a ``JUMP`` in nature, so a jump into the hour's last reading (whose way back the next
-hour brings) is judged a spike too; sun, rain and leaf wetness can step that far once (a cloud, a downpour)."""
+JUMP = {kind: m.jump for kind, m in MOTION.items()}
+"""An out-and-back of one reading this large is a spike (``Motion.jump``; why it is below the cleaner's one-way
+``spike_step``: ``smartfarm.sensing``)."""
+LAST_STEP_KINDS = frozenset(kind for kind, m in MOTION.items() if m.steps_into_last)
+"""Kinds for which a ``JUMP`` into the hour's last reading is a spike too (``Motion.steps_into_last``)."""
 
 PLATEAU_MIN_READINGS = 3
 """A plateau needs this many readings in the hour: two equal readings happen by rounding alone."""
-PLATEAU_KINDS = frozenset(set(SensorKind) - {SensorKind.BATTERY, SensorKind.RAINFALL})
-"""Kinds judged for plateaus. Rain is zero most hours; a battery sensor is never picked for a stuck fault and its
-voltage rests at full charge. The other kinds sit still only at an end of their range (no sun at night, calm
-air, humidity at saturation, dry or soaked leaves), which ``plateau`` leaves alone."""
+PLATEAU_KINDS = frozenset(kind for kind, m in MOTION.items() if m.plateaus_judged)
+"""Kinds judged for plateaus (``Motion.plateaus_judged``)."""
 
-DRIFT_BOUND: dict[SensorKind, float] = {
-    SensorKind.AIR_TEMPERATURE: 2.0,
-    SensorKind.AIR_HUMIDITY: 8.0,
-    SensorKind.SOLAR_RADIATION: 80.0,
-    SensorKind.WIND_SPEED: 1.5,
-    SensorKind.SOIL_MOISTURE: 4.5,
-    SensorKind.SOIL_TEMPERATURE: 1.0,
-    SensorKind.LEAF_WETNESS: 20.0,
-}
-"""A sensor whose hourly mean is this far from the median of its peers (same zone, kind and depth) drifts. Set at
-about three standard deviations of the difference two working sensors show from their calibration offsets alone
-(``edge.sensors.ERRORS``: soil moisture 1.0 % each, so 1.4 % between two; soil temperature 0.2 degC, 0.28
-between two), and at about half a drift's final offset (``edge.faults.DRIFT``), so the second half of a drift is
-found. Rain and the battery are not judged: a rain gauge does not drift in offset, and batteries differ by charge."""
+DRIFT_BOUND = {kind: m.drift_bound for kind, m in MOTION.items() if m.drift_bound is not None}
+"""An hourly mean this far from its peers' median drifts (``Motion.drift_bound``)."""
 
 DROPOUT_GAPS = 4.0
 """A sensor whose previous reading is more than this many reading intervals before the hour's first one was

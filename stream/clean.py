@@ -31,42 +31,23 @@ from smartfarm.envelope import EnvelopeError, is_envelope, unpack
 from smartfarm.errors import ClockError, ContractError, RejectReason
 from smartfarm.layout import Layout, Placement, SensorKind
 from smartfarm.records import CleanMessage, CleanValue, DeadLetter, Flag, Quality, RawHeaders, RejectStage
+from smartfarm.sensing import MOTION
 from smartfarm.telemetry import Reading, Telemetry
 from smartfarm.topics import MqttTopics
 
 log = logging.getLogger(__name__)
 
-SPIKE_STEP: dict[SensorKind, float] = {
-    SensorKind.AIR_TEMPERATURE: 10.0,
-    SensorKind.AIR_HUMIDITY: 30.0,
-    SensorKind.SOLAR_RADIATION: 500.0,
-    SensorKind.WIND_SPEED: 12.0,
-    SensorKind.RAINFALL: 15.0,
-    SensorKind.SOIL_MOISTURE: 15.0,
-    SensorKind.SOIL_TEMPERATURE: 8.0,
-    SensorKind.BATTERY: 0.5,
-}
-"""A jump from the sensor's last good value at least this large, within ``SPIKE_WITHIN_S``, is a spike. Set well
-above what weather does between two readings minutes apart (a cloud, a downpour wetting the topsoil); leaf
-wetness is left out, since rain wets a leaf at once."""
+SPIKE_STEP = {kind: m.spike_step for kind, m in MOTION.items() if m.spike_step is not None}
+"""A one-way jump from the sensor's last good value this large is a spike (``Motion.spike_step``)."""
 
 SPIKE_WITHIN_S = 3600.0
 """Jumps over longer gaps than this are not judged: an hour's silence can hide a real change."""
 
-MAX_RATE_PER_H: dict[SensorKind, float] = {
-    SensorKind.AIR_TEMPERATURE: 15.0,
-    SensorKind.AIR_HUMIDITY: 60.0,
-    SensorKind.SOIL_MOISTURE: 30.0,
-    SensorKind.SOIL_TEMPERATURE: 10.0,
-    SensorKind.BATTERY: 0.3,
-}
-"""A steadier change than a spike, but faster per hour than nature changes this kind (a battery collapsing)."""
+MAX_RATE_PER_H = {kind: m.max_rate_per_h for kind, m in MOTION.items() if m.max_rate_per_h is not None}
+"""Faster per hour than nature changes this kind (``Motion.max_rate_per_h``)."""
 
-STUCK_KINDS = frozenset(
-    {SensorKind.AIR_TEMPERATURE, SensorKind.AIR_HUMIDITY, SensorKind.SOIL_MOISTURE, SensorKind.SOIL_TEMPERATURE}
-)
-"""Kinds whose readings never repeat exactly for long (noise alone moves them); rain, sun, wind and leaf wetness
-sit at zero for hours, and are not judged."""
+STUCK_KINDS = frozenset(kind for kind, m in MOTION.items() if m.never_rests)
+"""Kinds whose exact repeats mean a stuck sensor (``Motion.never_rests``)."""
 
 NEW_LEVEL_AFTER = 3
 """After this many spikes in a row, the new level is believed (a re-mounted sensor) and becomes the reference."""
