@@ -25,10 +25,11 @@ from smartfarm.errors import ServiceError
 from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings
 from storage.influx import InfluxClient
+from storage.writer import Writer
 from stream.admin import ensure_topics
 from stream.metrics import ZONE_WATERMARK, WorkerMetrics
 from stream.settings import WorkerSettings
-from stream.worker import StreamWorker, Writer, tune_gc
+from stream.worker import StreamWorker, tune_gc
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
