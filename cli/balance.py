@@ -12,13 +12,13 @@ from cli.console import say
 from ml.field import (
     Season,
     balance_inputs,
+    balance_season,
     compare,
     load_season,
     measured_depletion,
     measurement_skill,
     read_fit,
     read_out,
-    run_season,
 )
 from ml.waterbalance import DEFAULT_GAIN
 from smartfarm.errors import ConfigError
@@ -82,7 +82,7 @@ def run_balance(args: argparse.Namespace) -> int:
     end = args.end or (reference.index[-1].date() if reference is not None else None)
     season = load_season(args.par, args.wth, args.irr, args.sol, args.upd, start, end)
     measured = _measured(args.sws, season, args.constant_p) if args.sws else None
-    table = run_season(season, measured, args.gain, args.constant_p)
+    table = balance_season(season, measured, args.gain, args.constant_p)
     _summary(season, table)
     if reference is not None:
         ours = table["open_loop_Dr"] if "open_loop_Dr" in table else table["Dr"]  # same physics, no sensors

@@ -286,7 +286,7 @@ class PrometheusComponent:
             raise ServiceError(f"Prometheus stopped while the stack ran:\n{self.service.log_tail()}")
 
 
-class Farm:
+class FarmRunner:
     """The simulated farm, on a thread of its own; its last statistics are kept for the live status."""
 
     def __init__(
@@ -393,7 +393,7 @@ class Stack:
     """The components in starting order, and what the live status reads."""
 
     components: list[Component]
-    farm: Farm
+    farm: FarmRunner
     prometheus: PrometheusComponent
     influx: InfluxSettings
     devices: int
@@ -514,7 +514,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     stack += workers
     prometheus = PrometheusComponent(workdir / "prometheus", services.prometheus_port, bridge, workers)
     stack.append(prometheus)
-    farm = Farm(layout, mqtt, edge, season, workers)
+    farm = FarmRunner(layout, mqtt, edge, season, workers)
     stack.append(farm)
     return Stack(stack, farm, prometheus, influx, len(layout.placements))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from edge.soil import ZoneState
+from edge.soil import SimulatedZone
 from edge.weather import Weather
 from smartfarm.layout import Sensor, SensorKind
 
@@ -37,7 +37,7 @@ ERRORS: dict[SensorKind, ErrorModel] = {
 }
 
 
-def true_value(sensor: Sensor, weather: Weather, zone: ZoneState, battery_v: float) -> float:
+def true_value(sensor: Sensor, weather: Weather, zone: SimulatedZone, battery_v: float) -> float:
     """What the sensor would read with no error at all."""
     kind = sensor.kind
     if kind is SensorKind.AIR_TEMPERATURE:

@@ -26,7 +26,7 @@ from edge.faults import (
     malformed_payload,
 )
 from edge.sensors import SensorErrors, clamp_to_sensor, true_value
-from edge.soil import ZoneState
+from edge.soil import SimulatedZone
 from edge.weather import Climate, FarmWeather, Weather
 from smartfarm.layout import Layout, Placement, Sensor, SensorKind
 from smartfarm.telemetry import Reading, Telemetry
@@ -126,7 +126,7 @@ class FarmSimulation:
         self.interval_s = interval_s
         self.rates = rates or FaultRates()
         self.weather = {f.id: FarmWeather(f, seed, climate) for f in layout.farms}
-        self.zones = {(f.id, z.id): ZoneState.initial(z) for f in layout.farms for z in f.zones}
+        self.zones = {(f.id, z.id): SimulatedZone.initial(z) for f in layout.farms for z in f.zones}
         self._depths: dict[tuple[str, str], tuple[float, ...]] = {}
         for farm in layout.farms:
             for zone in farm.zones:

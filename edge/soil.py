@@ -35,7 +35,7 @@ class ZoneBalance:
 
 
 @dataclass(slots=True)
-class ZoneState:
+class SimulatedZone:
     """One zone's soil water, soil temperature, leaf wetness and pending irrigation."""
 
     zone: Zone
@@ -47,7 +47,7 @@ class ZoneState:
     last: ZoneBalance = field(default_factory=ZoneBalance)
 
     @classmethod
-    def initial(cls, zone: Zone, fraction_of_available: float = 0.8, air_temp_c: float = 15.0) -> ZoneState:
+    def initial(cls, zone: Zone, fraction_of_available: float = 0.8, air_temp_c: float = 15.0) -> SimulatedZone:
         """Both layers at ``fraction_of_available`` of the way from wilting point to field capacity."""
         soil = SOILS[zone.soil]
         theta = soil.wilting_point + fraction_of_available * (soil.field_capacity - soil.wilting_point)

@@ -120,7 +120,7 @@ def layered_mm(bottoms_m: Sequence[float], values: Sequence[float], top_m: float
 
 
 @dataclass(frozen=True)
-class Soil:
+class LayeredSoil:
     """Water contents (m3/m3) by layer, layer bottoms in m; the last layer reaches on without end."""
 
     bottoms_m: tuple[float, ...]
@@ -129,7 +129,7 @@ class Soil:
     theta0: tuple[float, ...]
 
     @classmethod
-    def of(cls, season: Season) -> Soil:
+    def of(cls, season: Season) -> LayeredSoil:
         par = season.par
         if season.sol is None:
             return cls((math.inf,), (par.thetaFC,), (par.thetaWP,), (par.theta0,))
@@ -285,7 +285,7 @@ def _evaporate(season: Season, crop: _Crop, inputs: tuple[float, float, float], 
 
 def _tew(season: Season) -> float:
     """Total evaporable water of the surface layer, FAO-56 eq. 73."""
-    soil = Soil.of(season)
+    soil = LayeredSoil.of(season)
     ze = season.par.Ze
     if not soil.layered:
         return 1000 * (season.par.thetaFC - 0.5 * season.par.thetaWP) * ze
@@ -327,7 +327,7 @@ class SeasonInputs:
 
 def balance_inputs(season: Season, constant_p: bool = False) -> SeasonInputs:
     """The season as ``BalanceDay`` inputs. ``constant_p`` holds p at the table value (pyfao56's ``cons_p``)."""
-    soil, par = Soil.of(season), season.par
+    soil, par = LayeredSoil.of(season), season.par
     days = []
     for crop in crop_days(season):
         zr = crop.root_depth_m
@@ -377,7 +377,7 @@ def _table(states: Sequence[BalanceState]) -> pd.DataFrame:
     return table
 
 
-def run_season(
+def balance_season(
     season: Season,
     measured: pd.Series | None = None,
     gain: float = DEFAULT_GAIN,
@@ -476,7 +476,7 @@ def measured_depletion(path: Path | str, season: Season, root_depth_m: Mapping[d
         raise ConfigError(
             f"{path} is not a pyfao56 soil water series ({exc}): check the file given with --sws"
         ) from exc
-    soil = Soil.of(season)
+    soil = LayeredSoil.of(season)
     found = {}
     for key, profile in sorted(series.swdata.items()):
         when = _day(key)
@@ -537,7 +537,7 @@ class MeasurementSkill:
 
 
 def measurement_skill(table: pd.DataFrame, gain: float) -> MeasurementSkill:
-    """The skill of a ``run_season`` table made with measurements."""
+    """The skill of a ``balance_season`` table made with measurements."""
     measured = table["measured_Dr"]
     return MeasurementSkill(
         prior=compare(table["prior_Dr"], measured),

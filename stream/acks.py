@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Pending:
+class Unacknowledged:
     """One received MQTT message until it is acknowledged, with the record it became (to send it again)."""
 
     __slots__ = ("done", "generation", "kind", "mid", "qos", "received", "record")
@@ -49,7 +49,7 @@ class AckWindow:
     callbacks add, the producer's delivery callbacks confirm, the bridge's loop releases."""
 
     def __init__(self) -> None:
-        self._pending: deque[Pending] = deque()
+        self._pending: deque[Unacknowledged] = deque()
         self._lock = threading.Lock()
         self.generation = 0
 
@@ -60,14 +60,14 @@ class AckWindow:
             self._pending.clear()
             return self.generation
 
-    def track(self, mid: int, qos: int, received: float, kind: str, record: Any) -> Pending:
+    def track(self, mid: int, qos: int, received: float, kind: str, record: Any) -> Unacknowledged:
         """Add a message received now on the current connection."""
         with self._lock:
-            entry = Pending(mid, qos, self.generation, received, kind, record)
+            entry = Unacknowledged(mid, qos, self.generation, received, kind, record)
             self._pending.append(entry)
         return entry
 
-    def is_current(self, entry: Pending) -> bool:
+    def is_current(self, entry: Unacknowledged) -> bool:
         """Whether ``entry`` came on the current connection (an older one's is redelivered by the broker)."""
         return entry.generation == self.generation
 

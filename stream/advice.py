@@ -5,10 +5,10 @@ irrigation.
   (a redelivered batch, a worker that took over) gives the same id: a valve acting on ids once never waters twice.
 - **Cooldown** per (zone, kind), by event time: advice of a kind is not repeated until its cooldown has passed
   (an irrigation's runs from the time the valve opens, so the water can show in the soil first).
-- **Pending irrigation**: an irrigation whose valve has not opened yet. Each closed hour the zone is scored again
-  as if nothing were planned; if its soil is clearly wetter than when the plan was made (``REFILL_RISE_PCT``) and
-  it no longer needs water within the scorer's look-ahead (rain refilled the root zone), a cancellation supersedes
-  the plan (an irrigation of 0 mm with ``supersedes`` set).
+- **Pending irrigation** (``PlannedIrrigation``): an irrigation whose valve has not opened yet. Each closed hour the
+  zone is scored again as if nothing were planned; if its soil is clearly wetter than when the plan was made
+  (``REFILL_RISE_PCT``) and it no longer needs water within the scorer's look-ahead (rain refilled the root zone), a
+  cancellation supersedes the plan (an irrigation of 0 mm with ``supersedes`` set).
 - **Revised window** (``readvise``): a window that closed without a lagging device's readings (another partition's
   worker had not caught up) is revised when they arrive, and scored again. What was published at its close is kept
   per window (``issued``); advice that is the same is not published again; advice that changed is published anew,
@@ -53,7 +53,7 @@ def recommendation_id(farm: str, zone: str, kind: str, window_end: datetime, *mo
 
 
 @dataclass(frozen=True, slots=True)
-class Pending:
+class PlannedIrrigation:
     """An irrigation recommended whose valve has not opened yet."""
 
     id: str
@@ -65,7 +65,7 @@ class Pending:
         return [self.id, self.amount_mm, self.start_s, self.theta_pct]
 
     @classmethod
-    def from_json(cls, data: list[Any]) -> Pending:
+    def from_json(cls, data: list[Any]) -> PlannedIrrigation:
         return cls(str(data[0]), float(data[1]), float(data[2]), None if data[3] is None else float(data[3]))
 
 
@@ -74,7 +74,7 @@ class AdviceState:
     """A zone's cooldowns (key -> event time until which that advice is quiet) and its pending irrigation."""
 
     cooldown: dict[str, float]
-    pending: Pending | None
+    pending: PlannedIrrigation | None
     issued: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     """What each recently scored window published: window end (epoch seconds, text) -> key -> ``Issued`` JSON."""
 
@@ -83,7 +83,7 @@ class AdviceState:
         pending = data.get("pending")
         return cls(
             dict(data.get("cooldown", {})),
-            None if pending is None else Pending.from_json(pending),
+            None if pending is None else PlannedIrrigation.from_json(pending),
             {w: dict(items) for w, items in data.get("issued", {}).items()},
         )
 
@@ -187,7 +187,9 @@ def advise(scorer: Scorer, context: ZoneContext, state: dict[str, Any]) -> list[
         advice.cooldown[key] = (quiet_from + COOLDOWN[item.kind]).timestamp()
         irrigation = item.kind is RecommendationKind.IRRIGATION and bool(item.amount_mm)
         if irrigation and item.start_at is not None and item.start_at > end and item.amount_mm:
-            advice.pending = Pending(str(record.id), item.amount_mm, item.start_at.timestamp(), _theta(context))
+            advice.pending = PlannedIrrigation(
+                str(record.id), item.amount_mm, item.start_at.timestamp(), _theta(context)
+            )
     state.clear()
     state.update(advice.to_json())
     return out
@@ -199,7 +201,7 @@ was planned before the plan is cancelled: water came (rain), not the few tenths 
 near the look-ahead's edge would otherwise flip a plan on and off."""
 
 
-def _refilled(context: ZoneContext, pending: Pending) -> bool:
+def _refilled(context: ZoneContext, pending: PlannedIrrigation) -> bool:
     theta = _theta(context)
     return theta is not None and pending.theta_pct is not None and theta - pending.theta_pct >= REFILL_RISE_PCT
 
@@ -252,11 +254,13 @@ def readvise(scorer: Scorer, context: ZoneContext, state: dict[str, Any], now_s:
         if was is not None and pending is not None and pending.id == was.id:
             advice.pending = None
         if item.kind is RecommendationKind.IRRIGATION and item.amount_mm and item.start_at and item.start_at > end:
-            advice.pending = Pending(str(record.id), item.amount_mm, item.start_at.timestamp(), _theta(context))
+            advice.pending = PlannedIrrigation(
+                str(record.id), item.amount_mm, item.start_at.timestamp(), _theta(context)
+            )
     for key, was in old.items():
         if key in new or not was.amount_mm or was.acted_on(now_s) or was.start_s is None:
             continue  # an alert no longer raised expires by its valid_until
-        gone = Pending(was.id, was.amount_mm, was.start_s, _theta(context))
+        gone = PlannedIrrigation(was.id, was.amount_mm, was.start_s, _theta(context))
         local = end.astimezone(ZoneInfo(context.farm.timezone))
         why = f"the hour to {local:%H:%M} was revised with late readings and no longer calls for water"
         out.append(cancellation(scorer, context, gone, why))
@@ -269,7 +273,9 @@ def readvise(scorer: Scorer, context: ZoneContext, state: dict[str, Any], now_s:
     return out
 
 
-def cancellation(scorer: Scorer, context: ZoneContext, pending: Pending, why: str | None = None) -> Recommendation:
+def cancellation(
+    scorer: Scorer, context: ZoneContext, pending: PlannedIrrigation, why: str | None = None
+) -> Recommendation:
     """The event that cancels ``pending``: the soil has enough water without it (``why``: as the soil shows)."""
     zone = context.zone
     start = datetime.fromtimestamp(pending.start_s, UTC)

@@ -33,7 +33,7 @@ from smartfarm.records import DeadLetter, Recommendation, RejectStage
 from smartfarm.settings import KafkaSettings, MqttSettings
 from smartfarm.stop import Stop
 from smartfarm.topics import DeviceTopic, KafkaTopic, topic_specs
-from stream.acks import AckWindow, Pending
+from stream.acks import AckWindow, Unacknowledged
 from stream.gate import DEADLETTER, TELEMETRY, Door, Packer, Parcel, Route, Router
 from stream.metrics import BridgeMetrics
 from stream.mqttio import BatchingClient
@@ -124,7 +124,7 @@ class Ingress:
 
     # --- Kafka's delivery callbacks: on the ingress thread (confluent) or the sender thread (kafka-python) ---------
 
-    def _send(self, entry: Pending) -> None:
+    def _send(self, entry: Unacknowledged) -> None:
         route: Route = entry.record
         self.producer.send(route.topic, route.key, route.value, route.headers, route.partition, entry)
 
@@ -138,10 +138,10 @@ class Ingress:
             for parcel in self._packer.seal(time.time(), everything):
                 self._send_parcel(parcel)
 
-    def _delivered(self, token: Pending | Parcel, error: Exception | None) -> None:
+    def _delivered(self, token: Unacknowledged | Parcel, error: Exception | None) -> None:
         """Kafka's answer for one record: a message's own, or an envelope's (its messages came in one loop turn, so
         on one connection: all current, or none)."""
-        entries: list[Pending] = token.tokens if isinstance(token, Parcel) else [token]
+        entries: list[Unacknowledged] = token.tokens if isinstance(token, Parcel) else [token]
         if error is None:
             now = time.time()
             for entry in entries:

@@ -11,7 +11,7 @@ from pyfao56.refet import ascedaily
 
 from edge.faults import FaultRates
 from edge.simulator import FarmSimulation
-from edge.soil import ZoneState
+from edge.soil import SimulatedZone
 from edge.weather import Climate, FarmWeather, Weather, saturation_vapour_pressure_kpa, solar_hour, sun_elevation_deg
 from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import Crop, Zone, load_layout
@@ -35,7 +35,7 @@ def test_dry_sunny_days_dry_the_soil_at_the_crops_fao56_rate() -> None:
     soil = SOILS[maize.soil]
     for day in range(3):
         start = MIDNIGHT + timedelta(days=day)
-        state = ZoneState.initial(maize, fraction_of_available=0.95)
+        state = SimulatedZone.initial(maize, fraction_of_available=0.95)
         state.theta = [soil.field_capacity - 0.005] * 2  # moist but not draining, well above the stress limit
         before = state.water_mm
         hours = [weather.at(start + timedelta(minutes=5 * (i + 1)), 300) for i in range(288)]
@@ -69,14 +69,14 @@ def test_dry_sunny_days_dry_the_soil_at_the_crops_fao56_rate() -> None:
 
 def test_rain_and_irrigation_wet_the_soil() -> None:
     lettuce = zone("lettuce-south")
-    state = ZoneState.initial(lettuce, fraction_of_available=0.3)
+    state = SimulatedZone.initial(lettuce, fraction_of_available=0.3)
     night = Weather(MIDNIGHT, 15.0, 70.0, 0.0, 1.0, 0.0, 0.0)
     before = state.moisture_pct(15)
     state.step(dataclasses.replace(night, rain_mm=9.0), 300)
     assert state.moisture_pct(15) == pytest.approx(before + 9.0 / 300 * 100, abs=0.01)
     assert state.leaf_wetness == 100.0
 
-    state = ZoneState.initial(lettuce, fraction_of_available=0.3)
+    state = SimulatedZone.initial(lettuce, fraction_of_available=0.3)
     before = state.water_mm
     state.irrigate(12.0)
     steps = 0
@@ -91,7 +91,7 @@ def test_rain_and_irrigation_wet_the_soil() -> None:
 def test_water_above_field_capacity_drains_away() -> None:
     loam = zone("tomato-north")
     soil = SOILS[loam.soil]
-    state = ZoneState.initial(loam)
+    state = SimulatedZone.initial(loam)
     state.theta = [soil.saturation, soil.saturation]
     night = Weather(MIDNIGHT, 15.0, 70.0, 0.0, 1.0, 0.0, 0.0)
     for _ in range(12 * 48):

@@ -15,6 +15,7 @@ from ml.field import (
     PYFAO56_FIT_RMSE_MM,
     Season,
     balance_inputs,
+    balance_season,
     compare,
     load_season,
     measured_depletion,
@@ -22,7 +23,6 @@ from ml.field import (
     pyfao56_reference,
     read_fit,
     read_out,
-    run_season,
 )
 from ml.waterbalance import DEFAULT_GAIN
 from smartfarm.errors import ConfigError
@@ -103,7 +103,7 @@ def season(name: str) -> Season:
 
 @cache
 def open_loop(name: str) -> pd.DataFrame:
-    return run_season(season(name), constant_p=CASES[name].constant_p)
+    return balance_season(season(name), constant_p=CASES[name].constant_p)
 
 
 @cache
@@ -159,7 +159,7 @@ def test_our_open_loop_against_the_measurements_is_pyfao56_s_own_fit() -> None:
 
 
 def test_the_corrected_balance_beats_the_open_loop_one_step_ahead() -> None:
-    table = run_season(season("cotton2022p10-2"), cotton2022_measured(), DEFAULT_GAIN)
+    table = balance_season(season("cotton2022p10-2"), cotton2022_measured(), DEFAULT_GAIN)
     skill = measurement_skill(table, DEFAULT_GAIN)
     assert skill.open_loop.rmse == pytest.approx(PYFAO56_FIT_RMSE_MM, abs=0.01)
     # Measured with the default gain 0.3: prior 65.7 mm, posterior 50.9 mm.
@@ -172,8 +172,8 @@ def test_the_corrected_balance_beats_the_open_loop_one_step_ahead() -> None:
 def test_the_prior_uses_only_earlier_measurements(nth: int) -> None:
     measured = cotton2022_measured()
     when = measured.index[nth]
-    everything = run_season(season("cotton2022p10-2"), measured)
-    earlier_only = run_season(season("cotton2022p10-2"), measured[measured.index < when])
+    everything = balance_season(season("cotton2022p10-2"), measured)
+    earlier_only = balance_season(season("cotton2022p10-2"), measured[measured.index < when])
     assert everything.loc[when, "prior_Dr"] == pytest.approx(earlier_only.loc[when, "Dr"])
     before = [c for c in everything.columns if c != "measured_Dr"]
     pd.testing.assert_frame_equal(
