@@ -1,0 +1,222 @@
+"""The parts of the local stack: each starts, stops, checks itself and says its status in one line."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from cli.console import say
+from cli.services import LocalService
+from cli.services.prometheus import Prometheus
+from cli.worker import WorkerProcess
+from ml.settings import ModelSettings
+from smartfarm.errors import ConfigError, ServiceError
+from smartfarm.settings import InfluxSettings, KafkaSettings
+from storage.influx import InfluxClient
+from stream.admin import ensure_topics
+from stream.bridge import Bridge
+
+
+class Component(Protocol):
+    """One part of the local stack."""
+
+    def start(self) -> None:
+        """Start, and return once the component does its job."""
+
+    def stop(self) -> None:
+        """Stop cleanly; called once, in reverse order of starting, also when a later component failed."""
+
+    def status(self) -> str:
+        """One line for the terminal, once started."""
+
+    def check(self) -> None:
+        """Raise if the component failed while running."""
+
+
+@dataclass
+class Service:
+    """A local service process (Mosquitto, Kafka, InfluxDB, Prometheus)."""
+
+    label: str
+    service: LocalService
+    address: str
+
+    def start(self) -> None:
+        self.service.start()
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def status(self) -> str:
+        return f"{self.label:<10} {self.address:<28} ready in {self.service.ready_seconds or 0:.1f}s"
+
+    def check(self) -> None:
+        if not self.service.running:
+            raise ServiceError(f"{self.label} stopped while the stack ran:\n{self.service.log_tail()}")
+
+
+@dataclass
+class Running:
+    """A service the settings point at that already answers: the stack uses it and leaves it running."""
+
+    label: str
+    address: str
+    env: str
+    probe: Callable[[], object]
+
+    def start(self) -> None:
+        """Ask it once more as the stack starts (``components`` asked when choosing it)."""
+        self.ask()
+
+    def ask(self) -> None:
+        try:
+            self.probe()
+        except Exception as exc:  # each client fails in its own way; all mean "not this service"
+            raise ConfigError(
+                f"{self.address} ({self.env}) does not answer as {self.label} ({exc}); stop what holds it, or set "
+                f"{self.env} to a free loopback port for the stack to start its own"
+            ) from exc
+
+    def stop(self) -> None:
+        """Not ours: it keeps running."""
+
+    def status(self) -> str:
+        return f"{self.label:<10} {self.address:<28} already running (configured), used as it is"
+
+    def check(self) -> None:
+        """Its health is its operator's; the stages that use it report what fails."""
+
+
+@dataclass
+class Declarations:
+    """What the pipeline declares in the services: its Kafka topics and the InfluxDB database."""
+
+    kafka: KafkaSettings
+    influx: InfluxSettings
+    created: int = 0
+
+    def start(self) -> None:
+        self.created = len(ensure_topics(self.kafka))
+        with InfluxClient(self.influx) as client:
+            client.create_database()
+
+    def stop(self) -> None:
+        """Topics and the database stay, with the services' data."""
+
+    def status(self) -> str:
+        return (
+            f"{'Declared':<10} {self.created} topics created under {self.kafka.topic_prefix}. in Kafka, "
+            f"database {self.influx.database} in InfluxDB"
+        )
+
+    def check(self) -> None:
+        """Nothing runs."""
+
+
+class Models:
+    """The models the workers serve: trained first (``smartfarm train``'s defaults) when the registry is empty."""
+
+    def __init__(self, settings: ModelSettings, train: bool, days: int) -> None:
+        self.settings = settings
+        self.train = train
+        self.days = days
+        self.summary = ""
+
+    def start(self) -> None:
+        from ml.registry import Registry  # MLflow takes seconds to import; only this component pays
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store's table creation is no news here
+        registry = Registry(self.settings)
+        if not registry.versions() and self.train:
+            say(f"  Models     the registry {self.settings.store} is empty: training them first (about a minute)")
+            command = [
+                sys.executable,
+                "-m",
+                "cli",
+                "train",
+                "--store",
+                str(self.settings.store),
+                "--days",
+                str(self.days),
+            ]
+            with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    say(f"             {line.rstrip()}")
+            if proc.returncode != 0:
+                raise ServiceError(f"smartfarm train failed (exit {proc.returncode}); see its lines above")
+        promoted = [v for v in registry.versions() if v.promoted]
+        self.summary = (
+            ", ".join(f"{v.name} v{v.version}" for v in promoted)
+            if promoted
+            else "none promoted: the workers serve the FAO-56 baselines"
+        )
+
+    def stop(self) -> None:
+        """The registry stays."""
+
+    def status(self) -> str:
+        return f"{'Models':<10} {self.summary} (store {self.settings.store})"
+
+    def check(self) -> None:
+        """The workers follow the registry and say what they load in their logs."""
+
+
+@dataclass
+class BridgeComponent:
+    bridge: Bridge
+
+    def start(self) -> None:
+        self.bridge.start()
+
+    def stop(self) -> None:
+        self.bridge.stop()
+
+    def status(self) -> str:
+        return f"{'Bridge':<10} {self.bridge.settings.bridge_id:<28} metrics on {self.bridge.metrics_url}"
+
+    def check(self) -> None:
+        self.bridge.check()
+
+
+class PrometheusComponent:
+    """Prometheus, started once the bridge and the workers it scrapes run (their ports are known then)."""
+
+    def __init__(self, workdir: Path, port: int, bridge: Bridge, workers: Sequence[WorkerProcess]) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.bridge = bridge
+        self.workers = workers
+        self.service: Prometheus | None = None
+
+    def start(self) -> None:
+        bridge = urlsplit(self.bridge.metrics_url)
+        targets = {
+            "bridge": [f"{bridge.hostname}:{bridge.port}"],
+            "worker": [f"127.0.0.1:{w.metrics_port}" for w in self.workers],
+        }
+        self.service = Prometheus(self.workdir, targets, port=self.port)
+        self.service.start()
+
+    @property
+    def url(self) -> str:
+        return self.service.url if self.service else f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+
+    def status(self) -> str:
+        ready = self.service.ready_seconds if self.service else 0
+        scraped = f"scraping the bridge and {len(self.workers)} worker(s)"
+        return f"{'Prometheus':<10} {self.url:<28} ready in {ready or 0:.1f}s, {scraped}"
+
+    def check(self) -> None:
+        if self.service is not None and not self.service.running:
+            raise ServiceError(f"Prometheus stopped while the stack ran:\n{self.service.log_tail()}")

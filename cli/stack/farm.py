@@ -1,0 +1,101 @@
+"""The simulated farm of the local stack, on a thread of its own, and the environment of the workers beside it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+from cli.console import say
+from cli.farmclock import SeasonWindow
+from cli.worker import WorkerProcess, advice_horizon
+from edge.fleet import AdviceGate, FleetStats, prepare
+from edge.settings import EdgeSettings
+from ml.settings import ModelSettings
+from smartfarm.layout import Layout
+from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.stop import StopFlag
+from stream.settings import WorkerSettings
+
+
+class FarmRunner:
+    """The simulated farm, on a thread of its own; its last statistics are kept for the live status."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        mqtt: MqttSettings,
+        edge: EdgeSettings,
+        season: SeasonWindow | None,
+        workers: Sequence[WorkerProcess] = (),
+    ) -> None:
+        self.layout = layout
+        self.workers = workers
+        self.mqtt = mqtt
+        self.edge = edge
+        self.season = season
+        self.stats: FleetStats | None = None
+        self.error: BaseException | None = None
+        self._stop = StopFlag()
+        self._thread = threading.Thread(target=self._run, name="farm", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            fleet, source = prepare(self.layout, self.mqtt, self.edge)
+            # The catch-up waits for the workers' advice, so the valves water as on a live farm.
+            gate = AdviceGate(partial(advice_horizon, self.workers)) if self.workers else None
+            stats = fleet.run(source, self._stop, self.edge.speed, on_progress=self._progress, advice=gate)
+            if not self._stop.is_set():
+                say(f"  Edge       the simulated farm finished its run: {stats.line()}")
+        except BaseException as exc:  # surfaced by check() on the main thread
+            self.error = exc
+
+    def _progress(self, stats: FleetStats) -> None:
+        self.stats = stats
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def status(self) -> str:
+        edge = self.edge
+        devices = len(self.layout.placements)
+        line = f"{'Edge':<10} {devices} simulated devices at {edge.speed:g}x real time (seed {edge.seed})"
+        return line + (f"\n             {self.season.describe()}" if self.season else "")
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+ACCELERATED_MAX_FUTURE_S = 10 * 365 * 86400.0
+"""A simulated farm faster than real time, or in a season of its own, stamps readings ahead of the clock; the
+worker's clock check is relaxed to this (ten years) for it, rather than dead-lettering the farm after a minute."""
+
+
+def worker_env(
+    worker: WorkerSettings,
+    accelerated: bool,
+    kafka: KafkaSettings,
+    influx: InfluxSettings,
+    layout_file: Path,
+    models: ModelSettings,
+) -> dict[str, str]:
+    """The environment of one of the stack's workers: the stack's Kafka, InfluxDB, layout and models."""
+    return {
+        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "SMARTFARM_KAFKA_PARTITIONS": str(kafka.partitions),
+        "SMARTFARM_INFLUX_URL": influx.url,
+        "SMARTFARM_INFLUX_DATABASE": influx.database,
+        "SMARTFARM_LAYOUT": str(layout_file),
+        "SMARTFARM_MODELS_STORE": str(models.store),
+        "SMARTFARM_WORKER_WORKER_ID": worker.worker_id,
+        "SMARTFARM_WORKER_METRICS_PORT": str(worker.metrics_port),
+        "SMARTFARM_WORKER_DATA_DIR": str(layout_file.parent / "workers" / worker.worker_id),
+        "SMARTFARM_WORKER_MAX_FUTURE_S": str(ACCELERATED_MAX_FUTURE_S if accelerated else worker.max_future_s),
+    }
