@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from edge.weather import Climate, FarmWeather
-from ml.baselines import HARVEST_NOTICE_DAYS, RATE_DAYS
 from ml.features import GDD_TO_HARVEST, growing_degree_days
+from ml.rules.harvest import HARVEST_NOTICE_DAYS, RATE_DAYS
 from smartfarm.layout import Farm, Layout, Zone
 
 LIVE_AFTER_NOTICE_DAYS = 4

@@ -1,6 +1,6 @@
 """What a scorer is given and what it answers: a zone's recent data in, advice out.
 
-These live apart from ``ml.scoring`` so that the rules in ``ml.baselines`` and the ``Scorer`` that combines them
+These live apart from ``ml.scoring`` so that the rules in ``ml.rules`` and the ``Scorer`` that combines them
 can both import them without an import cycle; ``ml.scoring`` re-exports them, and callers import from there.
 """
 

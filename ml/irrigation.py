@@ -1,6 +1,6 @@
 """The one irrigation decision: how much, when, how urgent and how sure, from a depletion estimate.
 
-The FAO-56 baseline (``ml.baselines.irrigation``: the balance of the hour's measured soil moisture) and the
+The FAO-56 baseline (``ml.rules.rootzone.irrigation``: the balance of the hour's measured soil moisture) and the
 advisor (``ml.advisor.advise_irrigation``: a balance corrected by the sensors and looked ahead with the
 forecaster) differ only in the depletion they estimate and in the words and numbers they explain it with. What
 they then decide is here, once: refill to field capacity in 0.5 mm steps less what is already planned, open the

@@ -1,5 +1,5 @@
 """The scorer that serves the promoted models: irrigation by the advisor with the forecaster's look-ahead, sensor
-faults by the rules and the fault detector, and the published risk and harvest rules of ``ml.baselines``.
+faults by the rules and the fault detector, and the published risk and harvest rules of ``ml.rules``.
 
 Each model comes from a ``Follower`` of the registry, so a worker picks up a newly promoted version at its next
 ``refresh`` without a restart, and keeps the last good one when a new one is refused. Until any model is promoted
@@ -15,9 +15,13 @@ from datetime import timedelta
 from typing import Protocol
 
 from ml.advisor import SoilForecast, advise_irrigation
-from ml.baselines import disease_risk, frost, harvest, heat, sensor_fault
 from ml.context import Advice, ZoneContext, fit_message
 from ml.faultdetect import Detection
+from ml.rules.disease import disease_risk
+from ml.rules.frost import frost
+from ml.rules.harvest import harvest
+from ml.rules.heat import heat
+from ml.rules.sensorfault import sensor_fault
 from ml.scoring import Baselines, model_tag
 from ml.settings import ModelSettings
 from ml.zonestate import SoilOutlook, ZoneState, advisor_state, model_outlook, physics_outlook

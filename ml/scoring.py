@@ -1,6 +1,6 @@
 """The scoring interface the stream's recommend step calls: a ``Scorer`` turns a ``ZoneContext`` into ``Advice``.
 
-``Baselines`` is the first scorer: the transparent FAO-56 and threshold rules of ``ml.baselines``, the bar that
+``Baselines`` is the first scorer: the transparent FAO-56 and threshold rules of ``ml.rules``, the bar that
 learnt models must clear before they replace it. Scorers are pure: the caller gathers the zone's data, and turns
 the advice into ``Recommendation`` records tagged with ``model_tag``.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ml.baselines import RULES
 from ml.context import Advice, SensorSuspicion, ZoneContext
+from ml.rules import RULES
 from ml.zonestate import SoilOutlook, ZoneState, baseline_state, physics_outlook
 
 __all__ = ["Advice", "Baselines", "Scorer", "SensorSuspicion", "ZoneContext", "model_tag"]
@@ -44,7 +44,7 @@ class Scorer(Protocol):
 
 
 class Baselines:
-    """The FAO-56 water balance and published thresholds, one rule per recommendation kind (``ml.baselines``)."""
+    """The FAO-56 water balance and published thresholds, one rule per recommendation kind (``ml.rules``)."""
 
     name = "fao56-baseline"
     version = "1"

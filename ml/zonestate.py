@@ -3,7 +3,7 @@ zone against the irrigation trigger, and where its soil moisture is heading. The
 recommendations (``zone_state``, ``soil_forecast``) so a dashboard draws the numbers the advice was made from.
 
 Pure: each function takes a ``ZoneContext``. The trigger is the advice's own: field capacity less RAW at the
-depth the advice manages (``ml.advisor.Estimate.trigger_pct``, ``ml.baselines.RootZone.trigger_pct``), so the
+depth the advice manages (``ml.advisor.Estimate.trigger_pct``, ``ml.rules.rootzone.RootZone.trigger_pct``), so the
 line a farmer sees on the dashboard is the one below which irrigation is advised.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ml.advisor import SoilForecast, estimate
-from ml.baselines import measured_root_zone
 from ml.context import ZoneContext
 from ml.dataset import HORIZONS_H
 from ml.features import ASSUMED_ET0_MM, zone_features
+from ml.rules.rootzone import measured_root_zone
 from ml.waterbalance import dry_theta_pct
 
 PHYSICS = "fao56-physics@1"
@@ -50,7 +50,7 @@ class SoilOutlook:
 
 
 def baseline_state(context: ZoneContext, model: str) -> ZoneState | None:
-    """The state by ``ml.baselines``' rule (the measured soil moisture over the crop's root depth); None without
+    """The state by ``ml.rules``' rule (the measured soil moisture over the crop's root depth); None without
     soil moisture in the hour that just closed."""
     rz = measured_root_zone(context)
     if rz is None:

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from cli.farmclock import FALLBACK_DAYS, LIVE_AFTER_NOTICE_DAYS, SEASON_REACH_DAYS, recent_season, season_window
 from edge.weather import Climate, FarmWeather
-from ml.baselines import HARVEST_NOTICE_DAYS, RATE_DAYS
 from ml.features import GDD_TO_HARVEST, growing_degree_days
+from ml.rules.harvest import HARVEST_NOTICE_DAYS, RATE_DAYS
 from smartfarm.layout import Crop, load_layout
 
 

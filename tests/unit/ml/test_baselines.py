@@ -7,26 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ml.baselines import (
-    FROST_LIMITS,
-    PERENNIALS,
-    RootZone,
-    depletion_fraction,
-    dew_point_c,
-    disease_risk,
-    disease_severity_value,
-    downy_mildew,
-    frost,
-    frost_limit,
-    harvest,
-    heat,
-    hours_to_raw,
-    irrigation,
-    root_depth_m,
-    root_zone,
-    sensor_fault,
-)
 from ml.context import SensorSuspicion
+from ml.rules.disease import disease_risk, disease_severity_value, downy_mildew
+from ml.rules.frost import FROST_LIMITS, PERENNIALS, dew_point_c, frost, frost_limit
+from ml.rules.harvest import harvest
+from ml.rules.heat import heat
+from ml.rules.rootzone import RootZone, depletion_fraction, hours_to_raw, irrigation, root_depth_m, root_zone
+from ml.rules.sensorfault import sensor_fault
 from ml.scoring import Baselines
 from smartfarm.agronomy import CropStage
 from smartfarm.layout import Crop, SensorKind

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from ml import advisor, baselines
+from ml import advisor
 from ml.irrigation import VALID_FOR, Depletion, Irrigation, decide
+from ml.rules import rootzone as baselines
 from smartfarm.records import RecommendationKind, Severity
 from tests.unit.ml.builders import END, context
 

@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from ml.baselines import sensor_fault
 from ml.context import SensorSuspicion, ZoneContext
 from ml.faultdetect import Detection
 from ml.models import FAULT_DETECTOR, FORECASTER, ModelScorer, fault_advice
+from ml.rules.sensorfault import sensor_fault
 from ml.scoring import Baselines, model_tag
 from smartfarm.layout import SensorKind
 from smartfarm.records import RecommendationKind, Severity

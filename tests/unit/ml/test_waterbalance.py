@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ml import baselines
+from ml.rules import rootzone as baselines
 from ml.waterbalance import (
     DEFAULT_GAIN,
     BalanceDay,
