@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -52,6 +55,28 @@ def test_every_hostile_payload_is_refused_with_its_reason_at_its_stage(case) -> 
     assert (letter.mqtt_topic, letter.device, letter.source_partition, letter.source_offset) == (topic, DEVICE, 3, 41)
     assert letter.detail, "the reason is explained"
     assert outcome.key == DEVICE.encode()
+
+
+def _on_a_deep_stack(depth: int, call: Callable[[], object]) -> object:
+    return call() if depth == 0 else _on_a_deep_stack(depth - 1, call)
+
+
+def test_a_payload_gets_the_same_reason_however_deep_the_stack_that_cleans_it() -> None:
+    """A worker cleans inside an event loop, hundreds of frames deep: a value nested 200 deep once came out as
+    invalid JSON there and as an invalid payload in a shallow caller."""
+    topic = TOPICS.telemetry(FARM, DEVICE)
+    room = sys.getrecursionlimit() - len(inspect.stack()) - 60
+
+    def reasons() -> list[object]:
+        found = []
+        for case in hostile_payloads(NOW):
+            route = ROUTER.route(topic, case.payload, NOW.timestamp())
+            if route.kind == "telemetry":
+                outcome = CLEANER.clean(RawMessage(route.value, route.headers, "t.telemetry.raw", 0, 0), DeviceMemory())
+                found.append(outcome.letter.reason if isinstance(outcome, Refused) else outcome)
+        return found
+
+    assert _on_a_deep_stack(room, reasons) == reasons()
 
 
 def test_a_device_not_in_the_layout_and_a_device_under_another_farm_are_refused() -> None:
