@@ -1,7 +1,7 @@
 """Ceilings measured by the fastest plain tool for a stage, in the same run as our stage: Kafka's own producer and
 consumer performance tools (``org.apache.kafka.tools``, from the same jars as the broker) and the model scorers'
 rows per second. The MQTT, decode-floor and InfluxDB ceilings live beside the stage they bound
-(``benchmarks.bridge.ceiling``, ``benchmarks.worker.ceiling``, ``benchmarks.worker.influx_ceiling``).
+(``benchmarks.bridge_stage.ceiling``, ``benchmarks.worker_stage.ceiling``, ``benchmarks.worker_stage.influx_ceiling``).
 
     kafka_ceilings(kafka, work, record_bytes=258)  # {"producer": {...}, "consumer": {...}}
     model_rates()                                  # {"forecaster 24h": {"1": rows/s, "100": ..., "1000": ...}, ...}

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from benchmarks.accounting import HORIZON_S, Arrivals, Outcome
-from benchmarks.bridge import CpuMeter, bridge_metric, forwarded, start_bridges, stop_bridges
+from benchmarks.bridge_stage import CpuMeter, bridge_metric, forwarded, start_bridges, stop_bridges
 from benchmarks.openloop import Plan, Report
-from benchmarks.worker import start_workers, wait_holding, write_layout
+from benchmarks.worker_stage import start_workers, wait_holding, write_layout
 from cli.services import InfluxDB, Kafka, Mosquitto
 from cli.worker import WorkerProcess
 from smartfarm.errors import ServiceError, StorageError

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 
-from benchmarks.bridge import start_bridge, wait_up
+from benchmarks.bridge_stage import start_bridge, wait_up
 from benchmarks.endtoend import Measured, Pipeline, Restarts, Scripted, run_rate
 from benchmarks.harness import Services
 from benchmarks.matrix import (

@@ -5,9 +5,9 @@ mean anything).
 The phases, in order (``--phases`` picks some):
 
 ``ceilings``  what the services and libraries do alone: MQTT QoS 1 paced publisher to subscriber through
-              Mosquitto (``benchmarks.bridge.ceiling``); Kafka's own producer and consumer performance tools
+              Mosquitto (``benchmarks.bridge_stage.ceiling``); Kafka's own producer and consumer performance tools
               (``benchmarks.ceilings``); a bare aiokafka ``getmany`` loop decoding every record
-              (``benchmarks.worker.ceiling``); InfluxDB taking our gzip line batches (``influx_ceiling``); the
+              (``benchmarks.worker_stage.ceiling``); InfluxDB taking our gzip line batches (``influx_ceiling``); the
               model scorers' rows per second at batch 1, 100 and 1000.
 ``stages``    each of our stages alone against its ceiling: the bridge (MQTT into Kafka) and the worker's
               clean-and-store (Kafka into InfluxDB) over the same messages.
@@ -48,10 +48,10 @@ from typing import Any
 
 import confluent_kafka
 
-from benchmarks import bridge as bridge_bench
+from benchmarks import bridge_stage as bridge_bench
 from benchmarks import ceilings, faults
-from benchmarks import worker as worker_bench
-from benchmarks.bridge import RawCount, start_bridge, wait_up
+from benchmarks import worker_stage as worker_bench
+from benchmarks.bridge_stage import RawCount, start_bridge, wait_up
 from benchmarks.endtoend import Measured, Pipeline, Restarts, advice_latency, run_rate, search, summary
 from benchmarks.harness import Results, Services
 from benchmarks.openloop import Payloads

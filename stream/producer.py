@@ -6,7 +6,7 @@
   thread.
 - ``kafka-python``: pure Python. Measured here alone: about 17,000 records/s with the same settings; its record
   building and sender thread cost the bridge most of its CPU, so it cannot keep up with the broker on a small
-  machine. Kept for comparison (``benchmarks/bridge.py`` runs both) and where a native library is unwelcome.
+  machine. Kept for comparison (``benchmarks/bridge_stage.py`` runs both) and where a native library is unwelcome.
 
 Both: acks=all, idempotence (no duplicates or reordering from the producer's own retries), lz4, batching set by
 ``BridgeSettings``; a record not confirmed within ``delivery_timeout_ms`` is reported to ``on_done`` as failed.

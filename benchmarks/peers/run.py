@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import worker as worker_bench
+from benchmarks import worker_stage as worker_bench
 from benchmarks.endtoend import Measured, Restarts, run_rate, search, summary
 from benchmarks.harness import Results, Services
 from benchmarks.peers.quix import QuixPeer, ensure_quix_venv, installed

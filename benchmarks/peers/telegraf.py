@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.worker import write_layout
+from benchmarks.worker_stage import write_layout
 from cli.services import InfluxDB, Mosquitto
 from cli.services.base import find_binary, tail_of
 from smartfarm.errors import ServiceError

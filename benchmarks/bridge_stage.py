@@ -10,7 +10,7 @@
    one (and then two) bridge processes start and drain them; the rate counts from the moment the last bridge is
    up to the last record in Kafka.
 
-    .venv/bin/python benchmarks/bridge.py [--count 100000] [--size 228] [--backlog 200000]
+    .venv/bin/python benchmarks/bridge_stage.py [--count 100000] [--size 228] [--backlog 200000]
 
 Prints each figure and the ratios; a benchmark, not a test: nothing here asserts.
 """

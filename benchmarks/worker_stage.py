@@ -8,7 +8,7 @@
    checked in InfluxDB.
 3. Two workers sharing the partitions, the same way.
 
-    .venv/bin/python benchmarks/worker.py [--count 100000] [--devices 200]
+    .venv/bin/python benchmarks/worker_stage.py [--count 100000] [--devices 200]
 
 Prints each figure and the ratios; a benchmark, not a test: nothing here asserts.
 """
