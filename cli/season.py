@@ -13,7 +13,7 @@ import argparse
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,17 +25,15 @@ from edge.season import SeasonRecipe, SeasonTables, run_season
 from edge.simulator import FarmSimulation, Message
 from ml.advisor import SoilForecast
 from ml.context import ZoneContext
-from ml.dataset import ZoneHistory
-from ml.features import zone_day
 from ml.models import IrrigationAdvisor
 from ml.outcome import SeasonOutcome, outcome
 from ml.settings import ModelSettings
+from ml.timeline import ZoneTimeline, hour_aggregates
 from smartfarm.errors import ConfigError
 from smartfarm.layout import Farm, Layout, Zone, load_layout
-from smartfarm.records import RecommendationKind, ZoneAggregate
+from smartfarm.records import RecommendationKind
 from smartfarm.settings import LayoutSettings
 from stream.advice import advise
-from stream.windows import revise, window_stats
 
 POLICIES = ("advisor", "calendar", "none")
 
@@ -82,25 +80,33 @@ class OnceAnHour:
 
 
 class ClosedLoop:
-    """The advisor's valves: each hour the zones' new aggregates, closed days and recommendations, applied when due."""
+    """The advisor's valves: each hour the zones' new aggregates, closed days and recommendations, applied when due.
+
+    Each zone runs the stream's zone stage (``ml.timeline``): the hour's aggregates of its readings, the days
+    before today closed, the context at the hour's close scored by ``stream.advice.advise``."""
 
     def __init__(self, layout: Layout, forecaster: SoilForecast | None) -> None:
         self.forecaster = OnceAnHour(forecaster) if forecaster is not None else None
         self.scorer = IrrigationAdvisor(self.forecaster)
         self.zones: list[tuple[Farm, Zone]] = [(f, z) for f in layout.farms for z in f.zones]
-        self.history = {z.id: ZoneHistory() for _, z in self.zones}
+        self.timelines = {z.id: ZoneTimeline(f, z) for f, z in self.zones}
         self.state: dict[str, dict[str, Any]] = {z.id: {} for _, z in self.zones}
-        self.by_day: dict[str, dict[date, list[ZoneAggregate]]] = {z.id: {} for _, z in self.zones}
         self.zone_of = {d.id: d.zone for f in layout.farms for d in f.devices}
         self.schedule = IrrigationSchedule()
         self.log = {z.id: ZoneLog() for _, z in self.zones}
 
     def __call__(self, time: datetime, messages: list[Message], sim: FarmSimulation) -> None:
         for farm, zone in self.zones:
-            hours = self._aggregates(farm, zone, messages)
-            self.history[zone.id].add_hours(hours)
-            self._close_days(farm, zone, time, hours)
-            context = self.history[zone.id].context(farm, zone, time)
+            timeline = self.timelines[zone.id]
+            readings = (
+                (m.ts.timestamp(), r.kind, r.value)
+                for m in messages
+                if self.zone_of.get(m.device) == zone.id
+                for r in m.readings
+            )
+            timeline.add_hours(hour_aggregates(farm.id, zone.id, readings))
+            timeline.close_days(before=time.astimezone(timeline.tz).date())
+            context = timeline.context(time)
             if self.forecaster is not None:
                 ahead = self.forecaster.forecast(context).get(24)
                 if ahead is not None:
@@ -111,28 +117,6 @@ class ClosedLoop:
                     self.log[zone.id].recommended.append((rec.start_at or time, rec.amount_mm))
         for irrigation in self.schedule.due(time):
             sim.irrigate(irrigation.farm, irrigation.zone, irrigation.amount_mm)
-
-    def _aggregates(self, farm: Farm, zone: Zone, messages: list[Message]) -> list[ZoneAggregate]:
-        """The hour's 1-hour aggregates of the zone by the stream's own rule (``window_stats``)."""
-        triples = [
-            (m.ts.timestamp(), r.kind, r.value)
-            for m in messages
-            if self.zone_of.get(m.device) == zone.id
-            for r in m.readings
-        ]
-        stats = window_stats(triples, 3600)
-        return revise(farm.id, zone.id, {window for window, _ in stats}, stats, {})  # first revisions, in order
-
-    def _close_days(self, farm: Farm, zone: Zone, time: datetime, hours: list[ZoneAggregate]) -> None:
-        tz = ZoneInfo(farm.timezone)
-        days = self.by_day[zone.id]
-        for a in hours:
-            days.setdefault(a.window_start.astimezone(tz).date(), []).append(a)
-        today = time.astimezone(tz).date()
-        for day in sorted(d for d in days if d < today):
-            made = zone_day(farm, zone, day, days.pop(day))
-            if made is not None:
-                self.history[zone.id].add_day(made)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

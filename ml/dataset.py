@@ -4,10 +4,12 @@ A season arrives as tables (``edge.season`` records simulated ones; ``from_influ
 one row each with its ground-truth fault, and each zone's true state. From them:
 
 - ``hourly_aggregates``: the zone's 1-hour aggregates as the stream makes them (count, mean, min, max, last of the
-  good readings per kind), so a model learns from what it is shown in service; a test holds them against
-  ``stream.windows.window_stats``;
-- ``feature_rows``: ``ml.features.zone_features`` of every closed hour, from a ``ZoneContext`` built the way the
-  stream builds it (48 hours of aggregates, the closed days before the hour's local day);
+  good readings per kind), so a model learns from what it is shown in service; pandas does it for a whole season
+  at once, and a test holds it against ``ml.timeline.window_stats``, the stream's own;
+- ``feature_rows``: ``ml.features.zone_features`` of every closed hour, from the ``ZoneContext`` of the zone stage
+  the stream runs (``ml.timeline.ZoneTimeline``: 48 hours of aggregates, the closed days before the hour's local
+  day), with the days made by its ``zone_days``; a test runs the stream's stage on the same readings and gets the
+  same rows;
 - ``forecast_table``: those rows with the targets (soil moisture 6 h and 24 h later) and what the evaluation needs
   (the season, whether the valves ran in the horizon);
 - ``table_hash``: the SHA-256 of a table, logged with every training run beside its recipe.
@@ -15,24 +17,22 @@ one row each with its ground-truth fault, and each zone's true state. From them:
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from ml.context import ZoneContext
-from ml.features import CONTEXT_H, FEATURES, zone_day, zone_features
+from ml.features import FEATURES, zone_features
+from ml.timeline import HOUR, Day, ZoneTimeline, zone_days
 from smartfarm.layout import Farm, Layout, SensorKind, Zone
 from smartfarm.records import ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
 from storage.zones import aggregates, stored_days
 
-HOUR = timedelta(hours=1)
 HORIZONS_H = (6, 24)
 """Hours ahead the soil-moisture forecaster predicts."""
 AGGREGATE_COLUMNS = ("farm", "zone", "kind", "window_start", "count", "mean", "min", "max", "last")
@@ -85,66 +85,12 @@ def zone_aggregates(hourly: pd.DataFrame, farm: str, zone: str) -> list[ZoneAggr
     ]
 
 
-def zone_days(farm: Farm, zone: Zone, hours: Sequence[ZoneAggregate]) -> list[ZoneDay]:
-    """The zone's days (in the farm's time zone) from its 1-hour aggregates, by ``ml.features.zone_day``."""
-    tz = ZoneInfo(farm.timezone)
-    by_day: dict[date, list[ZoneAggregate]] = {}
-    for a in hours:
-        by_day.setdefault(a.window_start.astimezone(tz).date(), []).append(a)
-    days = (zone_day(farm, zone, d, by_day[d]) for d in sorted(by_day))
-    return [d for d in days if d is not None]
-
-
-class ZoneHistory:
-    """A zone's aggregates by kind and its days, sliced per hour by bisection instead of scanned: the context the
-    stream would show a scorer at any hour. Filled at once (training) or hour by hour (a closed-loop season)."""
-
-    def __init__(self, hours: Sequence[ZoneAggregate] = (), days: Sequence[ZoneDay] = ()) -> None:
-        self.by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
-        self.starts: dict[SensorKind, list[datetime]] = {}
-        self.days: list[ZoneDay] = []
-        self.day_keys: list[date] = []
-        self.add_hours(hours)
-        for d in sorted(days, key=lambda d: d.day):
-            self.add_day(d)
-
-    def add_hours(self, hours: Iterable[ZoneAggregate]) -> None:
-        """Append aggregates (newer than those held, per kind)."""
-        for a in sorted(hours, key=lambda a: a.window_start):
-            self.by_kind.setdefault(a.kind, []).append(a)
-            self.starts.setdefault(a.kind, []).append(a.window_start)
-
-    def add_day(self, day: ZoneDay) -> None:
-        """Append a closed day (newer than those held)."""
-        self.days.append(day)
-        self.day_keys.append(day.day)
-
-    def hours_of(self, kind: SensorKind, start: datetime, end: datetime) -> list[ZoneAggregate]:
-        starts = self.starts.get(kind, [])
-        return self.by_kind.get(kind, [])[bisect.bisect_left(starts, start) : bisect.bisect_left(starts, end)]
-
-    def context(self, farm: Farm, zone: Zone, end: datetime, pending_mm: float = 0.0) -> ZoneContext:
-        since = end - timedelta(hours=CONTEXT_H)
-        hours = {kind: self.hours_of(kind, since, end) for kind in self.by_kind}
-        today = (end - HOUR).astimezone(ZoneInfo(farm.timezone)).date()
-        first = bisect.bisect_left(self.day_keys, zone.planting_date)
-        days = self.days[first : max(first, bisect.bisect_left(self.day_keys, today))]
-        return ZoneContext(
-            farm=farm,
-            zone=zone,
-            window_end=end,
-            hours=hours,
-            days=days,
-            suspicions=(),
-            pending_irrigation_mm=pending_mm,
-        )
-
-
 def feature_rows(farm: Farm, zone: Zone, hours: Sequence[ZoneAggregate], days: Sequence[ZoneDay]) -> pd.DataFrame:
-    """``zone_features`` at the end of every hour the zone has soil moisture, indexed by the hour's end (UTC)."""
-    lookback = ZoneHistory(hours, days)
-    ends = [a.window_end for a in lookback.by_kind.get(SensorKind.SOIL_MOISTURE, [])]
-    rows = [zone_features(lookback.context(farm, zone, end)) for end in ends]
+    """``zone_features`` at the end of every hour the zone has soil moisture, indexed by the hour's end (UTC), of
+    the context ``ml.timeline.ZoneTimeline`` shows a scorer in service."""
+    timeline = ZoneTimeline(farm, zone, hours, days)
+    ends = [a.window_end for a in timeline.by_kind.get(SensorKind.SOIL_MOISTURE, [])]
+    rows = [zone_features(timeline.context(end)) for end in ends]
     return pd.DataFrame(rows, index=pd.DatetimeIndex(ends, name="window_end"), columns=list(FEATURES))
 
 
@@ -230,11 +176,9 @@ def from_influx(
     start_s, end_s = start.timestamp(), end.timestamp()
     hours = aggregates(client, farm.id, zone.id, 3600, "1h", start_s, end_s)
     tz = ZoneInfo(farm.timezone)
-    midnights: dict[int, date] = {}
-    day = start.astimezone(tz).date()
-    while day <= end.astimezone(tz).date():
-        midnights[int(datetime.combine(day, datetime.min.time(), tz).timestamp())] = day
-        day += timedelta(days=1)
+    first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    spans = (Day.on(first + timedelta(days=i), tz) for i in range((last - first).days + 1))
+    midnights = {span.start_s: span.day for span in spans}
     days = stored_days(client, farm.id, zone.id, min(midnights), max(midnights) + 1, midnights) if midnights else []
     rows = feature_rows(farm, zone, hours, days)
     return pd.concat([rows, targets(rows, horizons)], axis=1).assign(farm=farm.id, zone=zone.id)

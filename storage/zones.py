@@ -80,7 +80,7 @@ def stored_readings(client: InfluxClient, farm: str, zone: str, start_s: float, 
     """Every reading of the zone stored in the range, good or suspect, in one query.
 
     One scan serves both window widths and the sensors' flag counts (``sensor_hours``), computed in Python by the
-    same rule (``stream.windows.summarize``): InfluxDB 1.x runs each aggregate function of a query as its own pass
+    same rule (``ml.timeline.summarize``): InfluxDB 1.x runs each aggregate function of a query as its own pass
     over the data and filters on a string field slowly; five aggregates per width and two flag queries cost it
     about twice this one scan (measured on 51 devices of 8 sensors: 196 ms against 87 ms for two hours)."""
     where = _where(farm, zone, start_s, end_s)

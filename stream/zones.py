@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ml.context import SensorHour, sensor_hour
-from ml.features import zone_day
+from ml.features import CONTEXT_H
 from ml.scoring import Scorer, SensorSuspicion, ZoneContext
+from ml.timeline import HOUR_S, Day, Stats, Window, ZoneTimeline, revise, window_stats, zone_days
 from ml.zonestate import SoilOutlook, ZoneState
 from smartfarm.layout import Farm, Layout, SensorKind, Zone
 from smartfarm.records import Recommendation, ZoneAggregate, ZoneDay
@@ -41,11 +42,7 @@ from storage.zones import (
     stored_readings,
 )
 from stream.advice import advise, readvise
-from stream.windows import HOUR_S, WIDTH_NAMES, Day, Stats, Window, ZoneClock, revise, window_stats
-
-CONTEXT_HOURS = 48
-"""Hours of a zone's aggregates a scorer is shown."""
-
+from stream.windows import WIDTH_NAMES, ZoneClock
 
 PREVIOUS_WITHIN_S = 12 * 3600
 """How far back a sensor's reading before an hour is looked for: past the longest silence a node sends after
@@ -261,9 +258,10 @@ class ZoneStage:
         return sorted(found.values(), key=lambda a: (a.window_start, a.kind.value))
 
     def _day(self, farm: Farm, zone: Zone, span: Day, tz: ZoneInfo, fresh: list[ZoneAggregate]) -> ZoneDay | None:
-        day = zone_day(farm, zone, span.day, self._hours(farm, zone, span.start_s, span.end_s, fresh))
-        if day is None:
+        made = zone_days(farm, zone, self._hours(farm, zone, span.start_s, span.end_s, fresh))
+        if not made:
             return None
+        day = made[0]
         before = stored_days(self.client, farm.id, zone.id, span.start_s, span.start_s + 1, {span.start_s: span.day})
         if before and _same_day(day, before[0]):
             return None
@@ -287,23 +285,17 @@ class ZoneStage:
         if not closed:
             return
         first, last = closed[0], closed[-1]
-        hours = self._hours(farm, zone, first.end_s - CONTEXT_HOURS * HOUR_S, last.end_s, out.aggregates)
-        days = self._days_before(farm, zone, last, tz, out.days)
+        timeline = ZoneTimeline(
+            farm,
+            zone,
+            self._hours(farm, zone, first.end_s - CONTEXT_H * HOUR_S, last.end_s, out.aggregates),
+            self._days_before(farm, zone, last, tz, out.days),
+        )
         flags = sensor_hours(readings, first.start_s, last.end_s)
         sensors = self._sensor_hours(farm, zone, closed, readings) if _wants_sensor_hours(self.scorer) else {}
         for window in closed:
-            since = window.end_s - CONTEXT_HOURS * HOUR_S
-            by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
-            for a in hours:
-                if since <= a.window_start.timestamp() < window.end_s:
-                    by_kind.setdefault(a.kind, []).append(a)
-            today = datetime.fromtimestamp(window.start_s, tz).date()
-            context = ZoneContext(
-                farm=farm,
-                zone=zone,
-                window_end=window.end,
-                hours=by_kind,
-                days=[d for d in days if d.day < today],
+            context = timeline.context(
+                window.end,
                 suspicions=[
                     SensorSuspicion(r.device, r.sensor, r.kind, r.readings, r.flags)
                     for r in flags.get(window.start_s, ())

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 
 from edge.season import SeasonRecipe, farmer_valves, run_season
-from ml.context import ZoneContext
 from ml.dataset import (
     feature_rows,
     forecast_table,
@@ -19,12 +17,11 @@ from ml.dataset import (
     table_hash,
     targets,
     zone_aggregates,
-    zone_days,
 )
-from ml.features import FEATURES, zone_day, zone_features
+from ml.features import FEATURES, zone_features
+from ml.timeline import ZoneTimeline, hour_aggregates, zone_days
 from smartfarm.layout import SensorKind, load_layout
 from smartfarm.records import ZoneAggregate
-from stream.windows import revise, window_stats
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -40,8 +37,7 @@ def _stream_aggregates(readings: pd.DataFrame, farm: str, zone: str) -> list[Zon
     triples = [
         (ts.timestamp(), SensorKind(k), v) for ts, k, v in zip(mine["ts"], mine["kind"], mine["value"], strict=True)
     ]
-    stats = window_stats(triples, 3600)
-    return revise(farm, zone, {window for window, _ in stats}, stats, {})
+    return hour_aggregates(farm, zone, triples)
 
 
 def test_hourly_aggregates_are_the_streams_window_statistics(season) -> None:  # type: ignore[no-untyped-def]
@@ -57,44 +53,33 @@ def test_hourly_aggregates_are_the_streams_window_statistics(season) -> None:  #
             assert math.isclose(b.mean, a.mean, rel_tol=1e-12), key
 
 
-def test_a_training_row_is_the_row_the_stream_would_score(season) -> None:  # type: ignore[no-untyped-def]
-    """The same window through both paths: the dataset builder's row, and ``zone_features`` of the context the
-    stream's zone stage builds (48 h of its own aggregates, the closed days before the hour's local day)."""
+def test_a_training_row_is_the_row_a_season_hour_by_hour_scores(season) -> None:  # type: ignore[no-untyped-def]
+    """The closed-loop season's path (each hour's readings to aggregates, the days before today closed, the
+    context at the hour's close) and the dataset builder's (pandas aggregates of the whole season at once) give
+    the same features, value for value, at every hour. The stream's path is held to the same rows against the
+    real InfluxDB (``tests/integration/stream/test_zone_parity.py``)."""
     farm = season.layout.farms[0]
     zone = min(farm.zones, key=lambda z: z.planting_date)
     assert zone.planting_date < START.date(), "a zone with closed days since planting"
     hours = zone_aggregates(hourly_aggregates(season.readings), farm.id, zone.id)
     training = feature_rows(farm, zone, hours, zone_days(farm, zone, hours))
 
-    stream_hours = _stream_aggregates(season.readings, farm.id, zone.id)
-    tz = ZoneInfo(farm.timezone)
-    by_day: dict[object, list[ZoneAggregate]] = {}
-    for a in stream_hours:
-        by_day.setdefault(a.window_start.astimezone(tz).date(), []).append(a)
-    days = [d for d in (zone_day(farm, zone, day, by_day[day]) for day in sorted(by_day)) if d is not None]
+    mine = season.readings[(season.readings["farm"] == farm.id) & (season.readings["zone"] == zone.id)]
+    by_hour: dict[pd.Timestamp, list[tuple[float, SensorKind, float]]] = {}
+    for ts, kind, value in zip(mine["ts"], mine["kind"], mine["value"], strict=True):
+        by_hour.setdefault(ts.floor("h") + pd.Timedelta(hours=1), []).append((ts.timestamp(), SensorKind(kind), value))
+    timeline = ZoneTimeline(farm, zone)
     checked = 0
-    for end in (START + timedelta(hours=h) for h in (1, 30, 60, 100, 119)):
-        since = end - timedelta(hours=48)
-        by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
-        for a in stream_hours:
-            if since <= a.window_start < end:
-                by_kind.setdefault(a.kind, []).append(a)
-        today = (end - timedelta(hours=1)).astimezone(tz).date()
-        context = ZoneContext(
-            farm=farm,
-            zone=zone,
-            window_end=end,
-            hours=by_kind,
-            days=[d for d in days if zone.planting_date <= d.day < today],
-            suspicions=(),
-        )
-        served = zone_features(context)
-        row = training.loc[pd.Timestamp(end)]
+    for end in sorted(by_hour):
+        timeline.add_hours(hour_aggregates(farm.id, zone.id, by_hour[end]))
+        timeline.close_days(before=timeline.local_day(end + timedelta(hours=1)))
+        served = zone_features(timeline.context(end.to_pydatetime()))
+        row = training.loc[end]
         for name in FEATURES:
             a, b = served[name], float(row[name])
             assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (end, name)
         checked += 1
-    assert checked == 5
+    assert checked == len(training) == 5 * 24
     assert training["et0_last_day"].notna().sum() > 0, "closed days reach the rows"
 
 

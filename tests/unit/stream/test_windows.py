@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ml.timeline import Day, Stats, Window, revise, same, summarize, window_stats
 from smartfarm.layout import SensorKind
-from stream.windows import Day, Stats, Window, ZoneClock, revise, same, summarize, window_stats
+from stream.windows import ZoneClock
 
 UTC_TZ = ZoneInfo("UTC")
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC).timestamp()
