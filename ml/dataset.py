@@ -31,7 +31,7 @@ from ml.timeline import HOUR, Day, ZoneTimeline, zone_days
 from smartfarm.layout import Farm, Layout, SensorKind, Zone
 from smartfarm.records import ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
-from storage.zones import aggregates, stored_days
+from storage.zones import stored_aggregates, stored_days
 
 HORIZONS_H = (6, 24)
 """Hours ahead the soil-moisture forecaster predicts."""
@@ -174,7 +174,7 @@ def from_influx(
     """A stored zone's feature rows and targets, read back from InfluxDB: the hourly aggregates and days the
     stream wrote (latest revision each), through the same features as in service."""
     start_s, end_s = start.timestamp(), end.timestamp()
-    hours = aggregates(client, farm.id, zone.id, 3600, "1h", start_s, end_s)
+    hours = stored_aggregates(client, farm.id, zone.id, 3600, start_s, end_s)
     tz = ZoneInfo(farm.timezone)
     first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
     spans = (Day.on(first + timedelta(days=i), tz) for i in range((last - first).days + 1))

@@ -6,6 +6,7 @@ scorer is shown at the close of an hour.
   (the stream recomputes them from the stored readings; the training tables take them from pandas, held against
   these in a test);
 - ``revise``: which statistics become a new revision of a window's ``ZoneAggregate``;
+- ``suspicions``: each sensor's readings and flags over an hour;
 - ``zone_days``: a zone's days in its farm's time zone from its 1-hour aggregates (``ml.features.zone_day``);
 - ``ZoneTimeline``: a zone's hours and days, sliced per hour by bisection: ``context`` is the context at the close
   of any hour, the same whether the timeline was filled at once (training), hour by hour (a season) or from what
@@ -27,6 +28,7 @@ from ml.context import SensorHour, SensorSuspicion, ZoneContext
 from ml.features import CONTEXT_H, zone_day
 from smartfarm.layout import Farm, SensorKind, Zone
 from smartfarm.records import ZoneAggregate, ZoneDay
+from storage.zones import StoredReading
 
 HOUR_S = 3600
 HOUR = timedelta(hours=1)
@@ -64,6 +66,11 @@ class Day:
     day: date
     start_s: int
     end_s: int
+
+    @property
+    def start(self) -> datetime:
+        """The local midnight the day starts at, in UTC."""
+        return datetime.fromtimestamp(self.start_s, UTC)
 
     @classmethod
     def of(cls, ts: float, tz: ZoneInfo) -> Day:
@@ -177,6 +184,27 @@ def hour_aggregates(farm: str, zone: str, readings: Iterable[tuple[float, Sensor
     order: what the stream emits for hours no reading reaches late."""
     stats = window_stats(readings, HOUR_S)
     return revise(farm, zone, {window for window, _ in stats}, stats, {})
+
+
+def suspicions(readings: Iterable[StoredReading], start_s: float, end_s: float) -> dict[int, list[SensorSuspicion]]:
+    """Every sensor with readings in each hour of the range (by the hour's start): how many, and how many carried
+    each flag (a suspect reading may carry several)."""
+    counts: dict[tuple[int, str, str, SensorKind], int] = {}
+    flags: dict[tuple[int, str, str, SensorKind], dict[str, int]] = {}
+    for r in readings:
+        if not start_s <= r.time_s < end_s:
+            continue
+        key = (int(r.time_s) // HOUR_S * HOUR_S, r.device, r.sensor, r.kind)
+        counts[key] = counts.get(key, 0) + 1
+        if not r.good:
+            tally = flags.setdefault(key, {})
+            for flag in filter(None, r.flags.split(",")):
+                tally[flag] = tally.get(flag, 0) + 1
+    out: dict[int, list[SensorSuspicion]] = {}
+    for key in sorted(counts, key=lambda k: (k[0], k[1], k[2])):
+        hour, device, sensor, kind = key
+        out.setdefault(hour, []).append(SensorSuspicion(device, sensor, kind, counts[key], flags.get(key, {})))
+    return out
 
 
 def zone_days(farm: Farm, zone: Zone, hours: Iterable[ZoneAggregate]) -> list[ZoneDay]:

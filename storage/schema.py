@@ -6,11 +6,16 @@ a farm of 500 devices with 8 sensors each makes 4,000 reading series, whatever t
 that grows without bound or is only ever read back (values, sequence numbers, ids, messages, model versions)
 is a field. A breaking change to a measurement gets a new measurement name; ``SCHEMA_VERSION`` records the
 current one.
+
+A point takes its values from the record or value it stores by name (``Measurement.of``); what the record does not
+carry as such (a window's ``width`` tag, a day's local midnight, text for a tuple) is mapped here, once, by
+``aggregate_point``, ``day_point`` and ``recommendation_point``; ``storage.zones`` reads them back.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from datetime import datetime, timedelta
+from typing import Annotated, Any, ClassVar, Self
 from uuid import UUID
 
 from influxdb_client import Point, WritePrecision
@@ -18,6 +23,10 @@ from influxdb_client import Point, WritePrecision
 from smartfarm.contract import Strict, Timestamp
 from smartfarm.identifiers import Identifier
 from smartfarm.layout import SensorKind
+from smartfarm.records import Recommendation, ZoneAggregate, ZoneDay
+
+WIDTH_TAGS = {900: "15m", 3600: "1h"}
+"""``zone_aggregate``'s ``width`` tag of a window width in seconds (also InfluxQL's GROUP BY spelling)."""
 
 
 class _TagMarker:
@@ -37,6 +46,13 @@ class Measurement(Strict):
     SCHEMA_VERSION: ClassVar[int] = 1
 
     time: Timestamp
+
+    @classmethod
+    def of(cls, source: object, **given: Any) -> Self:
+        """The point of ``source`` (a record or value): each of the measurement's names it has, by name; ``given``
+        supplies what it does not carry (the time, tags it lacks) or carries in another form."""
+        names = (name for name in cls.model_fields if name not in given)
+        return cls(**{name: getattr(source, name) for name in names if hasattr(source, name)}, **given)
 
     @classmethod
     def tag_names(cls) -> tuple[str, ...]:
@@ -209,3 +225,27 @@ MEASUREMENTS: tuple[type[Measurement], ...] = (
     ZoneStatePoint,
     SoilForecastPoint,
 )
+
+
+def aggregate_point(a: ZoneAggregate) -> ZoneAggregatePoint:
+    """A window's point: stamped with its start, told apart from the other width starting then by ``width``."""
+    return ZoneAggregatePoint.of(a, time=a.window_start, width=WIDTH_TAGS[a.width_s])
+
+
+def day_point(d: ZoneDay, midnight: datetime) -> ZoneDayPoint:
+    """A day's point, stamped with its local midnight (InfluxDB keeps the instant, not the date)."""
+    return ZoneDayPoint.of(d, time=midnight, estimated=",".join(d.estimated) or None)
+
+
+def recommendation_point(r: Recommendation) -> RecommendationPoint:
+    """A recommendation's point. Two of one kind and severity issued at one window's close (two faulty sensors)
+    would share series and time and overwrite each other; a sub-millisecond offset from the id keeps both,
+    deterministically."""
+    return RecommendationPoint.of(
+        r,
+        time=r.issued_at + timedelta(microseconds=r.id.int % 1000),
+        kind=r.kind.value,
+        severity=r.severity.value,
+        start_at=r.start_at.isoformat() if r.start_at else None,
+        supersedes=str(r.supersedes) if r.supersedes else None,
+    )

@@ -1,35 +1,21 @@
 """What the zone stage reads back from InfluxDB: the stored readings (for window statistics and each sensor's flags
-over an hour), the aggregates and days already emitted. InfluxQL is written here and nowhere else.
+over an hour), the aggregates and days already emitted, as the records they were written from
+(``storage.schema`` maps them the other way). InfluxQL is written here and nowhere else.
 
 Every query names one farm and zone (tags) and a time range in nanoseconds, so it reads one zone's series only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from smartfarm.layout import SensorKind
 from smartfarm.records import ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
+from storage.schema import WIDTH_TAGS
 
 NS = 1_000_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class WindowRow:
-    """One (window, kind) of statistics read back from ``zone_aggregate``, with its revision."""
-
-    start_s: int
-    kind: SensorKind
-    count: int
-    mean: float
-    min: float
-    max: float
-    last: float
-    revision: int
 
 
 def _quote(value: str) -> str:
@@ -40,26 +26,6 @@ def _where(farm: str, zone: str, start_s: float, end_s: float) -> str:
     return (
         f"farm = {_quote(farm)} AND zone = {_quote(zone)} AND time >= {int(start_s) * NS} AND time < {int(end_s) * NS}"
     )
-
-
-def _rows(found: Iterable[dict[str, Any]]) -> list[WindowRow]:
-    out = []
-    for r in found:
-        if r.get("count") is None:
-            continue
-        out.append(
-            WindowRow(
-                start_s=int(r["time"]) // NS,
-                kind=SensorKind(r["kind"]),
-                count=int(r["count"]),
-                mean=float(r["mean"]),
-                min=float(r["min"]),
-                max=float(r["max"]),
-                last=float(r["last"]),
-                revision=int(r["revision"]),
-            )
-        )
-    return out
 
 
 class StoredReading(NamedTuple):
@@ -111,36 +77,35 @@ def stored_readings(client: InfluxClient, farm: str, zone: str, start_s: float, 
 
 
 def stored_aggregates(
-    client: InfluxClient, farm: str, zone: str, width: str, start_s: float, end_s: float
-) -> list[WindowRow]:
-    """The aggregates of ``width`` already emitted whose windows start in the range (the latest revision each)."""
+    client: InfluxClient, farm: str, zone: str, width_s: int, start_s: float, end_s: float
+) -> list[ZoneAggregate]:
+    """The aggregates of a width already emitted whose windows start in the range (the latest revision each), as
+    records, by window start."""
     q = (
         "SELECT count, mean, min, max, last, revision FROM zone_aggregate "
-        f"WHERE {_where(farm, zone, start_s, end_s)} AND width = {_quote(width)} GROUP BY kind"
+        f"WHERE {_where(farm, zone, start_s, end_s)} AND width = {_quote(WIDTH_TAGS[width_s])} GROUP BY kind"
     )
-    return _rows(client.query(q))
-
-
-def aggregates(
-    client: InfluxClient, farm: str, zone: str, width_s: int, width: str, start_s: float, end_s: float
-) -> list[ZoneAggregate]:
-    """The stored aggregates of a width as records, by window start."""
-    return [
-        ZoneAggregate.create(
-            farm=farm,
-            zone=zone,
-            kind=r.kind,
-            window_start=datetime.fromtimestamp(r.start_s, UTC),
-            window_end=datetime.fromtimestamp(r.start_s + width_s, UTC),
-            count=r.count,
-            mean=r.mean,
-            min=r.min,
-            max=r.max,
-            last=r.last,
-            revision=max(1, r.revision),
+    out = []
+    for r in client.query(q):
+        if r.get("count") is None:
+            continue
+        start = int(r["time"]) // NS
+        out.append(
+            ZoneAggregate.create(
+                farm=farm,
+                zone=zone,
+                kind=SensorKind(r["kind"]),
+                window_start=datetime.fromtimestamp(start, UTC),
+                window_end=datetime.fromtimestamp(start + width_s, UTC),
+                count=int(r["count"]),
+                mean=float(r["mean"]),
+                min=float(r["min"]),
+                max=float(r["max"]),
+                last=float(r["last"]),
+                revision=max(1, int(r["revision"])),
+            )
         )
-        for r in sorted(stored_aggregates(client, farm, zone, width, start_s, end_s), key=lambda r: r.start_s)
-    ]
+    return sorted(out, key=lambda a: a.window_start)
 
 
 def stored_days(
@@ -186,35 +151,4 @@ def last_readings(
         tags, rows = series["tags"], series["values"]
         if rows and rows[0][1] is not None:
             out[(tags["device"], tags["sensor"])] = (rows[0][0] / NS, float(rows[0][1]))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class SensorRow:
-    """One sensor's readings over an hour: how many, and how many carried each flag."""
-
-    device: str
-    sensor: str
-    kind: SensorKind
-    readings: int
-    flags: dict[str, int]
-
-
-def sensor_hours(readings: Iterable[StoredReading], start_s: float, end_s: float) -> dict[int, list[SensorRow]]:
-    """Every sensor with readings in each hour of the range (by the hour's start), with its flag counts."""
-    counts: dict[tuple[int, str, str, SensorKind], int] = {}
-    flags: dict[tuple[int, str, str, SensorKind], dict[str, int]] = {}
-    for r in readings:
-        if not start_s <= r.time_s < end_s:
-            continue
-        key = (int(r.time_s) // 3600 * 3600, r.device, r.sensor, r.kind)
-        counts[key] = counts.get(key, 0) + 1
-        if not r.good:
-            tally = flags.setdefault(key, {})
-            for flag in filter(None, r.flags.split(",")):
-                tally[flag] = tally.get(flag, 0) + 1
-    out: dict[int, list[SensorRow]] = {}
-    for key in sorted(counts, key=lambda k: (k[0], k[1], k[2])):
-        hour, device, sensor, kind = key
-        out.setdefault(hour, []).append(SensorRow(device, sensor, kind, counts[key], flags.get(key, {})))
     return out

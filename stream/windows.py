@@ -27,9 +27,6 @@ from ml.timeline import Day, Window
 WIDTHS_S = (900, 3600)
 """Tumbling windows of 15 minutes and one hour."""
 
-WIDTH_NAMES = {900: "15m", 3600: "1h"}
-"""How the windows are told apart in InfluxDB (``zone_aggregate``'s ``width`` tag) and InfluxQL's GROUP BY."""
-
 
 @dataclass(slots=True)
 class Due:
@@ -110,4 +107,4 @@ class ZoneClock:
         )
 
 
-__all__ = ["WIDTHS_S", "WIDTH_NAMES", "Due", "ZoneClock"]
+__all__ = ["WIDTHS_S", "Due", "ZoneClock"]

@@ -13,36 +13,28 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ml.context import SensorHour, sensor_hour
 from ml.features import CONTEXT_H
-from ml.scoring import Scorer, SensorSuspicion, ZoneContext
-from ml.timeline import HOUR_S, Day, Stats, Window, ZoneTimeline, revise, window_stats, zone_days
-from ml.zonestate import SoilOutlook, ZoneState
+from ml.scoring import Scorer, ZoneContext
+from ml.timeline import HOUR_S, Day, Stats, Window, ZoneTimeline, revise, suspicions, window_stats, zone_days
+from ml.zonestate import SoilOutlook
 from smartfarm.layout import Farm, Layout, SensorKind, Zone
 from smartfarm.records import Recommendation, ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
 from storage.schema import (
     Measurement,
-    RecommendationPoint,
     SoilForecastPoint,
-    ZoneAggregatePoint,
-    ZoneDayPoint,
     ZoneStatePoint,
+    aggregate_point,
+    day_point,
+    recommendation_point,
 )
-from storage.zones import (
-    StoredReading,
-    aggregates,
-    last_readings,
-    sensor_hours,
-    stored_aggregates,
-    stored_days,
-    stored_readings,
-)
+from storage.zones import StoredReading, last_readings, stored_aggregates, stored_days, stored_readings
 from stream.advice import advise, readvise
-from stream.windows import WIDTH_NAMES, ZoneClock
+from stream.windows import WIDTHS_S, ZoneClock
 
 PREVIOUS_WITHIN_S = 12 * 3600
 """How far back a sensor's reading before an hour is looked for: past the longest silence a node sends after
@@ -69,79 +61,10 @@ class ZoneOutput:
     def lines(self) -> list[str]:
         """The InfluxDB lines of every record (a revision overwrites its window's point)."""
         out = [aggregate_point(a).to_line() for a in self.aggregates]
-        out += [day_point(d, self.tz).to_line() for d in self.days]
+        out += [day_point(d, Day.on(d.day, self.tz).start).to_line() for d in self.days]
         out += [recommendation_point(r).to_line() for r in self.recommendations]
         out += [p.to_line() for p in self.soil]
         return out
-
-
-def aggregate_point(a: ZoneAggregate) -> ZoneAggregatePoint:
-    return ZoneAggregatePoint(
-        time=a.window_start,
-        farm=a.farm,
-        zone=a.zone,
-        kind=a.kind,
-        width=WIDTH_NAMES[a.width_s],
-        count=a.count,
-        mean=a.mean,
-        min=a.min,
-        max=a.max,
-        last=a.last,
-        revision=a.revision,
-    )
-
-
-def day_point(d: ZoneDay, tz: ZoneInfo) -> ZoneDayPoint:
-    midnight = datetime.fromtimestamp(Day.on(d.day, tz).start_s, UTC)
-    return ZoneDayPoint(
-        time=midnight,
-        farm=d.farm,
-        zone=d.zone,
-        et0_mm=d.et0_mm,
-        gdd=d.gdd,
-        tmin=d.tmin,
-        tmax=d.tmax,
-        rain_mm=d.rain_mm,
-        hours=d.hours,
-        estimated=",".join(d.estimated) or None,
-        revision=d.revision,
-    )
-
-
-def recommendation_point(r: Recommendation) -> RecommendationPoint:
-    # Two recommendations of one kind and severity issued at one window's close (two faulty sensors) would share
-    # series and time and overwrite each other; a sub-millisecond offset from the id keeps both, deterministically.
-    return RecommendationPoint(
-        time=r.issued_at + timedelta(microseconds=r.id.int % 1000),
-        farm=r.farm,
-        zone=r.zone,
-        kind=r.kind.value,
-        severity=r.severity.value,
-        id=r.id,
-        message=r.message,
-        model=r.model,
-        confidence=r.confidence,
-        amount_mm=r.amount_mm,
-        device=r.device,
-        sensor=r.sensor,
-        start_at=r.start_at.isoformat() if r.start_at else None,
-        supersedes=str(r.supersedes) if r.supersedes else None,
-    )
-
-
-def zone_state_point(farm: str, zone: str, window_end: datetime, state: ZoneState) -> ZoneStatePoint:
-    return ZoneStatePoint(
-        time=window_end,
-        farm=farm,
-        zone=zone,
-        moisture_pct=state.moisture_pct,
-        trigger_pct=state.trigger_pct,
-        field_capacity_pct=state.field_capacity_pct,
-        depletion_mm=state.depletion_mm,
-        raw_mm=state.raw_mm,
-        taw_mm=state.taw_mm,
-        model=state.model,
-    )
 
 
 def soil_forecast_points(farm: str, zone: str, window_end: datetime, outlook: SoilOutlook) -> list[SoilForecastPoint]:
@@ -163,14 +86,14 @@ def soil_points(scorer: Scorer, context: ZoneContext) -> list[Measurement]:
     farm, zone, end = context.farm.id, context.zone.id, context.window_end
     out: list[Measurement] = []
     if (state := scorer.zone_state(context)) is not None:
-        out.append(zone_state_point(farm, zone, end, state))
+        out.append(ZoneStatePoint.of(state, time=end, farm=farm, zone=zone))
     if (outlook := scorer.soil_outlook(context)) is not None:
         out += soil_forecast_points(farm, zone, end, outlook)
     return out
 
 
-def _stats(row: object) -> Stats:
-    return Stats(row.count, row.mean, row.min, row.max, row.last)  # type: ignore[attr-defined]
+def _stats(a: ZoneAggregate) -> Stats:
+    return Stats(a.count, a.mean, a.min, a.max, a.last)
 
 
 def _same_day(a: ZoneDay, b: ZoneDay) -> bool:
@@ -231,15 +154,15 @@ class ZoneStage:
     ) -> list[ZoneAggregate]:
         out: list[ZoneAggregate] = []
         good = [(r.time_s, r.kind, r.value) for r in readings if r.good]
-        for width_s, width in WIDTH_NAMES.items():
+        for width_s in WIDTHS_S:
             mine = [w for w in windows if w.width_s == width_s]
             if not mine:
                 continue
             start, end = min(w.start_s for w in mine), max(w.end_s for w in mine)
             computed = window_stats(good, width_s)
             stored = {
-                (Window(width_s, r.start_s), r.kind): (_stats(r), r.revision)
-                for r in stored_aggregates(self.client, farm.id, zone.id, width, start, end)
+                (Window.of(width_s, a.window_start.timestamp()), a.kind): (_stats(a), a.revision)
+                for a in stored_aggregates(self.client, farm.id, zone.id, width_s, start, end)
             }
             out += revise(farm.id, zone.id, mine, computed, stored)
         return out
@@ -250,7 +173,7 @@ class ZoneStage:
         """The zone's 1-hour aggregates starting in the range: stored, overlaid by this batch's new revisions."""
         found = {
             (a.window_start, a.kind): a
-            for a in aggregates(self.client, farm.id, zone.id, HOUR_S, WIDTH_NAMES[HOUR_S], start_s, end_s)
+            for a in stored_aggregates(self.client, farm.id, zone.id, HOUR_S, start_s, end_s)
         }
         for a in fresh:
             if a.width_s == HOUR_S and start_s <= a.window_start.timestamp() < end_s:
@@ -291,15 +214,12 @@ class ZoneStage:
             self._hours(farm, zone, first.end_s - CONTEXT_H * HOUR_S, last.end_s, out.aggregates),
             self._days_before(farm, zone, last, tz, out.days),
         )
-        flags = sensor_hours(readings, first.start_s, last.end_s)
+        flags = suspicions(readings, first.start_s, last.end_s)
         sensors = self._sensor_hours(farm, zone, closed, readings) if _wants_sensor_hours(self.scorer) else {}
         for window in closed:
             context = timeline.context(
                 window.end,
-                suspicions=[
-                    SensorSuspicion(r.device, r.sensor, r.kind, r.readings, r.flags)
-                    for r in flags.get(window.start_s, ())
-                ],
+                suspicions=flags.get(window.start_s, ()),
                 sensors=sensors.get(window.start_s, ()),
             )
             if window in again:

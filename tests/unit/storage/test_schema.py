@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
-from storage.schema import MEASUREMENTS, DeviceStatusPoint, ReadingPoint, RecommendationPoint
+from smartfarm.layout import SensorKind
+from smartfarm.records import ZoneAggregate
+from storage.schema import (
+    MEASUREMENTS,
+    DeviceStatusPoint,
+    ReadingPoint,
+    RecommendationPoint,
+    ZoneAggregatePoint,
+    aggregate_point,
+)
 
 TS = datetime(2026, 6, 1, 13, 30, tzinfo=UTC)
 TS_NS = 1780320600000000000
@@ -62,3 +71,26 @@ def test_points_refuse_bad_tags_and_naive_times() -> None:
         DeviceStatusPoint(time=TS, farm="Bad Farm", device="d", online=True, will=False)
     with pytest.raises(ValidationError, match="timezone"):
         DeviceStatusPoint(time=datetime(2026, 6, 1), farm="f", device="d", online=True, will=False)
+
+
+def test_a_record_maps_to_its_point_by_name_and_the_rest_is_given() -> None:
+    a = ZoneAggregate.create(
+        farm="f",
+        zone="z",
+        kind=SensorKind.SOIL_MOISTURE,
+        window_start=TS,
+        window_end=TS + timedelta(minutes=15),
+        count=3,
+        mean=21.5,
+        min=20.0,
+        max=23.0,
+        last=21.0,
+        revision=2,
+    )
+    point = aggregate_point(a)
+    assert point.to_line() == (
+        "zone_aggregate,farm=f,kind=soil_moisture,width=15m,zone=z "
+        f"count=3i,last=21,max=23,mean=21.5,min=20,revision=2i {TS_NS}"
+    )
+    with pytest.raises(ValidationError):  # what the record does not carry must be given, or the point is refused
+        ZoneAggregatePoint.of(a, time=TS)
