@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
 from cli.services.settings import ServicesSettings
+from cli.stack.components import Models
+from ml.settings import ModelSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
 from tests.helpers import unique
@@ -81,6 +84,28 @@ def secured_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
     """A broker of this test's own that only lets the layout's devices, the valves and a tester in."""
     with securing(tmp_path) as broker:
         yield broker
+
+
+TRAIN_DAYS = 10
+"""Days per season of the run's one training (``smartfarm train``'s shortest: the 24 h forecast's targets)."""
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> tuple[ModelSettings, str]:
+    """A model store trained once per test run, the way ``smartfarm up`` trains an empty registry (its ``Models``
+    component), and what it reported: shared by every xdist worker (the first to ask trains under a file lock; the
+    others wait, then read it). Read only: a test that registers models makes a store of its own."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # the run's folder, above each worker's own
+    settings = ModelSettings(store=shared / "trained" / "mlflow")
+    done = shared / "trained" / "summary.txt"
+    with FileLock(str(shared / "trained.lock")):
+        if not done.exists():
+            models = Models(settings, train=True, days=TRAIN_DAYS)
+            models.start()
+            done.write_text(models.summary)
+    return settings, done.read_text()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

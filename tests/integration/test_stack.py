@@ -1,8 +1,9 @@
 """The whole system end to end: ``smartfarm up`` runs a simulated farm for a simulated week on the real services.
 
-Kafka and InfluxDB are the session's, configured as running services (the stack uses them and leaves them up);
-Mosquitto, the bridge, two workers and Prometheus are the stack's own. The week is five days caught up as fast as
-the pipeline takes them, then two days at 3600x. Every reading the fleet sent is counted into InfluxDB, the
+Kafka and InfluxDB are the session's, configured as running services (the stack uses them and leaves them up), and
+so are the models, trained once for the run as ``smartfarm up`` trains an empty registry;
+Mosquitto, the bridge, two workers and Prometheus are the stack's own. The week is six days caught up as fast as
+the pipeline takes them, then a day at 3600x. Every reading the fleet sent is counted into InfluxDB, the
 recommendations reach an MQTT subscriber and the valves, which water the soil, and every dashboard query returns
 data from that InfluxDB and that Prometheus.
 """
@@ -32,6 +33,7 @@ from cli.services.base import port_open
 from cli.services.settings import ServicesSettings
 from edge.credentials import device_password
 from edge.faults import FaultRecord
+from ml.settings import ModelSettings
 from smartfarm.records import Recommendation
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
@@ -70,8 +72,11 @@ class Output:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, kafka: Kafka, influxdb: InfluxDB) -> Iterator[tuple[Output, dict[str, str]]]:
+def stack(
+    tmp_path: Path, kafka: Kafka, influxdb: InfluxDB, trained_models: tuple[ModelSettings, str]
+) -> Iterator[tuple[Output, dict[str, str]]]:
     where = {
+        "models": trained_models[1],
         "mqtt_port": str(free_port()),
         "prometheus": f"http://127.0.0.1:{free_port()}",
         "influx": influxdb.url,
@@ -86,7 +91,7 @@ def stack(tmp_path: Path, kafka: Kafka, influxdb: InfluxDB) -> Iterator[tuple[Ou
         "SMARTFARM_MQTT_PASSWORD": "ops-password",
         "SMARTFARM_EDGE_SPEED": "3600",
         "SMARTFARM_EDGE_START": START.isoformat(),
-        "SMARTFARM_EDGE_CATCH_UP": "P5D",
+        "SMARTFARM_EDGE_CATCH_UP": "P6D",
         "SMARTFARM_EDGE_DURATION": "P7D",
         "SMARTFARM_EDGE_RECORD": where["record"],
         "SMARTFARM_EDGE_GROUND_TRUTH": where["truth"],
@@ -106,9 +111,8 @@ def stack(tmp_path: Path, kafka: Kafka, influxdb: InfluxDB) -> Iterator[tuple[Ou
         "--url", influxdb.url,
         "--database", where["database"],
         "--prometheus-port", where["prometheus"].rsplit(":", 1)[1],
-        "--store", str(tmp_path / "mlflow"),
+        "--store", str(trained_models[0].store),
         "--workers", "2",
-        "--train-days", "10",
         "--status-s", "5",
     ]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
@@ -171,7 +175,8 @@ def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], 
     assert "Kafka      " + kafka.bootstrap_servers in text and "already running (configured)" in text
     assert "InfluxDB   " + where["influx"] in text
     assert "Mosquitto  mqtt://127.0.0.1:" in text and "ready in" in text, "the stack's own broker"
-    assert "training them first" in text, "an empty registry is trained before the workers start"
+    assert "training them first" not in text, "a trained registry is served as it is"
+    assert "Models     " + where["models"] in text
     assert text.count("Worker     ") == 2
     assert "Prometheus " + where["prometheus"] in text
 

@@ -1,5 +1,6 @@
-"""``smartfarm train`` end to end on MLflow's real local store: seasons simulated, models fitted, judged on
-held-out seasons, logged and registered; ``smartfarm models`` lists them; ``smartfarm season`` closes the loop."""
+"""``smartfarm train`` end to end on MLflow's real local store, as ``smartfarm up`` runs it on an empty registry:
+seasons simulated, models fitted, judged on held-out seasons, logged and registered; ``smartfarm models`` lists
+them; ``smartfarm season`` closes the loop. The run's one training is the session's (``trained_models``)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,20 @@ from ml.registry import Registry
 from ml.settings import ModelSettings
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> ModelSettings:
-    store = tmp_path_factory.mktemp("train") / "mlflow"
-    code = main(
-        ["train", "--seasons", "2", "--holdout", "1", "--days", "20", "--start", "2025-06-01", "--store", str(store)]
-    )
-    assert code == 0
-    return ModelSettings(store=store)
+@pytest.fixture
+def trained(trained_models: tuple[ModelSettings, str]) -> ModelSettings:
+    return trained_models[0]
+
+
+def test_an_empty_registry_is_trained_before_anything_is_served(trained_models: tuple[ModelSettings, str]) -> None:
+    """``smartfarm up``'s models component on an empty registry: both models trained and registered, and what it
+    reports names the promoted versions the workers will serve."""
+    settings, summary = trained_models
+    versions = {v.name: v for v in Registry(settings).versions()}
+    assert set(versions) == {FORECASTER, FAULT_DETECTOR}
+    for v in versions.values():
+        assert (f"{v.name} v{v.version}" in summary) == v.promoted, summary
+    assert any(v.promoted for v in versions.values()) or "FAO-56 baselines" in summary
 
 
 def test_a_training_run_records_what_made_it_and_registers_both_models(trained: ModelSettings) -> None:
@@ -34,7 +41,8 @@ def test_a_training_run_records_what_made_it_and_registers_both_models(trained: 
     run = MlflowClient(trained.tracking_uri).get_run(versions[FORECASTER].run_id)
     params = run.data.params
     assert len(params["data_sha256"]) == 64
-    assert '"seed": 1' in params["train_recipes"] and '"seed": 10001' in params["holdout_recipes"]
+    assert '"seed": 1,' in params["train_recipes"] and '"seed": 10001,' in params["holdout_recipes"]
+    assert '"days": 10,' in params["train_recipes"]
     assert {"lib.xgboost", "lib.scikit-learn", "lib.mlflow", "lib.python"} <= set(params)
     metrics = run.data.metrics
     assert {f"{FORECASTER}.skill_24h", f"{FORECASTER}.rmse_persistence_24h", "train_s"} <= set(metrics)
