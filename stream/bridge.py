@@ -48,6 +48,10 @@ CONNACK_TIMEOUT_S = 30.0
 """How long a CONNECT may wait for its CONNACK before the bridge connects again."""
 MISC_EVERY_S = 0.5
 """How often paho's keepalive bookkeeping runs."""
+EGRESS_METADATA_MAX_AGE_MS = 10_000
+"""How often the egress consumer refreshes its topic metadata (a missed assignment is mended within this)."""
+EGRESS_METADATA_WAIT_S = 30.0
+"""How long the egress waits at start for the recommendations topic's partitions to reach its metadata."""
 
 
 class Ingress:
@@ -316,7 +320,6 @@ class Egress:
 
     def start(self) -> None:
         self._consumer = KafkaConsumer(
-            self.source_topic,
             bootstrap_servers=self.kafka.servers,
             group_id=f"{self.kafka.topic_prefix}.bridge-egress",
             client_id=f"{self.bridge.bridge_id}-egress",
@@ -325,7 +328,13 @@ class Egress:
             # A bridge that died leaves the group within 10 s, so its partitions move to a live one soon.
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
+            # A group joined while the topic's partitions were not yet in the leader's metadata is assigned
+            # nothing ("No partition metadata for topic", dpkp/kafka-python#2377) until the metadata is next
+            # refreshed, which kafka-python does every 5 minutes by default: recommendations would wait that long.
+            metadata_max_age_ms=EGRESS_METADATA_MAX_AGE_MS,
         )
+        self._await_partitions()
+        self._consumer.subscribe([self.source_topic])
         self._producer = KafkaPythonProducer(
             self.kafka,
             self.bridge,
@@ -335,6 +344,15 @@ class Egress:
         connect(self.client, self.settings, background=True)
         self.client.loop_start()
         self._thread.start()
+
+    def _await_partitions(self) -> None:
+        """Wait until this bridge's metadata lists the recommendations topic's partitions (created by
+        ``stream.admin.ensure_topics`` just before, they can take a moment to reach it), so its first join is
+        assigned them; past the wait it joins anyway and the metadata refresh catches up."""
+        assert self._consumer is not None
+        deadline = time.monotonic() + EGRESS_METADATA_WAIT_S
+        while not self._consumer.partitions_for_topic(self.source_topic) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def _run(self) -> None:
         assert self._consumer is not None
