@@ -7,14 +7,11 @@ import hashlib
 from datetime import UTC, datetime
 
 from cli.services.base import tail_of
-from edge.faults import FaultRates
 from edge.loadgen import publish_messages
-from edge.season import SeasonRecipe, run_season
-from ml.faultdetect import FaultDetector, sensor_hours_table
+from ml.faultdetect import FaultDetector
 from ml.models import FAULT_DETECTOR
 from ml.registry import Registry
 from ml.settings import ModelSettings
-from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation
 from smartfarm.topics import KafkaTopic
 from tests.integration.pipeline import Pipeline, read_topic, telemetry, wait_for
@@ -22,11 +19,12 @@ from tests.integration.pipeline import Pipeline, read_topic, telemetry, wait_for
 DEVICES = ("soil-tomato-north-1", "soil-tomato-north-2")
 
 
-def detector() -> FaultDetector:
-    recipe = SeasonRecipe(
-        seed=3, start=datetime(2026, 6, 1, tzinfo=UTC), days=6, rates=FaultRates(stuck=0.01, spike=0.01)
-    )
-    return FaultDetector.fit(sensor_hours_table(run_season(load_layout(), recipe).readings))
+def detector(trained: ModelSettings) -> FaultDetector:
+    """The detector of the run's one training (``trained_models``), to register here as a test's own."""
+    source = Registry(trained)
+    model = source.load(source.versions(FAULT_DETECTOR)[-1])
+    assert isinstance(model, FaultDetector)
+    return model
 
 
 def promote(registry: Registry, model: FaultDetector) -> int:
@@ -41,9 +39,11 @@ def publish(pipeline: Pipeline, start: datetime, seqs: range) -> None:
         )
 
 
-def test_the_worker_serves_the_promoted_detector_and_follows_a_new_promotion(pipeline: Pipeline) -> None:
+def test_the_worker_serves_the_promoted_detector_and_follows_a_new_promotion(
+    pipeline: Pipeline, trained_models: tuple[ModelSettings, str]
+) -> None:
     registry = Registry(ModelSettings(store=pipeline.workdir / "models"))
-    model = detector()
+    model = detector(trained_models[0])
     assert promote(registry, model) == 1
     worker = pipeline.worker(extra_env={"SMARTFARM_MODELS_POLL_S": "1"})
     worker.wait_ready()
