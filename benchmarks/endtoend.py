@@ -213,11 +213,17 @@ class Pipeline:
 
 
 def plans_for(
-    pipeline: Ingest, rate: float, seconds: float, generators: int, devices: list[str] | None = None, more: int = 0
+    pipeline: Ingest,
+    rate: float,
+    seconds: float,
+    generators: int,
+    devices: list[str] | None = None,
+    more: int = 0,
+    margin_s: float = START_MARGIN_S,
 ) -> list[tuple[Plan, list[str]]]:
     """The plans of ``generators`` processes sharing ``rate`` and the devices (by default all of the pipeline's),
-    due from a moment just ahead (far enough for ``more`` generators besides to start too)."""
-    t0 = math.ceil(time.time() + START_MARGIN_S + GENERATOR_START_S * (generators + more))
+    due from a moment just ahead (``margin_s``, and far enough for ``more`` generators besides to start too)."""
+    t0 = math.ceil(time.time() + margin_s + GENERATOR_START_S * (generators + more))
     count = round(rate * seconds)
     everyone = pipeline.devices if devices is None else devices
     out = []
@@ -329,11 +335,12 @@ def _plans(
     generators: int,
     scripted: tuple[list[str], Scripted] | None,
     horizon_s: float,
+    margin_s: float,
 ) -> tuple[list[tuple[Plan, list[str]]], Arrivals]:
     """The open-loop plans, then the scripted devices' (``run_rate``), and what the latency polls expect."""
     apart, script = scripted if scripted is not None else ([], None)
     devices = [d for d in pipeline.devices if d not in apart]
-    plans = plans_for(pipeline, rate, seconds, generators, devices, more=len(apart))
+    plans = plans_for(pipeline, rate, seconds, generators, devices, more=len(apart), margin_s=margin_s)
     arrivals = Arrivals((plan for plan, _ in plans), horizon_s=horizon_s)
     if script is not None:
         plans += script(min(plan.t0 for plan, _ in plans))
@@ -351,6 +358,7 @@ def run_rate(
     log_dir: Path | None = None,
     horizon_s: float = HORIZON_S,
     generator_options: Sequence[str] = (),
+    start_margin_s: float = START_MARGIN_S,
 ) -> Measured:
     """Offer ``rate`` device messages per second for ``seconds``; measure until everything due is stored (or
     nothing more arrives for ``settle_s``). ``during(elapsed)`` is called at every poll (to kill a process...).
@@ -358,9 +366,10 @@ def run_rate(
     left out of the open-loop load and the plans they follow instead (``Scripted``; their messages are counted
     as due, not in the latency). ``log_dir``: each generator logs what it published there (``gen<i>.log``).
     ``horizon_s``: how long after it was due a message still counts in the latency (``Arrivals``).
-    ``generator_options``: further options of every generator's command line."""
+    ``generator_options``: further options of every generator's command line. ``start_margin_s``: how far ahead
+    of the first due message the generators are started (``START_MARGIN_S``; more on a machine busy with more)."""
     generators = generators or max(1, math.ceil(rate / GENERATOR_RATE))
-    plans, arrivals = _plans(pipeline, rate, seconds, generators, scripted, horizon_s)
+    plans, arrivals = _plans(pipeline, rate, seconds, generators, scripted, horizon_s, start_margin_s)
     procs = [
         start_generator(
             pipeline, plan, devices, f"gen{g}", log=log_dir / f"gen{g}.log" if log_dir else None, more=generator_options

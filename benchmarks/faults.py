@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 
 from benchmarks.bridge_stage import start_bridge, wait_up
-from benchmarks.endtoend import Measured, Pipeline, Restarts, Scripted, run_rate
+from benchmarks.endtoend import START_MARGIN_S, Measured, Pipeline, Restarts, Scripted, run_rate
 from benchmarks.harness import Services
 from benchmarks.matrix import (
     Case,
@@ -69,6 +69,8 @@ class Load:
     down_s: float = 3.0
     horizon_s: float = 45.0
     settle_s: float = 20.0
+    start_margin_s: float = START_MARGIN_S
+    """How far ahead of the first due message the generators start (more where other work shares the cores)."""
 
     @property
     def per_device(self) -> float:
@@ -228,6 +230,7 @@ def run_case(svc: Services, spec: Spec, load: Load, say: Callable[[str], None]) 
             log_dir=log_dir,
             horizon_s=spec.horizon_s or load.horizon_s,
             generator_options=spec.generator_options,
+            start_margin_s=load.start_margin_s,
         )
         for hook in hooks:
             hook.wait()

@@ -20,4 +20,4 @@ fi
 if [ $# -gt 0 ]; then
     exec .venv/bin/pytest "$@"
 fi
-exec .venv/bin/pytest -n "${SMARTFARM_TEST_WORKERS:-4}" --dist worksteal
+exec .venv/bin/pytest -n "${SMARTFARM_TEST_WORKERS:-4}" --dist worksteal --durations=15

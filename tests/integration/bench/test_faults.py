@@ -13,10 +13,14 @@ from benchmarks.faults import Load, phase_faults, select
 from benchmarks.harness import Services
 from cli.services import InfluxDB, Kafka, Mosquitto
 
-LOAD = Load(rate=60.0, devices=20, seconds=8.0, fault_at_s=2.5, down_s=2.0, horizon_s=30.0, settle_s=10.0)
+LOAD = Load(
+    rate=60.0, devices=20, seconds=8.0, fault_at_s=2.5, down_s=2.0, horizon_s=30.0, settle_s=10.0, start_margin_s=20.0
+)
+"""Shortened; the generators get 20 s to start, as they share two cores with the rest of the suite (at the
+benchmark's 5 s one refused to start 6 s late in CI)."""
 
 
-@pytest.mark.long(90)
+@pytest.mark.long(110)
 def test_a_killed_bridge_and_a_reset_clock_lose_nothing_and_store_nothing_twice(
     mosquitto: Mosquitto, kafka: Kafka, influxdb: InfluxDB, tmp_path: Path
 ) -> None:
