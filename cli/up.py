@@ -50,6 +50,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="when the model registry is empty, serve the FAO-56 baselines rather than train first (about a minute)",
     )
     up.add_argument("--train-days", type=int, default=90, help="days per simulated season when it trains (default 90)")
+    up.add_argument(
+        "--train-seasons",
+        type=int,
+        default=6,
+        help="simulated seasons it trains on when it trains (default 6; two more are held out to judge the models)",
+    )
     up.add_argument("--status-s", type=float, default=10.0, help="real seconds between live status blocks (default 10)")
     add_settings_options(up, ServicesSettings, "workdir", "cache_dir", "kafka_version", "kafka_heap", "prometheus_port")
     add_settings_options(

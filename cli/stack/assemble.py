@@ -170,7 +170,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
             "SMARTFARM_SERVICES_PROMETHEUS_PORT to a free port"
         )
     stack.append(Declarations(kafka, influx))
-    stack.append(Models(models, train=not args.no_train, days=args.train_days))
+    stack.append(Models(models, train=not args.no_train, days=args.train_days, seasons=args.train_seasons))
     bridge = Bridge(bridge_mqtt, kafka, settings_from(BridgeSettings, args))
     stack.append(BridgeComponent(bridge))
     workers = _workers(args, edge.speed > 1 or season is not None, kafka, influx, layout_file, models)

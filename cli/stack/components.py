@@ -122,10 +122,12 @@ class Declarations:
 class Models:
     """The models the workers serve: trained first (``smartfarm train``'s defaults) when the registry is empty."""
 
-    def __init__(self, settings: ModelSettings, train: bool, days: int) -> None:
+    def __init__(self, settings: ModelSettings, train: bool, days: int, seasons: int = 6, holdout: int = 2) -> None:
         self.settings = settings
         self.train = train
         self.days = days
+        self.seasons = seasons
+        self.holdout = holdout
         self.summary = ""
 
     def start(self) -> None:
@@ -144,6 +146,10 @@ class Models:
                 str(self.settings.store),
                 "--days",
                 str(self.days),
+                "--seasons",
+                str(self.seasons),
+                "--holdout",
+                str(self.holdout),
             ]
             with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
                 assert proc.stdout is not None

@@ -88,6 +88,8 @@ def secured_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
 
 TRAIN_DAYS = 10
 """Days per season of the run's one training (``smartfarm train``'s shortest: the 24 h forecast's targets)."""
+TRAIN_SEASONS = 2
+"""Its training seasons (one more is held out): the smallest recipe that trains, registers and judges both models."""
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +104,7 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
     done = shared / "trained" / "summary.txt"
     with FileLock(str(shared / "trained.lock")):
         if not done.exists():
-            models = Models(settings, train=True, days=TRAIN_DAYS)
+            models = Models(settings, train=True, days=TRAIN_DAYS, seasons=TRAIN_SEASONS, holdout=1)
             models.start()
             done.write_text(models.summary)
     return settings, done.read_text()
