@@ -11,8 +11,12 @@ on one worker while the others run dry.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+
+from tests.helpers import once_per_run, run_folder
 
 
 def _seconds(item: pytest.Item) -> float | None:
@@ -40,3 +44,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         del short[:take]
         left -= len(run)
     items[:] = [item for run in runs for item in run] + short
+
+
+@pytest.fixture(scope="session")
+def run_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Callable[[str, Callable[[], Any]], Any]:
+    """``run_cache(name, make)``: ``make()`` once per test run, shared by the xdist workers (``once_per_run``)."""
+    folder = run_folder(tmp_path_factory, worker_id)
+    return lambda name, make: once_per_run(folder, name, make)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
+import joblib
+import pytest
+from filelock import FileLock
 from pydantic import SecretStr
 
 from edge.faults import FaultRates
 from edge.settings import EdgeSettings
+
+T = TypeVar("T")
 
 
 def unique(prefix: str) -> str:
@@ -19,6 +26,26 @@ def unique(prefix: str) -> str:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def run_folder(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The folder every xdist worker of this test run shares (above each worker's own basetemp)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def once_per_run(folder: Path, name: str, make: Callable[[], T]) -> T:
+    """``make()``, computed by the first worker of the run to ask and read back from disk by the others (they wait
+    on a file lock meanwhile): a module fixture's seasons and fitted models, which xdist would otherwise compute
+    again on every worker that runs one of the module's tests."""
+    path = folder / f"{name}.joblib"
+    with FileLock(str(folder / f"{name}.lock")):
+        if path.exists():
+            value: T = joblib.load(path)
+            return value
+        made = make()
+        joblib.dump(made, path)
+        return made
 
 
 FLEET_START = datetime(2026, 7, 1, 6, tzinfo=UTC)

@@ -19,7 +19,7 @@ from cli.stack.components import Models
 from ml.settings import ModelSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
-from tests.helpers import unique
+from tests.helpers import run_folder, unique
 from tests.integration.pipeline import SecuredBroker, securing
 
 _started: list[LocalService] = []
@@ -97,9 +97,7 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
     """A model store trained once per test run, the way ``smartfarm up`` trains an empty registry (its ``Models``
     component), and what it reported: shared by every xdist worker (the first to ask trains under a file lock; the
     others wait, then read it). Read only: a test that registers models makes a store of its own."""
-    shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        shared = shared.parent  # the run's folder, above each worker's own
+    shared = run_folder(tmp_path_factory, worker_id)
     settings = ModelSettings(store=shared / "trained" / "mlflow")
     done = shared / "trained" / "summary.txt"
     with FileLock(str(shared / "trained.lock")):

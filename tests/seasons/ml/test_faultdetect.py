@@ -60,8 +60,8 @@ def _season(seed: int) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def held_out_readings() -> pd.DataFrame:
-    return _season(HELD_OUT_SEED)
+def held_out_readings(run_cache) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    return run_cache("faultdetect-held-out", lambda: _season(HELD_OUT_SEED))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +69,14 @@ def held_out(held_out_readings: pd.DataFrame) -> pd.DataFrame:
     return sensor_hours_table(held_out_readings)
 
 
-@pytest.fixture(scope="module")
-def detector() -> FaultDetector:
+def _detector() -> FaultDetector:
     train = pd.concat([sensor_hours_table(_season(s)).assign(season=s) for s in TRAIN_SEEDS], ignore_index=True)
     return FaultDetector.fit(train, seed=0)
+
+
+@pytest.fixture(scope="module")
+def detector(run_cache) -> FaultDetector:  # type: ignore[no-untyped-def]
+    return run_cache("faultdetect-detector", _detector)  # type: ignore[no-any-return]
 
 
 # --- the vectorised table against the plain function ----------------------------------------------------------

@@ -23,15 +23,19 @@ def _table(seed: int, offset_days: int) -> pd.DataFrame:
     return forecast_table(season.layout, season.readings, season.truth, season=seed)
 
 
-@pytest.fixture(scope="module")
-def seasons() -> tuple[pd.DataFrame, pd.DataFrame]:
+def _seasons() -> tuple[pd.DataFrame, pd.DataFrame]:
     train = pd.concat([_table(seed, 7 * i) for i, seed in enumerate((11, 12, 13))])
     return train, _table(9001, 10)
 
 
 @pytest.fixture(scope="module")
-def forecaster(seasons: tuple[pd.DataFrame, pd.DataFrame]) -> Forecaster:
-    return Forecaster.fit(seasons[0], seed=0)
+def seasons(run_cache) -> tuple[pd.DataFrame, pd.DataFrame]:  # type: ignore[no-untyped-def]
+    return run_cache("forecast-seasons", _seasons)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def forecaster(run_cache, seasons: tuple[pd.DataFrame, pd.DataFrame]) -> Forecaster:  # type: ignore[no-untyped-def]
+    return run_cache("forecaster", lambda: Forecaster.fit(seasons[0], seed=0))  # type: ignore[no-any-return]
 
 
 def test_positive_skill_against_persistence_and_physics_on_a_held_out_season(
