@@ -35,7 +35,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     # uv resolves the same requirements as pip and fetches and unpacks them in parallel: about 17 s on a fresh
     # machine where pip took 50 s (measured here). Bytecode is compiled at install, as pip does: otherwise every
     # process the tests start compiles the libraries it imports (the four test workers at once) the first time.
-    .venv/bin/python -m pip install -q --upgrade pip uv
+    .venv/bin/python -m pip install -q uv
     .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python -e '.[test]'
     echo "$want" > "$stamp"
 fi
