@@ -6,38 +6,12 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
-from cli import balance, bridge, brokerauth, edge, models, season, train, up, worker
-from cli.console import add_settings_options, say, settings_from, warn
+from cli import balance, bridge, brokerauth, edge, layout, models, season, train, up, worker
+from cli.console import warn
 from cli.services import command as services
 from smartfarm import __version__
 from smartfarm.errors import SmartFarmError
-from smartfarm.layout import load_layout
-from smartfarm.settings import LayoutSettings
-
-
-def _register_layout(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    layout = commands.add_parser("layout", help="validate the farm layout file and summarise it")
-    add_settings_options(layout, LayoutSettings, "layout")
-    layout.set_defaults(run=run_layout)
-
-
-def run_layout(args: argparse.Namespace) -> int:
-    settings = settings_from(LayoutSettings, args)
-    path = Path(settings.layout) if settings.layout else None
-    layout = load_layout(path)
-    say(f"{path or 'bundled default layout'}: valid")
-    for farm in layout.farms:
-        say(f"farm {farm.id} ({farm.name}) at {farm.latitude:.2f}, {farm.longitude:.2f}")
-        for zone in farm.zones:
-            devices = [d for d in farm.devices if d.zone == zone.id]
-            sensors = sum(len(d.sensors) for d in devices)
-            say(
-                f"  zone {zone.id:<20} {zone.crop.value:<8} {zone.soil.value:<16} {zone.area_ha:>7.2f} ha  "
-                f"{len(devices)} devices, {sensors} sensors"
-            )
-    return 0
 
 
 def _register_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(commands)
     balance.register(commands)
     worker.register(commands)
-    _register_layout(commands)
+    layout.register(commands)
     _register_bench(commands)
     services.register(commands)
     return parser

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what SmartFarm needs on a fresh Debian or Ubuntu machine, skipping what is already there:
-# Mosquitto, InfluxDB 1.x, Prometheus (with promtool), Java and Maven from the distribution, a virtualenv (.venv) with the project and its
+# Mosquitto, InfluxDB 1.x, Prometheus (with promtool), PostgreSQL, Java and Maven from the distribution, a virtualenv (.venv) with the project and its
 # test extra (installed by uv), and the Kafka broker's jars (fetched by Maven into ~/.cache/smartfarm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ command -v influxd >/dev/null || missing+=(influxdb)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v promtool >/dev/null || missing+=(prometheus)  # Prometheus and promtool (alert rules are checked and tested)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)  # the farm registry's server database
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     echo "bootstrap: installing ${missing[*]}"
@@ -20,7 +21,7 @@ if ((${#missing[@]})); then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # The packages start their own daemons on 1883, 8086 and 9090 where systemd runs; SmartFarm runs its own.
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-        for unit in mosquitto influxdb prometheus; do
+        for unit in mosquitto influxdb prometheus postgresql; do
             as_root systemctl disable --now "$unit" >/dev/null 2>&1 && echo "bootstrap: stopped the packaged $unit service" || true
         done
     fi

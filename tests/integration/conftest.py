@@ -14,6 +14,7 @@ import pytest
 from filelock import FileLock
 
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
+from cli.services.postgres import PostgreSQL
 from cli.services.settings import ServicesSettings
 from cli.stack.components import Models
 from ml.settings import ModelSettings
@@ -56,6 +57,11 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
     yield from _run(InfluxDB(tmp_path_factory.mktemp("influxdb")))  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def postgresql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    yield from _run(PostgreSQL(tmp_path_factory.mktemp("postgresql")))  # type: ignore[misc]
 
 
 @pytest.fixture

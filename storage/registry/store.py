@@ -1,0 +1,235 @@
+"""The farm registry: a relational database of farms, zones, devices and API clients, migrated by Alembic.
+
+SQLite in ``.smartfarm/registry.db`` by default; PostgreSQL by URL (``postgresql+psycopg://...``). The layout file
+is its import and export format: ``import_layout`` makes a farm's zones and devices those of the file (a device the
+file no longer lists is retired, never deleted), ``layout`` gives the registry back as the ``Layout`` every
+component reads. API tokens are random, shown once when issued and kept as their SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from smartfarm.errors import ConfigError, StorageError
+from smartfarm.layout import Device, Farm, Layout, Sensor, Zone
+from storage.registry.tables import ClientRow, DeviceRow, FarmRow, SensorRow, ZoneRow
+
+TOKEN_PREFIX = "sft_"
+"""API tokens start with this, so a leaked one is recognisable (secret scanners, logs)."""
+
+
+class Scope(StrEnum):
+    """What an API client may do with its farm."""
+
+    READ = "read"
+    WRITE = "write"
+    INGEST = "ingest"
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """An API client as a request sees it: its farm and what it may do."""
+
+    id: int
+    farm: str
+    name: str
+    scopes: frozenset[Scope]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _enable_sqlite_foreign_keys(engine: Engine) -> None:
+    """SQLite enforces foreign keys only when asked, per connection."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+class FarmRegistry:
+    """Farms, zones, devices and API clients in one relational database (``url``: any SQLAlchemy URL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url, future=True, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            _enable_sqlite_foreign_keys(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def at(cls, path: Path) -> FarmRegistry:
+        """A SQLite registry in the file ``path`` (its folder is made)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{path.resolve()}")
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (a new database gets every table)."""
+        config = Config()
+        config.set_main_option("script_location", str(resources.files("storage.registry").joinpath("migrations")))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise StorageError(f"the farm registry at {self.engine.url!r} cannot be reached: {exc.orig}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- the layout: import and export ----------------------------------------------------------------------------
+
+    def import_layout(self, layout: Layout) -> None:
+        """Make each farm of ``layout`` what the file says: farm fields, zones and devices with their sensors.
+        A device of one of these farms that the file no longer lists is retired; one it lists again comes back.
+        A zone the file drops is removed only if no device, active or retired, names it (its history stays)."""
+        now = datetime.now(UTC)
+        with self.session() as s:
+            for farm in layout.farms:
+                self._refuse_foreign_devices(s, farm)
+                row = s.get(FarmRow, farm.id) or FarmRow(id=farm.id)
+                row.name, row.latitude, row.longitude = farm.name, farm.latitude, farm.longitude
+                row.elevation_m, row.timezone = farm.elevation_m, farm.timezone
+                s.add(row)
+                s.flush()
+                self._import_zones(s, farm)
+                self._import_devices(s, farm, now)
+
+    def _refuse_foreign_devices(self, s: Session, farm: Farm) -> None:
+        ids = [d.id for d in farm.devices]
+        if not ids:
+            return
+        taken = s.scalars(select(DeviceRow).where(DeviceRow.id.in_(ids), DeviceRow.farm_id != farm.id)).all()
+        if taken:
+            names = ", ".join(sorted(f"{d.id} (farm {d.farm_id})" for d in taken))
+            raise ConfigError(f"farm {farm.id!r}: device ids already registered to another farm: {names}")
+
+    def _import_zones(self, s: Session, farm: Farm) -> None:
+        existing = {z.id: z for z in s.scalars(select(ZoneRow).where(ZoneRow.farm_id == farm.id))}
+        for position, zone in enumerate(farm.zones):
+            row = existing.pop(zone.id, None) or ZoneRow(farm_id=farm.id, id=zone.id)
+            row.position, row.name, row.crop, row.soil = position, zone.name, zone.crop.value, zone.soil.value
+            row.planting_date, row.area_ha = zone.planting_date, zone.area_ha
+            row.irrigation_rate_mm_h = zone.irrigation_rate_mm_h
+            s.add(row)
+        s.flush()
+        named = set(s.scalars(select(DeviceRow.zone_id).where(DeviceRow.farm_id == farm.id)))
+        for zone_id, row in existing.items():
+            if zone_id not in named and zone_id not in {d.zone for d in farm.devices}:
+                s.delete(row)
+
+    def _import_devices(self, s: Session, farm: Farm, now: datetime) -> None:
+        existing = {d.id: d for d in s.scalars(select(DeviceRow).where(DeviceRow.farm_id == farm.id))}
+        for position, device in enumerate(farm.devices):
+            row = existing.pop(device.id, None) or DeviceRow(id=device.id, farm_id=farm.id)
+            row.zone_id, row.position, row.retired_at = device.zone, position, None
+            row.sensors = [
+                SensorRow(id=sensor.id, position=i, kind=sensor.kind.value, depth_cm=sensor.depth_cm)
+                for i, sensor in enumerate(device.sensors)
+            ]
+            s.add(row)
+        for row in existing.values():
+            if row.retired_at is None:
+                row.retired_at = now
+
+    def layout(self, farms: Iterable[str] | None = None) -> Layout:
+        """The registry as a layout: every farm (or those named), their zones and active devices, in file order."""
+        with self.session() as s:
+            query = select(FarmRow).order_by(FarmRow.id)
+            if farms is not None:
+                query = query.where(FarmRow.id.in_(list(farms)))
+            rows = s.scalars(query).all()
+            if not rows:
+                raise ConfigError("the farm registry holds no farm: import a layout first (smartfarm layout import)")
+            return Layout(farms=tuple(_farm(row) for row in rows))
+
+    # -- API clients ----------------------------------------------------------------------------------------------
+
+    def issue_token(self, farm: str, name: str, scopes: Iterable[Scope]) -> str:
+        """A new API token for ``farm`` with ``scopes``; the token itself is returned once and never stored."""
+        chosen = sorted({Scope(sc) for sc in scopes})
+        if not chosen:
+            raise ConfigError("an API token needs at least one scope: read, write or ingest")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.session() as s:
+            if s.get(FarmRow, farm) is None:
+                raise ConfigError(f"no farm {farm!r} in the registry")
+            s.add(
+                ClientRow(
+                    farm_id=farm,
+                    name=name,
+                    token_sha256=token_hash(token),
+                    scopes=",".join(chosen),
+                    created_at=datetime.now(UTC),
+                )
+            )
+        return token
+
+    def client(self, token: str) -> Client | None:
+        """The client a token belongs to; None for an unknown or revoked token."""
+        with self.session() as s:
+            row = s.scalars(select(ClientRow).where(ClientRow.token_sha256 == token_hash(token))).first()
+            if row is None or row.revoked_at is not None:
+                return None
+            return Client(row.id, row.farm_id, row.name, frozenset(Scope(x) for x in row.scopes.split(",") if x))
+
+    def revoke(self, client_id: int) -> None:
+        with self.session() as s:
+            row = s.get(ClientRow, client_id)
+            if row is not None and row.revoked_at is None:
+                row.revoked_at = datetime.now(UTC)
+
+
+def _farm(row: FarmRow) -> Farm:
+    return Farm(
+        id=row.id,
+        name=row.name,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        elevation_m=row.elevation_m,
+        timezone=row.timezone,
+        zones=tuple(
+            Zone(
+                id=z.id,
+                name=z.name,
+                crop=z.crop,
+                soil=z.soil,
+                planting_date=z.planting_date,
+                irrigation_rate_mm_h=z.irrigation_rate_mm_h,
+                area_ha=z.area_ha,
+            )
+            for z in row.zones
+        ),
+        devices=tuple(
+            Device(
+                id=d.id,
+                zone=d.zone_id,
+                sensors=tuple(Sensor(id=x.id, kind=x.kind, depth_cm=x.depth_cm) for x in d.sensors),
+            )
+            for d in row.devices
+            if d.retired_at is None
+        ),
+    )

@@ -1,0 +1,108 @@
+"""The farm registry on SQLite and on a real PostgreSQL, migrated by Alembic: the layout file in and out unchanged,
+a device dropped from the file retired and kept, ids of another farm refused, API tokens hashed at rest."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from cli.main import main
+from cli.services.postgres import PostgreSQL
+from smartfarm.errors import ConfigError
+from smartfarm.layout import Layout, load_layout, parse_layout
+from storage.registry.store import FarmRegistry, Scope
+from tests.helpers import unique
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FarmRegistry]:
+    if request.param == "sqlite":
+        made = FarmRegistry.at(tmp_path / "registry.db")
+    else:
+        postgres: PostgreSQL = request.getfixturevalue("postgresql")
+        made = FarmRegistry(postgres.create_database(unique("r")))
+    made.migrate()
+    yield made
+    made.close()
+
+
+def test_a_layout_goes_in_and_comes_back_the_same(registry: FarmRegistry) -> None:
+    layout = load_layout()
+    registry.import_layout(layout)
+    assert registry.layout() == layout
+    registry.import_layout(layout)  # again: nothing doubles
+    assert registry.layout() == layout
+    registry.migrate()  # an up-to-date schema migrates to itself
+    assert registry.layout() == layout
+
+
+def test_a_device_the_file_drops_is_retired_and_comes_back_when_listed_again(registry: FarmRegistry) -> None:
+    layout = load_layout()
+    farm = layout.farms[0]
+    gone = farm.devices[0]
+    fewer = Layout(farms=(farm.model_copy(update={"devices": farm.devices[1:]}),))
+    registry.import_layout(layout)
+    registry.import_layout(fewer)
+    assert [d.id for d in registry.layout().farms[0].devices] == [d.id for d in farm.devices[1:]]
+    with registry.session() as s:
+        retired = s.execute(text("SELECT retired_at FROM devices WHERE id = :id"), {"id": gone.id}).scalar_one()
+    assert retired is not None, "retired, not deleted: its readings keep their device"
+    registry.import_layout(layout)
+    assert registry.layout() == layout
+
+
+def test_a_device_id_of_another_farm_is_refused(registry: FarmRegistry) -> None:
+    layout = load_layout()
+    registry.import_layout(layout)
+    farm = layout.farms[0]
+    other = farm.model_copy(update={"id": "other-farm", "devices": farm.devices[:1]})
+    with pytest.raises(ConfigError, match="already registered to another farm"):
+        registry.import_layout(Layout(farms=(other,)))
+    assert registry.layout() == layout, "nothing of the refused import was kept"
+
+
+def test_tokens_are_shown_once_kept_hashed_scoped_and_revocable(registry: FarmRegistry) -> None:
+    registry.import_layout(load_layout())
+    farm = load_layout().farms[0].id
+    token = registry.issue_token(farm, "irrigation controller", [Scope.READ, Scope.WRITE])
+    assert token.startswith("sft_") and len(token) > 40
+    with registry.session() as s:
+        stored = s.execute(text("SELECT token_sha256 FROM api_clients")).scalar_one()
+    assert stored == hashlib.sha256(token.encode()).hexdigest() and token not in stored
+    client = registry.client(token)
+    assert client is not None and client.farm == farm and client.scopes == {Scope.READ, Scope.WRITE}
+    assert registry.client(token + "x") is None
+    registry.revoke(client.id)
+    assert registry.client(token) is None
+    with pytest.raises(ConfigError, match="no farm"):
+        registry.issue_token("no-such-farm", "x", [Scope.READ])
+    with pytest.raises(ConfigError, match="at least one scope"):
+        registry.issue_token(farm, "x", [])
+
+
+def test_an_empty_registry_names_the_fix(registry: FarmRegistry) -> None:
+    with pytest.raises(ConfigError, match="smartfarm layout import"):
+        registry.layout()
+
+
+def test_smartfarm_layout_imports_and_exports_the_file(
+    registry: FarmRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = registry.url
+    assert main(["layout", "import", "--url", url]) == 0
+    assert "imported 1 farm(s)" in capsys.readouterr().out
+    out = tmp_path / "exported.yaml"
+    assert main(["layout", "export", "--url", url, "--out", str(out)]) == 0
+    assert parse_layout(out.read_text()) == load_layout()
+    assert main(["layout", "import", "--url", url, "--layout", str(out)]) == 0, "an export imports back"
+    assert registry.layout() == load_layout()
+
+
+def test_an_unreachable_registry_names_itself(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql+psycopg://smartfarm@127.0.0.1:1/nowhere"
+    assert main(["layout", "export", "--url", url]) == 2
+    assert "cannot be reached" in capsys.readouterr().err
