@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from cli.main import main
 from cli.services import free_port
 from smartfarm.layout import Layout, load_layout
 from storage.registry.store import FarmRegistry, Scope
@@ -114,3 +115,25 @@ def test_health_and_the_openapi_document(served: tuple[str, FarmRegistry]) -> No
     assert "cdn." not in page and "https://" not in page.replace("https://swagger.io", ""), "nothing from the internet"
     with urllib.request.urlopen(f"{base}/static/swagger-ui/swagger-ui-bundle.js", timeout=10) as response:
         assert response.status == 200 and len(response.read()) > 100_000
+
+
+def test_smartfarm_api_token_prints_a_working_token_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    assert main(["layout", "import", "--url", url]) == 0
+    farm = load_layout().farms[0].id
+    capsys.readouterr()
+    assert (
+        main(["api", "token", "--farm", farm, "--scopes", "read,write", "--name", "valve controller", "--url", url])
+        == 0
+    )
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    registry = FarmRegistry(url)
+    try:
+        client = registry.client(token)
+        assert client is not None and client.farm == farm and client.scopes == {Scope.READ, Scope.WRITE}
+    finally:
+        registry.close()
+    assert main(["api", "token", "--farm", farm, "--scopes", "admin", "--url", url]) == 2
+    assert "read, write, ingest" in capsys.readouterr().err
+    assert main(["api", "token", "--url", url]) == 2
+    assert "--farm" in capsys.readouterr().err
