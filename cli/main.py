@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from cli import balance, bridge, brokerauth, edge, layout, models, season, train, up, worker
+from cli import api, balance, bridge, brokerauth, edge, layout, models, season, train, up, worker
 from cli.console import warn
 from cli.services import command as services
 from smartfarm import __version__
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     balance.register(commands)
     worker.register(commands)
     layout.register(commands)
+    api.register(commands)
     _register_bench(commands)
     services.register(commands)
     return parser

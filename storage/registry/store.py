@@ -95,6 +95,14 @@ class FarmRegistry:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except OperationalError as exc:
+            raise StorageError(f"the farm registry at {self.engine.url!r} cannot be reached: {exc.orig}") from exc
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:

@@ -1,11 +1,12 @@
 """Layers point down: every import of every module is read, and a broken layer or a cycle fails naming the import.
 
 The ground (``smartfarm``) imports none of our packages; ``storage`` only the ground; ``ml`` storage and the ground;
-``stream`` ml, storage and the ground; ``edge`` stands beside them and imports only the ground; ``cli`` is the top
-of the product and only ``benchmarks`` imports it: the benchmarks drive the services and processes the command
-line launches, so they sit above it, and ``smartfarm bench`` runs them as a program (``python -m benchmarks``)
-rather than importing them. Function-level imports count as much as module-level ones, and so do those under
-``TYPE_CHECKING``. No two modules import each other, directly or round a loop, inside a package or across packages.
+``stream`` ml, storage and the ground, and so does ``api`` (the farm API); ``edge`` stands beside them and imports
+only the ground; ``cli`` is the top of the product and only ``benchmarks`` imports it: the benchmarks drive the
+services and processes the command line launches, so they sit above it, and ``smartfarm bench`` runs them as a
+program (``python -m benchmarks``) rather than importing them. Function-level imports count as much as module-level
+ones, and so do those under ``TYPE_CHECKING``. No two modules import each other, directly or round a loop, inside
+a package or across packages.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "ml": frozenset({"storage", "smartfarm"}),
     "stream": frozenset({"ml", "storage", "smartfarm"}),
     "edge": frozenset({"smartfarm"}),
-    "cli": frozenset({"stream", "ml", "storage", "edge", "smartfarm"}),
-    "benchmarks": frozenset({"cli", "stream", "ml", "storage", "edge", "smartfarm"}),
+    "api": frozenset({"ml", "storage", "smartfarm"}),
+    "cli": frozenset({"api", "stream", "ml", "storage", "edge", "smartfarm"}),
+    "benchmarks": frozenset({"cli", "api", "stream", "ml", "storage", "edge", "smartfarm"}),
 }
 """Which of our packages each package may import (besides itself)."""
 

@@ -1,0 +1,149 @@
+"""``create_app``: the farm API over a farm registry.
+
+Every farm route needs a bearer token of that farm (``storage.registry``): none or an unknown one is 401, a token
+of another farm gets 404 for everything of this one (it cannot even learn the farm exists), a token without the
+route's scope gets 403. Errors are RFC 9457 problem details (``api.problems``); the OpenAPI is at ``/openapi.json``
+and its pages at ``/docs``.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
+
+from collections.abc import Callable
+from typing import Annotated
+
+import swagger_ui_bundle
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+
+from api import problems
+from api.problems import Problem
+from smartfarm import __version__
+from smartfarm.errors import ConfigError
+from smartfarm.layout import Device, Farm, Zone
+from storage.registry.store import Client, FarmRegistry, Scope
+
+_bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}}
+    for status in (401, 403, 404, 422)
+}
+
+
+def registry_of(request: Request) -> FarmRegistry:
+    registry: FarmRegistry = request.app.state.registry
+    return registry
+
+
+Registry = Annotated[FarmRegistry, Depends(registry_of)]
+
+
+def client(registry: Registry, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Client:
+    """The client behind the request's bearer token; 401 without one or for one unknown or revoked."""
+    if credentials is None:
+        raise Problem(401, "an API token is needed: Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+    found = registry.client(credentials.credentials)
+    if found is None:
+        raise Problem(401, "this API token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def allowed(scope: Scope) -> Callable[[str, Client], Client]:
+    """A dependency: the request's client, if it is of the path's farm (404 otherwise) and has ``scope`` (403)."""
+
+    def check(farm: str, who: Annotated[Client, Depends(client)]) -> Client:
+        if who.farm != farm:
+            raise Problem(404, f"no farm {farm!r}")  # the same answer as for a farm that does not exist
+        if scope not in who.scopes:
+            raise Problem(403, f"this token may not {scope.value}; issue one with the {scope.value!r} scope")
+        return who
+
+    return check
+
+
+def farm_of(registry: FarmRegistry, farm: str) -> Farm:
+    try:
+        return registry.layout([farm]).farms[0]
+    except ConfigError as exc:
+        raise Problem(404, f"no farm {farm!r}") from exc
+
+
+service = APIRouter(tags=["service"])
+farms = APIRouter(prefix="/farms/{farm}", tags=["farm"], dependencies=[Depends(allowed(Scope.READ))])
+
+
+@service.get("/health")
+def health(registry: Registry) -> dict[str, str]:
+    """Whether the API runs and reaches its registry (no token needed)."""
+    registry.ping()
+    return {"status": "ok"}
+
+
+@farms.get("", response_model=Farm)
+def get_farm(registry: Registry, farm: str) -> Farm:
+    """The farm: where it is, its zones and its active devices with their sensors."""
+    return farm_of(registry, farm)
+
+
+@farms.get("/zones", response_model=list[Zone])
+def list_zones(registry: Registry, farm: str) -> list[Zone]:
+    """The farm's zones (areas): crop, soil, planting date, irrigation rate, area."""
+    return list(farm_of(registry, farm).zones)
+
+
+@farms.get("/zones/{zone}", response_model=Zone)
+def get_zone(registry: Registry, farm: str, zone: str) -> Zone:
+    for found in farm_of(registry, farm).zones:
+        if found.id == zone:
+            return found
+    raise Problem(404, f"farm {farm!r} has no zone {zone!r}")
+
+
+@farms.get("/devices", response_model=list[Device])
+def list_devices(registry: Registry, farm: str) -> list[Device]:
+    """The farm's active devices and their sensors (retired ones are not listed)."""
+    return list(farm_of(registry, farm).devices)
+
+
+@farms.get("/devices/{device}", response_model=Device)
+def get_device(registry: Registry, farm: str, device: str) -> Device:
+    for found in farm_of(registry, farm).devices:
+        if found.id == device:
+            return found
+    raise Problem(404, f"farm {farm!r} has no active device {device!r}")
+
+
+SWAGGER = "/static/swagger-ui"
+"""Where the API serves Swagger UI's own files (from swagger-ui-bundle): the docs page loads nothing from the
+internet, as FastAPI's default page would (its scripts come from a CDN)."""
+
+
+def docs(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=str(request.app.openapi_url),
+        title=f"{request.app.title}: docs",
+        swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+        swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+    )
+
+
+def create_app(registry: FarmRegistry) -> FastAPI:
+    app = FastAPI(
+        title="SmartFarm farm API",
+        version=__version__,
+        description="Farms, zones and devices of the farm registry, for people and other systems.",
+        responses=PROBLEM_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.registry = registry
+    problems.install(app)
+    app.mount(SWAGGER, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+    app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
+    app.include_router(service)
+    app.include_router(farms)
+    return app

@@ -1,0 +1,71 @@
+"""``smartfarm api``: serve the farm API (uvicorn), or issue an API token of a farm.
+
+- ``smartfarm api`` (or ``api serve``): the API on ``SMARTFARM_API_HOST``:``SMARTFARM_API_PORT`` (127.0.0.1:8000),
+  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``);
+- ``smartfarm api token --farm F --scopes read,write --name N``: a new token, printed once (only its hash is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cli.console import add_settings_options, say, settings_from
+from smartfarm.errors import ConfigError
+from storage.registry.settings import RegistrySettings
+from storage.registry.store import FarmRegistry, Scope
+
+ACTIONS = ("serve", "token")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from api.settings import ApiSettings
+
+    api = commands.add_parser(
+        "api",
+        help="serve the farm API (OpenAPI at /docs), or issue a farm's API token",
+        description="serve: the farm API over the farm registry. token: a new API token of a farm with the scopes "
+        "given, printed once; only its SHA-256 is kept.",
+    )
+    api.add_argument("action", nargs="?", choices=ACTIONS, default="serve", help="default: serve")
+    api.add_argument("--farm", help="token: the farm it may see")
+    api.add_argument("--scopes", default="read", help="token: comma-separated of read, write, ingest (default read)")
+    api.add_argument("--name", default="api client", help="token: who holds it, for the record")
+    add_settings_options(api, ApiSettings, "host", "port")
+    add_settings_options(api, RegistrySettings, "url")
+    api.set_defaults(run=run_api)
+
+
+def run_api(args: argparse.Namespace) -> int:
+    registry = FarmRegistry(settings_from(RegistrySettings, args).url.get_secret_value())
+    try:
+        registry.migrate()
+        if args.action == "token":
+            return _token(registry, args)
+        return _serve(registry, args)
+    finally:
+        registry.close()
+
+
+def _token(registry: FarmRegistry, args: argparse.Namespace) -> int:
+    if not args.farm:
+        raise ConfigError("api token needs --farm: the farm the token may see")
+    try:
+        scopes = [Scope(s.strip()) for s in args.scopes.split(",") if s.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--scopes {args.scopes!r}: each of read, write, ingest") from exc
+    token = registry.issue_token(args.farm, args.name, scopes)
+    say(f"API token of farm {args.farm} ({', '.join(s.value for s in scopes)}), shown this once:")
+    print(token)  # noqa: T201 - the token alone on its line, for a pipe
+    return 0
+
+
+def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    settings = settings_from(ApiSettings, args)
+    say(f"farm API on http://{settings.host}:{settings.port} (pages at /docs), registry {registry.engine.url!r}")
+    uvicorn.run(create_app(registry), host=settings.host, port=settings.port, log_level="warning")
+    return 0

@@ -1,0 +1,139 @@
+"""The farm API over real HTTP (uvicorn on a free loopback port) and a real registry: tokens per farm, a farm's
+data for its own tokens only, the route's scope, and every refusal an RFC 9457 problem detail."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from cli.main import main
+from cli.services import free_port
+from smartfarm.layout import Layout, load_layout
+from storage.registry.store import FarmRegistry, Scope
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, FarmRegistry]]:
+    registry = FarmRegistry.at(tmp_path / "registry.db")
+    registry.migrate()
+    farm = load_layout().farms[0]
+    other = farm.model_copy(update={"id": "hill-farm", "name": "Hill", "devices": ()})
+    registry.import_layout(Layout(farms=(farm, other)))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(registry), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", registry
+    server.should_exit = True
+    thread.join(10)
+    registry.close()
+
+
+def get(url: str, token: str | None = None) -> tuple[int, dict[str, str], Any]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read())
+
+
+def is_problem(status: int, headers: dict[str, str], body: Any, expected: int) -> bool:
+    return (
+        status == expected
+        and headers.get("content-type") == "application/problem+json"
+        and body["status"] == expected
+        and bool(body["title"])
+        and bool(body["detail"])
+    )
+
+
+def test_a_farms_token_sees_its_farm_and_nothing_of_another(served: tuple[str, FarmRegistry]) -> None:
+    base, registry = served
+    layout = load_layout()
+    farm = layout.farms[0]
+    token = registry.issue_token(farm.id, "farmer's phone", [Scope.READ])
+    status, _, body = get(f"{base}/farms/{farm.id}", token)
+    assert status == 200 and body["id"] == farm.id and len(body["zones"]) == len(farm.zones)
+    status, _, zones = get(f"{base}/farms/{farm.id}/zones", token)
+    assert status == 200 and [z["id"] for z in zones] == [z.id for z in farm.zones]
+    zone = farm.zones[0]
+    status, _, one = get(f"{base}/farms/{farm.id}/zones/{zone.id}", token)
+    assert status == 200 and one["crop"] == zone.crop.value and one["planting_date"] == zone.planting_date.isoformat()
+    status, _, devices = get(f"{base}/farms/{farm.id}/devices", token)
+    assert status == 200 and {d["id"] for d in devices} == {d.id for d in farm.devices}
+
+    # farm B, which exists, answers the same as a farm that does not
+    for path in ("/farms/hill-farm", "/farms/hill-farm/zones", "/farms/no-such-farm"):
+        status, headers, problem = get(base + path, token)
+        assert is_problem(status, headers, problem, 404), (path, status, problem)
+    assert get(f"{base}/farms/hill-farm", token)[2]["detail"] == "no farm 'hill-farm'"
+    status, headers, problem = get(f"{base}/farms/{farm.id}/zones/nowhere", token)
+    assert is_problem(status, headers, problem, 404) and "nowhere" in problem["detail"]
+
+
+def test_no_token_a_wrong_one_or_a_missing_scope_is_refused(served: tuple[str, FarmRegistry]) -> None:
+    base, registry = served
+    farm = load_layout().farms[0].id
+    status, headers, problem = get(f"{base}/farms/{farm}")
+    assert is_problem(status, headers, problem, 401) and headers.get("www-authenticate") == "Bearer"
+    status, headers, problem = get(f"{base}/farms/{farm}", "sft_not-a-token")
+    assert is_problem(status, headers, problem, 401)
+    ingest_only = registry.issue_token(farm, "gateway", [Scope.INGEST])
+    status, headers, problem = get(f"{base}/farms/{farm}", ingest_only)
+    assert is_problem(status, headers, problem, 403) and "'read' scope" in problem["detail"]
+    revoked = registry.issue_token(farm, "old", [Scope.READ])
+    client = registry.client(revoked)
+    assert client is not None
+    registry.revoke(client.id)
+    assert get(f"{base}/farms/{farm}", revoked)[0] == 401
+
+
+def test_health_and_the_openapi_document(served: tuple[str, FarmRegistry]) -> None:
+    base, _ = served
+    assert get(f"{base}/health") == (200, get(f"{base}/health")[1], {"status": "ok"})
+    status, _, spec = get(f"{base}/openapi.json")
+    assert status == 200 and spec["info"]["title"] == "SmartFarm farm API"
+    assert {"/farms/{farm}", "/farms/{farm}/zones", "/farms/{farm}/devices/{device}"} <= set(spec["paths"])
+    with urllib.request.urlopen(f"{base}/docs", timeout=10) as response:
+        page = response.read().decode()
+    assert response.status == 200 and "/static/swagger-ui/swagger-ui-bundle.js" in page
+    assert "cdn." not in page and "https://" not in page.replace("https://swagger.io", ""), "nothing from the internet"
+    with urllib.request.urlopen(f"{base}/static/swagger-ui/swagger-ui-bundle.js", timeout=10) as response:
+        assert response.status == 200 and len(response.read()) > 100_000
+
+
+def test_smartfarm_api_token_prints_a_working_token_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    assert main(["layout", "import", "--url", url]) == 0
+    farm = load_layout().farms[0].id
+    capsys.readouterr()
+    assert (
+        main(["api", "token", "--farm", farm, "--scopes", "read,write", "--name", "valve controller", "--url", url])
+        == 0
+    )
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    registry = FarmRegistry(url)
+    try:
+        client = registry.client(token)
+        assert client is not None and client.farm == farm and client.scopes == {Scope.READ, Scope.WRITE}
+    finally:
+        registry.close()
+    assert main(["api", "token", "--farm", farm, "--scopes", "admin", "--url", url]) == 2
+    assert "read, write, ingest" in capsys.readouterr().err
+    assert main(["api", "token", "--url", url]) == 2
+    assert "--farm" in capsys.readouterr().err
