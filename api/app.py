@@ -9,6 +9,7 @@ and its pages at ``/docs``.
 # No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 import swagger_ui_bundle
@@ -17,13 +18,16 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from api import problems
 from api.problems import Problem
 from smartfarm import __version__
 from smartfarm.errors import ConfigError
 from smartfarm.layout import Device, Farm, Zone
+from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
+from storage.zones import latest_forecasts, latest_state
 
 _bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
 
@@ -39,6 +43,53 @@ def registry_of(request: Request) -> FarmRegistry:
 
 
 Registry = Annotated[FarmRegistry, Depends(registry_of)]
+
+
+def influx_of(request: Request) -> InfluxClient:
+    influx: InfluxClient | None = request.app.state.influx
+    if influx is None:
+        raise Problem(
+            503, "this API runs without InfluxDB: give it SMARTFARM_INFLUX_URL to serve what the farm measured"
+        )
+    return influx
+
+
+Influx = Annotated[InfluxClient, Depends(influx_of)]
+
+
+class RootZone(BaseModel):
+    """The zone's root zone at the close of its newest scored hour, by the rule that advises its irrigation."""
+
+    at: datetime = Field(description="the end of the hour it describes")
+    moisture_pct: float = Field(description="soil moisture measured over the managed depth, % vol")
+    trigger_pct: float = Field(description="below this moisture irrigation is advised: field capacity less RAW")
+    field_capacity_pct: float
+    depletion_mm: float
+    raw_mm: float = Field(description="readily available water")
+    taw_mm: float = Field(description="total available water")
+    model: str
+
+
+class Outlook(BaseModel):
+    """Soil moisture the zone's forecaster predicts for a time ahead."""
+
+    horizon: str
+    at: datetime = Field(description="the time the prediction is for")
+    moisture_pct: float
+    model: str
+
+
+class ZoneNow(BaseModel):
+    """What the zone is now: its root zone against the irrigation trigger, and where its soil moisture is going."""
+
+    farm: str
+    zone: str
+    state: RootZone | None = Field(description="None before the zone's first scored hour")
+    forecast: list[Outlook]
+
+
+def _instant(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, UTC)
 
 
 def client(registry: Registry, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Client:
@@ -102,6 +153,24 @@ def get_zone(registry: Registry, farm: str, zone: str) -> Zone:
     raise Problem(404, f"farm {farm!r} has no zone {zone!r}")
 
 
+@farms.get("/zones/{zone}/now", response_model=ZoneNow)
+def zone_now(registry: Registry, influx: Influx, farm: str, zone: str) -> ZoneNow:
+    """The zone's soil moisture against its irrigation trigger at its newest scored hour, and its forecast."""
+    get_zone(registry, farm, zone)
+    state = latest_state(influx, farm, zone)
+    return ZoneNow(
+        farm=farm,
+        zone=zone,
+        state=RootZone(at=_instant(state["time"]), **{k: state[k] for k in RootZone.model_fields if k != "at"})
+        if state
+        else None,
+        forecast=[
+            Outlook(horizon=r["horizon"], at=_instant(r["time"]), moisture_pct=r["moisture_pct"], model=r["model"])
+            for r in latest_forecasts(influx, farm, zone)
+        ],
+    )
+
+
 @farms.get("/devices", response_model=list[Device])
 def list_devices(registry: Registry, farm: str) -> list[Device]:
     """The farm's active devices and their sensors (retired ones are not listed)."""
@@ -131,7 +200,7 @@ def docs(request: Request) -> HTMLResponse:
     )
 
 
-def create_app(registry: FarmRegistry) -> FastAPI:
+def create_app(registry: FarmRegistry, influx: InfluxClient | None = None) -> FastAPI:
     app = FastAPI(
         title="SmartFarm farm API",
         version=__version__,
@@ -141,6 +210,7 @@ def create_app(registry: FarmRegistry) -> FastAPI:
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.influx = influx
     problems.install(app)
     app.mount(SWAGGER, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
     app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)

@@ -11,6 +11,8 @@ import argparse
 
 from cli.console import add_settings_options, say, settings_from
 from smartfarm.errors import ConfigError
+from smartfarm.settings import InfluxSettings
+from storage.influx import InfluxClient
 from storage.registry.settings import RegistrySettings
 from storage.registry.store import FarmRegistry, Scope
 
@@ -32,6 +34,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     api.add_argument("--name", default="api client", help="token: who holds it, for the record")
     add_settings_options(api, ApiSettings, "host", "port")
     add_settings_options(api, RegistrySettings, "url")
+    add_settings_options(api, InfluxSettings, "database")
     api.set_defaults(run=run_api)
 
 
@@ -66,6 +69,10 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     from api.settings import ApiSettings
 
     settings = settings_from(ApiSettings, args)
+    influx = InfluxClient(settings_from(InfluxSettings, args))
     say(f"farm API on http://{settings.host}:{settings.port} (pages at /docs), registry {registry.engine.url!r}")
-    uvicorn.run(create_app(registry), host=settings.host, port=settings.port, log_level="warning")
+    try:
+        uvicorn.run(create_app(registry, influx), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        influx.close()
     return 0

@@ -1,6 +1,7 @@
-"""What the zone stage reads back from InfluxDB: the stored readings (for window statistics and each sensor's flags
-over an hour), the aggregates and days already emitted, as the records they were written from
-(``storage.schema`` maps them the other way). InfluxQL is written here and nowhere else.
+"""What the zone stage and the farm API read back from InfluxDB: the stored readings (for window statistics and each
+sensor's flags over an hour), the aggregates and days already emitted, as the records they were written from
+(``storage.schema`` maps them the other way), and a zone's latest state and forecast. InfluxQL is written here
+and nowhere else.
 
 Every query names one farm and zone (tags) and a time range in nanoseconds, so it reads one zone's series only.
 """
@@ -8,7 +9,7 @@ Every query names one farm and zone (tags) and a time range in nanoseconds, so i
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from smartfarm.layout import SensorKind
 from smartfarm.records import ZoneAggregate, ZoneDay
@@ -152,3 +153,20 @@ def last_readings(
         if rows and rows[0][1] is not None:
             out[(tags["device"], tags["sensor"])] = (rows[0][0] / NS, float(rows[0][1]))
     return out
+
+
+def latest_state(client: InfluxClient, farm: str, zone: str) -> dict[str, Any] | None:
+    """The zone's newest ``zone_state`` point (its fields, ``time`` in epoch ns); None before its first scored hour."""
+    rows = client.query(
+        f"SELECT * FROM zone_state WHERE farm = {_quote(farm)} AND zone = {_quote(zone)} ORDER BY time DESC LIMIT 1"
+    )
+    return rows[0] if rows else None
+
+
+def latest_forecasts(client: InfluxClient, farm: str, zone: str) -> list[dict[str, Any]]:
+    """The zone's newest ``soil_forecast`` point of each horizon (``time``: when the forecast is for)."""
+    rows = client.query(
+        f"SELECT moisture_pct, model FROM soil_forecast WHERE farm = {_quote(farm)} AND zone = {_quote(zone)} "
+        "GROUP BY horizon ORDER BY time DESC LIMIT 1"
+    )
+    return sorted(rows, key=lambda r: int(str(r["horizon"]).rstrip("h")))

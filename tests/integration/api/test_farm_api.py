@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,21 @@ from api.app import create_app
 from cli.main import main
 from cli.services import free_port
 from smartfarm.layout import Layout, load_layout
+from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
+from storage.schema import Measurement, SoilForecastPoint, ZoneStatePoint
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, FarmRegistry]]:
+def served(tmp_path: Path, influx: InfluxClient) -> Iterator[tuple[str, FarmRegistry]]:
     registry = FarmRegistry.at(tmp_path / "registry.db")
     registry.migrate()
     farm = load_layout().farms[0]
     other = farm.model_copy(update={"id": "hill-farm", "name": "Hill", "devices": ()})
     registry.import_layout(Layout(farms=(farm, other)))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(registry), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(registry, influx)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -137,3 +141,36 @@ def test_smartfarm_api_token_prints_a_working_token_once(tmp_path: Path, capsys:
     assert "read, write, ingest" in capsys.readouterr().err
     assert main(["api", "token", "--url", url]) == 2
     assert "--farm" in capsys.readouterr().err
+
+
+def test_a_zone_now_is_its_newest_state_against_the_trigger_and_its_forecast(
+    served: tuple[str, FarmRegistry], influx: InfluxClient
+) -> None:
+    base, registry = served
+    farm = load_layout().farms[0]
+    zone = farm.zones[0].id
+    token = registry.issue_token(farm.id, "phone", [Scope.READ])
+    status, _, before = get(f"{base}/farms/{farm.id}/zones/{zone}/now", token)
+    assert status == 200 and before == {"farm": farm.id, "zone": zone, "state": None, "forecast": []}
+
+    hour = datetime(2026, 7, 2, 14, tzinfo=UTC)
+    state = {"trigger_pct": 19.0, "field_capacity_pct": 27.0, "depletion_mm": 24.0, "raw_mm": 20.0, "taw_mm": 40.0}
+    points: list[Measurement] = [
+        ZoneStatePoint(time=at, farm=farm.id, zone=zone, moisture_pct=moisture, model="m@1", **state)
+        for at, moisture in ((hour - timedelta(hours=1), 18.0), (hour, 17.5))  # the newest one is served
+    ]
+    points += [
+        SoilForecastPoint(
+            time=hour + timedelta(hours=h), farm=farm.id, zone=zone, horizon=f"{h}h", moisture_pct=theta, model="f@3"
+        )
+        for h, theta in ((6, 16.9), (24, 15.2))
+    ]
+    influx.write(points)
+    status, _, now = get(f"{base}/farms/{farm.id}/zones/{zone}/now", token)
+    assert status == 200, now
+    assert now["state"]["moisture_pct"] == 17.5 and now["state"]["trigger_pct"] == 19.0
+    assert datetime.fromisoformat(now["state"]["at"]) == hour
+    assert [(f["horizon"], f["moisture_pct"]) for f in now["forecast"]] == [("6h", 16.9), ("24h", 15.2)]
+    assert datetime.fromisoformat(now["forecast"][1]["at"]) == hour + timedelta(hours=24)
+    status, headers, problem = get(f"{base}/farms/{farm.id}/zones/nowhere/now", token)
+    assert is_problem(status, headers, problem, 404)
