@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from api.settings import ApiSettings
 from cli.brokerauth import write_broker_auth
 from cli.console import settings_from
 from cli.farmclock import recent_season, season_window
@@ -19,7 +20,16 @@ from cli.services import InfluxDB, Kafka, Mosquitto, fetch_kafka_jars
 from cli.services.base import port_open
 from cli.services.mosquitto import broker_answers
 from cli.services.settings import ServicesSettings
-from cli.stack.components import BridgeComponent, Component, Declarations, Models, PrometheusComponent, Running, Service
+from cli.stack.components import (
+    ApiComponent,
+    BridgeComponent,
+    Component,
+    Declarations,
+    Models,
+    PrometheusComponent,
+    Running,
+    Service,
+)
 from cli.stack.farm import FarmRunner, worker_env
 from cli.worker import WorkerProcess
 from edge.settings import EdgeSettings
@@ -177,6 +187,8 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     stack += workers
     prometheus = PrometheusComponent(workdir / "prometheus", services.prometheus_port, bridge, workers)
     stack.append(prometheus)
+    api = settings_from(ApiSettings, args)
+    stack.append(ApiComponent(workdir / "registry.db", layout, influx, api.host, api.port))
     farm = FarmRunner(layout, mqtt, edge, season, workers)
     stack.append(farm)
     return Stack(stack, farm, prometheus, influx, len(layout.placements))

@@ -5,20 +5,25 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from cli.console import say
 from cli.services import LocalService
+from cli.services.base import port_open
 from cli.services.prometheus import Prometheus
 from cli.worker import WorkerProcess
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
+from smartfarm.layout import Layout
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
+from storage.registry.store import FarmRegistry, Scope
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
 
@@ -226,3 +231,71 @@ class PrometheusComponent:
     def check(self) -> None:
         if self.service is not None and not self.service.running:
             raise ServiceError(f"Prometheus stopped while the stack ran:\n{self.service.log_tail()}")
+
+
+class ApiComponent:
+    """The farm API over a registry of the stack's own (the layout imported into it) and the stack's InfluxDB,
+    on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode 0600)."""
+
+    def __init__(self, registry_path: Path, layout: Layout, influx: InfluxSettings, host: str, port: int) -> None:
+        self.registry_path = registry_path
+        self.layout = layout
+        self.influx = influx
+        self.host = host
+        self.port = port
+        self.tokens = registry_path.parent / "api-tokens.txt"
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._registry: FarmRegistry | None = None
+        self._client: InfluxClient | None = None
+
+    def start(self) -> None:
+        import uvicorn
+
+        from api.app import create_app
+
+        if port_open(self.port, self.host):
+            raise ConfigError(f"port {self.port} for the farm API is in use; set SMARTFARM_API_PORT to a free port")
+        self._registry = FarmRegistry.at(self.registry_path)
+        self._registry.migrate()
+        self._registry.import_layout(self.layout)
+        if not self.tokens.exists():
+            lines = [
+                f"{farm.id} {self._registry.issue_token(farm.id, 'smartfarm up', [Scope.READ, Scope.WRITE])}\n"
+                for farm in self.layout.farms
+            ]
+            self.tokens.touch(mode=0o600)
+            self.tokens.write_text("".join(lines))
+        self._client = InfluxClient(self.influx)
+        config = uvicorn.Config(
+            create_app(self._registry, self._client), host=self.host, port=self.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="farm-api", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ServiceError(f"the farm API did not start on {self.url}")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._client is not None:
+            self._client.close()
+        if self._registry is not None:
+            self._registry.close()
+
+    def status(self) -> str:
+        return f"{'API':<10} {self.url:<28} pages at /docs, tokens in {self.tokens}"
+
+    def check(self) -> None:
+        if self._thread is not None and not self._thread.is_alive():
+            raise ServiceError("the farm API stopped while the stack ran")

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -77,6 +78,8 @@ def stack(
 ) -> Iterator[tuple[Output, dict[str, str]]]:
     where = {
         "models": trained_models[1],
+        "api": f"http://127.0.0.1:{free_port()}",
+        "tokens": str(tmp_path / "stack" / "api-tokens.txt"),
         "mqtt_port": str(free_port()),
         "prometheus": f"http://127.0.0.1:{free_port()}",
         "influx": influxdb.url,
@@ -101,6 +104,7 @@ def stack(
         "SMARTFARM_EDGE_FAULT_CLOCK_RESET": "0.0005",
         "SMARTFARM_BRIDGE_METRICS_PORT": "0",
         "SMARTFARM_WORKER_METRICS_PORT": "0",
+        "SMARTFARM_API_PORT": where["api"].rsplit(":", 1)[1],
     }
     command = [
         sys.executable, "-m", "cli", "up",
@@ -204,6 +208,7 @@ def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], 
         assert watered, "an irrigation the valves applied shows in the zone's soil moisture"
 
         _every_dashboard_query_returns_data(where, started)
+        _the_api_tells_a_zones_state(where)
 
         status = output.text.rsplit("status at ", 1)[1]
         assert "bridge 1/1 up  worker 2/2 up" in status
@@ -239,6 +244,19 @@ def _watered(influx: InfluxClient, irrigations: list[Recommendation]) -> list[st
         if before and after and after[0]["max"] >= before[0]["last"] + 1.0:
             found.append(f"{rec.zone} at {t0:%Y-%m-%d %H:%M}: {before[0]['last']:.1f} -> {after[0]['max']:.1f}")
     return found
+
+
+def _the_api_tells_a_zones_state(where: dict[str, str]) -> None:
+    """The farm API of the stack answers, with the token ``up`` wrote, what the workers stored of a zone."""
+    farm, token = Path(where["tokens"]).read_text().split()
+    request = urllib.request.Request(
+        f"{where['api']}/farms/{farm}/zones/tomato-north/now", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        now = json.loads(response.read())
+    print(f"the API's tomato-north now: {now}")
+    assert now["state"] is not None and 0 < now["state"]["moisture_pct"] < 60, now
+    assert {f["horizon"] for f in now["forecast"]} == {"6h", "24h"}, now
 
 
 def _every_dashboard_query_returns_data(where: dict[str, str], started: datetime) -> None:

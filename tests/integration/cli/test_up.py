@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -27,9 +29,10 @@ from storage.influx import InfluxClient
 
 @pytest.mark.long(36)
 def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
-    mqtt_port, kafka_port, influx_port = free_port(), free_port(), free_port()
+    mqtt_port, kafka_port, influx_port, api_port = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
+        "SMARTFARM_API_PORT": str(api_port),
         "SMARTFARM_SERVICES_CACHE_DIR": str(ServicesSettings().cache_dir),
         "SMARTFARM_MQTT_USERNAME": "ops",
         "SMARTFARM_MQTT_PASSWORD": "ops-password",
@@ -132,12 +135,21 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
                 time.sleep(0.5)
             assert windows, "the zone agent aggregates the farm's readings by event time"
 
+        assert f"API        http://127.0.0.1:{api_port}" in output
+        farm, token = (tmp_path / "stack" / "api-tokens.txt").read_text().split()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{api_port}/farms/{farm}/zones", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            zones = json.loads(response.read())
+        assert [z["id"] for z in zones] == ["tomato-north", "maize-east", "lettuce-south", "vineyard-west"]
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-    for port in (mqtt_port, kafka_port, influx_port):
+    for port in (mqtt_port, kafka_port, influx_port, api_port):
         assert not port_open(port), f"port {port} still open after smartfarm up stopped"
 
 
