@@ -9,25 +9,27 @@ and its pages at ``/docs``.
 # No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from uuid import UUID
 
 import swagger_ui_bundle
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api import problems
 from api.problems import Problem
 from smartfarm import __version__
 from smartfarm.errors import ConfigError
 from smartfarm.layout import Device, Farm, Zone
+from smartfarm.records import RecommendationKind, Severity
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
-from storage.zones import latest_forecasts, latest_state
+from storage.zones import latest_forecasts, latest_state, recommendations
 
 _bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
 
@@ -86,6 +88,37 @@ class ZoneNow(BaseModel):
     zone: str
     state: RootZone | None = Field(description="None before the zone's first scored hour")
     forecast: list[Outlook]
+
+
+class IssuedAdvice(BaseModel):
+    """A recommendation as it was issued (``supersedes``: an earlier one it replaced or cancelled)."""
+
+    id: UUID
+    zone: str
+    kind: RecommendationKind
+    severity: Severity
+    issued_at: datetime
+    message: str
+    model: str
+    confidence: float
+    amount_mm: float | None = None
+    start_at: datetime | None = None
+    device: str | None = None
+    sensor: str | None = None
+    supersedes: UUID | None = None
+
+
+class AdvicePage(BaseModel):
+    """One page of recommendations, newest first; ``next_offset`` asks for the next page (None on the last)."""
+
+    items: list[IssuedAdvice]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+MAX_RANGE = timedelta(days=366)
+"""The longest time range one request may ask for."""
 
 
 def _instant(ns: int) -> datetime:
@@ -168,6 +201,42 @@ def zone_now(registry: Registry, influx: Influx, farm: str, zone: str) -> ZoneNo
             Outlook(horizon=r["horizon"], at=_instant(r["time"]), moisture_pct=r["moisture_pct"], model=r["model"])
             for r in latest_forecasts(influx, farm, zone)
         ],
+    )
+
+
+@farms.get("/recommendations", response_model=AdvicePage)
+def list_recommendations(
+    registry: Registry,
+    influx: Influx,
+    farm: str,
+    zone: str | None = None,
+    kind: RecommendationKind | None = None,
+    start: Annotated[AwareDatetime | None, Query(description="from (ISO 8601 with offset); default a week ago")] = None,
+    end: Annotated[AwareDatetime | None, Query(description="until (exclusive); default now")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> AdvicePage:
+    """The farm's recommendations issued in a time range, newest first, by zone and kind if asked."""
+    if zone is not None:
+        get_zone(registry, farm, zone)
+    else:
+        farm_of(registry, farm)
+    until = end or datetime.now(UTC)
+    since = start or until - timedelta(days=7)
+    if not since < until or until - since > MAX_RANGE:
+        raise Problem(422, f"start must be before end, at most {MAX_RANGE.days} days apart")
+    rows = recommendations(
+        influx, farm, since.timestamp(), until.timestamp(), zone=zone, kind=kind, limit=limit + 1, offset=offset
+    )
+    items = [
+        IssuedAdvice(
+            issued_at=_instant(r["time"]),
+            **{k: r[k] for k in IssuedAdvice.model_fields if k != "issued_at" and r.get(k) is not None},
+        )
+        for r in rows[:limit]
+    ]
+    return AdvicePage(
+        items=items, limit=limit, offset=offset, next_offset=offset + limit if len(rows) > limit else None
     )
 
 

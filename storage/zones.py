@@ -170,3 +170,35 @@ def latest_forecasts(client: InfluxClient, farm: str, zone: str) -> list[dict[st
         "GROUP BY horizon ORDER BY time DESC LIMIT 1"
     )
     return sorted(rows, key=lambda r: int(str(r["horizon"]).rstrip("h")))
+
+
+RECOMMENDATION_FIELDS = (
+    "id", "message", "model", "confidence", "amount_mm", "device", "sensor", "start_at", "supersedes",
+)  # fmt: skip
+
+
+def recommendations(
+    client: InfluxClient,
+    farm: str,
+    start_s: float,
+    end_s: float,
+    *,
+    zone: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The farm's stored recommendations issued in the range, newest first (with ``zone``, ``kind`` and
+    ``severity`` from their tags), ``limit`` of them after skipping ``offset``."""
+    where = f"farm = {_quote(farm)} AND time >= {int(start_s) * NS} AND time < {int(end_s) * NS}"
+    if zone is not None:
+        where += f" AND zone = {_quote(zone)}"
+    if kind is not None:
+        where += f" AND kind = {_quote(kind)}"
+    fields = ", ".join(RECOMMENDATION_FIELDS)
+    q = (
+        f"SELECT {fields} FROM recommendation WHERE {where} GROUP BY zone, kind, severity "
+        f"ORDER BY time DESC LIMIT {int(limit) + int(offset)}"
+    )
+    rows = sorted(client.query(q), key=lambda r: (-int(r["time"]), str(r["id"])))
+    return rows[int(offset) : int(offset) + int(limit)]

@@ -8,10 +8,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import uvicorn
@@ -20,9 +22,10 @@ from api.app import create_app
 from cli.main import main
 from cli.services import free_port
 from smartfarm.layout import Layout, load_layout
+from smartfarm.records import Recommendation, RecommendationKind, Severity
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
-from storage.schema import Measurement, SoilForecastPoint, ZoneStatePoint
+from storage.schema import Measurement, SoilForecastPoint, ZoneStatePoint, recommendation_point
 
 
 @pytest.fixture
@@ -173,4 +176,52 @@ def test_a_zone_now_is_its_newest_state_against_the_trigger_and_its_forecast(
     assert [(f["horizon"], f["moisture_pct"]) for f in now["forecast"]] == [("6h", 16.9), ("24h", 15.2)]
     assert datetime.fromisoformat(now["forecast"][1]["at"]) == hour + timedelta(hours=24)
     status, headers, problem = get(f"{base}/farms/{farm.id}/zones/nowhere/now", token)
+    assert is_problem(status, headers, problem, 404)
+
+
+def test_recommendations_page_newest_first_by_zone_and_kind(
+    served: tuple[str, FarmRegistry], influx: InfluxClient
+) -> None:
+    base, registry = served
+    farm = load_layout().farms[0]
+    north, east = farm.zones[0].id, farm.zones[1].id
+    token = registry.issue_token(farm.id, "phone", [Scope.READ])
+    t0 = datetime(2026, 7, 2, 6, tzinfo=UTC)
+    issued = [
+        Recommendation.create(
+            id=uuid.uuid4(),
+            farm=farm.id,
+            zone=north if i % 2 == 0 else east,
+            kind=RecommendationKind.IRRIGATION if i < 5 else RecommendationKind.FROST,
+            severity=Severity.ADVISORY,
+            issued_at=t0 + timedelta(hours=i),
+            valid_until=t0 + timedelta(days=1),
+            message=f"advice {i}",
+            model="fao56-baseline@1",
+            confidence=0.7,
+            amount_mm=4.5 if i < 5 else None,
+            start_at=t0 + timedelta(hours=i + 2) if i < 5 else None,
+        )
+        for i in range(7)
+    ]
+    influx.write([recommendation_point(r) for r in issued])
+    span = f"start={quote((t0 - timedelta(hours=1)).isoformat())}&end={quote((t0 + timedelta(days=1)).isoformat())}"
+    url = f"{base}/farms/{farm.id}/recommendations?{span}"
+
+    status, _, page = get(f"{url}&limit=3", token)
+    assert status == 200 and page["next_offset"] == 3
+    assert [a["message"] for a in page["items"]] == ["advice 6", "advice 5", "advice 4"], "newest first"
+    first = page["items"][2]
+    assert first["kind"] == "irrigation" and first["amount_mm"] == 4.5 and first["zone"] == north
+    assert datetime.fromisoformat(first["start_at"]) == t0 + timedelta(hours=6)
+    status, _, rest = get(f"{url}&limit=3&offset=6", token)
+    assert [a["message"] for a in rest["items"]] == ["advice 0"] and rest["next_offset"] is None
+    status, _, frost = get(f"{url}&kind=frost&zone={east}", token)
+    assert [a["message"] for a in frost["items"]] == ["advice 5"]
+    for bad in ("limit=0", "limit=501", "kind=rain", "start=yesterday", "start=2026-07-02T06:00:00"):
+        status, headers, problem = get(f"{base}/farms/{farm.id}/recommendations?{bad}", token)
+        assert is_problem(status, headers, problem, 422), bad
+    status, headers, problem = get(f"{url.replace(span, '')}start=2026-07-02T06:00:00Z&end=2026-07-01T06:00:00Z", token)
+    assert is_problem(status, headers, problem, 422) and "before end" in problem["detail"]
+    status, headers, problem = get(f"{base}/farms/{farm.id}/recommendations?zone=nowhere", token)
     assert is_problem(status, headers, problem, 404)
