@@ -8,12 +8,15 @@ and its pages at ``/docs``.
 
 # No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 import swagger_ui_bundle
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -24,12 +27,14 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api import problems
 from api.problems import Problem
 from smartfarm import __version__
-from smartfarm.errors import ConfigError
+from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Device, Farm, Zone
 from smartfarm.records import RecommendationKind, Severity
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
 from storage.zones import latest_forecasts, latest_state, recommendations
+
+T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
 
@@ -178,12 +183,17 @@ def list_zones(registry: Registry, farm: str) -> list[Zone]:
     return list(farm_of(registry, farm).zones)
 
 
+def one_of(items: Iterable[T], wanted: str, missing: str) -> T:
+    """The item whose ``id`` is ``wanted``; 404 saying ``missing`` when there is none."""
+    found = next((item for item in items if getattr(item, "id", None) == wanted), None)
+    if found is None:
+        raise Problem(404, missing)
+    return found
+
+
 @farms.get("/zones/{zone}", response_model=Zone)
 def get_zone(registry: Registry, farm: str, zone: str) -> Zone:
-    for found in farm_of(registry, farm).zones:
-        if found.id == zone:
-            return found
-    raise Problem(404, f"farm {farm!r} has no zone {zone!r}")
+    return one_of(farm_of(registry, farm).zones, zone, f"farm {farm!r} has no zone {zone!r}")
 
 
 @farms.get("/zones/{zone}/now", response_model=ZoneNow)
@@ -248,10 +258,7 @@ def list_devices(registry: Registry, farm: str) -> list[Device]:
 
 @farms.get("/devices/{device}", response_model=Device)
 def get_device(registry: Registry, farm: str, device: str) -> Device:
-    for found in farm_of(registry, farm).devices:
-        if found.id == device:
-            return found
-    raise Problem(404, f"farm {farm!r} has no active device {device!r}")
+    return one_of(farm_of(registry, farm).devices, device, f"farm {farm!r} has no active device {device!r}")
 
 
 SWAGGER = "/static/swagger-ui"
@@ -286,3 +293,19 @@ def create_app(registry: FarmRegistry, influx: InfluxClient | None = None) -> Fa
     app.include_router(service)
     app.include_router(farms)
     return app
+
+
+def serve_in_thread(
+    app: FastAPI, host: str, port: int, timeout_s: float = 30.0
+) -> tuple[uvicorn.Server, threading.Thread]:
+    """``app`` on uvicorn in a daemon thread of this process, once it listens; set ``should_exit`` on the server
+    and join the thread to stop it. ServiceError if it does not start within ``timeout_s``."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="farm-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ServiceError(f"the farm API did not start on http://{host}:{port}")
+        time.sleep(0.05)
+    return server, thread

@@ -14,7 +14,7 @@ from smartfarm.errors import ConfigError
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
 from storage.registry.settings import RegistrySettings
-from storage.registry.store import FarmRegistry, Scope
+from storage.registry.store import FarmRegistry, Scope, migrated
 
 ACTIONS = ("serve", "token")
 
@@ -39,14 +39,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_api(args: argparse.Namespace) -> int:
-    registry = FarmRegistry(settings_from(RegistrySettings, args).url.get_secret_value())
-    try:
-        registry.migrate()
+    with migrated(settings_from(RegistrySettings, args).url.get_secret_value()) as registry:
         if args.action == "token":
             return _token(registry, args)
         return _serve(registry, args)
-    finally:
-        registry.close()
 
 
 def _token(registry: FarmRegistry, args: argparse.Namespace) -> int:

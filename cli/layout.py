@@ -16,7 +16,7 @@ from cli.console import add_settings_options, say, settings_from
 from smartfarm.layout import Layout, load_layout
 from smartfarm.settings import LayoutSettings
 from storage.registry.settings import RegistrySettings
-from storage.registry.store import FarmRegistry
+from storage.registry.store import migrated
 
 ACTIONS = ("check", "import", "export")
 
@@ -37,31 +37,25 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_layout(args: argparse.Namespace) -> int:
+    path = settings_from(LayoutSettings, args).layout
     if args.action == "check":
-        settings = settings_from(LayoutSettings, args)
-        path = Path(settings.layout) if settings.layout else None
         say(f"{path or 'bundled default layout'}: valid")
         summary(load_layout(path))
         return 0
-    registry = FarmRegistry(settings_from(RegistrySettings, args).url.get_secret_value())
-    try:
-        registry.migrate()
+    with migrated(settings_from(RegistrySettings, args).url.get_secret_value()) as registry:
         if args.action == "import":
-            settings = settings_from(LayoutSettings, args)
-            layout = load_layout(Path(settings.layout) if settings.layout else None)
+            layout = load_layout(path)
             registry.import_layout(layout)
             say(f"imported {len(layout.farms)} farm(s) into the registry at {registry.engine.url!r}")
             summary(registry.layout(f.id for f in layout.farms))
             return 0
         text = dump(registry.layout())
-        if args.out is None:
-            print(text, end="")  # noqa: T201 - the file itself, for a pipe
-        else:
-            args.out.write_text(text)
-            say(f"wrote {args.out}")
-        return 0
-    finally:
-        registry.close()
+    if args.out is None:
+        print(text, end="")  # noqa: T201 - the file itself, for a pipe
+    else:
+        args.out.write_text(text)
+        say(f"wrote {args.out}")
+    return 0
 
 
 def dump(layout: Layout) -> str:

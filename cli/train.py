@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 HOLDOUT_SEED_OFFSET = 10_000
 """Held-out seasons are seeded from here on, far from any training seed."""
+SEASONS = 6
+"""Training seasons by default (``smartfarm train --seasons``, and ``smartfarm up`` on an empty registry)."""
+HOLDOUT = 2
+"""Held-out seasons by default."""
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "to MLflow's local store and registers each model as a new version, promoted only when it beats its "
         "baseline. The workers load the promoted versions.",
     )
-    train.add_argument("--seasons", type=int, default=6, help="training seasons (default 6)")
-    train.add_argument("--holdout", type=int, default=2, help="held-out seasons, never seen in training (default 2)")
+    train.add_argument("--seasons", type=int, default=SEASONS, help=f"training seasons (default {SEASONS})")
+    train.add_argument(
+        "--holdout", type=int, default=HOLDOUT, help=f"held-out seasons, never seen in training (default {HOLDOUT})"
+    )
     train.add_argument("--days", type=int, default=90, help="days per season (default 90)")
     train.add_argument("--seed", type=int, default=1, help="seed of the first training season (default 1)")
     train.add_argument(

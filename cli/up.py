@@ -23,6 +23,7 @@ from cli.console import add_settings_options, say, settings_from, stop_on_signal
 from cli.services.settings import ServicesSettings
 from cli.stack.assemble import components
 from cli.status import collect, render
+from cli.train import HOLDOUT, SEASONS
 from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings
@@ -53,8 +54,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     up.add_argument(
         "--train-seasons",
         type=int,
-        default=6,
-        help="simulated seasons it trains on when it trains (default 6; two more are held out to judge the models)",
+        default=SEASONS,
+        help=f"simulated seasons it trains on when it trains (default {SEASONS}; {HOLDOUT} more are held out to judge "
+        "the models)",
     )
     up.add_argument("--status-s", type=float, default=10.0, help="real seconds between live status blocks (default 10)")
     add_settings_options(up, ServicesSettings, "workdir", "cache_dir", "kafka_version", "kafka_heap", "prometheus_port")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from smartfarm.layout import SensorKind
 from smartfarm.records import ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
-from storage.schema import WIDTH_TAGS
+from storage.schema import WIDTH_TAGS, RecommendationPoint
 
 NS = 1_000_000_000
 
@@ -172,11 +172,6 @@ def latest_forecasts(client: InfluxClient, farm: str, zone: str) -> list[dict[st
     return sorted(rows, key=lambda r: int(str(r["horizon"]).rstrip("h")))
 
 
-RECOMMENDATION_FIELDS = (
-    "id", "message", "model", "confidence", "amount_mm", "device", "sensor", "start_at", "supersedes",
-)  # fmt: skip
-
-
 def recommendations(
     client: InfluxClient,
     farm: str,
@@ -195,7 +190,7 @@ def recommendations(
         where += f" AND zone = {_quote(zone)}"
     if kind is not None:
         where += f" AND kind = {_quote(kind)}"
-    fields = ", ".join(RECOMMENDATION_FIELDS)
+    fields = ", ".join(RecommendationPoint.field_names())
     q = (
         f"SELECT {fields} FROM recommendation WHERE {where} GROUP BY zone, kind, severity "
         f"ORDER BY time DESC LIMIT {int(limit) + int(offset)}"

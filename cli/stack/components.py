@@ -6,7 +6,6 @@ import logging
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from cli.console import say
 from cli.services import LocalService
 from cli.services.base import port_open
 from cli.services.prometheus import Prometheus
+from cli.train import HOLDOUT, SEASONS
 from cli.worker import WorkerProcess
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
@@ -127,7 +127,9 @@ class Declarations:
 class Models:
     """The models the workers serve: trained first (``smartfarm train``'s defaults) when the registry is empty."""
 
-    def __init__(self, settings: ModelSettings, train: bool, days: int, seasons: int = 6, holdout: int = 2) -> None:
+    def __init__(
+        self, settings: ModelSettings, train: bool, days: int, seasons: int = SEASONS, holdout: int = HOLDOUT
+    ) -> None:
         self.settings = settings
         self.train = train
         self.days = days
@@ -250,9 +252,7 @@ class ApiComponent:
         self._client: InfluxClient | None = None
 
     def start(self) -> None:
-        import uvicorn
-
-        from api.app import create_app
+        from api.app import create_app, serve_in_thread
 
         if port_open(self.port, self.host):
             raise ConfigError(f"port {self.port} for the farm API is in use; set SMARTFARM_API_PORT to a free port")
@@ -267,17 +267,7 @@ class ApiComponent:
             self.tokens.touch(mode=0o600)
             self.tokens.write_text("".join(lines))
         self._client = InfluxClient(self.influx)
-        config = uvicorn.Config(
-            create_app(self._registry, self._client), host=self.host, port=self.port, log_level="warning"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="farm-api", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ServiceError(f"the farm API did not start on {self.url}")
-            time.sleep(0.05)
+        self._server, self._thread = serve_in_thread(create_app(self._registry, self._client), self.host, self.port)
 
     @property
     def url(self) -> str:

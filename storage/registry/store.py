@@ -211,6 +211,17 @@ class FarmRegistry:
                 row.revoked_at = datetime.now(UTC)
 
 
+@contextmanager
+def migrated(url: str) -> Iterator[FarmRegistry]:
+    """The registry at ``url`` with its schema brought to the newest migration, closed on leaving."""
+    registry = FarmRegistry(url)
+    try:
+        registry.migrate()
+        yield registry
+    finally:
+        registry.close()
+
+
 def _farm(row: FarmRow) -> Farm:
     return Farm(
         id=row.id,

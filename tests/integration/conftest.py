@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
 from cli.services import InfluxDB, Kafka, LocalService, Mosquitto, fetch_kafka_jars
 from cli.services.postgres import PostgreSQL
@@ -20,7 +19,7 @@ from cli.stack.components import Models
 from ml.settings import ModelSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
-from tests.helpers import run_folder, unique
+from tests.helpers import once_per_run, run_folder, unique
 from tests.integration.pipeline import SecuredBroker, securing
 
 _started: list[LocalService] = []
@@ -105,13 +104,13 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> 
     others wait, then read it). Read only: a test that registers models makes a store of its own."""
     shared = run_folder(tmp_path_factory, worker_id)
     settings = ModelSettings(store=shared / "trained" / "mlflow")
-    done = shared / "trained" / "summary.txt"
-    with FileLock(str(shared / "trained.lock")):
-        if not done.exists():
-            models = Models(settings, train=True, days=TRAIN_DAYS, seasons=TRAIN_SEASONS, holdout=1)
-            models.start()
-            done.write_text(models.summary)
-    return settings, done.read_text()
+
+    def train() -> str:
+        models = Models(settings, train=True, days=TRAIN_DAYS, seasons=TRAIN_SEASONS, holdout=1)
+        models.start()
+        return models.summary
+
+    return settings, once_per_run(shared, "trained-models", train)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -4,8 +4,6 @@ data for its own tokens only, the route's scope, and every refusal an RFC 9457 p
 from __future__ import annotations
 
 import json
-import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -16,9 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import uvicorn
 
-from api.app import create_app
+from api.app import create_app, serve_in_thread
 from cli.main import main
 from cli.services import free_port
 from smartfarm.layout import Layout, load_layout
@@ -36,14 +33,7 @@ def served(tmp_path: Path, influx: InfluxClient) -> Iterator[tuple[str, FarmRegi
     other = farm.model_copy(update={"id": "hill-farm", "name": "Hill", "devices": ()})
     registry.import_layout(Layout(farms=(farm, other)))
     port = free_port()
-    app = create_app(registry, influx)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
+    server, thread = serve_in_thread(create_app(registry, influx), "127.0.0.1", port)
     yield f"http://127.0.0.1:{port}", registry
     server.should_exit = True
     thread.join(10)
