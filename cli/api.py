@@ -1,7 +1,8 @@
 """``smartfarm api``: serve the farm API (uvicorn), or issue an API token of a farm.
 
 - ``smartfarm api`` (or ``api serve``): the API on ``SMARTFARM_API_HOST``:``SMARTFARM_API_PORT`` (127.0.0.1:8000),
-  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``);
+  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``), InfluxDB (what it serves) and Kafka
+  (its ingest routes put telemetry on ``telemetry.raw``);
 - ``smartfarm api token --farm F --scopes read,write --name N``: a new token, printed once (only its hash is kept).
 """
 
@@ -11,7 +12,7 @@ import argparse
 
 from cli.console import add_settings_options, say, settings_from
 from smartfarm.errors import ConfigError
-from smartfarm.settings import InfluxSettings
+from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
 from storage.registry.settings import RegistrySettings
 from storage.registry.store import FarmRegistry, Scope, migrated
@@ -32,9 +33,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     api.add_argument("--farm", help="token: the farm it may see")
     api.add_argument("--scopes", default="read", help="token: comma-separated of read, write, ingest (default read)")
     api.add_argument("--name", default="api client", help="token: who holds it, for the record")
-    add_settings_options(api, ApiSettings, "host", "port")
+    add_settings_options(api, ApiSettings, "host", "port", "kafka_timeout_s")
     add_settings_options(api, RegistrySettings, "url")
     add_settings_options(api, InfluxSettings, "database")
+    add_settings_options(api, KafkaSettings, "bootstrap_servers", "topic_prefix")
     api.set_defaults(run=run_api)
 
 
@@ -62,13 +64,18 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.forward import RawForwarder
     from api.settings import ApiSettings
 
     settings = settings_from(ApiSettings, args)
     influx = InfluxClient(settings_from(InfluxSettings, args))
+    topics = settings_from(MqttSettings, args).topics
+    forwarder = RawForwarder(settings_from(KafkaSettings, args), topics, settings.kafka_timeout_s)
     say(f"farm API on http://{settings.host}:{settings.port} (pages at /docs), registry {registry.engine.url!r}")
     try:
-        uvicorn.run(create_app(registry, influx), host=settings.host, port=settings.port, log_level="warning")
+        app = create_app(registry, influx, forwarder)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
+        forwarder.close()
         influx.close()
     return 0

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from cli.console import say
@@ -22,10 +22,15 @@ from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Layout
 from smartfarm.settings import InfluxSettings, KafkaSettings
+from smartfarm.topics import MqttTopics
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
+
+if TYPE_CHECKING:
+    from api.forward import RawForwarder
+    from api.settings import ApiSettings
 
 
 class Component(Protocol):
@@ -236,23 +241,37 @@ class PrometheusComponent:
 
 
 class ApiComponent:
-    """The farm API over a registry of the stack's own (the layout imported into it) and the stack's InfluxDB,
-    on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode 0600)."""
+    """The farm API over a registry of the stack's own (the layout imported into it), the stack's InfluxDB and
+    Kafka (its ingest routes), on a thread of this process; a read and write token per farm is written once to
+    ``tokens`` (mode 0600)."""
 
-    def __init__(self, registry_path: Path, layout: Layout, influx: InfluxSettings, host: str, port: int) -> None:
+    def __init__(
+        self,
+        registry_path: Path,
+        layout: Layout,
+        influx: InfluxSettings,
+        kafka: KafkaSettings,
+        topics: MqttTopics,
+        api: ApiSettings,
+    ) -> None:
         self.registry_path = registry_path
         self.layout = layout
         self.influx = influx
-        self.host = host
-        self.port = port
+        self.kafka = kafka
+        self.topics = topics
+        self.host = api.host
+        self.port = api.port
+        self.kafka_timeout_s = api.kafka_timeout_s
         self.tokens = registry_path.parent / "api-tokens.txt"
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._registry: FarmRegistry | None = None
         self._client: InfluxClient | None = None
+        self._forwarder: RawForwarder | None = None
 
     def start(self) -> None:
         from api.app import create_app, serve_in_thread
+        from api.forward import RawForwarder
 
         if port_open(self.port, self.host):
             raise ConfigError(f"port {self.port} for the farm API is in use; set SMARTFARM_API_PORT to a free port")
@@ -267,7 +286,9 @@ class ApiComponent:
             self.tokens.touch(mode=0o600)
             self.tokens.write_text("".join(lines))
         self._client = InfluxClient(self.influx)
-        self._server, self._thread = serve_in_thread(create_app(self._registry, self._client), self.host, self.port)
+        self._forwarder = RawForwarder(self.kafka, self.topics, self.kafka_timeout_s)
+        app = create_app(self._registry, self._client, self._forwarder)
+        self._server, self._thread = serve_in_thread(app, self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -280,6 +301,8 @@ class ApiComponent:
             self._thread.join(10)
         if self._client is not None:
             self._client.close()
+        if self._forwarder is not None:
+            self._forwarder.close()
         if self._registry is not None:
             self._registry.close()
 

@@ -41,12 +41,23 @@ def served(tmp_path: Path, influx: InfluxClient) -> Iterator[tuple[str, FarmRegi
 
 
 def get(url: str, token: str | None = None) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    return send("GET", url, token)
+
+
+def send(method: str, url: str, token: str | None = None, body: Any = None) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, the JSON answer or None when there is none) of a request with ``body`` as JSON."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, answer, text = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read())
+        status, answer, text = exc.code, dict(exc.headers), exc.read()
+    return status, answer, json.loads(text) if text else None
 
 
 def is_problem(status: int, headers: dict[str, str], body: Any, expected: int) -> bool:
