@@ -83,7 +83,7 @@ class LorawanBinding(Strict):
             if not self.fields:
                 raise ValueError("cayenne_lpp needs fields: which channel is which sensor")
             for channel in self.fields:
-                if not (channel.isdigit() and int(channel) <= 255):
+                if not (channel.isascii() and channel.isdigit() and int(channel) <= 255):
                     raise ValueError(f"cayenne_lpp channel {channel!r} is not a number from 0 to 255")
         if len(set(self.fields.values())) != len(self.fields):
             raise ValueError("fields name one sensor twice")
