@@ -18,6 +18,7 @@ not, 503 with ``Retry-After`` and nothing accepted.
 
 # No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -86,12 +87,12 @@ def ingest_telemetry(registry: Registry, forwarder: Forwarder, farm: str, messag
     return forward(forwarder, farm, message)
 
 
-def uplink_into(registry: FarmRegistry, forwarder: RawForwarder, farm: str, read: Any) -> Accepted:
+def uplink_into(registry: FarmRegistry, forwarder: RawForwarder, farm: str, read: Callable[[], Uplink]) -> Accepted:
     """The telemetry of the uplink ``read()`` gives, forwarded: 422 when it cannot be read or decoded, 404 when
     no device of the farm is bound to it."""
     received = datetime.now(UTC)
     try:
-        uplink: Uplink = read()
+        uplink = read()
     except ValidationError as exc:
         raise Problem(422, describe("uplink", exc)) from exc
     except ContractError as exc:
