@@ -1,12 +1,10 @@
-"""What the farm API's routers share: the registry and InfluxDB of the app, the token checks, the farm lookups.
-
-Every router module (``api.app``'s and the others, such as ``api.ingest``) takes these from here, so the rule
-of each lives once and no router imports another.
-"""
+"""What the farm API's routes depend on: the registry and InfluxDB the app was made with, the client behind the
+bearer token, and the farm, zone or device a path names (404 otherwise)."""
 
 # No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -15,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import problems
 from api.problems import Problem
 from smartfarm.errors import ConfigError
-from smartfarm.layout import Device, Farm
+from smartfarm.layout import Device, Farm, Zone
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
 
@@ -47,6 +45,14 @@ def influx_of(request: Request) -> InfluxClient:
 
 
 Influx = Annotated[InfluxClient, Depends(influx_of)]
+
+
+MAX_RANGE = timedelta(days=366)
+"""The longest time range one request may ask for."""
+
+
+def instant(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, UTC)
 
 
 def client(registry: Registry, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Client:
@@ -87,6 +93,9 @@ def one_of(items: Iterable[T], wanted: str, missing: str) -> T:
     return found
 
 
+def zone_of(registry: FarmRegistry, farm: str, zone: str) -> Zone:
+    return one_of(farm_of(registry, farm).zones, zone, f"farm {farm!r} has no zone {zone!r}")
+
+
 def device_of(registry: FarmRegistry, farm: str, device: str) -> Device:
-    """The farm's active device ``device``; 404 when the farm has none of that id."""
     return one_of(farm_of(registry, farm).devices, device, f"farm {farm!r} has no active device {device!r}")

@@ -12,8 +12,9 @@ scope, and the network server's integration carries it as ``Authorization: Beare
 here and what is forwarded: the door checks the telemetry contract, since an HTTP client is there to hear the
 answer (422 with the contract's reason code, nothing forwarded), and checks the device is the farm's (404); the
 worker judges the rest exactly as for MQTT (sensors against the layout, clocks, duplicates by device and ``seq``)
-and dead-letters with its reason. 202 comes only after Kafka confirmed the record (``api.forward``); when it does
-not, 503 with ``Retry-After`` and nothing accepted.
+and dead-letters with its reason. 202 comes only after Kafka confirmed the record ; when it does
+not, 503 with ``Retry-After`` and nothing accepted. The records go through the app's Kafka publisher
+(``api.changes.Publisher``, ``stream.publisher.FarmPublisher``): without Kafka every ingest route answers 503.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
@@ -26,15 +27,15 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from api import problems
+from api.changes import Changes
 from api.deps import Registry, allowed, device_of
-from api.forward import KafkaUnavailable, RawForwarder
 from api.problems import Problem
 from smartfarm import lorawan
 from smartfarm.contract import describe
-from smartfarm.errors import ConfigError, ContractError
+from smartfarm.errors import ContractError, ServiceError
 from smartfarm.lorawan import ChirpstackUplink, LorawanBinding, TtsUplink, Uplink
 from smartfarm.telemetry import Telemetry
-from storage.registry.store import FarmRegistry, Scope
+from storage.registry.store import Conflict, FarmRegistry, Scope
 
 RETRY_AFTER_S = 5
 """What a 503 asks a client to wait before sending again."""
@@ -42,14 +43,19 @@ UP = "up"
 """ChirpStack's ``event`` of an uplink; the only event read."""
 
 
-def forwarder_of(request: Request) -> RawForwarder:
-    forwarder: RawForwarder | None = request.app.state.forwarder
-    if forwarder is None:
-        raise Problem(503, "this API runs without Kafka: give it SMARTFARM_KAFKA_BOOTSTRAP_SERVERS to take telemetry")
-    return forwarder
+def kafka_of(request: Request) -> Changes:
+    """The app's way to Kafka (the publisher of ``api.changes``) and the MQTT topic scheme; 503 without Kafka."""
+    found: Changes | None = request.app.state.changes
+    if found is None:
+        raise Problem(
+            503,
+            "this API runs without Kafka, so telemetry cannot reach the pipeline: give it "
+            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS (smartfarm up does)",
+        )
+    return found
 
 
-Forwarder = Annotated[RawForwarder, Depends(forwarder_of)]
+Kafka = Annotated[Changes, Depends(kafka_of)]
 
 
 class Accepted(BaseModel):
@@ -68,26 +74,30 @@ def _problem(status: int, description: str) -> dict[int | str, dict[str, Any]]:
 UNAVAILABLE = _problem(503, "Kafka did not confirm the message (or the API runs without Kafka): send it again")
 INGEST = [Depends(allowed(Scope.INGEST))]
 
-router = APIRouter(prefix="/farms/{farm}", tags=["ingest"])
+ingest = APIRouter(prefix="/farms/{farm}", tags=["ingest"])
 
 
-def forward(forwarder: RawForwarder, farm: str, message: Telemetry, received: datetime | None = None) -> Accepted:
-    """Hand ``message`` to Kafka and wait for it; 503 with Retry-After when Kafka does not confirm it."""
+def forward(kafka: Changes, farm: str, message: Telemetry, received: datetime) -> Accepted:
+    """Hand ``message`` to Kafka as the bridge would have, had it come over MQTT, and wait until Kafka has it; 503
+    with Retry-After when Kafka does not confirm it."""
+    received = received.replace(microsecond=received.microsecond // 1000 * 1000)  # the bridge's millisecond
     try:
-        forwarder.send(farm, message.device, message.encode(), received)
-    except KafkaUnavailable as exc:
+        kafka.publisher.telemetry(
+            kafka.topics.telemetry(farm, message.device), message.device, message.encode(), received
+        )
+    except ServiceError as exc:
         raise Problem(503, f"{exc}; nothing was accepted, send it again", {"Retry-After": str(RETRY_AFTER_S)}) from exc
     return Accepted(device=message.device, seq=message.seq, ts=message.ts, readings=len(message.readings))
 
 
-@router.post("/ingest", status_code=202, dependencies=INGEST, responses=UNAVAILABLE)
-def ingest_telemetry(registry: Registry, forwarder: Forwarder, farm: str, message: Telemetry) -> Accepted:
+@ingest.post("/ingest", status_code=202, dependencies=INGEST, responses=UNAVAILABLE)
+def ingest_telemetry(registry: Registry, kafka: Kafka, farm: str, message: Telemetry) -> Accepted:
     """A device's telemetry message, as it would publish it over MQTT; 202 once Kafka has it."""
     device_of(registry, farm, message.device)
-    return forward(forwarder, farm, message)
+    return forward(kafka, farm, message, datetime.now(UTC))
 
 
-def uplink_into(registry: FarmRegistry, forwarder: RawForwarder, farm: str, read: Callable[[], Uplink]) -> Accepted:
+def uplink_into(registry: FarmRegistry, kafka: Changes, farm: str, read: Callable[[], Uplink]) -> Accepted:
     """The telemetry of the uplink ``read()`` gives, forwarded: 422 when it cannot be read or decoded, 404 when
     no device of the farm is bound to it."""
     received = datetime.now(UTC)
@@ -111,10 +121,10 @@ def uplink_into(registry: FarmRegistry, forwarder: RawForwarder, farm: str, read
         message = lorawan.telemetry(device, uplink, binding, sensors, received)
     except ContractError as exc:
         raise Problem(422, f"{exc.reason.value}: {exc.detail}") from exc
-    return forward(forwarder, farm, message, received)
+    return forward(kafka, farm, message, received)
 
 
-@router.post(
+@ingest.post(
     "/ingest/chirpstack",
     status_code=202,
     response_model=Accepted,
@@ -123,7 +133,7 @@ def uplink_into(registry: FarmRegistry, forwarder: RawForwarder, farm: str, read
 )
 def chirpstack_event(
     registry: Registry,
-    forwarder: Forwarder,
+    kafka: Kafka,
     farm: str,
     event: Annotated[str, Query(max_length=64, description="ChirpStack's event type; only up is read")],
     body: Annotated[dict[str, Any], Body(description="the event, JSON marshaler (an up event: UplinkEvent)")],
@@ -131,16 +141,16 @@ def chirpstack_event(
     """A ChirpStack v4 HTTP integration event: an uplink (``event=up``) becomes the device's telemetry."""
     if event != UP:
         return Response(status_code=204)
-    return uplink_into(registry, forwarder, farm, lambda: ChirpstackUplink.model_validate(body).uplink())
+    return uplink_into(registry, kafka, farm, lambda: ChirpstackUplink.model_validate(body).uplink())
 
 
-@router.post("/ingest/tts", status_code=202, dependencies=INGEST, responses=UNAVAILABLE)
-def tts_uplink(registry: Registry, forwarder: Forwarder, farm: str, message: TtsUplink) -> Accepted:
+@ingest.post("/ingest/tts", status_code=202, dependencies=INGEST, responses=UNAVAILABLE)
+def tts_uplink(registry: Registry, kafka: Kafka, farm: str, message: TtsUplink) -> Accepted:
     """An uplink message of The Things Stack v3 (its webhook's uplink message path) becomes telemetry."""
-    return uplink_into(registry, forwarder, farm, message.uplink)
+    return uplink_into(registry, kafka, farm, message.uplink)
 
 
-@router.put(
+@ingest.put(
     "/devices/{device}/lorawan",
     dependencies=[Depends(allowed(Scope.WRITE))],
     responses=_problem(409, "another device holds the DevEUI or The Things Stack id"),
@@ -153,12 +163,12 @@ def bind_lorawan(registry: Registry, farm: str, device: str, binding: LorawanBin
         raise Problem(422, f"device {device!r} has no sensor {', '.join(unknown)}")
     try:
         registry.bind_lorawan(farm, device, binding)
-    except ConfigError as exc:
+    except Conflict as exc:
         raise Problem(409, str(exc)) from exc
     return binding
 
 
-@router.get("/devices/{device}/lorawan", dependencies=[Depends(allowed(Scope.READ))])
+@ingest.get("/devices/{device}/lorawan", dependencies=[Depends(allowed(Scope.READ))])
 def get_lorawan(registry: Registry, farm: str, device: str) -> LorawanBinding:
     """How the device is named by its network server and decoded; 404 if it is no LoRaWAN device."""
     device_of(registry, farm, device)

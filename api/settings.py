@@ -1,4 +1,4 @@
-"""Settings of the farm API (``SMARTFARM_API_``): where it listens, how long ingest waits for Kafka."""
+"""Settings of the farm API (``SMARTFARM_API_``): where it listens."""
 
 from __future__ import annotations
 
@@ -12,6 +12,3 @@ class ApiSettings(ComponentSettings):
 
     host: str = Field("127.0.0.1", description="address the API listens on")
     port: int = Field(8000, ge=0, le=65535, description="port the API listens on (0: a free one)")
-    kafka_timeout_s: float = Field(
-        10.0, gt=0, le=120, description="ingest: how long a message waits for Kafka's confirmation before a 503"
-    )

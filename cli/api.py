@@ -1,21 +1,29 @@
 """``smartfarm api``: serve the farm API (uvicorn), or issue an API token of a farm.
 
 - ``smartfarm api`` (or ``api serve``): the API on ``SMARTFARM_API_HOST``:``SMARTFARM_API_PORT`` (127.0.0.1:8000),
-  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``), InfluxDB (what it serves) and Kafka
-  (its ingest routes put telemetry on ``telemetry.raw``);
+  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``);
+  A zone added or a device registered or retired through it is published on Kafka's layout topic, which the
+  workers and the broker's credentials follow (without Kafka it serves read-only: changes answer 503);
 - ``smartfarm api token --farm F --scopes read,write --name N``: a new token, printed once (only its hash is kept).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from cli.console import add_settings_options, say, settings_from
-from smartfarm.errors import ConfigError
+from cli.console import add_settings_options, say, settings_from, warn
+from edge.settings import EdgeSettings
+from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
 from storage.registry.settings import RegistrySettings
 from storage.registry.store import FarmRegistry, Scope, migrated
+from stream.admin import ensure_topics
+from stream.publisher import FarmPublisher
+
+if TYPE_CHECKING:
+    from api.changes import Changes
 
 ACTIONS = ("serve", "token")
 
@@ -33,10 +41,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     api.add_argument("--farm", help="token: the farm it may see")
     api.add_argument("--scopes", default="read", help="token: comma-separated of read, write, ingest (default read)")
     api.add_argument("--name", default="api client", help="token: who holds it, for the record")
-    add_settings_options(api, ApiSettings, "host", "port", "kafka_timeout_s")
+    add_settings_options(api, ApiSettings, "host", "port")
     add_settings_options(api, RegistrySettings, "url")
     add_settings_options(api, InfluxSettings, "database")
     add_settings_options(api, KafkaSettings, "bootstrap_servers", "topic_prefix")
+    add_settings_options(api, MqttSettings, "topic_root")
+    add_settings_options(api, EdgeSettings, "device_secret")
     api.set_defaults(run=run_api)
 
 
@@ -60,22 +70,47 @@ def _token(registry: FarmRegistry, args: argparse.Namespace) -> int:
     return 0
 
 
+def changes_for(
+    registry: FarmRegistry, kafka: KafkaSettings, mqtt: MqttSettings, edge: EdgeSettings
+) -> tuple[Changes, FarmPublisher]:
+    """What lets the API change farms: a publisher of the layout topic (declared if missing) that has published
+    every farm of the registry once. ServiceError when Kafka does not answer."""
+    from api.changes import Changes, publish_farms
+
+    ensure_topics(kafka)
+    publisher = FarmPublisher(kafka)
+    try:
+        publish_farms(registry, publisher)
+    except BaseException:
+        publisher.close()
+        raise
+    broker = f"mqtt://{mqtt.host}:{mqtt.port}"
+    return Changes(publisher, edge.device_secret, mqtt.topics, broker), publisher
+
+
 def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.forward import RawForwarder
     from api.settings import ApiSettings
 
     settings = settings_from(ApiSettings, args)
+    kafka = settings_from(KafkaSettings, args)
+    changes: Changes | None = None
+    publisher: FarmPublisher | None = None
+    try:
+        changes, publisher = changes_for(
+            registry, kafka, settings_from(MqttSettings, args), settings_from(EdgeSettings, args)
+        )
+    except ServiceError as exc:
+        warn(f"{exc}: serving read-only (changes answer 503) until restarted with Kafka reachable")
     influx = InfluxClient(settings_from(InfluxSettings, args))
-    topics = settings_from(MqttSettings, args).topics
-    forwarder = RawForwarder(settings_from(KafkaSettings, args), topics, settings.kafka_timeout_s)
     say(f"farm API on http://{settings.host}:{settings.port} (pages at /docs), registry {registry.engine.url!r}")
     try:
-        app = create_app(registry, influx, forwarder)
+        app = create_app(registry, influx, changes)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
-        forwarder.close()
         influx.close()
+        if publisher is not None:
+            publisher.close()
     return 0

@@ -18,13 +18,13 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Protocol
 
-from edge.credentials import device_password
 from edge.device import DeviceLink
 from edge.faults import FaultRecord
 from edge.replay import CsvReplaySource, Recorder
 from edge.settings import EdgeSettings
 from edge.simulator import FarmSimulation, Tick
 from edge.valve import Valves
+from smartfarm.credentials import device_password
 from smartfarm.errors import ConfigError
 from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, replicate
@@ -253,7 +253,8 @@ class Fleet:
         self.valves: Valves | None = None
         if valves:
             name = valves_user(edge.shard_index)
-            self.valves = Valves([f.id for f in layout.farms], mqtt, name, device_password(edge.device_secret, name))
+            password = device_password(edge.device_secret, name)
+            self.valves = Valves([f.id for f in layout.farms], mqtt, name, password, edge.valves)
         self.stats = FleetStats(devices=len(self.links))
         self._ground_truth: IO[str] | None = None
         self._recorder: Recorder | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +32,18 @@ from storage.registry.tables import ClientRow, DeviceRow, FarmRow, LorawanRow, S
 
 TOKEN_PREFIX = "sft_"
 """API tokens start with this, so a leaked one is recognisable (secret scanners, logs)."""
+
+
+class Conflict(ConfigError):
+    """The change asks for something the registry already holds (a zone or device id taken)."""
+
+
+class Missing(ConfigError):
+    """The change names a farm, zone or device the registry does not hold (or holds retired)."""
+
+
+Publish = Callable[[Farm], None]
+"""Called with a farm as a change leaves it, before the change commits: if it raises, nothing is changed."""
 
 
 class Scope(StrEnum):
@@ -139,11 +151,8 @@ class FarmRegistry:
     def _import_zones(self, s: Session, farm: Farm) -> None:
         existing = {z.id: z for z in s.scalars(select(ZoneRow).where(ZoneRow.farm_id == farm.id))}
         for position, zone in enumerate(farm.zones):
-            row = existing.pop(zone.id, None) or ZoneRow(farm_id=farm.id, id=zone.id)
-            row.position, row.name, row.crop, row.soil = position, zone.name, zone.crop.value, zone.soil.value
-            row.planting_date, row.area_ha = zone.planting_date, zone.area_ha
-            row.irrigation_rate_mm_h = zone.irrigation_rate_mm_h
-            s.add(row)
+            row = existing.pop(zone.id) if zone.id in existing else ZoneRow(farm_id=farm.id, id=zone.id)
+            s.add(_zone_row(row, position, zone))
         s.flush()
         named = set(s.scalars(select(DeviceRow.zone_id).where(DeviceRow.farm_id == farm.id)))
         for zone_id, row in existing.items():
@@ -179,12 +188,12 @@ class FarmRegistry:
 
     def bind_lorawan(self, farm: str, device: str, binding: LorawanBinding) -> None:
         """Make ``binding`` how ``device`` (active, of ``farm``) is named by its network server and decoded,
-        replacing what it had; ConfigError when the device is not there or another device holds the DevEUI or
-        The Things Stack id."""
+        replacing what it had; Missing when the device is not there, Conflict when another device holds the DevEUI
+        or The Things Stack id."""
         with self.session() as s:
             row = s.get(DeviceRow, device)
             if row is None or row.farm_id != farm or row.retired_at is not None:
-                raise ConfigError(f"farm {farm!r} has no active device {device!r}")
+                raise Missing(f"farm {farm!r} has no active device {device!r}")
             taken: list[LorawanRow] = []
             if binding.dev_eui is not None:
                 taken += s.scalars(select(LorawanRow).where(LorawanRow.dev_eui == binding.dev_eui)).all()
@@ -196,7 +205,7 @@ class FarmRegistry:
                 ).all()
             others = sorted({t.device_id for t in taken if t.device_id != device})
             if others:
-                raise ConfigError(f"the network server's name of {device!r} is already bound to {', '.join(others)}")
+                raise Conflict(f"the network server's name of {device!r} is already bound to {', '.join(others)}")
             lorawan = row.lorawan or LorawanRow(device_id=device)
             lorawan.farm_id, lorawan.dev_eui, lorawan.tts_device_id = farm, binding.dev_eui, binding.tts_device_id
             lorawan.decoder, lorawan.fields = binding.decoder.value, dict(binding.fields)
@@ -225,6 +234,73 @@ class FarmRegistry:
                 if row is not None:
                     return row.device_id, _binding(row)
         return None
+
+    # -- changes through the API: each leaves the farm published before it commits ---------------------------------
+
+    def add_zone(self, farm: str, zone: Zone, publish: Publish) -> Farm:
+        """Add ``zone`` after the farm's zones; Conflict if its id is taken, Missing for an unknown farm."""
+        with self.session() as s:
+            row = self._farm_row(s, farm)
+            if s.get(ZoneRow, (farm, zone.id)) is not None:
+                raise Conflict(f"farm {farm!r} already has a zone {zone.id!r}")
+            s.add(_zone_row(ZoneRow(farm_id=farm, id=zone.id), len(row.zones), zone))
+            return self._publish(s, row, publish)
+
+    def register_device(self, farm: str, device: Device, publish: Publish) -> Farm:
+        """Register ``device`` with its sensors in one of the farm's zones. Conflict if its id was ever used (a
+        device id is its MQTT user and Kafka key: a retired one is never handed out again); Missing for an unknown
+        farm or zone."""
+        with self.session() as s:
+            row = self._farm_row(s, farm)
+            if s.get(ZoneRow, (farm, device.zone)) is None:
+                raise Missing(f"farm {farm!r} has no zone {device.zone!r}")
+            taken = s.get(DeviceRow, device.id)
+            if taken is not None:
+                raise Conflict(
+                    f"device id {device.id!r} is already registered"
+                    + (" (retired; a device id is never reused)" if taken.retired_at else "")
+                )
+            s.add(
+                DeviceRow(
+                    id=device.id,
+                    farm_id=farm,
+                    zone_id=device.zone,
+                    position=len(row.devices),
+                    sensors=[
+                        SensorRow(id=x.id, position=i, kind=x.kind.value, depth_cm=x.depth_cm)
+                        for i, x in enumerate(device.sensors)
+                    ],
+                )
+            )
+            return self._publish(s, row, publish)
+
+    def retire_device(self, farm: str, device: str, publish: Publish) -> Farm:
+        """Retire an active device: it can no longer log in, and its readings stay. Missing if it is not one."""
+        with self.session() as s:
+            row = self._farm_row(s, farm)
+            found = s.get(DeviceRow, device)
+            if found is None or found.farm_id != farm or found.retired_at is not None:
+                raise Missing(f"farm {farm!r} has no active device {device!r}")
+            found.retired_at = datetime.now(UTC)
+            return self._publish(s, row, publish)
+
+    @staticmethod
+    def _farm_row(s: Session, farm: str) -> FarmRow:
+        row = s.get(FarmRow, farm)
+        if row is None:
+            raise Missing(f"no farm {farm!r}")
+        return row
+
+    @staticmethod
+    def _publish(s: Session, row: FarmRow, publish: Publish) -> Farm:
+        s.flush()
+        s.refresh(row)
+        try:
+            farm = _farm(row)
+        except ValueError as exc:  # the change leaves no valid farm (a pydantic rule the tables do not hold)
+            raise ConfigError(f"farm {row.id!r} would not be valid: {exc}") from exc
+        publish(farm)
+        return farm
 
     # -- API clients ----------------------------------------------------------------------------------------------
 
@@ -278,6 +354,14 @@ def _binding(row: LorawanRow) -> LorawanBinding:
     return LorawanBinding(
         dev_eui=row.dev_eui, tts_device_id=row.tts_device_id, decoder=row.decoder, fields=dict(row.fields)
     )
+
+
+def _zone_row(row: ZoneRow, position: int, zone: Zone) -> ZoneRow:
+    """``row`` holding ``zone`` at ``position`` in its farm."""
+    row.position, row.name, row.crop, row.soil = position, zone.name, zone.crop.value, zone.soil.value
+    row.planting_date, row.area_ha = zone.planting_date, zone.area_ha
+    row.irrigation_rate_mm_h = zone.irrigation_rate_mm_h
+    return row
 
 
 def _farm(row: FarmRow) -> Farm:

@@ -3,7 +3,6 @@ data for its own tokens only, the route's scope, and every refusal an RFC 9457 p
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +22,7 @@ from smartfarm.records import Recommendation, RecommendationKind, Severity
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from storage.schema import Measurement, SoilForecastPoint, ZoneStatePoint, recommendation_point
+from tests.integration.api.stack import send
 
 
 @pytest.fixture
@@ -42,22 +42,6 @@ def served(tmp_path: Path, influx: InfluxClient) -> Iterator[tuple[str, FarmRegi
 
 def get(url: str, token: str | None = None) -> tuple[int, dict[str, str], Any]:
     return send("GET", url, token)
-
-
-def send(method: str, url: str, token: str | None = None, body: Any = None) -> tuple[int, dict[str, str], Any]:
-    """(status, headers, the JSON answer or None when there is none) of a request with ``body`` as JSON."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    data = None
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, answer, text = response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        status, answer, text = exc.code, dict(exc.headers), exc.read()
-    return status, answer, json.loads(text) if text else None
 
 
 def is_problem(status: int, headers: dict[str, str], body: Any, expected: int) -> bool:

@@ -5,6 +5,7 @@ they are posted, and are refused (or answered 503) as architecture.md says."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,21 +16,24 @@ from typing import Any
 import pytest
 
 from api.app import create_app, serve_in_thread
-from api.forward import RawForwarder
-from cli.services import free_port
+from api.changes import Changes
+from cli.api import changes_for
+from cli.services import Kafka, free_port
+from edge.settings import EdgeSettings
 from smartfarm.errors import RejectReason
 from smartfarm.layout import load_layout
 from smartfarm.records import DeadLetter, RawHeaders, RejectStage
-from smartfarm.settings import KafkaSettings
+from smartfarm.settings import KafkaSettings, MqttSettings
 from smartfarm.telemetry import Telemetry
 from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
-from stream.admin import ensure_topics
 from stream.gate import partition_of
-from tests.helpers import unique
+from stream.publisher import PUBLISH_TIMEOUT_S
+from tests.helpers import FLEET_SECRET, unique
 from tests.hostile import FARM, good
-from tests.integration.api.test_farm_api import is_problem, send
+from tests.integration.api.stack import send
+from tests.integration.api.test_farm_api import is_problem
 from tests.integration.pipeline import read_topic, start_worker, stored_count, wait_for
 from tests.lorawan_examples import CHIRPSTACK_JOIN, CHIRPSTACK_UP, LPP_TWO_TEMPERATURES, TTS_UPLINK, example
 
@@ -45,9 +49,9 @@ TTS_BINDING = {
 
 
 @contextmanager
-def serving(registry: FarmRegistry, forwarder: RawForwarder | None) -> Iterator[str]:
+def serving(registry: FarmRegistry, changes: Changes | None) -> Iterator[str]:
     port = free_port()
-    server, thread = serve_in_thread(create_app(registry, None, forwarder), "127.0.0.1", port)
+    server, thread = serve_in_thread(create_app(registry, None, changes), "127.0.0.1", port)
     try:
         yield f"http://127.0.0.1:{port}/farms/{FARM}"
     finally:
@@ -61,6 +65,8 @@ class Door:
     registry: FarmRegistry
     kafka: KafkaSettings
     topics: MqttTopics
+    sender: str
+    """The ``bridge_id`` the API's records carry: its Kafka client id."""
     token: str
     """Of the farm, with the ingest and write scopes."""
 
@@ -70,15 +76,14 @@ def door(tmp_path: Path, kafka_settings: KafkaSettings) -> Iterator[Door]:
     registry = FarmRegistry.at(tmp_path / "registry.db")
     registry.migrate()
     registry.import_layout(load_layout())
-    ensure_topics(kafka_settings)
-    topics = MqttTopics(unique("t"))
-    forwarder = RawForwarder(kafka_settings, topics, timeout_s=20)
+    mqtt = MqttSettings(topic_root=unique("t"))
+    changes, publisher = changes_for(registry, kafka_settings, mqtt, EdgeSettings(device_secret=FLEET_SECRET))
     token = registry.issue_token(FARM, "network server", [Scope.INGEST, Scope.WRITE])
     try:
-        with serving(registry, forwarder) as url:
-            yield Door(url, registry, kafka_settings, topics, token)
+        with serving(registry, changes) as url:
+            yield Door(url, registry, kafka_settings, mqtt.topics, publisher.client_id, token)
     finally:
-        forwarder.close()
+        publisher.close()
         registry.close()
 
 
@@ -139,7 +144,7 @@ def test_a_chirpstack_and_a_tts_uplink_posted_twice_land_in_influxdb_once(
             assert record.key == message.device.encode()
             assert record.partition == partition_of(record.key, partitions)
             assert headers.mqtt_topic == door.topics.telemetry(FARM, message.device)
-            assert headers.bridge_id == "farm-api"
+            assert headers.bridge_id == door.sender
             assert abs((headers.received_at - datetime.now(UTC)).total_seconds()) < 120
 
         expected = {
@@ -219,15 +224,25 @@ def test_what_the_door_refuses_and_how(door: Door, tmp_path: Path) -> None:
     assert is_problem(status, headers, problem, 422) and "codec" in problem["detail"]
     assert read_topic(door.kafka, KafkaTopic.TELEMETRY_RAW, 0, timeout_s=2) == []
 
-    # no Kafka configured, and a Kafka that does not answer: 503, nothing accepted
+    # an API that runs without Kafka
     with serving(door.registry, None) as url:
         status, headers, problem = send("POST", f"{url}/ingest", door.token, good(at, 1, device=CHIRP_DEVICE))
         assert is_problem(status, headers, problem, 503) and "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS" in problem["detail"]
-    away = RawForwarder(door.kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"}), door.topics, 2)
+
+
+def test_while_kafka_is_away_the_door_answers_503_and_accepts_nothing(door: Door, kafka: Kafka) -> None:
+    at = datetime.now(UTC).replace(microsecond=0)
+    message = good(at, 1, device=CHIRP_DEVICE)
+    kafka.stop()
     try:
-        with serving(door.registry, away) as url:
-            status, headers, problem = send("POST", f"{url}/ingest/chirpstack?event=up", door.token, chirp)
-            assert is_problem(status, headers, problem, 503) and headers.get("retry-after") == "5", problem
-            assert "send it again" in problem["detail"]
+        started = time.monotonic()
+        status, headers, problem = send("POST", f"{door.url}/ingest", door.token, message)
+        waited = time.monotonic() - started
     finally:
-        away.close()
+        kafka.start()
+    assert is_problem(status, headers, problem, 503) and headers.get("retry-after") == "5", problem
+    assert "send it again" in problem["detail"] and waited < PUBLISH_TIMEOUT_S + 5
+    status, _, accepted = send("POST", f"{door.url}/ingest", door.token, message)  # the client sends it again
+    assert status == 202, accepted
+    records = read_topic(door.kafka, KafkaTopic.TELEMETRY_RAW, 1)
+    assert [Telemetry.decode(r.value).seq for r in records] in ([1], [1, 1]), "never accepted and lost"
