@@ -10,11 +10,11 @@
 The farm is the path's, as on every farm route: the token must be of that farm (404 otherwise) with the ``ingest``
 scope, and the network server's integration carries it as ``Authorization: Bearer``. One rule for what is refused
 here and what is forwarded: the door checks the telemetry contract, since an HTTP client is there to hear the
-answer (422 with the contract's reason code, nothing forwarded), and checks the device is the farm's (404); the
-worker judges the rest exactly as for MQTT (sensors against the layout, clocks, duplicates by device and ``seq``)
-and dead-letters with its reason. 202 comes only after Kafka confirmed the record ; when it does
-not, 503 with ``Retry-After`` and nothing accepted. The records go through the app's Kafka publisher
-(``api.changes.Publisher``, ``stream.publisher.FarmPublisher``): without Kafka every ingest route answers 503.
+answer (422, nothing forwarded), and checks the device is the farm's (404); the worker judges the rest exactly as
+for MQTT (sensors against the layout, clocks, duplicates by device and ``seq``) and dead-letters with its reason.
+The records go through the app's one Kafka publisher (``api.changes.Publisher``, ``stream.publisher``): 202 comes
+only after Kafka confirmed the record; when it does not, 503 with ``Retry-After`` and nothing accepted; an API
+without Kafka answers 503 on every ingest route.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
