@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.changes import Changing
-from api.deps import MAX_RANGE, Influx, Registry, allowed, client, farm_of, instant, zone_of
+from api.deps import Influx, Registry, allowed, client, farm_of, instant, problem_responses, time_range, zone_of
 from api.problems import Problem
 from smartfarm.errors import ServiceError, StorageError
 from smartfarm.records import AdviceStatus, IrrigationCommand, RecommendationKind, Severity
@@ -85,10 +85,7 @@ class Decided(BaseModel):
 advice = APIRouter(prefix="/farms/{farm}", tags=["advice"])
 reading = [Depends(allowed(Scope.READ))]
 writing = [Depends(allowed(Scope.WRITE))]
-DECISION_RESPONSES: dict[int | str, dict[str, object]] = {
-    409: {"description": "Conflict"},
-    503: {"description": "Service Unavailable"},
-}
+DECISION_RESPONSES = problem_responses(409, 503)
 
 
 def _issued(row: dict[str, Any], decided: dict[str, dict[str, Any]], replaced: set[str]) -> IssuedAdvice:
@@ -123,10 +120,7 @@ def list_recommendations(
         zone_of(registry, farm, zone)
     else:
         farm_of(registry, farm)
-    until = end or datetime.now(UTC)
-    since = start or until - timedelta(days=7)
-    if not since < until or until - since > MAX_RANGE:
-        raise Problem(422, f"start must be before end, at most {MAX_RANGE.days} days apart")
+    since, until = time_range(start, end, timedelta(days=7))
     rows = recommendations(
         influx, farm, since.timestamp(), until.timestamp(), zone=zone, kind=kind, limit=limit + 1, offset=offset
     )
