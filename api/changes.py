@@ -18,7 +18,7 @@ from typing import Annotated, Protocol
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, SecretStr
 
-from api.deps import Registry, allowed
+from api.deps import Registry, allowed, problem_responses
 from api.problems import Problem
 from smartfarm.credentials import device_password
 from smartfarm.errors import ConfigError, ServiceError
@@ -94,10 +94,7 @@ class RegisteredDevice(BaseModel):
 
 changes = APIRouter(prefix="/farms/{farm}", tags=["changes"], dependencies=[Depends(allowed(Scope.WRITE))])
 
-CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
-    409: {"description": "Conflict"},
-    503: {"description": "Service Unavailable"},
-}
+CHANGE_RESPONSES = problem_responses(409, 503)
 
 
 def _apply(change: Callable[[Publish], Farm], changing: Changes) -> Farm:

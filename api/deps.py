@@ -21,10 +21,16 @@ T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}}
-    for status in (401, 403, 404, 422)
-}
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI responses for ``statuses``, each an RFC 9457 problem detail."""
+    return {
+        status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}} for status in statuses
+    }
+
+
+PROBLEM_RESPONSES = problem_responses(400, 401, 403, 404, 422)
+"""What any route may answer: a body that is no JSON (400), the token (401, 403), the path (404), the input (422)."""
 
 
 def registry_of(request: Request) -> FarmRegistry:
@@ -49,6 +55,22 @@ Influx = Annotated[InfluxClient, Depends(influx_of)]
 
 MAX_RANGE = timedelta(days=366)
 """The longest time range one request may ask for."""
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+"""Times a request may name: InfluxDB's nanosecond timestamps end in 1677 and 2262, farms' data after 1970."""
+
+
+def time_range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
+    """The range a request asks for: ``end`` defaults to now, ``start`` to ``default`` before it; 422 unless
+    start is before end, at most ``MAX_RANGE`` apart and both between 1970 and 2200."""
+    until = end or datetime.now(UTC)
+    since = start or until - default
+    if not EARLIEST <= since < until <= LATEST or until - since > MAX_RANGE:
+        raise Problem(
+            422,
+            f"start must be before end, at most {MAX_RANGE.days} days apart, both between "
+            f"{EARLIEST.year} and {LATEST.year}",
+        )
+    return since, until
 
 
 def instant(ns: int) -> datetime:
