@@ -26,9 +26,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from api import problems
 from api.changes import Changes
-from api.deps import Registry, allowed, device_of
+from api.deps import Registry, allowed, device_of, problem_responses
 from api.problems import Problem
 from smartfarm import lorawan
 from smartfarm.contract import describe
@@ -67,11 +66,7 @@ class Accepted(BaseModel):
     readings: int = Field(description="how many readings the message holds")
 
 
-def _problem(status: int, description: str) -> dict[int | str, dict[str, Any]]:
-    return {status: {"description": description, "content": {problems.PROBLEM_JSON: {}}}}
-
-
-UNAVAILABLE = _problem(503, "Kafka did not confirm the message (or the API runs without Kafka): send it again")
+UNAVAILABLE = problem_responses(503)
 INGEST = [Depends(allowed(Scope.INGEST))]
 
 ingest = APIRouter(prefix="/farms/{farm}", tags=["ingest"])
@@ -153,7 +148,7 @@ def tts_uplink(registry: Registry, kafka: Kafka, farm: str, message: TtsUplink) 
 @ingest.put(
     "/devices/{device}/lorawan",
     dependencies=[Depends(allowed(Scope.WRITE))],
-    responses=_problem(409, "another device holds the DevEUI or The Things Stack id"),
+    responses=problem_responses(409),
 )
 def bind_lorawan(registry: Registry, farm: str, device: str, binding: LorawanBinding) -> LorawanBinding:
     """Make the device a LoRaWAN device: how its network server names it and how its uplinks decode."""

@@ -38,7 +38,7 @@ class Farm:
     api: str
     """The farm's base URL: ``http://127.0.0.1:port/farms/valley-farm``."""
     token: str
-    """Read and write."""
+    """Read, write and ingest."""
     mqtt: MqttSettings
     kafka: KafkaSettings
     influx: InfluxClient
@@ -104,7 +104,7 @@ def farm(kafka: Kafka, influx: InfluxClient, tmp_path: Path) -> Iterator[Farm]:
         changes, publisher = changes_for(registry, kafka_settings, fleet, edge)
         port = free_port()
         server, thread = serve_in_thread(create_app(registry, influx, changes), "127.0.0.1", port)
-        token = registry.issue_token(FARM, "farm office", [Scope.READ, Scope.WRITE])
+        token = registry.issue_token(FARM, "farm office", [Scope.READ, Scope.WRITE, Scope.INGEST])
         try:
             yield Farm(f"http://127.0.0.1:{port}/farms/{FARM}", token, fleet, kafka_settings, influx, edge, tmp_path)
         finally:
