@@ -17,6 +17,9 @@ from smartfarm.settings import KafkaSettings
 from smartfarm.topics import KafkaTopic, topic_specs, zone_key
 
 PUBLISH_TIMEOUT_S = 10.0
+RECONNECT_BACKOFF_MAX_MS = 2000
+"""The longest wait between reconnects (kafka-python's default is 30 s): the API answers 503 while Kafka is away and
+should take records again within seconds of its return."""
 
 
 class FarmPublisher:
@@ -34,6 +37,7 @@ class FarmPublisher:
                 retries=3,
                 linger_ms=0,
                 max_block_ms=int(PUBLISH_TIMEOUT_S * 1000),  # Kafka away: a send fails in time, never hangs a request
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         except KafkaError as exc:
             raise ServiceError(f"Kafka at {kafka.bootstrap_servers} is unreachable: {exc}") from exc
