@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from cli.console import add_settings_options, say, settings_from, warn
 from edge.settings import EdgeSettings
 from smartfarm.errors import ConfigError, ServiceError
-from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.layout import load_layout
+from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings
 from storage.influx import InfluxClient
 from storage.registry.settings import RegistrySettings
 from storage.registry.store import FarmRegistry, Scope, migrated
@@ -47,6 +48,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(api, KafkaSettings, "bootstrap_servers", "topic_prefix")
     add_settings_options(api, MqttSettings, "topic_root")
     add_settings_options(api, EdgeSettings, "device_secret")
+    add_settings_options(api, LayoutSettings, "layout")
     api.set_defaults(run=run_api)
 
 
@@ -95,6 +97,10 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     from api.settings import ApiSettings
 
     settings = settings_from(ApiSettings, args)
+    if not registry.has_farms():
+        layout = settings_from(LayoutSettings, args)
+        registry.import_layout(load_layout(layout.layout))
+        say(f"the registry held no farm: imported {layout.layout or 'the bundled layout'}")
     kafka = settings_from(KafkaSettings, args)
     changes: Changes | None = None
     publisher: FarmPublisher | None = None
