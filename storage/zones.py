@@ -197,3 +197,45 @@ def recommendations(
     )
     rows = sorted(client.query(q), key=lambda r: (-int(r["time"]), str(r["id"])))
     return rows[int(offset) : int(offset) + int(limit)]
+
+
+class Bucket(NamedTuple):
+    """The statistics of one series over one time bucket (``start_s``: the bucket's start, epoch seconds)."""
+
+    start_s: float
+    mean: float
+    min: float
+    max: float
+    readings: int
+
+
+def reading_buckets(
+    client: InfluxClient,
+    farm: str,
+    zone: str,
+    kind: SensorKind,
+    start_s: float,
+    end_s: float,
+    every_s: int,
+    *,
+    by_sensor: bool = True,
+) -> dict[tuple[str, str], list[Bucket]]:
+    """Mean, min, max and number of the zone's good readings of ``kind`` in the range, per bucket of ``every_s``
+    (aligned to the epoch, empty buckets left out), per (device, sensor), or for the kind as a whole under
+    ``("", "")`` when not ``by_sensor``. Suspect readings are left out, as the zone's aggregates leave them out."""
+    where = f"{_where(farm, zone, start_s, end_s)} AND kind = {_quote(kind.value)} AND quality = 'good'"
+    group = f"time({int(every_s)}s)" + (", device, sensor" if by_sensor else "")
+    found = client.series(
+        f"SELECT mean(value), min(value), max(value), count(value) FROM reading WHERE {where} "
+        f"GROUP BY {group} fill(none)"
+    )
+    out: dict[tuple[str, str], list[Bucket]] = {}
+    for series in found:
+        tags = series.get("tags") or {}
+        key = (tags.get("device", ""), tags.get("sensor", ""))
+        out[key] = [
+            Bucket(row[0] / NS, float(row[1]), float(row[2]), float(row[3]), int(row[4]))
+            for row in series["values"]
+            if row[4]
+        ]
+    return out

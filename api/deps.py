@@ -1,0 +1,149 @@
+"""What every farm route depends on: the registry, InfluxDB and the model store of the app, the request's client and
+its scope, a farm and one of its things, the time range of a query. Routers of ``api`` import them from here.
+
+An API started without InfluxDB or without a model store answers the routes that need one 503, naming the setting.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
+
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api import problems
+from api.problems import Problem
+from ml.settings import ModelSettings
+from smartfarm.errors import ConfigError
+from smartfarm.layout import Farm
+from storage.influx import InfluxClient
+from storage.registry.store import Client, FarmRegistry, Scope
+
+if TYPE_CHECKING:
+    from ml.registry import Registry as ModelRegistry
+
+T = TypeVar("T")
+
+_bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}}
+    for status in (401, 403, 404, 422)
+}
+
+UNAVAILABLE: dict[int | str, dict[str, object]] = {
+    503: {"description": "a service the route needs is not configured", "content": {problems.PROBLEM_JSON: {}}}
+}
+"""The responses of a route that needs InfluxDB or the model store."""
+
+MAX_RANGE = timedelta(days=366)
+"""The longest time range one request may ask for."""
+
+
+def registry_of(request: Request) -> FarmRegistry:
+    registry: FarmRegistry = request.app.state.registry
+    return registry
+
+
+Registry = Annotated[FarmRegistry, Depends(registry_of)]
+
+
+def _configured(request: Request, name: str, setting: str, without: str, serves: str) -> Any:
+    """The app's ``name`` (InfluxDB, the model store); 503 naming the ``setting`` that gives it when absent."""
+    found = getattr(request.app.state, name)
+    if found is None:
+        raise Problem(503, f"this API runs without {without}: give it {setting} to serve {serves}")
+    return found
+
+
+def influx_of(request: Request) -> InfluxClient:
+    influx: InfluxClient = _configured(request, "influx", "SMARTFARM_INFLUX_URL", "InfluxDB", "what the farm measured")
+    return influx
+
+
+Influx = Annotated[InfluxClient, Depends(influx_of)]
+
+
+class ModelStore:
+    """The app's model registry (MLflow's local store), opened on first use: importing MLflow takes seconds, and
+    an API that never serves a model should not pay them."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._registry: ModelRegistry | None = None
+
+    @property
+    def registry(self) -> "ModelRegistry":
+        with self._lock:
+            if self._registry is None:
+                from ml.registry import Registry as ModelRegistry
+
+                self._registry = ModelRegistry(self.settings)
+            return self._registry
+
+
+def models_of(request: Request) -> ModelStore:
+    store: ModelStore = _configured(
+        request, "models", "SMARTFARM_MODELS_STORE", "a model store", "the model registry and predictions"
+    )
+    return store
+
+
+Models = Annotated[ModelStore, Depends(models_of)]
+
+
+def instant(ns: int) -> datetime:
+    """An InfluxDB time (epoch nanoseconds) as an aware UTC datetime."""
+    return datetime.fromtimestamp(ns / 1e9, UTC)
+
+
+def client(registry: Registry, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Client:
+    """The client behind the request's bearer token; 401 without one or for one unknown or revoked."""
+    if credentials is None:
+        raise Problem(401, "an API token is needed: Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
+    found = registry.client(credentials.credentials)
+    if found is None:
+        raise Problem(401, "this API token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def allowed(scope: Scope) -> Callable[[str, Client], Client]:
+    """A dependency: the request's client, if it is of the path's farm (404 otherwise) and has ``scope`` (403)."""
+
+    def check(farm: str, who: Annotated[Client, Depends(client)]) -> Client:
+        if who.farm != farm:
+            raise Problem(404, f"no farm {farm!r}")  # the same answer as for a farm that does not exist
+        if scope not in who.scopes:
+            raise Problem(403, f"this token may not {scope.value}; issue one with the {scope.value!r} scope")
+        return who
+
+    return check
+
+
+def farm_of(registry: FarmRegistry, farm: str) -> Farm:
+    try:
+        return registry.layout([farm]).farms[0]
+    except ConfigError as exc:
+        raise Problem(404, f"no farm {farm!r}") from exc
+
+
+def one_of(items: Iterable[T], wanted: str, missing: str) -> T:
+    """The item whose ``id`` is ``wanted``; 404 saying ``missing`` when there is none."""
+    found = next((item for item in items if getattr(item, "id", None) == wanted), None)
+    if found is None:
+        raise Problem(404, missing)
+    return found
+
+
+def time_range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a query: ``end`` now and ``start`` ``default`` before it when not given; 422 unless start
+    is before end and at most ``MAX_RANGE`` apart."""
+    until = end or datetime.now(UTC)
+    since = start or until - default
+    if not since < until or until - since > MAX_RANGE:
+        raise Problem(422, f"start must be before end, at most {MAX_RANGE.days} days apart")
+    return since, until
