@@ -34,6 +34,7 @@ from api.deps import (
     instant,
     one_of,
 )
+from api.predictions import predictions
 from api.problems import Problem
 from api.readings import readings
 from ml.settings import ModelSettings
@@ -231,6 +232,7 @@ def create_app(
     app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
     app.include_router(service)
     app.include_router(readings)  # before ``farms``: its /devices/health must not be taken for a device's id
+    app.include_router(predictions)
     app.include_router(farms)
     return app
 

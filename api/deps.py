@@ -23,6 +23,7 @@ from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
 
 if TYPE_CHECKING:
+    from ml.registry import Follower, LoadedModel
     from ml.registry import Registry as ModelRegistry
 
 T = TypeVar("T")
@@ -73,8 +74,9 @@ class ModelStore:
 
     def __init__(self, settings: ModelSettings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._registry: ModelRegistry | None = None
+        self._followers: dict[str, Follower] = {}
 
     @property
     def registry(self) -> "ModelRegistry":
@@ -84,6 +86,26 @@ class ModelStore:
 
                 self._registry = ModelRegistry(self.settings)
             return self._registry
+
+    def promoted(self, name: str) -> "LoadedModel":
+        """The promoted version of model ``name``, loaded and checked as a worker loads it (``ml.registry.Follower``:
+        a newly promoted one is picked up within ``poll_s``, a refused one leaves the last good one in service);
+        503 saying why while none is promoted or none loads."""
+        from ml.registry import Follower
+
+        with self._lock:  # requests run on a thread pool; a follower is not thread-safe
+            follower = self._followers.get(name)
+            if follower is None:
+                follower = self._followers[name] = Follower(self.registry, name)
+            follower.refresh()
+            loaded = follower.current()
+        if loaded is None:
+            raise Problem(
+                503,
+                follower.last_error
+                or f"no version of {name} is promoted: run smartfarm train, or smartfarm models --promote {name} N",
+            )
+        return loaded
 
 
 def models_of(request: Request) -> ModelStore:

@@ -1,7 +1,8 @@
 """``smartfarm api``: serve the farm API (uvicorn), or issue an API token of a farm.
 
 - ``smartfarm api`` (or ``api serve``): the API on ``SMARTFARM_API_HOST``:``SMARTFARM_API_PORT`` (127.0.0.1:8000),
-  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``);
+  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``), InfluxDB and the model store
+  (``SMARTFARM_MODELS_STORE``);
 - ``smartfarm api token --farm F --scopes read,write --name N``: a new token, printed once (only its hash is kept).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from cli.console import add_settings_options, say, settings_from
+from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
@@ -35,6 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(api, ApiSettings, "host", "port")
     add_settings_options(api, RegistrySettings, "url")
     add_settings_options(api, InfluxSettings, "database")
+    add_settings_options(api, ModelSettings, "store")
     api.set_defaults(run=run_api)
 
 
@@ -68,7 +71,12 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     influx = InfluxClient(settings_from(InfluxSettings, args))
     say(f"farm API on http://{settings.host}:{settings.port} (pages at /docs), registry {registry.engine.url!r}")
     try:
-        uvicorn.run(create_app(registry, influx), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(
+            create_app(registry, influx, settings_from(ModelSettings, args)),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+        )
     finally:
         influx.close()
     return 0

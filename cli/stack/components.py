@@ -236,13 +236,17 @@ class PrometheusComponent:
 
 
 class ApiComponent:
-    """The farm API over a registry of the stack's own (the layout imported into it) and the stack's InfluxDB,
-    on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode 0600)."""
+    """The farm API over a registry of the stack's own (the layout imported into it), the stack's InfluxDB and its
+    model store, on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode
+    0600)."""
 
-    def __init__(self, registry_path: Path, layout: Layout, influx: InfluxSettings, host: str, port: int) -> None:
+    def __init__(
+        self, registry_path: Path, layout: Layout, influx: InfluxSettings, models: ModelSettings, host: str, port: int
+    ) -> None:
         self.registry_path = registry_path
         self.layout = layout
         self.influx = influx
+        self.models = models
         self.host = host
         self.port = port
         self.tokens = registry_path.parent / "api-tokens.txt"
@@ -267,7 +271,9 @@ class ApiComponent:
             self.tokens.touch(mode=0o600)
             self.tokens.write_text("".join(lines))
         self._client = InfluxClient(self.influx)
-        self._server, self._thread = serve_in_thread(create_app(self._registry, self._client), self.host, self.port)
+        self._server, self._thread = serve_in_thread(
+            create_app(self._registry, self._client, self.models), self.host, self.port
+        )
 
     @property
     def url(self) -> str:
