@@ -34,6 +34,7 @@ from api.deps import (
     instant,
     one_of,
 )
+from api.health import farm_health
 from api.predictions import predictions
 from api.problems import Problem
 from api.readings import readings
@@ -231,7 +232,8 @@ def create_app(
     app.mount(SWAGGER, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
     app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
     app.include_router(service)
-    app.include_router(readings)  # before ``farms``: its /devices/health must not be taken for a device's id
+    app.include_router(readings)
+    app.include_router(farm_health)  # before ``farms``: its /devices/health must not be taken for a device's id
     app.include_router(predictions)
     app.include_router(farms)
     return app

@@ -156,6 +156,9 @@ def test_the_registrys_versions_and_which_is_promoted(api: tuple[str, str]) -> N
     assert is_problem(status, headers, problem, 422) and FORECASTER in problem["detail"]
     status, headers, problem = get(f"{base}/farms/hill-farm/models", token)
     assert is_problem(status, headers, problem, 404)
+    status, _, pipeline = get(f"{base}/farms/{FARM.id}/pipeline", token)
+    assert status == 200 and pipeline["models"]["ok"] is True, pipeline
+    assert pipeline["promoted"] == {FORECASTER: 1, FAULT_DETECTOR: None}
 
 
 def test_without_a_store_or_a_promoted_forecaster_the_api_says_which(
