@@ -161,9 +161,21 @@ def one_of(items: Iterable[T], wanted: str, missing: str) -> T:
     return found
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Times a request may name: InfluxDB 1.x stores 1677 to 2262 only, and a year 9999 overflows any arithmetic."""
+
+
+def in_reach(name: str, *times: datetime) -> None:
+    """422 for a time before ``EARLIEST`` or from ``LATEST`` on, naming the field."""
+    if any(not EARLIEST <= t < LATEST for t in times):
+        raise Problem(422, f"{name}: from {EARLIEST.year} to {LATEST.year - 1}")
+
+
 def time_range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
     """``[start, end)`` of a query: ``end`` now and ``start`` ``default`` before it when not given; 422 unless start
-    is before end and at most ``MAX_RANGE`` apart."""
+    is before end and at most ``MAX_RANGE`` apart, both from 1970 to 2199."""
+    in_reach("start and end", *(t for t in (start, end) if t is not None))
     until = end or datetime.now(UTC)
     since = start or until - default
     if not since < until or until - since > MAX_RANGE:

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.deps import UNAVAILABLE, Models, Registry, allowed, farm_of, one_of
+from api.deps import UNAVAILABLE, Models, Registry, allowed, farm_of, in_reach, one_of
 from api.problems import Problem
 from ml.features import CONTEXT_H
 from ml.models import FORECASTER, MODEL_NAMES, Loaded, ModelScorer
@@ -157,6 +157,11 @@ def predict(registry: Registry, models: Models, farm: str, zone: str, body: Pred
     found = one_of(where.zones, zone, f"farm {farm!r} has no zone {zone!r}")
     if not body.readings:
         raise Problem(422, f"readings: soil moisture in at least {MIN_SOIL_HOURS} hours is needed, got none")
+    in_reach("at and readings", *(r.at for r in body.readings), *([body.at] if body.at else []))
+    for r in body.readings:
+        low, high = r.kind.physical_range
+        if not low <= r.value <= high:
+            raise Problem(422, f"readings: a {r.kind.value} of {r.value} is outside its range, {low} to {high}")
     end = body.at.astimezone(UTC) if body.at else _end_of_hour(max(r.at for r in body.readings))
     if end.timestamp() % HOUR_S:
         raise Problem(422, "at: the close of an hour (minutes and seconds 0)")

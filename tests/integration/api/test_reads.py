@@ -100,6 +100,8 @@ def test_readings_are_buckets_per_sensor_and_per_kind(served: tuple[str, FarmReg
         ("kind=soil_moisture&start=2026-07-01T00:00:00", "timezone"),
         ("kind=soil_moisture&start=2025-01-01T00:00:00Z&end=2026-07-08T00:00:00Z", "366 days"),
         ("kind=soil_moisture&start=2026-07-08T00:00:00Z&end=2026-07-01T00:00:00Z", "before end"),
+        ("kind=soil_moisture&start=0001-01-01T00:00:00Z&end=0001-01-02T00:00:00Z", "from 1970"),
+        ("kind=soil_moisture&end=9999-12-31T23:59:59Z", "to 2199"),
         ("kind=rain", "kind"),
         ("", "kind"),
         ("kind=soil_moisture&per=device", "per"),
