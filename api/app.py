@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api import problems
+from api.changes import Changes, changes
 from api.deps import (
     MAX_RANGE,
     PROBLEM_RESPONSES,
@@ -215,8 +216,14 @@ def docs(request: Request) -> HTMLResponse:
 
 
 def create_app(
-    registry: FarmRegistry, influx: InfluxClient | None = None, models: ModelSettings | None = None
+    registry: FarmRegistry,
+    influx: InfluxClient | None = None,
+    changing: Changes | None = None,
+    models: ModelSettings | None = None,
 ) -> FastAPI:
+    """The API over ``registry``; ``influx`` serves what the farm measured, ``changing`` lets write tokens add
+    zones and register or retire devices, ``models`` serves the model registry and predictions (each route answers
+    503 naming the setting without the one it needs)."""
     app = FastAPI(
         title="SmartFarm farm API",
         version=__version__,
@@ -227,6 +234,7 @@ def create_app(
     )
     app.state.registry = registry
     app.state.influx = influx
+    app.state.changes = changing
     app.state.models = ModelStore(models) if models is not None else None
     problems.install(app)
     app.mount(SWAGGER, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
@@ -236,6 +244,7 @@ def create_app(
     app.include_router(farm_health)  # before ``farms``: its /devices/health must not be taken for a device's id
     app.include_router(predictions)
     app.include_router(farms)
+    app.include_router(changes)
     return app
 
 

@@ -28,7 +28,7 @@ def serving(
     other = farm.model_copy(update={"id": "hill-farm", "name": "Hill", "devices": ()})
     registry.import_layout(Layout(farms=(farm, other)))
     port = free_port()
-    server, thread = serve_in_thread(create_app(registry, influx, models), "127.0.0.1", port)
+    server, thread = serve_in_thread(create_app(registry, influx, models=models), "127.0.0.1", port)
     try:
         yield f"http://127.0.0.1:{port}", registry
     finally:
