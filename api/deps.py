@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import problems
 from api.problems import Problem
 from ml.settings import ModelSettings
-from smartfarm.errors import ConfigError
+from smartfarm.errors import ConfigError, RegistryError
 from smartfarm.layout import Farm
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
@@ -96,7 +96,10 @@ class ModelStore:
         with self._lock:  # requests run on a thread pool; a follower is not thread-safe
             follower = self._followers.get(name)
             if follower is None:
-                follower = self._followers[name] = Follower(self.registry, name)
+                try:
+                    follower = self._followers[name] = Follower(self.registry, name)
+                except RegistryError as exc:
+                    raise Problem(503, f"the model store did not open: {exc}") from exc
             follower.refresh()
             loaded = follower.current()
         if loaded is None:

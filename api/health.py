@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import UNAVAILABLE, Influx, ModelStore, Registry, allowed, farm_of, one_of
-from ml.models import MODEL_NAMES
 from smartfarm.errors import SmartFarmError
 from smartfarm.layout import Device, SensorKind
 from storage.influx import InfluxClient
@@ -190,6 +189,8 @@ def pipeline_health(request: Request, registry: Registry, farm: str) -> Pipeline
     if store is None:
         check = ServiceCheck(configured=False, ok=False, detail="not configured: SMARTFARM_MODELS_STORE")
     else:
+        from ml.models import MODEL_NAMES  # scikit-learn and XGBoost: only when a store is asked (api.predictions)
+
         try:
             for name in MODEL_NAMES:
                 champion = store.registry.champion(name)

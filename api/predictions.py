@@ -7,7 +7,7 @@ seed's API): the same aggregates, days, context and features the stream serves i
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -15,11 +15,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from api.deps import UNAVAILABLE, Models, Registry, allowed, farm_of, in_reach, one_of
 from api.problems import Problem
 from ml.features import CONTEXT_H
-from ml.models import FORECASTER, MODEL_NAMES, Loaded, ModelScorer
 from ml.timeline import HOUR_S, readings_context
 from smartfarm.errors import RegistryError
 from smartfarm.layout import SensorKind
 from storage.registry.store import Scope
+
+if TYPE_CHECKING:
+    from ml.models import Loaded
+
+# ``ml.models`` is imported where it is used: it brings scikit-learn and XGBoost (a second of the API's start), which
+# only the model routes need, and a model's unpickling imports them anyway.
 
 predictions = APIRouter(prefix="/farms/{farm}", tags=["models"], dependencies=[Depends(allowed(Scope.READ))])
 
@@ -56,6 +61,8 @@ def list_models(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> ModelPage:
     """The registered versions of the forecaster and the fault detector, and which one of each is promoted."""
+    from ml.models import MODEL_NAMES
+
     farm_of(registry, farm)
     if name is not None and name not in MODEL_NAMES:
         raise Problem(422, f"name: one of {', '.join(MODEL_NAMES)}")
@@ -153,6 +160,8 @@ def _end_of_hour(newest: datetime) -> datetime:
 def predict(registry: Registry, models: Models, farm: str, zone: str, body: PredictionRequest) -> Prediction:
     """The promoted forecaster's 6 h and 24 h soil moisture for the zone from the readings posted: 422 naming the
     hours needed when they are too few."""
+    from ml.models import FORECASTER, ModelScorer
+
     where = farm_of(registry, farm)
     found = one_of(where.zones, zone, f"farm {farm!r} has no zone {zone!r}")
     if not body.readings:
@@ -198,11 +207,11 @@ def predict(registry: Registry, models: Models, farm: str, zone: str, body: Pred
 class _Fixed:
     """A model source that serves one loaded version (``ml.models.Source``): the store's follower already chose it."""
 
-    def __init__(self, name: str, loaded: Loaded) -> None:
+    def __init__(self, name: str, loaded: "Loaded") -> None:
         self.name = name
         self._loaded = loaded
 
-    def current(self) -> Loaded | None:
+    def current(self) -> "Loaded | None":
         return self._loaded
 
     def refresh(self, force: bool = False) -> bool:
