@@ -18,7 +18,7 @@ from api import problems
 from api.problems import Problem
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, RegistryError
-from smartfarm.layout import Farm
+from smartfarm.layout import Farm, Zone
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
 
@@ -173,6 +173,11 @@ def in_reach(name: str, *times: datetime) -> None:
     """422 for a time before ``EARLIEST`` or from ``LATEST`` on, naming the field."""
     if any(not EARLIEST <= t < LATEST for t in times):
         raise Problem(422, f"{name}: from {EARLIEST.year} to {LATEST.year - 1}")
+
+
+def zone_in(farm: Farm, zone: str) -> Zone:
+    """The farm's zone ``zone``; 404 when it has none."""
+    return one_of(farm.zones, zone, f"farm {farm.id!r} has no zone {zone!r}")
 
 
 def time_range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.deps import UNAVAILABLE, Models, Registry, allowed, farm_of, in_reach, one_of
+from api.deps import UNAVAILABLE, Models, Registry, allowed, farm_of, in_reach, zone_in
 from api.problems import Problem
 from ml.features import CONTEXT_H
 from ml.timeline import HOUR_S, readings_context
@@ -163,7 +163,7 @@ def predict(registry: Registry, models: Models, farm: str, zone: str, body: Pred
     from ml.models import FORECASTER, ModelScorer
 
     where = farm_of(registry, farm)
-    found = one_of(where.zones, zone, f"farm {farm!r} has no zone {zone!r}")
+    found = zone_in(where, zone)
     if not body.readings:
         raise Problem(422, f"readings: soil moisture in at least {MIN_SOIL_HOURS} hours is needed, got none")
     in_reach("at and readings", *(r.at for r in body.readings), *([body.at] if body.at else []))

@@ -16,27 +16,23 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import UNAVAILABLE, Influx, Registry, allowed, farm_of, instant, one_of, time_range
+from api.deps import UNAVAILABLE, Influx, Registry, allowed, farm_of, instant, time_range, zone_in
 from api.downsample import MAX_POINTS, BadEvery, buckets, choose_every, spell
 from api.problems import Problem
 from ml.features import GDD_BASE_C, GDD_TO_HARVEST
 from ml.rules.harvest import harvest_outlook
 from ml.timeline import Day
-from smartfarm.layout import Crop, SensorKind, Zone
+from smartfarm.layout import Crop, SensorKind
 from smartfarm.records import RecommendationKind
 from storage.registry.store import Scope
 from storage.schema import WIDTH_TAGS
-from storage.zones import NS, reading_buckets, recommendations, stored_aggregates, stored_days
+from storage.zones import Bucket, reading_buckets, recommendations, stored_aggregates, stored_days
 
 readings = APIRouter(prefix="/farms/{farm}", tags=["readings"], dependencies=[Depends(allowed(Scope.READ))])
 
 Start = Annotated[AwareDatetime | None, Query(description="from (ISO 8601 with offset, inclusive); default a day ago")]
 End = Annotated[AwareDatetime | None, Query(description="until (ISO 8601 with offset, exclusive); default now")]
 DAY = timedelta(days=1)
-
-
-def zone_of(registry: Registry, farm: str, zone: str) -> Zone:
-    return one_of(farm_of(registry, farm).zones, zone, f"farm {farm!r} has no zone {zone!r}")
 
 
 class Point(BaseModel):
@@ -70,6 +66,10 @@ class Readings(BaseModel):
     series: list[Series]
 
 
+def _point(b: Bucket) -> Point:
+    return Point(at=datetime.fromtimestamp(b.start_s, UTC), mean=b.mean, min=b.min, max=b.max, count=b.readings)
+
+
 class Per(StrEnum):
     """What a series of readings is of."""
 
@@ -96,7 +96,7 @@ def zone_readings(
 ) -> Readings:
     """The zone's good readings of a kind over a range: mean, min, max and count per time bucket, per sensor or
     for the kind (suspect readings are left out, as the zone's aggregates leave them out)."""
-    zone_of(registry, farm, zone)
+    zone_in(farm_of(registry, farm), zone)
     since, until = time_range(start, end, DAY)
     try:
         every_s = choose_every(until - since, every)
@@ -117,10 +117,7 @@ def zone_readings(
             Series(
                 device=device or None,
                 sensor=sensor or None,
-                points=[
-                    Point(at=instant(int(b.start_s * NS)), mean=b.mean, min=b.min, max=b.max, count=b.readings)
-                    for b in found[device, sensor]
-                ],
+                points=[_point(b) for b in found[device, sensor]],
             )
             for device, sensor in sorted(found)
         ],
@@ -175,7 +172,7 @@ def zone_aggregates(
 ) -> Aggregates:
     """The zone's aggregates (``zone_aggregate``) of a width whose windows start in the range: count, mean, min,
     max and last of the good readings per kind, the latest revision of each window."""
-    zone_of(registry, farm, zone)
+    zone_in(farm_of(registry, farm), zone)
     since, until = time_range(start, end, DAY)
     width_s = WIDTH_S[width.value]
     if buckets(until - since, width_s) > MAX_POINTS:
@@ -232,8 +229,9 @@ HARVEST_LOOKBACK = timedelta(days=366)
 @readings.get("/zones/{zone}/harvest", response_model=Harvest, responses=UNAVAILABLE)
 def zone_harvest(registry: Registry, influx: Influx, farm: str, zone: str) -> Harvest:
     """The zone's harvest estimate with the numbers behind it, and its newest harvest recommendation."""
-    found = zone_of(registry, farm, zone)
-    tz = ZoneInfo(farm_of(registry, farm).timezone)
+    where = farm_of(registry, farm)
+    found = zone_in(where, zone)
+    tz = ZoneInfo(where.timezone)
     today = datetime.now(tz).date()
     first = max(found.planting_date, today - HARVEST_LOOKBACK)
     spans = [Day.on(first + timedelta(days=i), tz) for i in range(max(0, (today - first).days))]
