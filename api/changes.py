@@ -17,20 +17,25 @@ from typing import Annotated, Protocol
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, SecretStr
 
-from api.deps import Registry, allowed
+from api.deps import Registry, allowed, problem_responses
 from api.problems import Problem
 from smartfarm.credentials import device_password
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Device, Farm, Zone
+from smartfarm.records import IrrigationCommand
 from smartfarm.topics import MqttTopics
 from storage.registry.store import Conflict, FarmRegistry, Missing, Publish, Scope
 
 
 class Publisher(Protocol):
-    """What publishes a farm's layout (``stream.layouts.LayoutPublisher``): returns once Kafka has it, raises
-    ServiceError when it could not."""
+    """What writes the API's records to Kafka (``stream.publisher.FarmPublisher``): each call returns once Kafka
+    has the record, and raises ServiceError when it could not."""
 
-    def publish(self, farm: Farm) -> None: ...
+    def publish(self, farm: Farm) -> None:
+        """A farm's layout."""
+
+    def command(self, command: IrrigationCommand) -> None:
+        """An accepted irrigation, for the zone's valve."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +90,7 @@ class RegisteredDevice(BaseModel):
 
 changes = APIRouter(prefix="/farms/{farm}", tags=["changes"], dependencies=[Depends(allowed(Scope.WRITE))])
 
-CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
-    409: {"description": "Conflict"},
-    503: {"description": "Service Unavailable"},
-}
+CHANGE_RESPONSES = problem_responses(409, 503)
 
 
 def _apply(change: Callable[[Publish], Farm], changing: Changes) -> Farm:

@@ -1,5 +1,5 @@
-"""What every farm route depends on: the registry, InfluxDB and the model store of the app, the request's client and
-its scope, a farm and one of its things, the time range of a query. Routers of ``api`` import them from here.
+"""What the farm API's routes depend on: the registry, InfluxDB and model store the app was made with, the client
+behind the bearer token, the farm, zone or device a path names (404 otherwise), and the time range of a query.
 
 An API started without InfluxDB or without a model store answers the routes that need one 503, naming the setting.
 """
@@ -30,18 +30,19 @@ T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}}
-    for status in (401, 403, 404, 422)
-}
 
-UNAVAILABLE: dict[int | str, dict[str, object]] = {
-    503: {"description": "a service the route needs is not configured", "content": {problems.PROBLEM_JSON: {}}}
-}
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI responses for ``statuses``, each an RFC 9457 problem detail."""
+    return {
+        status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}} for status in statuses
+    }
+
+
+PROBLEM_RESPONSES = problem_responses(400, 401, 403, 404, 422)
+"""What any route may answer: a body that is no JSON (400), the token (401, 403), the path (404), the input (422)."""
+
+UNAVAILABLE = problem_responses(503)
 """The responses of a route that needs InfluxDB or the model store."""
-
-MAX_RANGE = timedelta(days=366)
-"""The longest time range one request may ask for."""
 
 
 def registry_of(request: Request) -> FarmRegistry:
@@ -121,8 +122,33 @@ def models_of(request: Request) -> ModelStore:
 Models = Annotated[ModelStore, Depends(models_of)]
 
 
+MAX_RANGE = timedelta(days=366)
+"""The longest time range one request may ask for."""
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+"""Times a request may name: InfluxDB's nanosecond timestamps end in 1677 and 2262, farms' data after 1970."""
+
+
+def time_range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
+    """The range a request asks for: ``end`` defaults to now, ``start`` to ``default`` before it; 422 unless
+    start is before end, at most ``MAX_RANGE`` apart and both between 1970 and 2200."""
+    until = end or datetime.now(UTC)
+    since = start or until - default
+    if not EARLIEST <= since < until <= LATEST or until - since > MAX_RANGE:
+        raise Problem(
+            422,
+            f"start must be before end, at most {MAX_RANGE.days} days apart, both between "
+            f"{EARLIEST.year} and {LATEST.year}",
+        )
+    return since, until
+
+
+def in_reach(name: str, *times: datetime) -> None:
+    """422 for a time outside ``EARLIEST`` and ``LATEST``, naming the field (for times that are no range)."""
+    if any(not EARLIEST <= t <= LATEST for t in times):
+        raise Problem(422, f"{name}: between {EARLIEST.year} and {LATEST.year}")
+
+
 def instant(ns: int) -> datetime:
-    """An InfluxDB time (epoch nanoseconds) as an aware UTC datetime."""
     return datetime.fromtimestamp(ns / 1e9, UTC)
 
 
@@ -164,28 +190,10 @@ def one_of(items: Iterable[T], wanted: str, missing: str) -> T:
     return found
 
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-"""Times a request may name: InfluxDB 1.x stores 1677 to 2262 only, and a year 9999 overflows any arithmetic."""
-
-
-def in_reach(name: str, *times: datetime) -> None:
-    """422 for a time before ``EARLIEST`` or from ``LATEST`` on, naming the field."""
-    if any(not EARLIEST <= t < LATEST for t in times):
-        raise Problem(422, f"{name}: from {EARLIEST.year} to {LATEST.year - 1}")
+def zone_of(registry: FarmRegistry, farm: str, zone: str) -> Zone:
+    return zone_in(farm_of(registry, farm), zone)
 
 
 def zone_in(farm: Farm, zone: str) -> Zone:
     """The farm's zone ``zone``; 404 when it has none."""
     return one_of(farm.zones, zone, f"farm {farm.id!r} has no zone {zone!r}")
-
-
-def time_range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
-    """``[start, end)`` of a query: ``end`` now and ``start`` ``default`` before it when not given; 422 unless start
-    is before end and at most ``MAX_RANGE`` apart, both from 1970 to 2199."""
-    in_reach("start and end", *(t for t in (start, end) if t is not None))
-    until = end or datetime.now(UTC)
-    since = start or until - default
-    if not since < until or until - since > MAX_RANGE:
-        raise Problem(422, f"start must be before end, at most {MAX_RANGE.days} days apart")
-    return since, until

@@ -156,6 +156,41 @@ class RecommendationPoint(Measurement):
     sensor: str | None = None
     start_at: str | None = None
     supersedes: str | None = None
+    valid_until: str | None = None
+
+
+class DecisionPoint(Measurement):
+    """``advice_decision``: what a person decided about a recommendation (accepted, declined, applied), at the
+    time they decided. The advisor reads the declines of its zone; the API joins them to the recommendations."""
+
+    MEASUREMENT: ClassVar[str] = "advice_decision"
+
+    farm: Tag
+    zone: Tag
+    recommendation: str
+    status: str
+    decided_by: str
+    amount_mm: float | None = None
+    start_at: str | None = None
+    command: str | None = None
+    note: str | None = None
+
+
+class FieldLogPoint(Measurement):
+    """``field_log``: water a person logged for a zone through the API: an irrigation applied by hand (``kind``
+    ``irrigation``, optionally answering a recommendation) or a manual rain gauge reading (``rain``), at the time
+    it happened."""
+
+    MEASUREMENT: ClassVar[str] = "field_log"
+
+    farm: Tag
+    zone: Tag
+    kind: TagText
+    """A tag: two values (``irrigation``, ``rain``)."""
+    amount_mm: float
+    logged_by: str
+    recommendation: str | None = None
+    note: str | None = None
 
 
 class ZoneStatePoint(Measurement):
@@ -220,6 +255,8 @@ MEASUREMENTS: tuple[type[Measurement], ...] = (
     ZoneAggregatePoint,
     ZoneDayPoint,
     RecommendationPoint,
+    DecisionPoint,
+    FieldLogPoint,
     DeviceStatusPoint,
     DeviceClockPoint,
     ZoneStatePoint,
@@ -248,4 +285,5 @@ def recommendation_point(r: Recommendation) -> RecommendationPoint:
         severity=r.severity.value,
         start_at=r.start_at.isoformat() if r.start_at else None,
         supersedes=str(r.supersedes) if r.supersedes else None,
+        valid_until=r.valid_until.isoformat(),
     )

@@ -1,5 +1,6 @@
-"""The farm API served over real HTTP (uvicorn on a free loopback port) on a registry of the default layout's first
-farm and a second farm (``hill-farm``, no devices), for the API's tests."""
+"""The API tests' fixtures: the farm API served over real HTTP (uvicorn on a free loopback port) on a registry of
+the default layout's first farm and a second farm (``hill-farm``, no devices), and a farm of their own
+(``tests.integration.api.stack``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from ml.settings import ModelSettings
 from smartfarm.layout import Layout, load_layout
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry
+from tests.integration.api.stack import farm
+
+__all__ = ["farm", "served", "serving"]
 
 
 @contextmanager

@@ -131,8 +131,8 @@ def test_the_served_prediction_is_the_librarys_on_the_same_readings(
         ({"readings": [{"at": "2026-07-03T13:00:00Z", "kind": "soil_moisture", "value": "NaN"}]}, "value"),
         ({"readings": [{"at": "2026-07-03T13:00:00Z", "kind": "soil_moisture", "value": 1, "x": 1}]}, "x"),
         ({}, "readings"),
-        ({"readings": [{"at": "9999-12-31T23:59:59Z", "kind": "soil_moisture", "value": 20}]}, "to 2199"),
-        ({"readings": readings(30), "at": "0001-01-01T00:00:00Z"}, "from 1970"),
+        ({"readings": [{"at": "9999-12-31T23:59:59Z", "kind": "soil_moisture", "value": 20}]}, "between 1970 and 2200"),
+        ({"readings": readings(30), "at": "0001-01-01T00:00:00Z"}, "between 1970 and 2200"),
         ({"readings": [{"at": "2026-07-03T13:00:00Z", "kind": "soil_moisture", "value": 1e308}]}, "outside its range"),
     ],
 )
