@@ -1,7 +1,8 @@
 """``smartfarm api``: serve the farm API (uvicorn), or issue an API token of a farm.
 
 - ``smartfarm api`` (or ``api serve``): the API on ``SMARTFARM_API_HOST``:``SMARTFARM_API_PORT`` (127.0.0.1:8000),
-  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``);
+  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``), InfluxDB and the model store
+  (``SMARTFARM_MODELS_STORE``);
   A zone added or a device registered or retired through it is published on Kafka's layout topic, which the
   workers and the broker's credentials follow (without Kafka it serves read-only: changes answer 503);
 - ``smartfarm api token --farm F --scopes read,write --name N``: a new token, printed once (only its hash is kept).
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cli.console import add_settings_options, say, settings_from, warn
 from edge.settings import EdgeSettings
+from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings
@@ -45,6 +47,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(api, ApiSettings, "host", "port")
     add_settings_options(api, RegistrySettings, "url")
     add_settings_options(api, InfluxSettings, "database")
+    add_settings_options(api, ModelSettings, "store")
     add_settings_options(api, KafkaSettings, "bootstrap_servers", "topic_prefix")
     add_settings_options(api, MqttSettings, "topic_root")
     add_settings_options(api, EdgeSettings, "device_secret")
@@ -113,7 +116,7 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     influx = InfluxClient(settings_from(InfluxSettings, args))
     say(f"farm API on http://{settings.host}:{settings.port} (pages at /docs), registry {registry.engine.url!r}")
     try:
-        app = create_app(registry, influx, changes)
+        app = create_app(registry, influx, changes, settings_from(ModelSettings, args))
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         influx.close()
