@@ -237,6 +237,18 @@ class Bucket(NamedTuple):
     readings: int
 
 
+def reading_buckets_query(
+    farm: str, zone: str, kind: SensorKind, start_s: float, end_s: float, every_s: int, *, by_sensor: bool = True
+) -> str:
+    """``reading_buckets``' InfluxQL (the API benchmark asks InfluxDB for it alone, as its ceiling)."""
+    where = f"{_where(farm, zone, start_s, end_s)} AND kind = {_quote(kind.value)} AND quality = 'good'"
+    group = f"time({int(every_s)}s)" + (", device, sensor" if by_sensor else "")
+    return (
+        f"SELECT mean(value), min(value), max(value), count(value) FROM reading WHERE {where} "
+        f"GROUP BY {group} fill(none)"
+    )
+
+
 def reading_buckets(
     client: InfluxClient,
     farm: str,
@@ -251,12 +263,7 @@ def reading_buckets(
     """Mean, min, max and number of the zone's good readings of ``kind`` in the range, per bucket of ``every_s``
     (aligned to the epoch, empty buckets left out), per (device, sensor), or for the kind as a whole under
     ``("", "")`` when not ``by_sensor``. Suspect readings are left out, as the zone's aggregates leave them out."""
-    where = f"{_where(farm, zone, start_s, end_s)} AND kind = {_quote(kind.value)} AND quality = 'good'"
-    group = f"time({int(every_s)}s)" + (", device, sensor" if by_sensor else "")
-    found = client.series(
-        f"SELECT mean(value), min(value), max(value), count(value) FROM reading WHERE {where} "
-        f"GROUP BY {group} fill(none)"
-    )
+    found = client.series(reading_buckets_query(farm, zone, kind, start_s, end_s, every_s, by_sensor=by_sensor))
     out: dict[tuple[str, str], list[Bucket]] = {}
     for series in found:
         tags = series.get("tags") or {}
