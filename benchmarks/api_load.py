@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from api.downsample import choose_every
 from cli.services import InfluxDB, free_port
 from cli.services.base import port_open
 from smartfarm.layout import SensorKind, load_layout
@@ -35,6 +36,7 @@ from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from storage.schema import ReadingPoint, SoilForecastPoint, ZoneStatePoint
+from storage.zones import reading_buckets_query
 
 CLIENTS = 50
 WEEK = timedelta(days=7)
@@ -196,16 +198,13 @@ def run(
     say(f"  a week of the default farm: {readings} readings")
     farm = load_layout().farms[0]
     zone = farm.zones[0].id
-    sensor = next(
-        d for d in farm.devices if d.zone == zone and any(s.kind is SensorKind.SOIL_MOISTURE for s in d.sensors)
-    )
     since = (end - WEEK).isoformat()
     week = f"start={quote(since)}&end={quote(end.isoformat())}"
-    influxql = (
-        f"SELECT mean(value) FROM reading WHERE farm = '{farm.id}' AND zone = '{zone}' AND kind = 'soil_moisture' "
-        f"AND time >= '{since}' AND time < '{end.isoformat()}' GROUP BY time(1h), device, sensor"
+    every_s = choose_every(WEEK, None)
+    influxql = reading_buckets_query(
+        farm.id, zone, SensorKind.SOIL_MOISTURE, (end - WEEK).timestamp(), end.timestamp(), every_s
     )
-    figures: dict[str, Any] = {"clients": CLIENTS, "readings": readings, "device": sensor.id}
+    figures: dict[str, Any] = {"clients": CLIENTS, "readings": readings, "every_s": every_s}
     with api_process(work, influx, kafka_servers) as (base, token):
         auth = {"Authorization": f"Bearer {token}"}
         targets = [
@@ -221,6 +220,12 @@ def run(
                 f"{base}/farms/{farm.id}/zones/{zone}/now",
                 auth,
                 lambda b: b["state"],
+            ),
+            (
+                "a week of readings: /zones/{zone}/readings",
+                f"{base}/farms/{farm.id}/zones/{zone}/readings?kind=soil_moisture&{week}",
+                auth,
+                lambda b: len(b["series"]) > 0 and len(b["series"][0]["points"]) > 500,
             ),
             ("farm: /farms/{farm}", f"{base}/farms/{farm.id}", auth, lambda b: len(b["zones"]) == len(farm.zones)),
             (

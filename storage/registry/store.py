@@ -188,6 +188,10 @@ class FarmRegistry:
             if row.retired_at is None:
                 row.retired_at = now
 
+    def has_farms(self) -> bool:
+        with self.session() as s:
+            return s.scalars(select(FarmRow.id).limit(1)).first() is not None
+
     def layout(self, farms: Iterable[str] | None = None) -> Layout:
         """The registry as a layout: every farm (or those named), their zones and active devices, in file order.
         Answers are kept ``LAYOUT_CACHE_S``: the API asks for its farm on every request; a change made through this

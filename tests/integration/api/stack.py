@@ -21,6 +21,7 @@ from cli.api import changes_for
 from cli.brokerauth import follow_broker_auth, write_broker_auth
 from cli.services import Kafka, Mosquitto, free_port
 from edge.settings import EdgeSettings
+from ml.settings import ModelSettings
 from smartfarm.layout import Layout, load_layout
 from smartfarm.settings import KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
@@ -103,7 +104,8 @@ def farm(kafka: Kafka, influx: InfluxClient, tmp_path: Path) -> Iterator[Farm]:
         bridge.start()
         changes, publisher = changes_for(registry, kafka_settings, fleet, edge)
         port = free_port()
-        server, thread = serve_in_thread(create_app(registry, influx, changes), "127.0.0.1", port)
+        models = ModelSettings(store=tmp_path / "models")  # empty: the model routes answer as before any training
+        server, thread = serve_in_thread(create_app(registry, influx, changes, models), "127.0.0.1", port)
         token = registry.issue_token(FARM, "farm office", [Scope.READ, Scope.WRITE, Scope.INGEST])
         try:
             yield Farm(f"http://127.0.0.1:{port}/farms/{FARM}", token, fleet, kafka_settings, influx, edge, tmp_path)
