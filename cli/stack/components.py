@@ -270,7 +270,7 @@ class BrokerAuthComponent:
 
 class ApiComponent:
     """The farm API over a registry of the stack's own (the layout imported into it), the stack's InfluxDB and its
-    model store, on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode
+    model store, on a thread of this process; a token per farm (read, write, ingest) is written once to ``tokens`` (mode
     0600). Its changes are published on the stack's Kafka (``cli.api.changes_for``)."""
 
     def __init__(
@@ -309,7 +309,7 @@ class ApiComponent:
         self._registry.import_layout(self.layout)
         if not self.tokens.exists():
             lines = [
-                f"{farm.id} {self._registry.issue_token(farm.id, 'smartfarm up', [Scope.READ, Scope.WRITE])}\n"
+                f"{farm.id} {self._registry.issue_token(farm.id, 'smartfarm up', list(Scope))}\n"
                 for farm in self.layout.farms
             ]
             self.tokens.touch(mode=0o600)

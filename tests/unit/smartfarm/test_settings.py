@@ -8,13 +8,17 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from api.settings import ApiSettings
 from cli.services.settings import ServicesSettings
 from edge.settings import EdgeSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings, env_name
+from storage.registry.settings import RegistrySettings
 from stream.settings import BridgeSettings, WorkerSettings
 from tests.helpers import repo_root
 
 ALL: list[type[BaseSettings]] = [
+    ApiSettings,
+    RegistrySettings,
     LayoutSettings,
     EdgeSettings,
     BridgeSettings,
