@@ -197,3 +197,50 @@ def recommendations(
     )
     rows = sorted(client.query(q), key=lambda r: (-int(r["time"]), str(r["id"])))
     return rows[int(offset) : int(offset) + int(limit)]
+
+
+def zone_states(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[dict[str, Any]]:
+    """The zone's ``zone_state`` points (one per scored hour, ``time`` its end in epoch ns) in the range, oldest
+    first."""
+    return client.query(f"SELECT * FROM zone_state WHERE {_where(farm, zone, start_s, end_s)} ORDER BY time")
+
+
+def soil_forecasts(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[dict[str, Any]]:
+    """The zone's ``soil_forecast`` points whose predicted time is in the range (``horizon`` from its tag), oldest
+    first."""
+    rows = client.query(
+        f"SELECT moisture_pct, model FROM soil_forecast WHERE {_where(farm, zone, start_s, end_s)} GROUP BY horizon"
+    )
+    return sorted(rows, key=lambda r: int(r["time"]))
+
+
+class DeviceSeen(NamedTuple):
+    """What InfluxDB last heard of a device: its newest stored reading and its newest announced state."""
+
+    reading_s: float | None
+    status_s: float | None
+    online: bool | None
+
+
+def devices_seen(client: InfluxClient, farm: str) -> dict[str, DeviceSeen]:
+    """Each device of the farm that InfluxDB has heard of: its newest reading's time, and its newest
+    ``device_status`` point (time and whether it said online). Two aggregate queries, whatever the history."""
+    readings: dict[str, float] = {}
+    for series in client.series(f"SELECT last(value) FROM reading WHERE farm = {_quote(farm)} GROUP BY device"):
+        if series["values"]:
+            readings[series["tags"]["device"]] = series["values"][0][0] / NS
+    status: dict[str, tuple[float, bool]] = {}
+    for series in client.series(f"SELECT last(online) FROM device_status WHERE farm = {_quote(farm)} GROUP BY device"):
+        if series["values"] and series["values"][0][1] is not None:
+            status[series["tags"]["device"]] = (series["values"][0][0] / NS, bool(series["values"][0][1]))
+    return {
+        device: DeviceSeen(readings.get(device), *status.get(device, (None, None)))
+        for device in sorted(readings.keys() | status.keys())
+    }
+
+
+def latest_hour(client: InfluxClient, farm: str) -> float | None:
+    """The end of the farm's newest scored hour over all its zones (epoch seconds): the farm's "now" as its data
+    tells it, which a simulated or replayed season sets apart from the wall clock. None before the first one."""
+    rows = client.query(f"SELECT last(moisture_pct) FROM zone_state WHERE farm = {_quote(farm)}")
+    return int(rows[0]["time"]) / NS if rows else None
