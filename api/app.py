@@ -10,9 +10,8 @@ and its pages at ``/docs``.
 
 import threading
 import time
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated
 from uuid import UUID
 
 import swagger_ui_bundle
@@ -20,48 +19,29 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api import problems
+from api.changes import Changes, changes
+from api.deps import (
+    MAX_RANGE,
+    PROBLEM_RESPONSES,
+    Influx,
+    Registry,
+    allowed,
+    farm_of,
+    instant,
+    one_of,
+)
 from api.problems import Problem
 from smartfarm import __version__
-from smartfarm.errors import ConfigError, ServiceError
+from smartfarm.errors import ServiceError
 from smartfarm.layout import Device, Farm, Zone
 from smartfarm.records import RecommendationKind, Severity
 from storage.influx import InfluxClient
-from storage.registry.store import Client, FarmRegistry, Scope
+from storage.registry.store import FarmRegistry, Scope
 from storage.zones import latest_forecasts, latest_state, recommendations
-
-T = TypeVar("T")
-
-_bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
-
-PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}}
-    for status in (401, 403, 404, 422)
-}
-
-
-def registry_of(request: Request) -> FarmRegistry:
-    registry: FarmRegistry = request.app.state.registry
-    return registry
-
-
-Registry = Annotated[FarmRegistry, Depends(registry_of)]
-
-
-def influx_of(request: Request) -> InfluxClient:
-    influx: InfluxClient | None = request.app.state.influx
-    if influx is None:
-        raise Problem(
-            503, "this API runs without InfluxDB: give it SMARTFARM_INFLUX_URL to serve what the farm measured"
-        )
-    return influx
-
-
-Influx = Annotated[InfluxClient, Depends(influx_of)]
 
 
 class RootZone(BaseModel):
@@ -122,44 +102,6 @@ class AdvicePage(BaseModel):
     next_offset: int | None
 
 
-MAX_RANGE = timedelta(days=366)
-"""The longest time range one request may ask for."""
-
-
-def _instant(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, UTC)
-
-
-def client(registry: Registry, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Client:
-    """The client behind the request's bearer token; 401 without one or for one unknown or revoked."""
-    if credentials is None:
-        raise Problem(401, "an API token is needed: Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
-    found = registry.client(credentials.credentials)
-    if found is None:
-        raise Problem(401, "this API token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
-    return found
-
-
-def allowed(scope: Scope) -> Callable[[str, Client], Client]:
-    """A dependency: the request's client, if it is of the path's farm (404 otherwise) and has ``scope`` (403)."""
-
-    def check(farm: str, who: Annotated[Client, Depends(client)]) -> Client:
-        if who.farm != farm:
-            raise Problem(404, f"no farm {farm!r}")  # the same answer as for a farm that does not exist
-        if scope not in who.scopes:
-            raise Problem(403, f"this token may not {scope.value}; issue one with the {scope.value!r} scope")
-        return who
-
-    return check
-
-
-def farm_of(registry: FarmRegistry, farm: str) -> Farm:
-    try:
-        return registry.layout([farm]).farms[0]
-    except ConfigError as exc:
-        raise Problem(404, f"no farm {farm!r}") from exc
-
-
 service = APIRouter(tags=["service"])
 farms = APIRouter(prefix="/farms/{farm}", tags=["farm"], dependencies=[Depends(allowed(Scope.READ))])
 
@@ -183,14 +125,6 @@ def list_zones(registry: Registry, farm: str) -> list[Zone]:
     return list(farm_of(registry, farm).zones)
 
 
-def one_of(items: Iterable[T], wanted: str, missing: str) -> T:
-    """The item whose ``id`` is ``wanted``; 404 saying ``missing`` when there is none."""
-    found = next((item for item in items if getattr(item, "id", None) == wanted), None)
-    if found is None:
-        raise Problem(404, missing)
-    return found
-
-
 @farms.get("/zones/{zone}", response_model=Zone)
 def get_zone(registry: Registry, farm: str, zone: str) -> Zone:
     return one_of(farm_of(registry, farm).zones, zone, f"farm {farm!r} has no zone {zone!r}")
@@ -204,11 +138,11 @@ def zone_now(registry: Registry, influx: Influx, farm: str, zone: str) -> ZoneNo
     return ZoneNow(
         farm=farm,
         zone=zone,
-        state=RootZone(at=_instant(state["time"]), **{k: state[k] for k in RootZone.model_fields if k != "at"})
+        state=RootZone(at=instant(state["time"]), **{k: state[k] for k in RootZone.model_fields if k != "at"})
         if state
         else None,
         forecast=[
-            Outlook(horizon=r["horizon"], at=_instant(r["time"]), moisture_pct=r["moisture_pct"], model=r["model"])
+            Outlook(horizon=r["horizon"], at=instant(r["time"]), moisture_pct=r["moisture_pct"], model=r["model"])
             for r in latest_forecasts(influx, farm, zone)
         ],
     )
@@ -240,7 +174,7 @@ def list_recommendations(
     )
     items = [
         IssuedAdvice(
-            issued_at=_instant(r["time"]),
+            issued_at=instant(r["time"]),
             **{k: r[k] for k in IssuedAdvice.model_fields if k != "issued_at" and r.get(k) is not None},
         )
         for r in rows[:limit]
@@ -276,7 +210,9 @@ def docs(request: Request) -> HTMLResponse:
     )
 
 
-def create_app(registry: FarmRegistry, influx: InfluxClient | None = None) -> FastAPI:
+def create_app(registry: FarmRegistry, influx: InfluxClient | None = None, changing: Changes | None = None) -> FastAPI:
+    """The API over ``registry``; ``influx`` serves what the farm measured, ``changing`` lets write tokens add
+    zones and register or retire devices (each routes answers 503 naming the setting without it)."""
     app = FastAPI(
         title="SmartFarm farm API",
         version=__version__,
@@ -287,11 +223,13 @@ def create_app(registry: FarmRegistry, influx: InfluxClient | None = None) -> Fa
     )
     app.state.registry = registry
     app.state.influx = influx
+    app.state.changes = changing
     problems.install(app)
     app.mount(SWAGGER, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
     app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
     app.include_router(service)
     app.include_router(farms)
+    app.include_router(changes)
     return app
 
 

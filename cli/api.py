@@ -2,19 +2,28 @@
 
 - ``smartfarm api`` (or ``api serve``): the API on ``SMARTFARM_API_HOST``:``SMARTFARM_API_PORT`` (127.0.0.1:8000),
   its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``);
+  A zone added or a device registered or retired through it is published on Kafka's layout topic, which the
+  workers and the broker's credentials follow (without Kafka it serves read-only: changes answer 503);
 - ``smartfarm api token --farm F --scopes read,write --name N``: a new token, printed once (only its hash is kept).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from cli.console import add_settings_options, say, settings_from
-from smartfarm.errors import ConfigError
-from smartfarm.settings import InfluxSettings
+from cli.console import add_settings_options, say, settings_from, warn
+from edge.settings import EdgeSettings
+from smartfarm.errors import ConfigError, ServiceError
+from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
 from storage.registry.settings import RegistrySettings
 from storage.registry.store import FarmRegistry, Scope, migrated
+from stream.admin import ensure_topics
+from stream.layouts import LayoutPublisher
+
+if TYPE_CHECKING:
+    from api.changes import Changes
 
 ACTIONS = ("serve", "token")
 
@@ -35,6 +44,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(api, ApiSettings, "host", "port")
     add_settings_options(api, RegistrySettings, "url")
     add_settings_options(api, InfluxSettings, "database")
+    add_settings_options(api, KafkaSettings, "bootstrap_servers", "topic_prefix")
+    add_settings_options(api, MqttSettings, "topic_root")
+    add_settings_options(api, EdgeSettings, "device_secret")
     api.set_defaults(run=run_api)
 
 
@@ -58,6 +70,24 @@ def _token(registry: FarmRegistry, args: argparse.Namespace) -> int:
     return 0
 
 
+def changes_for(
+    registry: FarmRegistry, kafka: KafkaSettings, mqtt: MqttSettings, edge: EdgeSettings
+) -> tuple[Changes, LayoutPublisher]:
+    """What lets the API change farms: a publisher of the layout topic (declared if missing) that has published
+    every farm of the registry once. ServiceError when Kafka does not answer."""
+    from api.changes import Changes, publish_farms
+
+    ensure_topics(kafka)
+    publisher = LayoutPublisher(kafka)
+    try:
+        publish_farms(registry, publisher)
+    except BaseException:
+        publisher.close()
+        raise
+    broker = f"mqtt://{mqtt.host}:{mqtt.port}"
+    return Changes(publisher, edge.device_secret, mqtt.topics, broker), publisher
+
+
 def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -65,10 +95,22 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     from api.settings import ApiSettings
 
     settings = settings_from(ApiSettings, args)
+    kafka = settings_from(KafkaSettings, args)
+    changes: Changes | None = None
+    publisher: LayoutPublisher | None = None
+    try:
+        changes, publisher = changes_for(
+            registry, kafka, settings_from(MqttSettings, args), settings_from(EdgeSettings, args)
+        )
+    except ServiceError as exc:
+        warn(f"{exc}: serving read-only (changes answer 503) until restarted with Kafka reachable")
     influx = InfluxClient(settings_from(InfluxSettings, args))
     say(f"farm API on http://{settings.host}:{settings.port} (pages at /docs), registry {registry.engine.url!r}")
     try:
-        uvicorn.run(create_app(registry, influx), host=settings.host, port=settings.port, log_level="warning")
+        app = create_app(registry, influx, changes)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         influx.close()
+        if publisher is not None:
+            publisher.close()
     return 0

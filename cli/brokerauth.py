@@ -2,22 +2,31 @@
 ``mosquitto-auth`` one-shot give Mosquitto.
 
 The broker lets in only the layout's devices (passwords derived from ``SMARTFARM_EDGE_DEVICE_SECRET``), the
-valves, the bridge, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
+valves, the bridge, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set. With ``--follow`` it keeps
+following the farm registry's layout topic (``stream.layouts``) and writes both files again whenever a farm
+changes, so a device registered through the API can log in (and a retired one no longer can) once the broker
+reloads them (SIGHUP; ``smartfarm up`` sends it, docker-compose's broker watches the files).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from cli.console import add_settings_options, say, settings_from
-from edge.credentials import device_password, write_password_file
+from cli.console import add_settings_options, say, settings_from, stop_on_signals
 from edge.settings import EdgeSettings
+from smartfarm.credentials import device_password, replace_file, write_password_file
 from smartfarm.identifiers import BRIDGE_USER, valves_user
 from smartfarm.layout import Layout, load_layout, replicate
-from smartfarm.settings import LayoutSettings, MqttSettings
+from smartfarm.settings import KafkaSettings, LayoutSettings, MqttSettings
+from stream.admin import ensure_topics
+from stream.layouts import LayoutFollower
+
+log = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +37,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(auth, EdgeSettings, "devices", "device_secret")
     add_settings_options(auth, MqttSettings, "username", "password", "topic_root")
     add_settings_options(auth, LayoutSettings, "layout")
+    add_settings_options(auth, KafkaSettings, "bootstrap_servers", "topic_prefix")
+    auth.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep running: write the files again each time the farm registry publishes a farm (Kafka's layout topic)",
+    )
     auth.set_defaults(run=run_broker_auth)
 
 
@@ -44,8 +59,27 @@ def write_broker_auth(folder: Path, layout: Layout, edge: EdgeSettings, mqtt: Mq
         users[mqtt.username] = mqtt.password.get_secret_value()
         services.append(mqtt.username)
     write_password_file(folder / "passwd", users)
-    (folder / "acl").write_text(mqtt.topics.acl(tuple(services)))
+    replace_file(folder / "acl", mqtt.topics.acl(tuple(services)))
     return mqtt.model_copy(update={"username": BRIDGE_USER, "password": SecretStr(bridge_password)})
+
+
+def follow_broker_auth(
+    folder: Path,
+    layout: Layout,
+    edge: EdgeSettings,
+    mqtt: MqttSettings,
+    kafka: KafkaSettings,
+    reload: Callable[[], None] = lambda: None,
+) -> LayoutFollower:
+    """A started follower of the layout topic that writes the broker's files for ``layout`` overlaid by the
+    registry's farms each time one changes, then calls ``reload`` (the broker reads them again)."""
+
+    def rewrite(now: Layout) -> None:
+        write_broker_auth(folder, now, edge, mqtt)
+        reload()
+        log.info("broker credentials rewritten: %d devices", len(now.placements))
+
+    return LayoutFollower(kafka, layout, rewrite, "broker-auth").start()
 
 
 def run_broker_auth(args: argparse.Namespace) -> int:
@@ -57,4 +91,12 @@ def run_broker_auth(args: argparse.Namespace) -> int:
     write_broker_auth(args.folder, layout, edge, mqtt)
     users = len(layout.placements) + 2 + (1 if mqtt.username else 0)
     say(f"wrote {args.folder / 'passwd'} ({users} users) and {args.folder / 'acl'}")
+    if not args.follow:
+        return 0
+    kafka = settings_from(KafkaSettings, args)
+    ensure_topics(kafka)
+    follower = follow_broker_auth(args.folder, layout, edge, mqtt, kafka)
+    say(f"following {follower.topic} on {kafka.bootstrap_servers}; Ctrl-C or SIGTERM stops")
+    stop_on_signals().wait()
+    follower.stop()
     return 0

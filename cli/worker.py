@@ -73,6 +73,7 @@ def run_worker(args: argparse.Namespace) -> int:
     except SystemExit as exit_:
         code = int(exit_.code or 0)
     finally:
+        stream.stop_following()
         writer.close()
         metrics.close()
     if stream.app.crashed:  # Faust exits 0 after a crash; a supervisor must see that this one failed

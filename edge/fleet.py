@@ -18,13 +18,13 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Protocol
 
-from edge.credentials import device_password
 from edge.device import DeviceLink
 from edge.faults import FaultRecord
 from edge.replay import CsvReplaySource, Recorder
 from edge.settings import EdgeSettings
 from edge.simulator import FarmSimulation, Tick
 from edge.valve import Valves
+from smartfarm.credentials import device_password
 from smartfarm.errors import ConfigError
 from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, replicate

@@ -139,7 +139,7 @@ class Device(_Strict):
 
 class Zone(_Strict):
     id: Identifier
-    name: str
+    name: str = Field(min_length=1, max_length=200)
     crop: Crop
     soil: Soil
     planting_date: date
@@ -149,7 +149,7 @@ class Zone(_Strict):
 
 class Farm(_Strict):
     id: Identifier
-    name: str
+    name: str = Field(min_length=1, max_length=200)
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     elevation_m: float = Field(ge=-500, le=6000)
@@ -203,6 +203,18 @@ class Layout(_Strict):
             if farm.id == farm_id:
                 return farm
         raise KeyError(farm_id)
+
+
+def overlay(base: Layout, farms: Iterable[Farm]) -> Layout:
+    """``base`` with each of ``farms`` in place of the farm of its id, or after base's farms when new (the farm
+    registry's newer word over a layout file). ConfigError when the result is no valid layout (a device id in two
+    farms)."""
+    newer = {farm.id: farm for farm in farms}
+    merged = [newer.pop(farm.id, farm) for farm in base.farms] + list(newer.values())
+    try:
+        return Layout(farms=tuple(merged))
+    except ValidationError as exc:
+        raise ConfigError(f"the farm registry's layout cannot be applied: {exc.errors()[0]['msg']}") from exc
 
 
 def _refuse_duplicates(ids: Iterable[str], what: str) -> None:

@@ -5,6 +5,7 @@ MQTT (``root`` defaults to ``smartfarm``; ``v1`` is the topic scheme's version):
     {root}/v1/{farm}/devices/{device}/telemetry        device -> broker, QoS 1
     {root}/v1/{farm}/devices/{device}/status           device -> broker, QoS 1, retained (birth, will)
     {root}/v1/{farm}/zones/{zone}/recommendations      bridge -> broker, QoS 1, retained (latest per zone)
+    {root}/v1/{farm}/zones/{zone}/commands             bridge -> broker, QoS 1: irrigations people accepted
 
 Devices are addressed by id, not by zone: a device keeps its topics when it is moved to another zone, and the
 stream looks its zone up in the farm layout. ``MqttTopics`` builds every topic, parses device topics and renders
@@ -27,6 +28,9 @@ zone.aggregates      ``{farm}/{zone}``      ZoneAggregate (JSON): 15 min and 1 h
 zone.daily           ``{farm}/{zone}``      ZoneDay (JSON): reference ET and degree days per day
 recommendations      ``{farm}/{zone}``      Recommendation (JSON)
 device.status        device id              DeviceStatus (JSON), compacted: latest state per device
+layout               farm id                Farm (JSON, ``smartfarm.layout``), compacted, one partition: each farm's
+                                           zones and active devices as the farm registry holds them now
+commands             ``{farm}/{zone}``      IrrigationCommand (JSON): an irrigation a person accepted, for the valve
 ===================  =====================  =========================================================
 """
 
@@ -80,6 +84,9 @@ class MqttTopics:
     def recommendations(self, farm: str, zone: str) -> str:
         return f"{self.root}/{TOPIC_VERSION}/{farm}/zones/{zone}/recommendations"
 
+    def commands(self, farm: str, zone: str) -> str:
+        return f"{self.root}/{TOPIC_VERSION}/{farm}/zones/{zone}/commands"
+
     def device_filter(self, kind: DeviceTopic, farm: str = "+") -> str:
         """Subscription filter for one kind of device message on every device (of one farm, or all)."""
         return self.device(farm, "+", kind)
@@ -126,6 +133,7 @@ class MqttTopics:
             f"pattern write {self.telemetry('+', '%u')}",
             f"pattern write {self.status('+', '%u')}",
             f"pattern read {self.recommendations('+', '+')}",
+            f"pattern read {self.commands('+', '+')}",
         ]
         for user in services:
             lines += ["", f"user {user}", f"topic readwrite {self.root}/#"]
@@ -160,6 +168,11 @@ class KafkaTopic(StrEnum):
     """Advice for a zone: irrigation, sensor faults, frost / heat, disease risk, harvest timing."""
     DEVICE_STATUS = "device.status"
     """Device online / offline transitions (birth and last-will messages)."""
+    LAYOUT = "layout"
+    """Each farm as the farm registry holds it now, keyed by farm id: what the workers and the broker's credentials
+    follow, so a zone added or a device registered through the API takes effect without a restart."""
+    COMMANDS = "commands"
+    """Irrigations people accepted through the API, for the zone's valve (the bridge sends them over MQTT)."""
 
 
 DEFAULT_PARTITIONS = 6
@@ -182,6 +195,9 @@ def topic_specs(prefix: str = "smartfarm", partitions: int = DEFAULT_PARTITIONS)
             f"{prefix}.{KafkaTopic.RECOMMENDATIONS}", partitions, retention_ms=4 * _WEEK_MS
         ),
         KafkaTopic.DEVICE_STATUS: TopicSpec(f"{prefix}.{KafkaTopic.DEVICE_STATUS}", partitions, compacted=True),
+        # One partition: a follower reads every farm, in the order the registry published them.
+        KafkaTopic.LAYOUT: TopicSpec(f"{prefix}.{KafkaTopic.LAYOUT}", 1, compacted=True),
+        KafkaTopic.COMMANDS: TopicSpec(f"{prefix}.{KafkaTopic.COMMANDS}", partitions, retention_ms=4 * _WEEK_MS),
     }
 
 

@@ -198,10 +198,15 @@ class Cleaner:
 
     def __init__(self, layout: Layout, rules: CleanRules = CleanRules()) -> None:
         self.rules = rules
-        self.placements: dict[str, Placement] = layout.placements
-        self.sensors = {d: {s.id: s for s in p.device.sensors} for d, p in self.placements.items()}
+        self.use(layout)
+
+    def use(self, layout: Layout) -> None:
+        """Clean by ``layout`` from now on (a device registered or retired, a zone added, while running)."""
+        placements: dict[str, Placement] = layout.placements
+        self.sensors = {d: {s.id: s for s in p.device.sensors} for d, p in placements.items()}
         """Every device's sensors by id, looked up for each reading."""
-        self._depths = {d: {s.id: s.depth_cm for s in p.device.sensors} for d, p in self.placements.items()}
+        self._depths = {d: {s.id: s.depth_cm for s in p.device.sensors} for d, p in placements.items()}
+        self.placements = placements
 
     def clean(self, raw: RawMessage, memory: DeviceMemory) -> Outcome:
         """The outcome of one raw message; ``memory`` (of the device the topic names) is updated in place.

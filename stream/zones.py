@@ -112,10 +112,14 @@ class ZoneStage:
         self.client = client
         self.scorer = scorer
         self.grace_s = grace_s
+        self.use(layout)
+
+    def use(self, layout: Layout) -> None:
+        """Work by ``layout`` from now on (a zone added, a device registered or retired, while running)."""
+        self.depths = {(d.id, s.id): s.depth_cm for farm in layout.farms for d in farm.devices for s in d.sensors}
         self.zones: dict[tuple[str, str], tuple[Farm, Zone]] = {
             (farm.id, zone.id): (farm, zone) for farm in layout.farms for zone in farm.zones
         }
-        self.depths = {(d.id, s.id): s.depth_cm for farm in layout.farms for d in farm.devices for s in d.sensors}
 
     def refresh(self) -> None:
         """Let the scorer pick up newly promoted models; once per batch of zone steps."""

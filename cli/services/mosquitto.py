@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -96,6 +97,12 @@ class Mosquitto(LocalService):
 
     def is_ready(self) -> bool:
         return broker_answers(self.host, self.port)
+
+    def reload(self) -> None:
+        """Have the broker read its password file and ACL again (SIGHUP): sessions stay connected, and the next
+        login or publish is judged by the new files."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGHUP)
 
     @property
     def url(self) -> str:

@@ -23,6 +23,7 @@ from cli.services.settings import ServicesSettings
 from cli.stack.components import (
     ApiComponent,
     BridgeComponent,
+    BrokerAuthComponent,
     Component,
     Declarations,
     Models,
@@ -74,20 +75,22 @@ class Stack:
 
 def _broker(
     workdir: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings
-) -> tuple[Component, MqttSettings, MqttSettings]:
-    """Mosquitto, or the configured broker; the fleet's and the bridge's MQTT settings."""
+) -> tuple[Component, MqttSettings, MqttSettings, Mosquitto | None]:
+    """Mosquitto, or the configured broker; the fleet's and the bridge's MQTT settings; the Mosquitto the stack
+    runs (None for a configured broker)."""
     host, port = _address("the MQTT broker", "SMARTFARM_MQTT_PORT", mqtt.host, mqtt.port)
     auth = workdir / "mosquitto-auth"
     if _free_or_running("the MQTT broker", "SMARTFARM_MQTT_HOST/PORT", host, port):
         bridge_mqtt = write_broker_auth(auth, layout, edge, mqtt)
         broker = Mosquitto(workdir / "mosquitto", port=port, password_file=auth / "passwd", acl_file=auth / "acl")
-        return Service("Mosquitto", broker, broker.url), mqtt.model_copy(update={"host": broker.host}), bridge_mqtt
+        service = Service("Mosquitto", broker, broker.url)
+        return service, mqtt.model_copy(update={"host": broker.host}), bridge_mqtt, broker
     # A broker of its own: it lets in the service user when one is set, else what `smartfarm broker-auth` wrote.
     bridge_mqtt = mqtt if mqtt.username else write_broker_auth(auth, layout, edge, mqtt)
     running = _running(
         "Mosquitto", f"mqtt://{host}:{port}", "SMARTFARM_MQTT_HOST/PORT", lambda: _mqtt_answers(host, port)
     )
-    return running, mqtt, bridge_mqtt
+    return running, mqtt, bridge_mqtt, None
 
 
 def _running(label: str, address: str, env: str, probe: Callable[[], object]) -> Running:
@@ -172,7 +175,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     layout_file.parent.mkdir(parents=True, exist_ok=True)
     layout_file.write_text(yaml.safe_dump(layout.model_dump(mode="json"), sort_keys=False))
 
-    broker, mqtt, bridge_mqtt = _broker(workdir, layout, edge, mqtt)
+    broker, mqtt, bridge_mqtt, mosquitto = _broker(workdir, layout, edge, mqtt)
     stack: list[Component] = [broker, _influx(workdir, influx), _kafka(workdir, kafka, services)]
     if port_open(services.prometheus_port):
         raise ConfigError(
@@ -183,12 +186,14 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     stack.append(Models(models, train=not args.no_train, days=args.train_days, seasons=args.train_seasons))
     bridge = Bridge(bridge_mqtt, kafka, settings_from(BridgeSettings, args))
     stack.append(BridgeComponent(bridge))
+    if mosquitto is not None:  # a broker of the stack's own: its credentials follow the farm registry
+        stack.append(BrokerAuthComponent(workdir / "mosquitto-auth", layout, edge, mqtt, kafka, mosquitto))
     workers = _workers(args, edge.speed > 1 or season is not None, kafka, influx, layout_file, models)
     stack += workers
     prometheus = PrometheusComponent(workdir / "prometheus", services.prometheus_port, bridge, workers)
     stack.append(prometheus)
     api = settings_from(ApiSettings, args)
-    stack.append(ApiComponent(workdir / "registry.db", layout, influx, api.host, api.port))
+    stack.append(ApiComponent(workdir / "registry.db", layout, influx, api.host, api.port, kafka, mqtt, edge))
     farm = FarmRunner(layout, mqtt, edge, season, workers)
     stack.append(farm)
     return Stack(stack, farm, prometheus, influx, len(layout.placements))

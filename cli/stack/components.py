@@ -12,20 +12,24 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from cli.api import changes_for
+from cli.brokerauth import follow_broker_auth
 from cli.console import say
 from cli.services import LocalService
 from cli.services.base import port_open
 from cli.services.prometheus import Prometheus
 from cli.train import HOLDOUT, SEASONS
 from cli.worker import WorkerProcess
+from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Layout
-from smartfarm.settings import InfluxSettings, KafkaSettings
+from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
+from stream.layouts import LayoutFollower, LayoutPublisher
 
 
 class Component(Protocol):
@@ -235,21 +239,62 @@ class PrometheusComponent:
             raise ServiceError(f"Prometheus stopped while the stack ran:\n{self.service.log_tail()}")
 
 
+class BrokerAuthComponent:
+    """Keeps the broker's password file and ACL those of the farm registry's layout: follows the layout topic,
+    writes both files again when a farm changes and has Mosquitto read them (SIGHUP), so a device registered
+    through the API can log in and a retired one cannot, without a restart."""
+
+    def __init__(
+        self, folder: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings, kafka: KafkaSettings, broker: Any
+    ) -> None:
+        self.folder, self.layout, self.edge, self.mqtt, self.kafka = folder, layout, edge, mqtt, kafka
+        self.broker = broker
+        self._follower: LayoutFollower | None = None
+
+    def start(self) -> None:
+        self._follower = follow_broker_auth(
+            self.folder, self.layout, self.edge, self.mqtt, self.kafka, self.broker.reload
+        )
+
+    def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()
+
+    def status(self) -> str:
+        return f"{'Broker':<10} credentials follow the farm registry ({self.folder})"
+
+    def check(self) -> None:
+        """Its thread survives whatever a record holds (``stream.layouts``)."""
+
+
 class ApiComponent:
     """The farm API over a registry of the stack's own (the layout imported into it) and the stack's InfluxDB,
-    on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode 0600)."""
+    on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode 0600). Its
+    changes are published on the stack's Kafka (``cli.api.changes_for``)."""
 
-    def __init__(self, registry_path: Path, layout: Layout, influx: InfluxSettings, host: str, port: int) -> None:
+    def __init__(
+        self,
+        registry_path: Path,
+        layout: Layout,
+        influx: InfluxSettings,
+        host: str,
+        port: int,
+        kafka: KafkaSettings,
+        mqtt: MqttSettings,
+        edge: EdgeSettings,
+    ) -> None:
         self.registry_path = registry_path
         self.layout = layout
         self.influx = influx
         self.host = host
         self.port = port
+        self.kafka, self.mqtt, self.edge = kafka, mqtt, edge
         self.tokens = registry_path.parent / "api-tokens.txt"
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._registry: FarmRegistry | None = None
         self._client: InfluxClient | None = None
+        self._publisher: LayoutPublisher | None = None
 
     def start(self) -> None:
         from api.app import create_app, serve_in_thread
@@ -266,8 +311,10 @@ class ApiComponent:
             ]
             self.tokens.touch(mode=0o600)
             self.tokens.write_text("".join(lines))
+        changes, self._publisher = changes_for(self._registry, self.kafka, self.mqtt, self.edge)
         self._client = InfluxClient(self.influx)
-        self._server, self._thread = serve_in_thread(create_app(self._registry, self._client), self.host, self.port)
+        app = create_app(self._registry, self._client, changes)
+        self._server, self._thread = serve_in_thread(app, self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -280,6 +327,8 @@ class ApiComponent:
             self._thread.join(10)
         if self._client is not None:
             self._client.close()
+        if self._publisher is not None:
+            self._publisher.close()
         if self._registry is not None:
             self._registry.close()
 

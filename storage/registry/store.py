@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +31,18 @@ from storage.registry.tables import ClientRow, DeviceRow, FarmRow, SensorRow, Zo
 
 TOKEN_PREFIX = "sft_"
 """API tokens start with this, so a leaked one is recognisable (secret scanners, logs)."""
+
+
+class Conflict(ConfigError):
+    """The change asks for something the registry already holds (a zone or device id taken)."""
+
+
+class Missing(ConfigError):
+    """The change names a farm, zone or device the registry does not hold (or holds retired)."""
+
+
+Publish = Callable[[Farm], None]
+"""Called with a farm as a change leaves it, before the change commits: if it raises, nothing is changed."""
 
 
 class Scope(StrEnum):
@@ -138,11 +150,8 @@ class FarmRegistry:
     def _import_zones(self, s: Session, farm: Farm) -> None:
         existing = {z.id: z for z in s.scalars(select(ZoneRow).where(ZoneRow.farm_id == farm.id))}
         for position, zone in enumerate(farm.zones):
-            row = existing.pop(zone.id, None) or ZoneRow(farm_id=farm.id, id=zone.id)
-            row.position, row.name, row.crop, row.soil = position, zone.name, zone.crop.value, zone.soil.value
-            row.planting_date, row.area_ha = zone.planting_date, zone.area_ha
-            row.irrigation_rate_mm_h = zone.irrigation_rate_mm_h
-            s.add(row)
+            row = existing.pop(zone.id) if zone.id in existing else ZoneRow(farm_id=farm.id, id=zone.id)
+            s.add(_zone_row(row, position, zone))
         s.flush()
         named = set(s.scalars(select(DeviceRow.zone_id).where(DeviceRow.farm_id == farm.id)))
         for zone_id, row in existing.items():
@@ -173,6 +182,73 @@ class FarmRegistry:
             if not rows:
                 raise ConfigError("the farm registry holds no farm: import a layout first (smartfarm layout import)")
             return Layout(farms=tuple(_farm(row) for row in rows))
+
+    # -- changes through the API: each leaves the farm published before it commits ---------------------------------
+
+    def add_zone(self, farm: str, zone: Zone, publish: Publish) -> Farm:
+        """Add ``zone`` after the farm's zones; Conflict if its id is taken, Missing for an unknown farm."""
+        with self.session() as s:
+            row = self._farm_row(s, farm)
+            if s.get(ZoneRow, (farm, zone.id)) is not None:
+                raise Conflict(f"farm {farm!r} already has a zone {zone.id!r}")
+            s.add(_zone_row(ZoneRow(farm_id=farm, id=zone.id), len(row.zones), zone))
+            return self._publish(s, row, publish)
+
+    def register_device(self, farm: str, device: Device, publish: Publish) -> Farm:
+        """Register ``device`` with its sensors in one of the farm's zones. Conflict if its id was ever used (a
+        device id is its MQTT user and Kafka key: a retired one is never handed out again); Missing for an unknown
+        farm or zone."""
+        with self.session() as s:
+            row = self._farm_row(s, farm)
+            if s.get(ZoneRow, (farm, device.zone)) is None:
+                raise Missing(f"farm {farm!r} has no zone {device.zone!r}")
+            taken = s.get(DeviceRow, device.id)
+            if taken is not None:
+                raise Conflict(
+                    f"device id {device.id!r} is already registered"
+                    + (" (retired; a device id is never reused)" if taken.retired_at else "")
+                )
+            s.add(
+                DeviceRow(
+                    id=device.id,
+                    farm_id=farm,
+                    zone_id=device.zone,
+                    position=len(row.devices),
+                    sensors=[
+                        SensorRow(id=x.id, position=i, kind=x.kind.value, depth_cm=x.depth_cm)
+                        for i, x in enumerate(device.sensors)
+                    ],
+                )
+            )
+            return self._publish(s, row, publish)
+
+    def retire_device(self, farm: str, device: str, publish: Publish) -> Farm:
+        """Retire an active device: it can no longer log in, and its readings stay. Missing if it is not one."""
+        with self.session() as s:
+            row = self._farm_row(s, farm)
+            found = s.get(DeviceRow, device)
+            if found is None or found.farm_id != farm or found.retired_at is not None:
+                raise Missing(f"farm {farm!r} has no active device {device!r}")
+            found.retired_at = datetime.now(UTC)
+            return self._publish(s, row, publish)
+
+    @staticmethod
+    def _farm_row(s: Session, farm: str) -> FarmRow:
+        row = s.get(FarmRow, farm)
+        if row is None:
+            raise Missing(f"no farm {farm!r}")
+        return row
+
+    @staticmethod
+    def _publish(s: Session, row: FarmRow, publish: Publish) -> Farm:
+        s.flush()
+        s.refresh(row)
+        try:
+            farm = _farm(row)
+        except ValueError as exc:  # the change leaves no valid farm (a pydantic rule the tables do not hold)
+            raise ConfigError(f"farm {row.id!r} would not be valid: {exc}") from exc
+        publish(farm)
+        return farm
 
     # -- API clients ----------------------------------------------------------------------------------------------
 
@@ -220,6 +296,14 @@ def migrated(url: str) -> Iterator[FarmRegistry]:
         yield registry
     finally:
         registry.close()
+
+
+def _zone_row(row: ZoneRow, position: int, zone: Zone) -> ZoneRow:
+    """``row`` holding ``zone`` at ``position`` in its farm."""
+    row.position, row.name, row.crop, row.soil = position, zone.name, zone.crop.value, zone.soil.value
+    row.planting_date, row.area_ha = zone.planting_date, zone.area_ha
+    row.irrigation_rate_mm_h = zone.irrigation_rate_mm_h
+    return row
 
 
 def _farm(row: FarmRow) -> Farm:

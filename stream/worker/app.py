@@ -38,5 +38,6 @@ class StreamWorker(CleanAndStore, StoreStatus, ZoneWindows, Watch):
         app.agent(self.topics[clean], name=AGENTS[clean], concurrency=1)(self.zone_windows)
         app.timer(5.0)(self.report_lag)
         app.timer(STALL_CHECK_S)(self.resume_stalled)
+        app.task(self.follow_layout)
         app.on_rebalance_complete.connect(self._rebalanced)
         self._own_the_offsets()

@@ -22,6 +22,7 @@ from storage.lines import ReadingLines
 from storage.writer import Writer
 from stream.clean import Cleaner
 from stream.faustpatch import changelog_partitions, own_the_offsets
+from stream.layouts import LayoutFollower
 from stream.metrics import WorkerMetrics
 from stream.offsets import Progress, Stalls
 from stream.settings import WorkerSettings
@@ -80,12 +81,44 @@ class WorkerCore:
         """For ``resume_stalled``: whether a partition stood still since its previous check."""
         self.zones = ZoneStage(layout, writer.client, scorer or Baselines(), settings.window_grace_s)
         metrics.watch_farms((farm.id for farm in layout.farms), time.time())
+        self.layout = layout
+        self.follower: LayoutFollower | None = None
         self._zone_pool = ThreadPoolExecutor(1, thread_name_prefix="zones")
         self._wire()
 
     def _wire(self) -> None:
         """Put the agents and timers on the app: the class that has them all does (``StreamWorker``)."""
         raise NotImplementedError
+
+    async def follow_layout(self) -> None:
+        """Follow the farm registry's layout topic (``stream.layouts``): each farm it publishes replaces the file's,
+        applied on the app's event loop between batches, so a device registered through the API is cleaned and a
+        new zone windowed without a restart."""
+        loop = asyncio.get_running_loop()
+
+        def on_change(layout: Layout) -> None:
+            loop.call_soon_threadsafe(self.use_layout, layout)
+
+        self.follower = LayoutFollower(self.kafka, self.layout, on_change, "worker").start()
+
+    def use_layout(self, layout: Layout) -> None:
+        added = {f.id for f in layout.farms} - {f.id for f in self.layout.farms}
+        self.cleaner.use(layout)
+        self.zones.use(layout)
+        self.metrics.watch_farms(added, time.time())
+        self.layout = layout
+        devices, zones = len(layout.placements), sum(len(f.zones) for f in layout.farms)
+        log.info(
+            "worker %s: layout now %d farms, %d zones, %d devices",
+            self.settings.worker_id,
+            len(layout.farms),
+            zones,
+            devices,
+        )
+
+    def stop_following(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
 
     def _table(self, name: str) -> Any:
         """A table of JSON bytes by key whose changelog is partitioned by murmur2 of the key, as the topic its agent

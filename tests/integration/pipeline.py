@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from cli.services import Kafka, Mosquitto
 from cli.worker import WorkerProcess
-from edge.credentials import device_password, write_password_file
+from smartfarm.credentials import device_password, write_password_file
 from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings

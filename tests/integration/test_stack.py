@@ -32,9 +32,9 @@ from pydantic import SecretStr
 from cli.services import InfluxDB, Kafka, free_port
 from cli.services.base import port_open
 from cli.services.settings import ServicesSettings
-from edge.credentials import device_password
 from edge.faults import FaultRecord
 from ml.settings import ModelSettings
+from smartfarm.credentials import device_password
 from smartfarm.records import Recommendation
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient

@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from cli.main import main
 from cli.services.postgres import PostgreSQL
-from smartfarm.errors import ConfigError
-from smartfarm.layout import Layout, load_layout, parse_layout
-from storage.registry.store import FarmRegistry, Scope
+from smartfarm.errors import ConfigError, ServiceError
+from smartfarm.layout import Device, Farm, Layout, load_layout, parse_layout
+from storage.registry.store import Conflict, FarmRegistry, Missing, Scope
 from tests.helpers import unique
 
 
@@ -63,6 +63,41 @@ def test_a_device_id_of_another_farm_is_refused(registry: FarmRegistry) -> None:
     with pytest.raises(ConfigError, match="already registered to another farm"):
         registry.import_layout(Layout(farms=(other,)))
     assert registry.layout() == layout, "nothing of the refused import was kept"
+
+
+def test_changes_are_published_as_the_farm_they_leave_and_undone_when_publishing_fails(
+    registry: FarmRegistry,
+) -> None:
+    layout = load_layout()
+    registry.import_layout(layout)
+    farm = layout.farms[0]
+    published: list[Farm] = []
+    zone = farm.zones[0].model_copy(update={"id": "olive-grove", "name": "Olives"})
+    after = registry.add_zone(farm.id, zone, published.append)
+    assert after.zones[-1] == zone and published == [after] and registry.layout().farms[0] == after
+
+    device = Device(id="soil-olive-1", zone="olive-grove", sensors=farm.devices[1].sensors)
+    after = registry.register_device(farm.id, device, published.append)
+    assert after.devices[-1] == device and published[-1] == after
+
+    def kafka_down(_farm: Farm) -> None:
+        raise ServiceError("Kafka did not take it")
+
+    with pytest.raises(ServiceError):
+        registry.retire_device(farm.id, device.id, kafka_down)
+    assert registry.layout().farms[0].devices[-1] == device, "a change not published is not made"
+
+    after = registry.retire_device(farm.id, device.id, published.append)
+    assert device.id not in {d.id for d in after.devices} and published[-1] == after
+    with pytest.raises(Conflict, match="never reused"):
+        registry.register_device(farm.id, device, published.append)
+    with pytest.raises(Conflict, match="already has a zone"):
+        registry.add_zone(farm.id, zone, published.append)
+    with pytest.raises(Missing, match="no zone 'nowhere'"):
+        registry.register_device(farm.id, device.model_copy(update={"id": "x-1", "zone": "nowhere"}), published.append)
+    with pytest.raises(Missing, match="no farm"):
+        registry.add_zone("no-such-farm", zone, published.append)
+    assert len(published) == 3
 
 
 def test_tokens_are_shown_once_kept_hashed_scoped_and_revocable(registry: FarmRegistry) -> None:

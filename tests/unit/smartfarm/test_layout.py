@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smartfarm.errors import ConfigError
-from smartfarm.layout import Crop, SensorKind, load_layout, parse_layout
+from smartfarm.layout import Crop, SensorKind, load_layout, overlay, parse_layout
 
 MINIMAL = """
 farms:
@@ -76,3 +76,17 @@ def test_device_ids_are_unique_across_farms() -> None:
 def test_a_missing_layout_file_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SMARTFARM_LAYOUT"):
         load_layout(tmp_path / "missing.yaml")
+
+
+def test_overlay_puts_the_registrys_farms_over_the_files() -> None:
+    layout = load_layout()
+    farm = layout.farms[0]
+    fewer = farm.model_copy(update={"devices": farm.devices[1:]})
+    other = farm.model_copy(update={"id": "hill-farm", "devices": ()})
+    merged = overlay(layout, [other, fewer])
+    assert [f.id for f in merged.farms] == [farm.id, "hill-farm"]
+    assert merged.farms[0] == fewer and farm.devices[0].id not in merged.placements
+    assert overlay(layout, []) == layout
+    twin = other.model_copy(update={"devices": farm.devices[:1]})  # a device id already in the file's farm
+    with pytest.raises(ConfigError, match="appears twice"):
+        overlay(layout, [twin])

@@ -115,6 +115,7 @@ def test_the_acl_lets_devices_write_only_their_own_topics_and_services_everythin
         "pattern write farmroot/v1/+/devices/%u/telemetry",
         "pattern write farmroot/v1/+/devices/%u/status",
         "pattern read farmroot/v1/+/zones/+/recommendations",
+        "pattern read farmroot/v1/+/zones/+/commands",
         "",
         "user smartfarm-bridge",
         "topic readwrite farmroot/#",
@@ -133,6 +134,8 @@ def test_kafka_topic_specs_name_every_topic_under_the_prefix() -> None:
     specs = topic_specs("acme", 12)
     assert set(specs) == set(KafkaTopic)
     assert {s.name for s in specs.values()} == {f"acme.{t.value}" for t in KafkaTopic}
-    assert all(s.partitions == 12 for s in specs.values())
+    assert all(s.partitions == 12 for t, s in specs.items() if t is not KafkaTopic.LAYOUT)
+    assert specs[KafkaTopic.LAYOUT].partitions == 1  # a follower reads every farm in publishing order
     assert specs[KafkaTopic.DEVICE_STATUS].compacted and not specs[KafkaTopic.TELEMETRY_RAW].compacted
+    assert specs[KafkaTopic.LAYOUT].compacted
     assert zone_key("f", "z") == b"f/z"

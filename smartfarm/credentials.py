@@ -33,6 +33,15 @@ def mosquitto_hash(password: str, salt: bytes | None = None) -> str:
 
 
 def write_password_file(path: Path, users: Mapping[str, str]) -> None:
-    """Write a Mosquitto password file for ``users`` (name -> password), readable by its owner only."""
-    path.write_text("".join(f"{name}:{mosquitto_hash(password)}\n" for name, password in users.items()))
-    path.chmod(0o600)
+    """Write a Mosquitto password file for ``users`` (name -> password), readable by its owner only. The file is
+    replaced whole (written beside and renamed), so a broker reloading it never reads half of it."""
+    replace_file(path, "".join(f"{name}:{mosquitto_hash(password)}\n" for name, password in users.items()), 0o600)
+
+
+def replace_file(path: Path, text: str, mode: int = 0o644) -> None:
+    """``path`` holds ``text`` at once: written to a file beside it, then renamed over it."""
+    fresh = path.with_name(f".{path.name}.new")
+    fresh.touch(mode=mode)
+    fresh.chmod(mode)
+    fresh.write_text(text)
+    os.replace(fresh, path)

@@ -1,0 +1,137 @@
+"""Changing a farm through the API: a zone added, a device registered with its sensors, a device retired.
+
+Each change is written to the farm registry and the farm, as the change leaves it, published to the layout topic
+(``stream.layouts``) before the registry commits; the API answers once Kafka has it. The workers and the broker's
+credentials follow that topic, so the change takes effect without a restart: a registered device can log in and
+its readings are cleaned and stored, a retired one is refused. A device's MQTT password is derived from the fleet
+secret (``smartfarm.credentials``) and shown once, in the answer to its registration.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Protocol
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field, SecretStr
+
+from api.deps import Registry, allowed
+from api.problems import Problem
+from smartfarm.credentials import device_password
+from smartfarm.errors import ConfigError, ServiceError
+from smartfarm.layout import Device, Farm, Zone
+from smartfarm.topics import MqttTopics
+from storage.registry.store import Conflict, FarmRegistry, Missing, Publish, Scope
+
+
+class Publisher(Protocol):
+    """What publishes a farm's layout (``stream.layouts.LayoutPublisher``): returns once Kafka has it, raises
+    ServiceError when it could not."""
+
+    def publish(self, farm: Farm) -> None: ...
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the write routes need: where farms are published, the fleet secret device passwords derive from, and
+    the broker's topic root and address as devices see them."""
+
+    publisher: Publisher
+    device_secret: SecretStr
+    topics: MqttTopics
+    broker: str
+    """``mqtt://host:port`` of the broker, for the device's configuration."""
+
+
+def publish_farms(registry: FarmRegistry, publisher: Publisher) -> int:
+    """Publish every farm of the registry as it is now (when the API starts: the followers then agree with the
+    registry even if it was changed while no API ran); how many."""
+    farms = registry.layout().farms
+    for farm in farms:
+        publisher.publish(farm)
+    return len(farms)
+
+
+def changes_of(request: Request) -> Changes:
+    found: Changes | None = request.app.state.changes
+    if found is None:
+        raise Problem(
+            503,
+            "this API runs without Kafka, so a change could not reach the pipeline: give it "
+            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS (smartfarm up does)",
+        )
+    return found
+
+
+Changing = Annotated[Changes, Depends(changes_of)]
+
+
+class MqttLogin(BaseModel):
+    """How a device logs in to the broker and where it publishes. The password is shown only here, once."""
+
+    broker: str
+    username: str
+    password: str = Field(description="shown once: keep it on the device")
+    telemetry_topic: str
+    status_topic: str
+
+
+class RegisteredDevice(BaseModel):
+    device: Device
+    mqtt: MqttLogin
+
+
+changes = APIRouter(prefix="/farms/{farm}", tags=["changes"], dependencies=[Depends(allowed(Scope.WRITE))])
+
+CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
+    409: {"description": "Conflict"},
+    503: {"description": "Service Unavailable"},
+}
+
+
+def _apply(change: Callable[[Publish], Farm], changing: Changes) -> Farm:
+    """Make ``change`` with the app's publisher: 409 for what is taken, 404 for what is missing, 503 when Kafka
+    did not take the farm (nothing changed then), 422 for a change that would leave no valid farm."""
+    try:
+        return change(changing.publisher.publish)
+    except Conflict as exc:
+        raise Problem(409, str(exc)) from exc
+    except Missing as exc:
+        raise Problem(404, str(exc)) from exc
+    except ServiceError as exc:
+        raise Problem(503, f"nothing was changed: {exc}", {"Retry-After": "10"}) from exc
+    except ConfigError as exc:
+        raise Problem(422, str(exc)) from exc
+
+
+@changes.post("/zones", status_code=201, response_model=Zone, responses=CHANGE_RESPONSES)
+def add_zone(registry: Registry, changing: Changing, farm: str, zone: Zone) -> Zone:
+    """Add a zone (an area: crop, soil, planting date, irrigation rate). Its devices can be registered next."""
+    _apply(partial(registry.add_zone, farm, zone), changing)
+    return zone
+
+
+@changes.post("/devices", status_code=201, response_model=RegisteredDevice, responses=CHANGE_RESPONSES)
+def register_device(registry: Registry, changing: Changing, farm: str, device: Device) -> RegisteredDevice:
+    """Register a device in one of the farm's zones, with its sensors. The answer holds its MQTT password, once."""
+    _apply(partial(registry.register_device, farm, device), changing)
+    topics = changing.topics
+    return RegisteredDevice(
+        device=device,
+        mqtt=MqttLogin(
+            broker=changing.broker,
+            username=device.id,
+            password=device_password(changing.device_secret, device.id),
+            telemetry_topic=topics.telemetry(farm, device.id),
+            status_topic=topics.status(farm, device.id),
+        ),
+    )
+
+
+@changes.delete("/devices/{device}", status_code=204, responses=CHANGE_RESPONSES)
+def retire_device(registry: Registry, changing: Changing, farm: str, device: str) -> Response:
+    """Retire a device: the broker refuses it from now on; its readings stay, and its id is never reused."""
+    _apply(partial(registry.retire_device, farm, device), changing)
+    return Response(status_code=204)
