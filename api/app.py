@@ -35,6 +35,7 @@ from api.deps import (
     one_of,
 )
 from api.problems import Problem
+from api.web.pages import pages
 from smartfarm import __version__
 from smartfarm.errors import ServiceError
 from smartfarm.layout import Device, Farm, Zone
@@ -230,6 +231,7 @@ def create_app(registry: FarmRegistry, influx: InfluxClient | None = None, chang
     app.include_router(service)
     app.include_router(farms)
     app.include_router(changes)
+    app.include_router(pages)
     return app
 
 

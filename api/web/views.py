@@ -1,0 +1,199 @@
+"""What the farmer's pages show, from what InfluxDB holds: pure, so the words and rules are tested without a server.
+
+Times on the pages are the farm's local times. "Now" on a farm is the end of its newest scored hour
+(``storage.zones.latest_hour``), not the wall clock: a simulated or replayed season, or a farm whose data stopped,
+is shown as of its own latest data, and the page says when that was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from api.deps import instant
+from smartfarm.layout import Device, Zone
+from smartfarm.records import RecommendationKind, Severity
+from storage.zones import DeviceSeen
+
+ALERT_KINDS = (
+    RecommendationKind.FROST,
+    RecommendationKind.HEAT,
+    RecommendationKind.DISEASE_RISK,
+    RecommendationKind.SENSOR_FAULT,
+)
+"""The kinds a zone card shows as alerts (irrigation has its own line; harvest is in the inbox)."""
+
+ALERTS_WITHIN = timedelta(hours=24)
+"""How recent an alert must be to show on a zone card."""
+
+QUIET_AFTER = timedelta(hours=1)
+"""A device with no reading for this long before the farm's latest hour is shown as quiet, whatever its status."""
+
+HEADLINES = {
+    RecommendationKind.IRRIGATION: "Water",
+    RecommendationKind.SENSOR_FAULT: "Check a sensor",
+    RecommendationKind.FROST: "Frost",
+    RecommendationKind.HEAT: "Heat",
+    RecommendationKind.DISEASE_RISK: "Disease risk",
+    RecommendationKind.HARVEST: "Harvest",
+}
+"""A recommendation's kind in a farmer's words."""
+
+
+def local_time(at: datetime, tz: ZoneInfo) -> str:
+    """ "Tue 2 Jun, 14:05" in the farm's time zone."""
+    local = at.astimezone(tz)
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """A recommendation as the inbox shows it."""
+
+    id: str
+    zone: str
+    kind: RecommendationKind
+    severity: Severity
+    issued_at: datetime
+    message: str
+    model: str
+    confidence: float
+    amount_mm: float | None
+    start_at: datetime | None
+    supersedes: str | None
+    replaced: bool
+    """A later recommendation supersedes this one (a new plan, or a cancellation)."""
+
+    @property
+    def headline(self) -> str:
+        if self.is_cancellation:
+            return "Do not water"
+        return HEADLINES[self.kind]
+
+    @property
+    def is_cancellation(self) -> bool:
+        return self.kind is RecommendationKind.IRRIGATION and self.supersedes is not None and not self.amount_mm
+
+    @property
+    def is_open_irrigation(self) -> bool:
+        """An irrigation to do: water to give, not replaced by a later plan or cancelled."""
+        return self.kind is RecommendationKind.IRRIGATION and bool(self.amount_mm) and not self.replaced
+
+
+def advice_of(rows: Iterable[Mapping[str, Any]]) -> list[Advice]:
+    """The rows of ``storage.zones.recommendations`` as advice, in their order, each marked ``replaced`` when
+    another of the rows supersedes it."""
+    rows = list(rows)
+    superseded = {str(r["supersedes"]) for r in rows if r.get("supersedes")}
+    return [
+        Advice(
+            id=str(r["id"]),
+            zone=str(r["zone"]),
+            kind=RecommendationKind(r["kind"]),
+            severity=Severity(r["severity"]),
+            issued_at=instant(r["time"]),
+            message=str(r["message"]),
+            model=str(r["model"]),
+            confidence=float(r["confidence"]),
+            amount_mm=r.get("amount_mm"),
+            start_at=datetime.fromisoformat(r["start_at"]) if r.get("start_at") else None,
+            supersedes=str(r["supersedes"]) if r.get("supersedes") else None,
+            replaced=str(r["id"]) in superseded,
+        )
+        for r in rows
+    ]
+
+
+class Moisture:
+    """How the soil stands against its irrigation trigger, in words and as a gauge."""
+
+    DRY = "Needs water"
+    NEAR = "Getting dry"
+    GOOD = "Fine"
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneCard:
+    """One zone on the farm page."""
+
+    zone: Zone
+    at: datetime | None
+    moisture_pct: float | None
+    trigger_pct: float | None
+    field_capacity_pct: float | None
+    depletion_mm: float | None
+    raw_mm: float | None
+    next_irrigation: Advice | None
+    """The newest open irrigation whose valve opens at or after the farm's now."""
+    last_irrigation: Advice | None
+    """The newest open irrigation whose time had come by the farm's now."""
+    alerts: Sequence[Advice]
+
+    @property
+    def word(self) -> str:
+        """The soil in a word: under the trigger, within a fifth of RAW above it, or fine."""
+        if self.moisture_pct is None or self.trigger_pct is None:
+            return "No reading yet"
+        if self.moisture_pct < self.trigger_pct:
+            return Moisture.DRY
+        if self.depletion_mm is not None and self.raw_mm and self.depletion_mm > 0.8 * self.raw_mm:
+            return Moisture.NEAR
+        return Moisture.GOOD
+
+    @property
+    def gauge(self) -> tuple[float, float] | None:
+        """The moisture and the trigger as percentages of the gauge (0 to field capacity and a quarter more)."""
+        if self.moisture_pct is None or self.trigger_pct is None or not self.field_capacity_pct:
+            return None
+        top = self.field_capacity_pct * 1.25
+        return min(100.0, 100 * self.moisture_pct / top), min(100.0, 100 * self.trigger_pct / top)
+
+
+def zone_card(zone: Zone, state: Mapping[str, Any] | None, advice: Sequence[Advice], now: datetime) -> ZoneCard:
+    """A zone's card: its newest state, its next and its last open irrigation, and its alerts of the last day
+    (``advice``: the farm's recent recommendations, newest first)."""
+    ours = [a for a in advice if a.zone == zone.id]
+    alerts = [a for a in ours if a.kind in ALERT_KINDS and now - a.issued_at <= ALERTS_WITHIN]
+    open_ = [a for a in ours if a.is_open_irrigation]
+    return ZoneCard(
+        zone=zone,
+        at=instant(state["time"]) if state else None,
+        moisture_pct=state.get("moisture_pct") if state else None,
+        trigger_pct=state.get("trigger_pct") if state else None,
+        field_capacity_pct=state.get("field_capacity_pct") if state else None,
+        depletion_mm=state.get("depletion_mm") if state else None,
+        raw_mm=state.get("raw_mm") if state else None,
+        next_irrigation=next((a for a in open_ if a.start_at is None or a.start_at >= now), None),
+        last_irrigation=next((a for a in open_ if a.start_at is not None and a.start_at < now), None),
+        alerts=alerts,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    """One device on the device health page."""
+
+    device: Device
+    last_reading: datetime | None
+    online: bool
+
+    @property
+    def word(self) -> str:
+        if self.last_reading is None:
+            return "Never heard"
+        return "Online" if self.online else "Offline"
+
+
+def device_health(devices: Iterable[Device], seen: Mapping[str, DeviceSeen], now: datetime) -> list[DeviceHealth]:
+    """Each device with its newest reading, online when its newest status says so (or, with no status stored,
+    when it has sent a reading) and its newest reading is at most ``QUIET_AFTER`` before ``now``."""
+    out = []
+    for device in devices:
+        s = seen.get(device.id)
+        last = datetime.fromtimestamp(s.reading_s, UTC) if s and s.reading_s is not None else None
+        said_online = s.online if s and s.online is not None else last is not None
+        out.append(DeviceHealth(device, last, bool(said_online and last and now - last <= QUIET_AFTER)))
+    return out

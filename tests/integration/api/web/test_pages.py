@@ -1,0 +1,217 @@
+"""The farmer's web app in Debian's headless Chromium, over real HTTP, on three days of a simulated farm stored in
+the real InfluxDB as the workers store them: sign-in, the farm's zones, a zone's charts, the advice inbox and
+device health show what the database holds, and a farm's token opens nothing of another farm."""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
+
+from api.app import create_app, serve_in_thread
+from cli.services import InfluxDB, free_port
+from edge.season import SeasonRecipe, farmer_valves, run_season
+from ml.scoring import Baselines
+from smartfarm.layout import Farm, Layout, load_layout
+from smartfarm.settings import InfluxSettings
+from storage.influx import InfluxClient
+from storage.registry.store import FarmRegistry, Scope
+from storage.zones import latest_hour, latest_state, recommendations, zone_states
+from tests.helpers import unique
+from tests.integration.api.web.conftest import save_page
+from tests.integration.zonedata import step_zones, store_readings
+
+START = datetime(2026, 6, 1, 7, tzinfo=UTC)
+DAYS = 3
+
+
+@dataclass(frozen=True)
+class Site:
+    base: str
+    farm: Farm
+    token: str
+    influx: InfluxClient
+    registry: FarmRegistry
+
+
+@pytest.fixture(scope="module")
+def site(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    layout = load_layout()
+    season = run_season(layout, SeasonRecipe(seed=5, start=START, days=DAYS, replant=False), farmer_valves(5))
+    farm = season.layout.farms[0]
+    registry = FarmRegistry.at(tmp_path_factory.mktemp("web") / "registry.db")
+    registry.migrate()
+    other = farm.model_copy(update={"id": "hill-farm", "name": "Hill", "devices": ()})
+    registry.import_layout(Layout(farms=(farm, other)))
+    with InfluxClient(InfluxSettings(url=influxdb.url, database=unique("web"))) as influx:
+        influx.create_database()
+        store_readings(influx, season.readings)
+        step_zones(influx, season.layout, season.readings, Baselines())
+        port = free_port()
+        server, thread = serve_in_thread(create_app(registry, influx), "127.0.0.1", port)
+        token = registry.issue_token(farm.id, "farmer's phone", [Scope.READ])
+        try:
+            yield Site(f"http://127.0.0.1:{port}", farm, token, influx, registry)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            influx.drop_database()
+            registry.close()
+
+
+def sign_in(chrome: webdriver.Chrome, site: Site, token: str) -> None:
+    chrome.delete_all_cookies()
+    chrome.get(f"{site.base}/app/")
+    chrome.find_element(By.ID, "token").send_keys(token)
+    click(chrome, By.CSS_SELECTOR, "form.signin button")
+
+
+def click(chrome: webdriver.Chrome, by: str, what: str) -> None:
+    """Click a link or a form's button and wait until the page it opens has replaced this one and loaded."""
+    chrome.execute_script("window.beforeClick = true")  # a mark that the next document will not have
+    # chromedriver may lose the button, or fail a look at the page, while the next page replaces it
+    with contextlib.suppress(WebDriverException):
+        chrome.find_element(by, what).click()
+    WebDriverWait(chrome, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.beforeClick && document.readyState === 'complete'")
+    )
+
+
+def texts(chrome: webdriver.Chrome, css: str) -> list[str]:
+    return [e.text for e in chrome.find_elements(By.CSS_SELECTOR, css)]
+
+
+def test_sign_in_keeps_the_token_in_a_strict_http_only_cookie_until_sign_out(
+    browser: webdriver.Chrome, site: Site
+) -> None:
+    sign_in(browser, site, "sft_not-a-token")
+    assert "not known" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    assert browser.get_cookies() == []
+
+    sign_in(browser, site, site.token)
+    assert browser.current_url == f"{site.base}/app/farms/{site.farm.id}"
+    (cookie,) = browser.get_cookies()
+    assert cookie["value"] == site.token and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/app"
+
+    click(browser, By.CSS_SELECTOR, "form.signout button")
+    assert browser.current_url == f"{site.base}/app/signin" and browser.get_cookies() == []
+    browser.get(f"{site.base}/app/farms/{site.farm.id}")
+    assert browser.current_url == f"{site.base}/app/signin", "signed out, the farm page asks for a token"
+
+
+def test_the_farm_page_shows_each_zone_against_its_trigger(
+    browser: webdriver.Chrome, site: Site, screenshots: Path
+) -> None:
+    sign_in(browser, site, site.token)
+    assert texts(browser, ".card h2") == [z.name for z in site.farm.zones]
+    for zone in site.farm.zones:
+        state = latest_state(site.influx, site.farm.id, zone.id)
+        assert state is not None
+        card = browser.find_element(By.ID, f"zone-{zone.id}")
+        assert card.find_element(By.CSS_SELECTOR, ".moisture .value").text == f"{state['moisture_pct']:.1f}"
+        assert f"water below {state['trigger_pct']:.1f} %" in card.text
+        assert card.find_element(By.CSS_SELECTOR, ".word").text in {"Needs water", "Getting dry", "Fine"}
+    now = datetime.fromtimestamp(latest_hour(site.influx, site.farm.id) or 0, ZoneInfo(site.farm.timezone))
+    shown = browser.find_element(By.CSS_SELECTOR, ".asof").text
+    assert shown == f"Latest data: {now:%a} {now.day} {now:%b}, {now:%H:%M}", "the farm's newest hour, its local time"
+    save_page(browser, screenshots / "farm.png")
+
+
+def test_a_zone_page_charts_its_moisture_rain_water_and_temperature(
+    browser: webdriver.Chrome, site: Site, screenshots: Path
+) -> None:
+    sign_in(browser, site, site.token)
+    zone = next(
+        z
+        for z in site.farm.zones
+        if any(s.kind.value == "rainfall" for d in site.farm.devices if d.zone == z.id for s in d.sensors)
+    )
+    click(browser, By.LINK_TEXT, zone.name)
+    assert browser.current_url == f"{site.base}/app/farms/{site.farm.id}/zones/{zone.id}"
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
+    assert [c.get_attribute("aria-label") for c in charts] == [
+        "Soil moisture (% vol)",
+        "Rain and irrigation (mm)",
+        "Air temperature (°C)",
+    ]
+    moisture = charts[0].find_element(By.CSS_SELECTOR, "path.series-moisture").get_attribute("d") or ""
+    now = latest_hour(site.influx, site.farm.id) or 0
+    hours = zone_states(site.influx, site.farm.id, zone.id, now - DAYS * 86400, now + 1)
+    assert moisture.startswith("M") and moisture.count("M") + moisture.count("L") == len(hours)
+    assert charts[0].find_elements(By.CSS_SELECTOR, "path.series-trigger")
+    assert charts[1].find_elements(By.CSS_SELECTOR, "rect.series-rain") or "No data" in charts[1].text
+    assert charts[2].find_element(By.CSS_SELECTOR, "path.series-air").get_attribute("d")
+    assert browser.find_element(By.CSS_SELECTOR, ".moisture .value").text == f"{hours[-1]['moisture_pct']:.1f}"
+    save_page(browser, screenshots / "zone.png")
+
+
+def test_the_inbox_explains_the_farms_advice(browser: webdriver.Chrome, site: Site, screenshots: Path) -> None:
+    sign_in(browser, site, site.token)
+    click(browser, By.LINK_TEXT, "Advice")
+    now = latest_hour(site.influx, site.farm.id) or 0
+    stored = recommendations(site.influx, site.farm.id, now - 7 * 86400, now + 3600, limit=500)
+    assert stored, "three days of a farm give advice"
+    shown = browser.find_elements(By.CSS_SELECTOR, "article.advice")
+    assert [a.get_attribute("id") for a in shown] == [f"advice-{r['id']}" for r in stored], "newest first, all"
+    first = shown[0].text
+    assert stored[0]["message"] in first and "confidence" in first
+    irrigations = [r for r in stored if r["kind"] == "irrigation" and r.get("amount_mm")]
+    for r in irrigations:
+        assert f"{r['amount_mm']:.1f} mm" in browser.find_element(By.ID, f"advice-{r['id']}").text
+    assert browser.find_elements(By.CSS_SELECTOR, ".decide button") == [], "accept and decline are not wired yet"
+    save_page(browser, screenshots / "inbox.png")
+
+
+def test_device_health_shows_each_devices_last_reading(browser: webdriver.Chrome, site: Site) -> None:
+    sign_in(browser, site, site.token)
+    click(browser, By.LINK_TEXT, "Devices")
+    rows = browser.find_elements(By.CSS_SELECTOR, "li.device")
+    assert [r.get_attribute("id") for r in rows] == [f"device-{d.id}" for d in site.farm.devices]
+    assert all(r.find_element(By.CSS_SELECTOR, ".state").text == "Online" for r in rows), "all sent in the last hour"
+    assert all("Last reading: " in r.text and "Jun" in r.text for r in rows)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def fetch(site: Site, path: str, cookie: str | None = None) -> tuple[int, Message, str]:
+    """One page, as is: no redirect followed."""
+    headers = {"Cookie": f"smartfarm_token={cookie}"} if cookie else {}
+    request = urllib.request.Request(site.base + path, headers=headers)
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode()
+
+
+def test_a_farms_token_opens_no_page_of_another_farm(site: Site) -> None:
+    for path in ("/app/farms/hill-farm", "/app/farms/hill-farm/inbox", "/app/farms/no-such-farm/devices"):
+        status, _, page = fetch(site, path, site.token)
+        assert status == 404 and "Not found" in page and "no farm" in page, path
+    status, _, page = fetch(site, f"/app/farms/{site.farm.id}/zones/nowhere", site.token)
+    assert status == 404 and "has no zone" in page
+    status, headers, page = fetch(site, f"/app/farms/{site.farm.id}", site.token)
+    assert status == 200 and "<script" not in page and "https://" not in page, "no script, nothing from elsewhere"
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    for cookie in (None, "sft_not-a-token"):
+        status, headers, _ = fetch(site, f"/app/farms/{site.farm.id}", cookie)
+        assert status == 303 and headers["location"] == "/app/signin"
+    ingest_only = site.registry.issue_token(site.farm.id, "gateway", [Scope.INGEST])
+    status, _, page = fetch(site, f"/app/farms/{site.farm.id}", ingest_only)
+    assert status == 403 and "read" in page
