@@ -181,10 +181,11 @@ def signin_page(request: Request) -> HTMLResponse:
 
 @pages.post(f"{PREFIX}/signin")
 async def signin(request: Request, registry: Registry) -> Response:
-    token = (await _form(request)).get("token", "").strip()
+    # The last word: a whole line of api-tokens.txt ("valley-farm sft_...") is taken as well as the token alone.
+    token = next(iter((await _form(request)).get("token", "").split()[-1:]), "")
     who = registry.client(token) if token else None
     if who is None:
-        error = "That token is not known here. Copy it again from api-tokens.txt, the whole line after the farm."
+        error = "That token is not known here. Copy your farm's line of api-tokens.txt again, or ask for a new token."
         return _page(request, "signin.html", 401, farm=None, error=error)
     response = RedirectResponse(f"{PREFIX}/farms/{who.farm}", status_code=303)
     # HttpOnly: no script can read it; SameSite=Strict: no other site's page or form sends it.

@@ -111,6 +111,9 @@ def test_sign_in_keeps_the_token_in_a_strict_http_only_cookie_until_sign_out(
     browser.get(f"{site.base}/app/farms/{site.farm.id}")
     assert browser.current_url == f"{site.base}/app/signin", "signed out, the farm page asks for a token"
 
+    sign_in(browser, site, f"{site.farm.id} {site.token}")  # a whole line of api-tokens.txt
+    assert browser.current_url == f"{site.base}/app/farms/{site.farm.id}"
+
 
 def test_the_farm_page_shows_each_zone_against_its_trigger(
     browser: webdriver.Chrome, site: Site, screenshots: Path
