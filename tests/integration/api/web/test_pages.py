@@ -192,10 +192,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def fetch(site: Site, path: str, cookie: str | None = None) -> tuple[int, Message, str]:
+def fetch(base: str, path: str, cookie: str | None = None) -> tuple[int, Message, str]:
     """One page, as is: no redirect followed."""
     headers = {"Cookie": f"smartfarm_token={cookie}"} if cookie else {}
-    request = urllib.request.Request(site.base + path, headers=headers)
+    request = urllib.request.Request(base + path, headers=headers)
     try:
         with urllib.request.build_opener(_NoRedirect).open(request, timeout=10) as response:
             return response.status, response.headers, response.read().decode()
@@ -205,16 +205,57 @@ def fetch(site: Site, path: str, cookie: str | None = None) -> tuple[int, Messag
 
 def test_a_farms_token_opens_no_page_of_another_farm(site: Site) -> None:
     for path in ("/app/farms/hill-farm", "/app/farms/hill-farm/inbox", "/app/farms/no-such-farm/devices"):
-        status, _, page = fetch(site, path, site.token)
+        status, _, page = fetch(site.base, path, site.token)
         assert status == 404 and "Not found" in page and "no farm" in page, path
-    status, _, page = fetch(site, f"/app/farms/{site.farm.id}/zones/nowhere", site.token)
+    status, _, page = fetch(site.base, f"/app/farms/{site.farm.id}/zones/nowhere", site.token)
     assert status == 404 and "has no zone" in page
-    status, headers, page = fetch(site, f"/app/farms/{site.farm.id}", site.token)
+    status, headers, page = fetch(site.base, f"/app/farms/{site.farm.id}", site.token)
     assert status == 200 and "<script" not in page and "https://" not in page, "no script, nothing from elsewhere"
     assert headers["Content-Security-Policy"].startswith("default-src 'none'")
     for cookie in (None, "sft_not-a-token"):
-        status, headers, _ = fetch(site, f"/app/farms/{site.farm.id}", cookie)
+        status, headers, _ = fetch(site.base, f"/app/farms/{site.farm.id}", cookie)
         assert status == 303 and headers["location"] == "/app/signin"
     ingest_only = site.registry.issue_token(site.farm.id, "gateway", [Scope.INGEST])
-    status, _, page = fetch(site, f"/app/farms/{site.farm.id}", ingest_only)
+    status, _, page = fetch(site.base, f"/app/farms/{site.farm.id}", ingest_only)
     assert status == 403 and "read" in page
+
+
+def post(site: Site, path: str, body: str, cookie: str) -> tuple[int, Message, str]:
+    request = urllib.request.Request(
+        site.base + path,
+        data=body.encode(),
+        headers={"Cookie": f"smartfarm_token={cookie}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode()
+
+
+def test_a_form_without_the_pages_form_token_is_refused_and_the_pages_are_not_in_the_openapi(site: Site) -> None:
+    status, headers, page = post(site, "/app/signout", "form_token=forged", site.token)
+    assert status == 403 and "out of date" in page and "set-cookie" not in {k.lower() for k in headers}
+    status, _, page = fetch(site.base, f"/app/farms/{site.farm.id}", site.token)
+    token = page.split('name="form_token" value="')[1].split('"')[0]
+    status, headers, _ = post(site, "/app/signout", f"form_token={token}", site.token)
+    assert status == 303 and 'smartfarm_token=""' in headers["set-cookie"]
+    status, _, spec = fetch(site.base, "/openapi.json")
+    assert status == 200 and "/app" not in spec
+
+
+def test_without_influxdb_the_pages_say_what_is_missing(tmp_path: Path) -> None:
+    registry = FarmRegistry.at(tmp_path / "registry.db")
+    registry.migrate()
+    registry.import_layout(load_layout())
+    farm = load_layout().farms[0]
+    port = free_port()
+    server, thread = serve_in_thread(create_app(registry), "127.0.0.1", port)
+    try:
+        token = registry.issue_token(farm.id, "phone", [Scope.READ])
+        status, _, page = fetch(f"http://127.0.0.1:{port}", f"/app/farms/{farm.id}", token)
+        assert status == 503 and "SMARTFARM_INFLUX_URL" in page and "<h1>Not available</h1>" in page
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        registry.close()
