@@ -259,3 +259,16 @@ def test_without_influxdb_the_pages_say_what_is_missing(tmp_path: Path) -> None:
         server.should_exit = True
         thread.join(10)
         registry.close()
+
+
+def test_a_farm_with_nothing_measured_yet_has_pages_that_say_so(site: Site) -> None:
+    hill = site.registry.issue_token("hill-farm", "phone", [Scope.READ])
+    zone = site.farm.zones[0].id
+    status, _, page = fetch(site.base, "/app/farms/hill-farm", hill)
+    assert status == 200 and page.count("No reading yet") == len(site.farm.zones)
+    status, _, page = fetch(site.base, f"/app/farms/hill-farm/zones/{zone}", hill)
+    assert status == 200 and page.count("No data for these days yet") == 3
+    status, _, page = fetch(site.base, "/app/farms/hill-farm/inbox", hill)
+    assert status == 200 and "No advice in the last week." in page
+    status, _, page = fetch(site.base, "/app/farms/hill-farm/devices", hill)
+    assert status == 200 and "<li " not in page and "This farm has no devices yet." in page
