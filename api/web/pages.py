@@ -35,7 +35,7 @@ from api.web.views import (
 )
 from smartfarm.layout import Farm, SensorKind
 from storage.influx import InfluxClient
-from storage.registry.store import Client, Scope
+from storage.registry.store import Client, FarmRegistry, Scope
 from storage.zones import (
     devices_seen,
     latest_forecasts,
@@ -106,10 +106,15 @@ class PageRoute(APIRoute):
 pages = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
-def signed_in(request: Request, registry: Registry) -> Client:
-    """The client whose token the session cookie holds; 401 (to the sign-in page) without one or for a bad one."""
+def session(request: Request, registry: FarmRegistry) -> Client | None:
+    """The client whose token the session cookie holds; None without one or for one unknown or revoked."""
     token = request.cookies.get(COOKIE)
-    found = registry.client(token) if token else None
+    return registry.client(token) if token else None
+
+
+def signed_in(request: Request, registry: Registry) -> Client:
+    """The session's client; 401 (to the sign-in page) without one."""
+    found = session(request, registry)
     if found is None:
         raise Problem(401, "sign in with an API token of your farm")
     return found
@@ -168,8 +173,7 @@ def root() -> RedirectResponse:
 
 @pages.get(f"{PREFIX}/")
 def home(request: Request, registry: Registry) -> Response:
-    token = request.cookies.get(COOKIE)
-    who = registry.client(token) if token else None
+    who = session(request, registry)
     target = f"{PREFIX}/farms/{who.farm}" if who else f"{PREFIX}/signin"
     return RedirectResponse(target, status_code=303)
 
