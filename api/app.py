@@ -10,22 +10,20 @@ and its pages at ``/docs``.
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
-from uuid import UUID
+from datetime import datetime
 
 import swagger_ui_bundle
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api import problems
+from api.advice import advice
 from api.changes import Changes, changes
 from api.deps import (
-    MAX_RANGE,
     PROBLEM_RESPONSES,
     Influx,
     Registry,
@@ -33,16 +31,15 @@ from api.deps import (
     farm_of,
     instant,
     one_of,
+    zone_of,
 )
-from api.problems import Problem
 from api.web.pages import pages
 from smartfarm import __version__
 from smartfarm.errors import ServiceError
 from smartfarm.layout import Device, Farm, Zone
-from smartfarm.records import RecommendationKind, Severity
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
-from storage.zones import latest_forecasts, latest_state, recommendations
+from storage.zones import latest_forecasts, latest_state
 
 
 class RootZone(BaseModel):
@@ -76,33 +73,6 @@ class ZoneNow(BaseModel):
     forecast: list[Outlook]
 
 
-class IssuedAdvice(BaseModel):
-    """A recommendation as it was issued (``supersedes``: an earlier one it replaced or cancelled)."""
-
-    id: UUID
-    zone: str
-    kind: RecommendationKind
-    severity: Severity
-    issued_at: datetime
-    message: str
-    model: str
-    confidence: float
-    amount_mm: float | None = None
-    start_at: datetime | None = None
-    device: str | None = None
-    sensor: str | None = None
-    supersedes: UUID | None = None
-
-
-class AdvicePage(BaseModel):
-    """One page of recommendations, newest first; ``next_offset`` asks for the next page (None on the last)."""
-
-    items: list[IssuedAdvice]
-    limit: int
-    offset: int
-    next_offset: int | None
-
-
 service = APIRouter(tags=["service"])
 farms = APIRouter(prefix="/farms/{farm}", tags=["farm"], dependencies=[Depends(allowed(Scope.READ))])
 
@@ -128,7 +98,7 @@ def list_zones(registry: Registry, farm: str) -> list[Zone]:
 
 @farms.get("/zones/{zone}", response_model=Zone)
 def get_zone(registry: Registry, farm: str, zone: str) -> Zone:
-    return one_of(farm_of(registry, farm).zones, zone, f"farm {farm!r} has no zone {zone!r}")
+    return zone_of(registry, farm, zone)
 
 
 @farms.get("/zones/{zone}/now", response_model=ZoneNow)
@@ -146,42 +116,6 @@ def zone_now(registry: Registry, influx: Influx, farm: str, zone: str) -> ZoneNo
             Outlook(horizon=r["horizon"], at=instant(r["time"]), moisture_pct=r["moisture_pct"], model=r["model"])
             for r in latest_forecasts(influx, farm, zone)
         ],
-    )
-
-
-@farms.get("/recommendations", response_model=AdvicePage)
-def list_recommendations(
-    registry: Registry,
-    influx: Influx,
-    farm: str,
-    zone: str | None = None,
-    kind: RecommendationKind | None = None,
-    start: Annotated[AwareDatetime | None, Query(description="from (ISO 8601 with offset); default a week ago")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="until (exclusive); default now")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> AdvicePage:
-    """The farm's recommendations issued in a time range, newest first, by zone and kind if asked."""
-    if zone is not None:
-        get_zone(registry, farm, zone)
-    else:
-        farm_of(registry, farm)
-    until = end or datetime.now(UTC)
-    since = start or until - timedelta(days=7)
-    if not since < until or until - since > MAX_RANGE:
-        raise Problem(422, f"start must be before end, at most {MAX_RANGE.days} days apart")
-    rows = recommendations(
-        influx, farm, since.timestamp(), until.timestamp(), zone=zone, kind=kind, limit=limit + 1, offset=offset
-    )
-    items = [
-        IssuedAdvice(
-            issued_at=instant(r["time"]),
-            **{k: r[k] for k in IssuedAdvice.model_fields if k != "issued_at" and r.get(k) is not None},
-        )
-        for r in rows[:limit]
-    ]
-    return AdvicePage(
-        items=items, limit=limit, offset=offset, next_offset=offset + limit if len(rows) > limit else None
     )
 
 
@@ -230,6 +164,7 @@ def create_app(registry: FarmRegistry, influx: InfluxClient | None = None, chang
     app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
     app.include_router(service)
     app.include_router(farms)
+    app.include_router(advice)
     app.include_router(changes)
     app.include_router(pages)
     return app

@@ -22,15 +22,20 @@ from api.problems import Problem
 from smartfarm.credentials import device_password
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Device, Farm, Zone
+from smartfarm.records import IrrigationCommand
 from smartfarm.topics import MqttTopics
 from storage.registry.store import Conflict, FarmRegistry, Missing, Publish, Scope
 
 
 class Publisher(Protocol):
-    """What publishes a farm's layout (``stream.layouts.LayoutPublisher``): returns once Kafka has it, raises
-    ServiceError when it could not."""
+    """What writes the API's records to Kafka (``stream.publisher.FarmPublisher``): each call returns once Kafka
+    has the record, and raises ServiceError when it could not."""
 
-    def publish(self, farm: Farm) -> None: ...
+    def publish(self, farm: Farm) -> None:
+        """A farm's layout."""
+
+    def command(self, command: IrrigationCommand) -> None:
+        """An accepted irrigation, for the zone's valve."""
 
 
 @dataclass(frozen=True)

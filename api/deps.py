@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import problems
 from api.problems import Problem
 from smartfarm.errors import ConfigError
-from smartfarm.layout import Farm
+from smartfarm.layout import Farm, Zone
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
 
@@ -91,3 +91,7 @@ def one_of(items: Iterable[T], wanted: str, missing: str) -> T:
     if found is None:
         raise Problem(404, missing)
     return found
+
+
+def zone_of(registry: FarmRegistry, farm: str, zone: str) -> Zone:
+    return one_of(farm_of(registry, farm).zones, zone, f"farm {farm!r} has no zone {zone!r}")

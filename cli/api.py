@@ -20,7 +20,7 @@ from storage.influx import InfluxClient
 from storage.registry.settings import RegistrySettings
 from storage.registry.store import FarmRegistry, Scope, migrated
 from stream.admin import ensure_topics
-from stream.layouts import LayoutPublisher
+from stream.publisher import FarmPublisher
 
 if TYPE_CHECKING:
     from api.changes import Changes
@@ -72,13 +72,13 @@ def _token(registry: FarmRegistry, args: argparse.Namespace) -> int:
 
 def changes_for(
     registry: FarmRegistry, kafka: KafkaSettings, mqtt: MqttSettings, edge: EdgeSettings
-) -> tuple[Changes, LayoutPublisher]:
+) -> tuple[Changes, FarmPublisher]:
     """What lets the API change farms: a publisher of the layout topic (declared if missing) that has published
     every farm of the registry once. ServiceError when Kafka does not answer."""
     from api.changes import Changes, publish_farms
 
     ensure_topics(kafka)
-    publisher = LayoutPublisher(kafka)
+    publisher = FarmPublisher(kafka)
     try:
         publish_farms(registry, publisher)
     except BaseException:
@@ -97,7 +97,7 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     settings = settings_from(ApiSettings, args)
     kafka = settings_from(KafkaSettings, args)
     changes: Changes | None = None
-    publisher: LayoutPublisher | None = None
+    publisher: FarmPublisher | None = None
     try:
         changes, publisher = changes_for(
             registry, kafka, settings_from(MqttSettings, args), settings_from(EdgeSettings, args)

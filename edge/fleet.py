@@ -253,7 +253,8 @@ class Fleet:
         self.valves: Valves | None = None
         if valves:
             name = valves_user(edge.shard_index)
-            self.valves = Valves([f.id for f in layout.farms], mqtt, name, device_password(edge.device_secret, name))
+            password = device_password(edge.device_secret, name)
+            self.valves = Valves([f.id for f in layout.farms], mqtt, name, password, edge.valves)
         self.stats = FleetStats(devices=len(self.links))
         self._ground_truth: IO[str] | None = None
         self._recorder: Recorder | None = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from smartfarm.records import Recommendation, RecommendationKind
+from smartfarm.records import IrrigationCommand, Recommendation, RecommendationKind
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,26 @@ class IrrigationSchedule:
         if rec.amount_mm:
             self.pending[rid] = Irrigation(rec.farm, rec.zone, rec.amount_mm, rid, rec.start_at, rec.valid_until)
         return outcome or (Outcome.SCHEDULED if rec.amount_mm else Outcome.IGNORED)
+
+    def accept(self, command: IrrigationCommand) -> Outcome:
+        """Take an irrigation a person accepted: held until its start like a recommendation, with the amount and
+        start they accepted. The recommendation it answers counts as taken: heard of before (this valve follows
+        recommendations too, or the command came twice), it is not held a second time; cancelled before, it is
+        not revived."""
+        rid = str(command.recommendation)
+        accepted = Irrigation(command.farm, command.zone, command.amount_mm, rid, command.start_at, command.valid_until)
+        if rid in self._seen:
+            if rid not in self.pending:
+                return Outcome.REPEATED
+            self.pending[rid] = accepted  # held already from the recommendation: the person's amount and start stand
+            return Outcome.SCHEDULED
+        self._seen.add(rid)
+        if rid in self._cancelled_ahead:
+            self._cancelled_ahead.discard(rid)
+            self.cancelled += 1
+            return Outcome.REFUSED
+        self.pending[rid] = accepted
+        return Outcome.SCHEDULED
 
     def _supersede(self, rec: Recommendation) -> Outcome | None:
         """Cancel what ``rec`` supersedes; None when there was nothing left to cancel (cancelled or ignored)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 
@@ -33,6 +33,11 @@ class EdgeSettings(ComponentSettings):
     shard: str = Field("0/1", pattern=r"^\d+/[1-9]\d*$", description="i/n: this process drives every n-th device")
     device_secret: SecretStr = Field(
         SecretStr("smartfarm-dev"), description="fleet secret device passwords derive from"
+    )
+    valves: Literal["auto", "accepted"] = Field(
+        "auto",
+        description="auto: the valves follow every irrigation recommendation (and accepted ones); accepted: only "
+        "those a person accepted through the API",
     )
     window: int = Field(20, ge=1, le=1000, description="QoS 1 messages a device has unacknowledged at most")
     buffer_limit: int = Field(10_000, ge=1, description="messages a device buffers while offline; oldest dropped")

@@ -1,4 +1,5 @@
-"""The zones' irrigation valves: they subscribe to each zone's recommendation topic and keep its schedule.
+"""The zones' irrigation valves: they subscribe to each zone's recommendation topic (unless they follow accepted
+irrigations only) and commands topic (irrigations a person accepted through the API), and keep its schedule.
 
 Paho's network thread only decodes and queues; on the fleet's loop, ``Valves.due(now)`` feeds the queue to the
 pure ``IrrigationSchedule`` (``edge.schedule``: hold until ``start_at``, cancel on ``supersedes``, each id once)
@@ -19,7 +20,7 @@ from edge.device import DeviceRefusedError
 from edge.schedule import Irrigation, IrrigationSchedule
 from smartfarm.errors import ContractError
 from smartfarm.mqtt import connect, mqtt_client
-from smartfarm.records import Recommendation
+from smartfarm.records import IrrigationCommand, Recommendation
 from smartfarm.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,17 @@ class Valves:
         username: its MQTT user name (and client id); the password is derived like a device's.
     """
 
-    def __init__(self, farms: list[str], settings: MqttSettings, username: str, password: str) -> None:
+    def __init__(
+        self, farms: list[str], settings: MqttSettings, username: str, password: str, follow: str = "auto"
+    ) -> None:
         self.farms = farms
+        self.follow = follow
+        """``auto``: every irrigation recommendation and every accepted one; ``accepted``: accepted ones only."""
         self.settings = settings
         self.schedule = IrrigationSchedule()
         self.refused = 0
         self.error: Exception | None = None
-        self._inbox: queue.SimpleQueue[Recommendation] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[Recommendation | IrrigationCommand] = queue.SimpleQueue()
         client = mqtt_client(settings, username, username=username, password=password)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
@@ -49,21 +54,32 @@ class Valves:
             self.error = DeviceRefusedError(f"the broker refused the valves: {reason}")
             client.disconnect()
             return
-        client.subscribe([(self.settings.topics.recommendations(farm, "+"), 1) for farm in self.farms])
+        topics = self.settings.topics
+        wanted = [(topics.commands(farm, "+"), 1) for farm in self.farms]
+        if self.follow == "auto":
+            wanted += [(topics.recommendations(farm, "+"), 1) for farm in self.farms]
+        client.subscribe(wanted)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        topics = self.settings.topics
+        what: type[Recommendation] | type[IrrigationCommand]
+        what, topic_of = (
+            (IrrigationCommand, topics.commands)
+            if message.topic.endswith("/commands")
+            else (Recommendation, topics.recommendations)
+        )
         try:
-            rec = Recommendation.decode(bytes(message.payload))
+            item = what.decode(bytes(message.payload))
         except ContractError as exc:
             log.warning("valve: refused a message on %s: %s", message.topic, exc)
             self.refused += 1
             return
-        if message.topic != self.settings.topics.recommendations(rec.farm, rec.zone):
-            log.warning("valve: recommendation for %s/%s arrived on %s", rec.farm, rec.zone, message.topic)
+        if message.topic != topic_of(item.farm, item.zone):
+            log.warning("valve: %s for %s/%s arrived on %s", what.__name__, item.farm, item.zone, message.topic)
             self.refused += 1
             return
         # The schedule is the fleet thread's alone: this thread only hands over what it decoded.
-        self._inbox.put(rec)
+        self._inbox.put(item)
 
     def start(self) -> None:
         connect(self.client, self.settings, background=True)
@@ -82,6 +98,10 @@ class Valves:
                 rec = self._inbox.get_nowait()
             except queue.Empty:
                 break
+            if isinstance(rec, IrrigationCommand):
+                outcome = self.schedule.accept(rec)
+                log.info("valve: accepted irrigation %s for %s/%s: %s", rec.recommendation, rec.farm, rec.zone, outcome)
+                continue
             outcome = self.schedule.offer(rec)
             log.debug("valve: recommendation %s for %s/%s: %s", rec.id, rec.farm, rec.zone, outcome.value)
         return self.schedule.due(now)

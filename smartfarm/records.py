@@ -334,6 +334,39 @@ class Recommendation(Contract):
     inputs: dict[str, float] = Field(default_factory=dict, description="the numbers behind the advice")
 
 
+class AdviceStatus(StrEnum):
+    """Where a recommendation stands with the people it was for."""
+
+    OPEN = "open"
+    """Issued, not decided on, not replaced."""
+    ACCEPTED = "accepted"
+    """A person accepted it: for an irrigation, its command went to the zone's valve."""
+    DECLINED = "declined"
+    """A person declined it: the advisor no longer counts its water as coming."""
+    APPLIED = "applied"
+    """The irrigation was applied (logged by hand, or reported by the valve)."""
+    CANCELLED = "cancelled"
+    """A later recommendation replaced or cancelled it."""
+
+
+class IrrigationCommand(Contract):
+    """An irrigation a person accepted through the API, for the zone's valve: on Kafka's ``commands`` topic, and
+    over MQTT on the zone's commands topic. A valve takes each ``recommendation`` once, however often it hears of
+    it (the recommendation itself, a command, a redelivery)."""
+
+    MAX_BYTES: ClassVar[int] = 2 * 1024
+
+    id: UUID
+    recommendation: UUID
+    farm: Identifier
+    zone: Identifier
+    amount_mm: float = Field(gt=0, le=500)
+    start_at: Timestamp = Field(description="when the valve should open")
+    valid_until: Timestamp = Field(description="a valve that hears of it later drops it")
+    accepted_at: Timestamp
+    accepted_by: str = Field(max_length=200, description="the API client that accepted it")
+
+
 class DeviceStatus(Contract):
     """A device's state change, from its status topic, placed in its farm."""
 

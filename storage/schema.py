@@ -156,6 +156,24 @@ class RecommendationPoint(Measurement):
     sensor: str | None = None
     start_at: str | None = None
     supersedes: str | None = None
+    valid_until: str | None = None
+
+
+class DecisionPoint(Measurement):
+    """``advice_decision``: what a person decided about a recommendation (accepted, declined, applied), at the
+    time they decided. The advisor reads the declines of its zone; the API joins them to the recommendations."""
+
+    MEASUREMENT: ClassVar[str] = "advice_decision"
+
+    farm: Tag
+    zone: Tag
+    recommendation: str
+    status: str
+    decided_by: str
+    amount_mm: float | None = None
+    start_at: str | None = None
+    command: str | None = None
+    note: str | None = None
 
 
 class ZoneStatePoint(Measurement):
@@ -220,6 +238,7 @@ MEASUREMENTS: tuple[type[Measurement], ...] = (
     ZoneAggregatePoint,
     ZoneDayPoint,
     RecommendationPoint,
+    DecisionPoint,
     DeviceStatusPoint,
     DeviceClockPoint,
     ZoneStatePoint,
@@ -248,4 +267,5 @@ def recommendation_point(r: Recommendation) -> RecommendationPoint:
         severity=r.severity.value,
         start_at=r.start_at.isoformat() if r.start_at else None,
         supersedes=str(r.supersedes) if r.supersedes else None,
+        valid_until=r.valid_until.isoformat(),
     )

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from smartfarm.layout import SensorKind
 from smartfarm.records import ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
-from storage.schema import WIDTH_TAGS, RecommendationPoint
+from storage.schema import WIDTH_TAGS, DecisionPoint, RecommendationPoint
 
 NS = 1_000_000_000
 
@@ -197,6 +197,34 @@ def recommendations(
     )
     rows = sorted(client.query(q), key=lambda r: (-int(r["time"]), str(r["id"])))
     return rows[int(offset) : int(offset) + int(limit)]
+
+
+def recommendation(client: InfluxClient, farm: str, rid: str, start_s: float, end_s: float) -> dict[str, Any] | None:
+    """The farm's stored recommendation ``rid`` issued in the range (as ``recommendations`` gives them); None when
+    there is none."""
+    where = f"farm = {_quote(farm)} AND id = {_quote(rid)} AND time >= {int(start_s) * NS} AND time < {int(end_s) * NS}"
+    fields = ", ".join(RecommendationPoint.field_names())
+    rows = client.query(f"SELECT {fields} FROM recommendation WHERE {where} GROUP BY zone, kind, severity LIMIT 1")
+    return rows[0] if rows else None
+
+
+def decisions(client: InfluxClient, farm: str, start_s: float, zone: str | None = None) -> dict[str, dict[str, Any]]:
+    """The newest decision on each recommendation decided since ``start_s``, by recommendation id."""
+    where = f"farm = {_quote(farm)} AND time >= {int(start_s) * NS}"
+    if zone is not None:
+        where += f" AND zone = {_quote(zone)}"
+    fields = ", ".join(DecisionPoint.field_names())
+    rows = client.query(f"SELECT {fields} FROM advice_decision WHERE {where} GROUP BY zone ORDER BY time ASC")
+    return {str(r["recommendation"]): r for r in sorted(rows, key=lambda r: int(r["time"]))}
+
+
+def superseded(client: InfluxClient, farm: str, start_s: float) -> set[str]:
+    """The ids of the farm's recommendations that a recommendation issued since ``start_s`` replaced or cancelled."""
+    rows = client.query(
+        f"SELECT supersedes FROM recommendation WHERE farm = {_quote(farm)} AND time >= {int(start_s) * NS} "
+        "AND supersedes != ''"
+    )
+    return {str(r["supersedes"]) for r in rows if r.get("supersedes")}
 
 
 def zone_states(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[dict[str, Any]]:

@@ -195,6 +195,17 @@ def advise(scorer: Scorer, context: ZoneContext, state: dict[str, Any]) -> list[
     return out
 
 
+def forget_declined(state: dict[str, Any], declined: set[str]) -> bool:
+    """Drop the zone's pending irrigation from ``state`` (in place) if a person declined it: its water is no longer
+    coming, so the balance stops counting it and no cancellation is sent for it. Its quiet time stands: the
+    advisor advises again after it if the zone still needs water. True when one was dropped."""
+    pending = state.get("pending")
+    if pending is None or str(pending[0]) not in declined:
+        return False
+    state["pending"] = None
+    return True
+
+
 REFILL_RISE_PCT = 1.0
 """How much wetter (volumetric percentage points) the zone's hourly soil moisture must be than when an irrigation
 was planned before the plan is cancelled: water came (rain), not the few tenths a zone's mean wanders by, which

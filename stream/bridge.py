@@ -24,12 +24,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from kafka import KafkaConsumer
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from smartfarm.errors import ContractError, ServiceError
 from smartfarm.mqtt import Session, connect, mqtt_client
-from smartfarm.records import DeadLetter, Recommendation, RejectStage
+from smartfarm.records import DeadLetter, IrrigationCommand, Recommendation, RejectStage
 from smartfarm.settings import KafkaSettings, MqttSettings
 from smartfarm.stop import Stop
 from smartfarm.topics import DeviceTopic, KafkaTopic, topic_specs
@@ -289,7 +290,9 @@ class Ingress:
 
 
 class Egress:
-    """Kafka ``recommendations`` -> MQTT, committing offsets only after the broker acknowledged."""
+    """Kafka ``recommendations`` and ``commands`` -> MQTT, committing offsets only after the broker acknowledged.
+    A recommendation is retained on its zone's recommendations topic (the latest per zone); an accepted
+    irrigation's command is not retained (valves with a session get it once, and take each recommendation once)."""
 
     def __init__(
         self, mqtt_settings: MqttSettings, kafka: KafkaSettings, bridge: BridgeSettings, metrics: BridgeMetrics
@@ -300,6 +303,7 @@ class Egress:
         self.metrics = metrics
         specs = topic_specs(kafka.topic_prefix, kafka.partitions)
         self.source_topic = specs[KafkaTopic.RECOMMENDATIONS].name
+        self.command_topic = specs[KafkaTopic.COMMANDS].name
         self.dead_topic = specs[KafkaTopic.DEADLETTER].name
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaPythonProducer | None = None
@@ -334,7 +338,7 @@ class Egress:
             metadata_max_age_ms=EGRESS_METADATA_MAX_AGE_MS,
         )
         self._await_partitions()
-        self._consumer.subscribe([self.source_topic])
+        self._consumer.subscribe([self.source_topic, self.command_topic])
         self._producer = KafkaPythonProducer(
             self.kafka,
             self.bridge,
@@ -346,12 +350,14 @@ class Egress:
         self._thread.start()
 
     def _await_partitions(self) -> None:
-        """Wait until this bridge's metadata lists the recommendations topic's partitions (created by
+        """Wait until this bridge's metadata lists its topics' partitions (created by
         ``stream.admin.ensure_topics`` just before, they can take a moment to reach it), so its first join is
         assigned them; past the wait it joins anyway and the metadata refresh catches up."""
         assert self._consumer is not None
+        consumer = self._consumer
         deadline = time.monotonic() + EGRESS_METADATA_WAIT_S
-        while not self._consumer.partitions_for_topic(self.source_topic) and time.monotonic() < deadline:
+        topics = (self.source_topic, self.command_topic)
+        while not all(consumer.partitions_for_topic(t) for t in topics) and time.monotonic() < deadline:
             time.sleep(0.2)
 
     def _run(self) -> None:
@@ -366,13 +372,26 @@ class Egress:
                     for record in records:
                         infos += self._forward(record)
                 if self._await(infos):
-                    self._consumer.commit()
+                    self._commit()
         except BaseException as exc:  # surfaced by Bridge.wait on the main thread
             self.error = exc
             raise
 
+    def _commit(self) -> None:
+        """Commit what the broker acknowledged. A rebalance under way refuses the commit: the partitions' new owner
+        (this bridge or another) publishes those records again, which every subscriber takes once by id."""
+        assert self._consumer is not None
+        try:
+            self._consumer.commit()
+        except (CommitFailedError, RebalanceInProgressError) as exc:
+            log.warning("egress: commit refused by a rebalance (%s); the records are published again", exc)
+
     def _forward(self, record: Any) -> list[mqtt.MQTTMessageInfo]:
         try:
+            if record.topic == self.command_topic:
+                command = IrrigationCommand.decode(record.value or b"")
+                topic = self.settings.topics.commands(command.farm, command.zone)
+                return [self.client.publish(topic, record.value, qos=1, retain=False)]
             rec = Recommendation.decode(record.value or b"")
         except ContractError as exc:
             self._dead_letter(record, exc)

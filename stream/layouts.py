@@ -1,8 +1,8 @@
 """The farm layout on Kafka: the registry publishes each farm as it holds it now, components follow.
 
 The ``layout`` topic (``smartfarm.topics``) is compacted and has one partition: keyed by farm id, its newest record
-per farm is that farm's zones and active devices. ``LayoutPublisher`` writes a farm and returns once Kafka has it
-(acks=all), so an API that answers after publishing never reports a change no follower can see.
+per farm is that farm's zones and active devices. ``stream.publisher.FarmPublisher`` writes a farm and returns
+once Kafka has it (acks=all), so an API that answers after publishing never reports a change no follower can see.
 ``LayoutFollower`` reads the topic from its beginning on a thread of its own, with no consumer group (every
 follower reads every farm), and calls ``on_change`` with the whole layout, the file's farms overlaid by the
 topic's, each time a farm changes. A record that is not a valid farm is logged and skipped: the follower keeps
@@ -15,46 +15,19 @@ import logging
 import threading
 from collections.abc import Callable
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from smartfarm.errors import ServiceError
 from smartfarm.layout import Farm, Layout, overlay
 from smartfarm.settings import KafkaSettings
 from smartfarm.topics import KafkaTopic, topic_specs
 
 log = logging.getLogger(__name__)
 
-PUBLISH_TIMEOUT_S = 10.0
-
 
 def layout_topic(kafka: KafkaSettings) -> str:
     return topic_specs(kafka.topic_prefix, kafka.partitions)[KafkaTopic.LAYOUT].name
-
-
-class LayoutPublisher:
-    """Writes farms to the layout topic; each ``publish`` returns once Kafka confirmed the record."""
-
-    def __init__(self, kafka: KafkaSettings, client_id: str = "smartfarm-registry") -> None:
-        self.topic = layout_topic(kafka)
-        try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=kafka.servers, client_id=client_id, acks="all", retries=3, linger_ms=0
-            )
-        except KafkaError as exc:
-            raise ServiceError(f"Kafka at {kafka.bootstrap_servers} is unreachable: {exc}") from exc
-
-    def publish(self, farm: Farm) -> None:
-        """ServiceError when Kafka does not confirm the record within ``PUBLISH_TIMEOUT_S``."""
-        value = farm.model_dump_json().encode()
-        try:
-            self._producer.send(self.topic, key=farm.id.encode(), value=value).get(timeout=PUBLISH_TIMEOUT_S)
-        except KafkaError as exc:
-            raise ServiceError(f"Kafka did not take farm {farm.id!r}'s layout: {exc}") from exc
-
-    def close(self) -> None:
-        self._producer.close(timeout=5)
 
 
 class LayoutFollower:

@@ -10,7 +10,9 @@ agent sends the records to Kafka, then writes their points, then saves the zone'
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -22,7 +24,7 @@ from ml.scoring import Scorer, ZoneContext
 from ml.timeline import HOUR_S, Day, Stats, Window, ZoneTimeline, revise, suspicions, window_stats, zone_days
 from ml.zonestate import SoilOutlook
 from smartfarm.layout import Farm, Layout, SensorKind, Zone
-from smartfarm.records import Recommendation, ZoneAggregate, ZoneDay
+from smartfarm.records import AdviceStatus, Recommendation, ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
 from storage.schema import (
     Measurement,
@@ -32,9 +34,18 @@ from storage.schema import (
     day_point,
     recommendation_point,
 )
-from storage.zones import StoredReading, last_readings, stored_aggregates, stored_days, stored_readings
-from stream.advice import advise, readvise
+from storage.zones import (
+    StoredReading,
+    decisions,
+    last_readings,
+    stored_aggregates,
+    stored_days,
+    stored_readings,
+)
+from stream.advice import ISSUED_FOR_S, advise, forget_declined, readvise
 from stream.windows import WIDTHS_S, ZoneClock
+
+log = logging.getLogger(__name__)
 
 PREVIOUS_WITHIN_S = 12 * 3600
 """How far back a sensor's reading before an hour is looked for: past the longest silence a node sends after
@@ -218,6 +229,13 @@ class ZoneStage:
             self._hours(farm, zone, first.end_s - CONTEXT_H * HOUR_S, last.end_s, out.aggregates),
             self._days_before(farm, zone, last, tz, out.days),
         )
+        declined = {
+            rid
+            for rid, d in decisions(self.client, farm.id, time.time() - ISSUED_FOR_S, zone.id).items()
+            if d["status"] == AdviceStatus.DECLINED.value
+        }
+        if forget_declined(clock.advice, declined):
+            log.info("%s/%s: the pending irrigation was declined; its water is no longer counted", farm.id, zone.id)
         flags = suspicions(readings, first.start_s, last.end_s)
         sensors = self._sensor_hours(farm, zone, closed, readings) if _wants_sensor_hours(self.scorer) else {}
         for window in closed:

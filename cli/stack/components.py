@@ -29,7 +29,8 @@ from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
-from stream.layouts import LayoutFollower, LayoutPublisher
+from stream.layouts import LayoutFollower
+from stream.publisher import FarmPublisher
 
 
 class Component(Protocol):
@@ -294,7 +295,7 @@ class ApiComponent:
         self._thread: threading.Thread | None = None
         self._registry: FarmRegistry | None = None
         self._client: InfluxClient | None = None
-        self._publisher: LayoutPublisher | None = None
+        self._publisher: FarmPublisher | None = None
 
     def start(self) -> None:
         from api.app import create_app, serve_in_thread

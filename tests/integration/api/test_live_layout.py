@@ -5,37 +5,15 @@ bridge and worker process, the API over real HTTP."""
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
-import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
 
-from api.app import create_app, serve_in_thread
-from cli.api import changes_for
-from cli.brokerauth import follow_broker_auth, write_broker_auth
-from cli.services import Kafka, Mosquitto, free_port
 from edge.loadgen import publish_messages
-from edge.settings import EdgeSettings
-from smartfarm.layout import Layout, load_layout
-from smartfarm.settings import KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
-from storage.registry.store import FarmRegistry, Scope
-from stream.admin import ensure_topics
-from stream.bridge import Bridge
-from stream.settings import BridgeSettings
-from tests.helpers import FLEET_SECRET, unique
+from tests.integration.api.stack import FARM, Farm, call, login
 from tests.integration.pipeline import start_worker, wait_for
 
-FARM = "valley-farm"
 ZONE = {
     "id": "olive-grove",
     "name": "Olives, north terrace",
@@ -56,80 +34,6 @@ DEVICE = {
 }
 
 
-@dataclass
-class Farm:
-    api: str
-    token: str
-    mqtt: MqttSettings
-    influx: InfluxClient
-
-
-def call(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def login(settings: MqttSettings, username: str, password: str) -> str:
-    """The broker's answer to a CONNECT as ``username``: "Success" or its refusal."""
-    answers: list[object] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("probe"), protocol=mqtt.MQTTv5)
-    client.username_pw_set(username, password)
-    client.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
-    client.connect(settings.host, settings.port)
-    deadline = time.monotonic() + 10
-    while not answers and time.monotonic() < deadline:
-        client.loop(timeout=0.2)
-    client.disconnect()
-    return str(answers[0]) if answers else "no answer"
-
-
-@pytest.fixture
-def farm(kafka: Kafka, influx: InfluxClient, tmp_path: Path) -> Iterator[Farm]:
-    """The default farm behind a broker of its own whose credentials follow the layout topic, a bridge, a worker
-    and the API over a registry holding the farm, all on topics of this test's own."""
-    layout = Layout(farms=(load_layout().farm(FARM),))
-    root = unique("t")
-    kafka_settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=root)
-    ensure_topics(kafka_settings)
-    edge = EdgeSettings(device_secret=FLEET_SECRET)
-    auth = tmp_path / "auth"
-    broker = Mosquitto(tmp_path / "broker", password_file=auth / "passwd", acl_file=auth / "acl")
-    fleet = MqttSettings(host=broker.host, port=broker.port, topic_root=root)
-    bridge_mqtt = write_broker_auth(auth, layout, edge, fleet)
-    registry = FarmRegistry.at(tmp_path / "registry.db")
-    registry.migrate()
-    registry.import_layout(layout)
-    with broker:
-        follower = follow_broker_auth(auth, layout, edge, fleet, kafka_settings, broker.reload)
-        bridge = Bridge(
-            bridge_mqtt, kafka_settings, BridgeSettings(bridge_id=f"b{root}", share_group=f"g{root}", metrics_port=0)
-        )
-        bridge.start()
-        worker = start_worker(kafka_settings, influx.settings, tmp_path, "w1")
-        changes, publisher = changes_for(registry, kafka_settings, fleet, edge)
-        port = free_port()
-        server, thread = serve_in_thread(create_app(registry, influx, changes), "127.0.0.1", port)
-        token = registry.issue_token(FARM, "farm office", [Scope.READ, Scope.WRITE])
-        try:
-            worker.wait_ready()
-            yield Farm(f"http://127.0.0.1:{port}/farms/{FARM}", token, fleet, influx)
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            publisher.close()
-            worker.stop()
-            bridge.stop()
-            follower.stop()
-            registry.close()
-
-
 def stored(influx: InfluxClient, device: str) -> int:
     rows = influx.query(f"SELECT count(value) AS n FROM reading WHERE device = '{device}' AND zone = 'olive-grove'")
     return int(rows[0]["n"]) if rows else 0
@@ -138,6 +42,15 @@ def stored(influx: InfluxClient, device: str) -> int:
 def test_a_device_registered_through_the_api_logs_in_and_its_readings_are_stored_without_a_restart(
     farm: Farm,
 ) -> None:
+    worker = start_worker(farm.kafka, farm.influx.settings, farm.workdir, "w1")
+    try:
+        worker.wait_ready()
+        registered_publishes_and_retires(farm)
+    finally:
+        worker.stop()
+
+
+def registered_publishes_and_retires(farm: Farm) -> None:
     assert login(farm.mqtt, DEVICE["id"], "guess") == "Not authorized"
 
     status, zone = call("POST", f"{farm.api}/zones", farm.token, ZONE)

@@ -12,7 +12,7 @@ import pytest
 
 from edge.schedule import IrrigationSchedule, Outcome
 from edge.valve import Valves
-from smartfarm.records import Recommendation
+from smartfarm.records import IrrigationCommand, Recommendation
 from smartfarm.settings import MqttSettings
 
 T0 = datetime(2026, 7, 1, 6, tzinfo=UTC)
@@ -215,3 +215,43 @@ def test_advice_past_its_valid_until_is_dropped_not_applied() -> None:
     fresh.offer(rec("a", start_h=1))
     assert [i.recommendation for i in fresh.due(T0 + timedelta(hours=2))] == [str(IDS["a"])]
     assert fresh.expired == 0
+
+
+def command(name: str, amount_mm: float = 12.0, start_h: float = 1.0) -> IrrigationCommand:
+    return IrrigationCommand.create(
+        id=uuid.uuid4(),
+        recommendation=IDS[name],
+        farm="valley-farm",
+        zone="lettuce-south",
+        amount_mm=amount_mm,
+        start_at=T0 + timedelta(hours=start_h),
+        valid_until=T0 + timedelta(hours=start_h + 2),
+        accepted_at=T0,
+        accepted_by="farm office",
+    )
+
+
+def test_an_accepted_irrigation_is_held_until_its_start_and_applied_once() -> None:
+    schedule = IrrigationSchedule()
+    assert schedule.accept(command("a")) is Outcome.SCHEDULED
+    assert schedule.due(T0) == []
+    (applied,) = schedule.due(T0 + timedelta(hours=1))
+    assert (applied.amount_mm, applied.recommendation) == (12.0, str(IDS["a"]))
+    assert schedule.accept(command("a")) is Outcome.REPEATED, "a command heard twice opens the valve once"
+    assert schedule.offer(rec("a")) is Outcome.REPEATED, "the recommendation it answered, heard later, too"
+    assert schedule.due(T0 + timedelta(days=1)) == []
+
+
+def test_an_accepted_irrigation_held_from_its_recommendation_takes_the_persons_amount() -> None:
+    schedule = IrrigationSchedule()
+    assert schedule.offer(rec("a", amount_mm=10.0, start_h=3)) is Outcome.SCHEDULED
+    assert schedule.accept(command("a", amount_mm=6.0, start_h=1)) is Outcome.SCHEDULED
+    (applied,) = schedule.due(T0 + timedelta(hours=1))
+    assert applied.amount_mm == 6.0 and len(schedule.pending) == 0
+
+
+def test_an_accepted_irrigation_already_cancelled_is_not_revived() -> None:
+    schedule = IrrigationSchedule()
+    assert schedule.offer(rec("b", amount_mm=0.0, supersedes="a")) is Outcome.CANCELLED  # the cancel came first
+    assert schedule.accept(command("a")) is Outcome.REFUSED
+    assert schedule.due(T0 + timedelta(days=1)) == [] and schedule.cancelled == 1

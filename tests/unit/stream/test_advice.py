@@ -11,7 +11,7 @@ from typing import Any
 from ml.scoring import Baselines
 from smartfarm.layout import SensorKind
 from smartfarm.records import RecommendationKind
-from stream.advice import ID_NAMESPACE, ISSUED_FOR_S, REVISED_MM, Issued, advise, changed, readvise
+from stream.advice import ID_NAMESPACE, ISSUED_FOR_S, REVISED_MM, Issued, advise, changed, forget_declined, readvise
 from tests.unit.ml.builders import END, HOUR, context, hour, series
 
 SCORER = Baselines()
@@ -175,3 +175,15 @@ def test_changed_is_about_severity_and_a_real_change_of_water() -> None:
     assert not changed(was, same)
     assert changed(was, replace(same, amount_mm=10.0 + REVISED_MM))
     assert changed(was, replace(same, severity=Severity.WARNING))
+
+
+def test_a_declined_irrigation_is_no_longer_counted_nor_cancelled_and_its_quiet_time_stands() -> None:
+    state: dict[str, Any] = {}
+    (planned,) = irrigations(advise(SCORER, context(aggregates=soil(20.5)), state))
+    assert not forget_declined(state, {str(uuid.uuid4())}), "another recommendation's decline changes nothing"
+    assert forget_declined(state, {str(planned.id)}) and state["pending"] is None
+    end = END + HOUR
+    wet = [*soil(24.8, end), hour(SensorKind.RAINFALL, end, 2.5, count=12)]
+    assert not irrigations(advise(SCORER, context(aggregates=wet, end=end), state)), "nothing left to cancel"
+    dry = END + 2 * HOUR
+    assert not irrigations(advise(SCORER, context(aggregates=soil(20.0, dry), end=dry), state)), "still quiet"

@@ -1,0 +1,242 @@
+"""The farm's advice inbox: recommendations as issued, where each stands (open, accepted, declined, applied,
+cancelled), and a person's answer to one.
+
+Accepting an irrigation sends its command to the zone's valve: an ``IrrigationCommand`` on Kafka's ``commands``
+topic, confirmed before the API answers, which the bridge publishes on the zone's MQTT commands topic. Every
+decision is stored in InfluxDB (``advice_decision``), where the inbox reads it and the advisor learns of declines:
+a declined irrigation's water is no longer counted as coming (``stream.advice``).
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api.changes import Changing
+from api.deps import MAX_RANGE, Influx, Registry, allowed, client, farm_of, instant, zone_of
+from api.problems import Problem
+from smartfarm.errors import ServiceError, StorageError
+from smartfarm.records import AdviceStatus, IrrigationCommand, RecommendationKind, Severity
+from storage.registry.store import Client, Scope
+from storage.schema import DecisionPoint
+from storage.zones import decisions, recommendation, recommendations, superseded
+
+DECIDABLE_FOR = timedelta(days=30)
+"""How far back a recommendation can still be answered (irrigation advice stands for 12 hours; the rest is for
+the record)."""
+
+
+class IssuedAdvice(BaseModel):
+    """A recommendation as it was issued (``supersedes``: an earlier one it replaced or cancelled), and where it
+    stands now."""
+
+    id: UUID
+    zone: str
+    kind: RecommendationKind
+    severity: Severity
+    issued_at: datetime
+    valid_until: datetime | None = Field(None, description="after this the advice no longer stands")
+    message: str
+    model: str
+    confidence: float
+    amount_mm: float | None = None
+    start_at: datetime | None = None
+    device: str | None = None
+    sensor: str | None = None
+    supersedes: UUID | None = None
+    status: AdviceStatus = AdviceStatus.OPEN
+    decided_at: datetime | None = Field(None, description="when a person accepted, declined or applied it")
+    decided_by: str | None = None
+
+
+class AdvicePage(BaseModel):
+    """One page of recommendations, newest first; ``next_offset`` asks for the next page (None on the last)."""
+
+    items: list[IssuedAdvice]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class Acceptance(BaseModel):
+    """An acceptance, optionally with another amount or start than advised (irrigation only)."""
+
+    amount_mm: float | None = Field(None, gt=0, le=500, description="water to apply; default: the advised amount")
+    start_at: AwareDatetime | None = Field(None, description="when the valve opens; default: as advised, or now")
+    note: str | None = Field(None, max_length=500)
+
+
+class Declination(BaseModel):
+    note: str | None = Field(None, max_length=500, description="why, for the record (the advisor keeps it)")
+
+
+class Decided(BaseModel):
+    """The recommendation as it stands after the answer, and the command sent to the valve (accepted irrigation)."""
+
+    recommendation: IssuedAdvice
+    command: IrrigationCommand | None = None
+
+
+advice = APIRouter(prefix="/farms/{farm}", tags=["advice"])
+reading = [Depends(allowed(Scope.READ))]
+writing = [Depends(allowed(Scope.WRITE))]
+DECISION_RESPONSES: dict[int | str, dict[str, object]] = {
+    409: {"description": "Conflict"},
+    503: {"description": "Service Unavailable"},
+}
+
+
+def _issued(row: dict[str, Any], decided: dict[str, dict[str, Any]], replaced: set[str]) -> IssuedAdvice:
+    fields = {k: row[k] for k in IssuedAdvice.model_fields if k != "issued_at" and row.get(k) is not None}
+    decision = decided.get(str(row["id"]))
+    if decision is not None:
+        fields |= {
+            "status": decision["status"],
+            "decided_at": instant(decision["time"]),
+            "decided_by": decision["decided_by"],
+        }
+    elif str(row["id"]) in replaced:
+        fields["status"] = AdviceStatus.CANCELLED
+    return IssuedAdvice(issued_at=instant(row["time"]), **fields)
+
+
+@advice.get("/recommendations", response_model=AdvicePage, dependencies=reading)
+def list_recommendations(
+    registry: Registry,
+    influx: Influx,
+    farm: str,
+    zone: str | None = None,
+    kind: RecommendationKind | None = None,
+    start: Annotated[AwareDatetime | None, Query(description="from (ISO 8601 with offset); default a week ago")] = None,
+    end: Annotated[AwareDatetime | None, Query(description="until (exclusive); default now")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> AdvicePage:
+    """The farm's recommendations issued in a time range, newest first, by zone and kind if asked, each with
+    where it stands."""
+    if zone is not None:
+        zone_of(registry, farm, zone)
+    else:
+        farm_of(registry, farm)
+    until = end or datetime.now(UTC)
+    since = start or until - timedelta(days=7)
+    if not since < until or until - since > MAX_RANGE:
+        raise Problem(422, f"start must be before end, at most {MAX_RANGE.days} days apart")
+    rows = recommendations(
+        influx, farm, since.timestamp(), until.timestamp(), zone=zone, kind=kind, limit=limit + 1, offset=offset
+    )
+    decided = decisions(influx, farm, since.timestamp(), zone)
+    replaced = superseded(influx, farm, since.timestamp())
+    items = [_issued(r, decided, replaced) for r in rows[:limit]]
+    return AdvicePage(
+        items=items, limit=limit, offset=offset, next_offset=offset + limit if len(rows) > limit else None
+    )
+
+
+def _open(influx: Influx, farm: str, rid: UUID, now: datetime) -> dict[str, Any]:
+    """The stored recommendation ``rid`` if it can still be answered: 404 if there is none (of this farm, in the
+    last ``DECIDABLE_FOR``), 409 if it was answered already or replaced."""
+    since = (now - DECIDABLE_FOR).timestamp()
+    row = recommendation(influx, farm, str(rid), since, now.timestamp() + 60)
+    if row is None:
+        raise Problem(404, f"farm {farm!r} has no recommendation {rid} issued in the last {DECIDABLE_FOR.days} days")
+    decision = decisions(influx, farm, since, row["zone"]).get(str(rid))
+    if decision is not None:
+        raise Problem(409, f"recommendation {rid} was {decision['status']} already, by {decision['decided_by']}")
+    if str(rid) in superseded(influx, farm, since):
+        raise Problem(409, f"recommendation {rid} was replaced by a later one: answer that instead")
+    return row
+
+
+def _decide(
+    influx: Influx,
+    row: dict[str, Any],
+    status: AdviceStatus,
+    who: Client,
+    now: datetime,
+    note: str | None,
+    command: IrrigationCommand | None = None,
+) -> IssuedAdvice:
+    """Store a person's answer to the recommendation ``row``; the recommendation as it stands after it."""
+    point = DecisionPoint(
+        time=now,
+        farm=who.farm,
+        zone=row["zone"],
+        recommendation=str(row["id"]),
+        status=status.value,
+        decided_by=who.name,
+        amount_mm=command.amount_mm if command else None,
+        start_at=command.start_at.isoformat() if command else None,
+        command=str(command.id) if command else None,
+        note=note,
+    )
+    try:
+        influx.write([point])
+    except StorageError as exc:
+        raise Problem(503, f"the decision could not be stored: {exc}", {"Retry-After": "10"}) from exc
+    decided = {"status": status.value, "time": int(now.timestamp() * 1e9), "decided_by": who.name}
+    return _issued(row, {str(row["id"]): decided}, set())
+
+
+@advice.post(
+    "/recommendations/{rid}/accept", response_model=Decided, dependencies=writing, responses=DECISION_RESPONSES
+)
+def accept(
+    influx: Influx,
+    changing: Changing,
+    farm: str,
+    rid: UUID,
+    who: Annotated[Client, Depends(client)],
+    body: Acceptance | None = None,
+) -> Decided:
+    """Accept a recommendation. An irrigation's command goes to the zone's valve (once Kafka has it, this
+    answers); an irrigation past its ``valid_until`` can no longer be accepted (the advisor advises again if the
+    zone still needs water)."""
+    body = body or Acceptance()
+    now = datetime.now(UTC)
+    row = _open(influx, farm, rid, now)
+    command = None
+    if row["kind"] == RecommendationKind.IRRIGATION.value and (body.amount_mm or row.get("amount_mm")):
+        valid_until = datetime.fromisoformat(row["valid_until"]) if row.get("valid_until") else None
+        if valid_until is not None and valid_until < now:
+            raise Problem(409, f"recommendation {rid} expired at {valid_until.isoformat()}: wait for new advice")
+        advised = datetime.fromisoformat(row["start_at"]) if row.get("start_at") else now
+        start = body.start_at or max(advised, now)
+        command = IrrigationCommand.create(
+            id=uuid.uuid4(),
+            recommendation=rid,
+            farm=farm,
+            zone=row["zone"],
+            amount_mm=body.amount_mm or float(row["amount_mm"]),
+            start_at=start,
+            valid_until=max(valid_until or start, start) + timedelta(hours=1),
+            accepted_at=now,
+            accepted_by=who.name,
+        )
+        try:
+            changing.publisher.command(command)
+        except ServiceError as exc:
+            raise Problem(503, f"the valve's command was not sent: {exc}", {"Retry-After": "10"}) from exc
+    elif body.amount_mm is not None or body.start_at is not None:
+        raise Problem(422, "only an irrigation takes an amount or a start")
+    decided = _decide(influx, row, AdviceStatus.ACCEPTED, who, now, body.note, command)
+    return Decided(recommendation=decided, command=command)
+
+
+@advice.post(
+    "/recommendations/{rid}/decline", response_model=Decided, dependencies=writing, responses=DECISION_RESPONSES
+)
+def decline(
+    influx: Influx, farm: str, rid: UUID, who: Annotated[Client, Depends(client)], body: Declination | None = None
+) -> Decided:
+    """Decline a recommendation: recorded, and for an irrigation the advisor stops counting its water as coming
+    (it advises again, after its quiet time, if the zone still needs water)."""
+    now = datetime.now(UTC)
+    row = _open(influx, farm, rid, now)
+    decided = _decide(influx, row, AdviceStatus.DECLINED, who, now, body.note if body else None)
+    return Decided(recommendation=decided)

@@ -1,0 +1,95 @@
+"""The advice inbox over real HTTP: accepting an irrigation sends its command through Kafka and the bridge to the
+simulated valve, which opens at the accepted start; a decline is recorded and shown; an answered or replaced
+recommendation cannot be answered again. Real Mosquitto, Kafka, InfluxDB and bridge."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from edge.valve import Valves
+from smartfarm.credentials import device_password
+from smartfarm.identifiers import valves_user
+from smartfarm.records import Recommendation
+from storage.schema import recommendation_point
+from tests.integration.api.stack import FARM, Farm, call
+from tests.integration.pipeline import wait_for
+
+ZONE = "tomato-north"
+
+
+def irrigation(issued: datetime, amount_mm: float, start_in: timedelta, **more: object) -> Recommendation:
+    return Recommendation.create(
+        id=uuid.uuid4(),
+        farm=FARM,
+        zone=ZONE,
+        kind="irrigation",
+        severity="advisory",
+        issued_at=issued,
+        valid_until=issued + timedelta(hours=12),
+        message="Irrigate 12 mm: the root zone will reach its trigger within 3 hours.",
+        model="advisor@3",
+        confidence=0.8,
+        amount_mm=amount_mm,
+        start_at=issued + start_in,
+        **more,
+    )
+
+
+def test_accepting_an_irrigation_opens_the_valve_and_a_decline_is_recorded(farm: Farm) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    accepted = irrigation(now - timedelta(minutes=30), 12.0, timedelta(hours=2))
+    declined = irrigation(now - timedelta(minutes=20), 8.0, timedelta(hours=1))
+    replaced = irrigation(now - timedelta(minutes=15), 5.0, timedelta(hours=1))
+    replacing = irrigation(now - timedelta(minutes=10), 4.0, timedelta(hours=1), supersedes=replaced.id)
+    farm.influx.write(recommendation_point(r) for r in (accepted, declined, replaced, replacing))
+
+    user = valves_user(farm.edge.shard_index)
+    valves = Valves([FARM], farm.mqtt, user, device_password(farm.edge.device_secret, user), follow="accepted")
+    valves.start()
+    try:
+        wait_for("the valves' subscription", lambda: valves.client.is_connected(), 10)
+        time.sleep(0.5)  # the SUBACK
+        start = now + timedelta(minutes=5)
+        body = {"amount_mm": 10.5, "start_at": start.isoformat(), "note": "a bit less: rain last night"}
+        status, answer = call("POST", f"{farm.api}/recommendations/{accepted.id}/accept", farm.token, body)
+        assert status == 200, answer
+        assert (
+            answer["recommendation"]["status"] == "accepted" and answer["recommendation"]["decided_by"] == "farm office"
+        )
+        command = answer["command"]
+        assert command["amount_mm"] == 10.5 and command["recommendation"] == str(accepted.id)
+
+        opened: list = []
+
+        def valve_opens() -> bool:
+            opened.extend(valves.due(start))
+            return bool(opened)
+
+        wait_for("the valve to receive the accepted irrigation", valve_opens, 30)
+        (irrigated,) = opened
+        assert (irrigated.zone, irrigated.amount_mm, irrigated.recommendation) == (ZONE, 10.5, str(accepted.id))
+        assert irrigated.start_at == start
+        assert valves.due(start + timedelta(hours=1)) == [], "once"
+    finally:
+        valves.close()
+
+    status, answer = call("POST", f"{farm.api}/recommendations/{declined.id}/decline", farm.token, {"note": "busy"})
+    assert status == 200 and answer["recommendation"]["status"] == "declined" and answer["command"] is None
+
+    for rid, expected in ((accepted.id, "accepted"), (declined.id, "declined"), (replaced.id, "replaced")):
+        status, problem = call("POST", f"{farm.api}/recommendations/{rid}/accept", farm.token)
+        assert status == 409 and expected in problem["detail"], problem
+    status, problem = call("POST", f"{farm.api}/recommendations/{uuid.uuid4()}/decline", farm.token)
+    assert status == 404 and problem["status"] == 404
+
+    status, page = call("GET", f"{farm.api}/recommendations?zone={ZONE}", farm.token)
+    assert status == 200
+    statuses = {item["id"]: item["status"] for item in page["items"]}
+    assert statuses == {
+        str(accepted.id): "accepted",
+        str(declined.id): "declined",
+        str(replaced.id): "cancelled",
+        str(replacing.id): "open",
+    }
