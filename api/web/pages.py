@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -23,6 +24,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from api.advice import accept, decline
+from api.changes import Changing
 from api.deps import Registry, allowed, farm_of, influx_of, instant, one_of
 from api.problems import Problem
 from api.web.charts import Chart, Mark, Series, render
@@ -37,6 +40,7 @@ from smartfarm.layout import Farm, SensorKind
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
 from storage.zones import (
+    decisions,
     devices_seen,
     latest_forecasts,
     latest_hour,
@@ -44,6 +48,7 @@ from storage.zones import (
     recommendations,
     soil_forecasts,
     stored_aggregates,
+    superseded,
     zone_states,
 )
 
@@ -135,6 +140,23 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
+async def posted(request: Request) -> dict[str, str]:
+    """A form of one of our pages: its fields, if it carries the session's form token (403 otherwise)."""
+    fields = await _form(request)
+    if not hmac.compare_digest(fields.get("form_token", ""), form_token(request.cookies.get(COOKIE, ""))):
+        raise Problem(403, "this form is out of date: open the page again and send it from there")
+    return fields
+
+
+def writer(farm: str, who: Annotated[Client, Depends(signed_in)]) -> Client:
+    """The signed-in client, if it may change ``farm``: 404 for another farm, 403 without the write scope."""
+    return allowed(Scope.WRITE)(farm, who)
+
+
+Posted = Annotated[dict[str, str], Depends(posted)]
+Writer = Annotated[Client, Depends(writer)]
+
+
 def farm_now(influx: InfluxClient, farm: str) -> datetime:
     """The farm's "now": the end of its newest scored hour, or the wall clock before there is one."""
     hour = latest_hour(influx, farm)
@@ -142,11 +164,13 @@ def farm_now(influx: InfluxClient, farm: str) -> datetime:
 
 
 def _advice(influx: InfluxClient, farm: str, since: datetime, now: datetime, zone: str | None = None) -> list[Advice]:
+    """The farm's advice issued from ``since`` to ``now`` (the zone's only, if given), each where it stands."""
     # Advice is issued at an hour's close, which is the farm's now at the latest: an hour more is margin.
     rows = recommendations(
         influx, farm, since.timestamp(), (now + timedelta(hours=1)).timestamp(), zone=zone, limit=500
     )
-    return advice_of(rows)
+    start = since.timestamp()
+    return advice_of(rows, decisions(influx, farm, start, zone), superseded(influx, farm, start))
 
 
 def _frame(request: Request, farm: Farm, who: Client, now: datetime, **context: Any) -> dict[str, Any]:
@@ -157,7 +181,7 @@ def _frame(request: Request, farm: Farm, who: Client, now: datetime, **context: 
         "now": now,
         "when": lambda at: local_time(at, tz) if at else "-",
         "form_token": form_token(request.cookies.get(COOKIE, "")),
-        "can_decide": False,
+        "can_decide": Scope.WRITE in who.scopes,
         "who": who,
         **context,
     }
@@ -198,10 +222,7 @@ async def signin(request: Request, registry: Registry) -> Response:
 
 
 @pages.post(f"{PREFIX}/signout")
-async def signout(request: Request) -> Response:
-    given = (await _form(request)).get("form_token", "")
-    if not hmac.compare_digest(given, form_token(request.cookies.get(COOKIE, ""))):
-        raise Problem(403, "this form is out of date: open the page again and sign out from there")
+def signout(form: Posted) -> Response:
     response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
@@ -259,7 +280,9 @@ def zone_charts(
     rain = [(a.window_start.timestamp(), a.mean * a.count) for a in hourly if a.kind is SensorKind.RAINFALL]
     air = [a for a in hourly if a.kind is SensorKind.AIR_TEMPERATURE]
     irrigation = _advice(influx, farm.id, start - timedelta(days=1), now, zone)
-    water = [(a.start_at.timestamp(), a.amount_mm) for a in irrigation if a.is_open_irrigation and a.start_at]
+    water = [
+        (a.issued.start_at.timestamp(), a.issued.amount_mm) for a in irrigation if a.is_planned and a.issued.start_at
+    ]
     hour = 2 * 3600.0  # a scored hour missing for longer than this is a gap, not a line
     charts = (
         Chart(
@@ -317,3 +340,18 @@ def devices_page(request: Request, registry: Registry, influx: Influx, farm: str
     return _page(
         request, "devices.html", **_frame(request, layout, who, now, health=health, names=names, tab="devices")
     )
+
+
+@pages.post(f"{PREFIX}/farms/{{farm}}/inbox/{{rid}}/accept")
+def accept_page(influx: Influx, changing: Changing, farm: str, rid: UUID, who: Writer, form: Posted) -> Response:
+    """Accept an irrigation from the inbox: what ``POST /farms/{farm}/recommendations/{rid}/accept`` does (the
+    command to the valve, the decision stored), then back to the inbox."""
+    accept(influx, changing, farm, rid, who, None)
+    return RedirectResponse(f"{PREFIX}/farms/{farm}/inbox#advice-{rid}", status_code=303)
+
+
+@pages.post(f"{PREFIX}/farms/{{farm}}/inbox/{{rid}}/decline")
+def decline_page(influx: Influx, farm: str, rid: UUID, who: Writer, form: Posted) -> Response:
+    """Decline an irrigation from the inbox: what ``POST /farms/{farm}/recommendations/{rid}/decline`` does."""
+    decline(influx, farm, rid, who, None)
+    return RedirectResponse(f"{PREFIX}/farms/{farm}/inbox#advice-{rid}", status_code=303)

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from api.advice import IssuedAdvice, as_issued
 from api.deps import instant
 from smartfarm.layout import Device, Zone
-from smartfarm.records import RecommendationKind, Severity
+from smartfarm.records import AdviceStatus, RecommendationKind
 from storage.zones import DeviceSeen
 
 ALERT_KINDS = (
@@ -51,60 +52,48 @@ def local_time(at: datetime, tz: ZoneInfo) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Advice:
-    """A recommendation as the inbox shows it."""
+    """A recommendation as the pages show it: as issued and where it stands (the JSON inbox's own
+    ``api.advice.IssuedAdvice``), with the words and tests the pages need."""
 
-    id: str
-    zone: str
-    kind: RecommendationKind
-    severity: Severity
-    issued_at: datetime
-    message: str
-    model: str
-    confidence: float
-    amount_mm: float | None
-    start_at: datetime | None
-    supersedes: str | None
-    replaced: bool
-    """A later recommendation supersedes this one (a new plan, or a cancellation)."""
+    issued: IssuedAdvice
+
+    @property
+    def id(self) -> str:
+        return str(self.issued.id)
 
     @property
     def headline(self) -> str:
-        if self.is_cancellation:
-            return "Do not water"
-        return HEADLINES[self.kind]
+        return "Do not water" if self.is_cancellation else HEADLINES[self.issued.kind]
 
     @property
     def is_cancellation(self) -> bool:
-        return self.kind is RecommendationKind.IRRIGATION and self.supersedes is not None and not self.amount_mm
+        i = self.issued
+        return i.kind is RecommendationKind.IRRIGATION and i.supersedes is not None and not i.amount_mm
 
     @property
-    def is_open_irrigation(self) -> bool:
-        """An irrigation to do: water to give, not replaced by a later plan or cancelled."""
-        return self.kind is RecommendationKind.IRRIGATION and bool(self.amount_mm) and not self.replaced
+    def is_watering(self) -> bool:
+        """An irrigation with water to give."""
+        return self.issued.kind is RecommendationKind.IRRIGATION and bool(self.issued.amount_mm)
+
+    @property
+    def is_planned(self) -> bool:
+        """Water that is coming: an irrigation open or accepted (not declined, replaced or cancelled)."""
+        return self.is_watering and self.issued.status in (AdviceStatus.OPEN, AdviceStatus.ACCEPTED)
+
+    @property
+    def is_decidable(self) -> bool:
+        """An irrigation nobody has answered yet, and no later advice replaced."""
+        return self.is_watering and self.issued.status is AdviceStatus.OPEN
+
+    def stands_at(self, now: datetime) -> bool:
+        """Whether the advice still stands at ``now`` (its ``valid_until`` not passed)."""
+        return self.issued.valid_until is None or self.issued.valid_until >= now
 
 
-def advice_of(rows: Iterable[Mapping[str, Any]]) -> list[Advice]:
-    """The rows of ``storage.zones.recommendations`` as advice, in their order, each marked ``replaced`` when
-    another of the rows supersedes it."""
-    rows = list(rows)
-    superseded = {str(r["supersedes"]) for r in rows if r.get("supersedes")}
-    return [
-        Advice(
-            id=str(r["id"]),
-            zone=str(r["zone"]),
-            kind=RecommendationKind(r["kind"]),
-            severity=Severity(r["severity"]),
-            issued_at=instant(r["time"]),
-            message=str(r["message"]),
-            model=str(r["model"]),
-            confidence=float(r["confidence"]),
-            amount_mm=r.get("amount_mm"),
-            start_at=datetime.fromisoformat(r["start_at"]) if r.get("start_at") else None,
-            supersedes=str(r["supersedes"]) if r.get("supersedes") else None,
-            replaced=str(r["id"]) in superseded,
-        )
-        for r in rows
-    ]
+def advice_of(rows: Iterable[dict[str, Any]], decided: dict[str, dict[str, Any]], replaced: set[str]) -> list[Advice]:
+    """The rows of ``storage.zones.recommendations`` as advice, in their order, each standing as its newest
+    decision (``storage.zones.decisions``) or a later recommendation (``superseded``) says: the JSON inbox's rule."""
+    return [Advice(as_issued(r, decided, replaced)) for r in rows]
 
 
 class Moisture:
@@ -127,9 +116,9 @@ class ZoneCard:
     depletion_mm: float | None
     raw_mm: float | None
     next_irrigation: Advice | None
-    """The newest open irrigation whose valve opens at or after the farm's now."""
+    """The newest planned irrigation (open or accepted) whose valve opens at or after the farm's now."""
     last_irrigation: Advice | None
-    """The newest open irrigation whose time had come by the farm's now."""
+    """The newest planned irrigation whose time had come by the farm's now."""
     alerts: Sequence[Advice]
 
     @property
@@ -155,9 +144,9 @@ class ZoneCard:
 def zone_card(zone: Zone, state: Mapping[str, Any] | None, advice: Sequence[Advice], now: datetime) -> ZoneCard:
     """A zone's card: its newest state, its next and its last open irrigation, and its alerts of the last day
     (``advice``: the farm's recent recommendations, newest first)."""
-    ours = [a for a in advice if a.zone == zone.id]
-    alerts = [a for a in ours if a.kind in ALERT_KINDS and now - a.issued_at <= ALERTS_WITHIN]
-    open_ = [a for a in ours if a.is_open_irrigation]
+    ours = [a for a in advice if a.issued.zone == zone.id]
+    alerts = [a for a in ours if a.issued.kind in ALERT_KINDS and now - a.issued.issued_at <= ALERTS_WITHIN]
+    planned = [a for a in ours if a.is_planned]
     return ZoneCard(
         zone=zone,
         at=instant(state["time"]) if state else None,
@@ -166,8 +155,8 @@ def zone_card(zone: Zone, state: Mapping[str, Any] | None, advice: Sequence[Advi
         field_capacity_pct=state.get("field_capacity_pct") if state else None,
         depletion_mm=state.get("depletion_mm") if state else None,
         raw_mm=state.get("raw_mm") if state else None,
-        next_irrigation=next((a for a in open_ if a.start_at is None or a.start_at >= now), None),
-        last_irrigation=next((a for a in open_ if a.start_at is not None and a.start_at < now), None),
+        next_irrigation=next((a for a in planned if a.issued.start_at is None or a.issued.start_at >= now), None),
+        last_irrigation=next((a for a in planned if a.issued.start_at is not None and a.issued.start_at < now), None),
         alerts=alerts,
     )
 

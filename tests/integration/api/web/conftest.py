@@ -8,7 +8,6 @@ driver fails the test with the command that installs them, as a missing service 
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 from collections.abc import Iterator
@@ -64,19 +63,3 @@ def screenshots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("SMARTFARM_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def save_page(chrome: webdriver.Chrome, path: Path) -> Path:
-    """The whole page, not only what the phone's screen shows, as a PNG."""
-    metrics = chrome.execute_cdp_cmd("Page.getLayoutMetrics", {})
-    size = metrics["cssContentSize"]
-    shot = chrome.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {
-            "format": "png",
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": PHONE["width"], "height": size["height"], "scale": 1},
-        },
-    )
-    path.write_bytes(base64.b64decode(shot["data"]))
-    return path

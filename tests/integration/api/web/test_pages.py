@@ -4,7 +4,6 @@ device health show what the database holds, and a farm's token opens nothing of 
 
 from __future__ import annotations
 
-import contextlib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,9 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.wait import WebDriverWait
 
 from api.app import create_app, serve_in_thread
 from cli.services import InfluxDB, free_port
@@ -30,7 +27,7 @@ from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from storage.zones import latest_hour, latest_state, recommendations, zone_states
 from tests.helpers import unique
-from tests.integration.api.web.conftest import save_page
+from tests.integration.api.web.browsing import click, save_page, sign_in_at
 from tests.integration.zonedata import step_zones, store_readings
 
 START = datetime(2026, 6, 1, 7, tzinfo=UTC)
@@ -72,21 +69,7 @@ def site(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def sign_in(chrome: webdriver.Chrome, site: Site, token: str) -> None:
-    chrome.delete_all_cookies()
-    chrome.get(f"{site.base}/app/")
-    chrome.find_element(By.ID, "token").send_keys(token)
-    click(chrome, By.CSS_SELECTOR, "form.signin button")
-
-
-def click(chrome: webdriver.Chrome, by: str, what: str) -> None:
-    """Click a link or a form's button and wait until the page it opens has replaced this one and loaded."""
-    chrome.execute_script("window.beforeClick = true")  # a mark that the next document will not have
-    # chromedriver may lose the button, or fail a look at the page, while the next page replaces it
-    with contextlib.suppress(WebDriverException):
-        chrome.find_element(by, what).click()
-    WebDriverWait(chrome, 10, ignored_exceptions=(WebDriverException,)).until(
-        lambda d: d.execute_script("return !window.beforeClick && document.readyState === 'complete'")
-    )
+    sign_in_at(chrome, site.base, token)
 
 
 def texts(chrome: webdriver.Chrome, css: str) -> list[str]:
@@ -162,7 +145,8 @@ def test_a_zone_page_charts_its_moisture_rain_water_and_temperature(
 
 
 def test_the_inbox_explains_the_farms_advice(browser: webdriver.Chrome, site: Site, screenshots: Path) -> None:
-    sign_in(browser, site, site.token)
+    office = site.registry.issue_token(site.farm.id, "farm office", [Scope.READ, Scope.WRITE])
+    sign_in(browser, site, office)
     click(browser, By.LINK_TEXT, "Advice")
     now = latest_hour(site.influx, site.farm.id) or 0
     stored = recommendations(site.influx, site.farm.id, now - 7 * 86400, now + 3600, limit=500)
@@ -174,8 +158,23 @@ def test_the_inbox_explains_the_farms_advice(browser: webdriver.Chrome, site: Si
     irrigations = [r for r in stored if r["kind"] == "irrigation" and r.get("amount_mm")]
     for r in irrigations:
         assert f"{r['amount_mm']:.1f} mm" in browser.find_element(By.ID, f"advice-{r['id']}").text
-    assert browser.find_elements(By.CSS_SELECTOR, ".decide button") == [], "accept and decline are not wired yet"
+    replaced = {str(r["supersedes"]) for r in stored if r.get("supersedes")}
+    farm_now = datetime.fromtimestamp(now, UTC)
+    standing = [
+        f"advice-{r['id']}"
+        for r in irrigations
+        if str(r["id"]) not in replaced and datetime.fromisoformat(r["valid_until"]) >= farm_now
+    ]
+    deciding = browser.find_elements(By.CSS_SELECTOR, "article.advice:has(.decide)")
+    assert [a.get_attribute("id") for a in deciding] == standing, "accept or decline each standing irrigation"
+    expired = [r for r in irrigations if str(r["id"]) not in replaced and f"advice-{r['id']}" not in standing]
+    for r in expired:
+        assert "No longer stands" in browser.find_element(By.ID, f"advice-{r['id']}").text
+    assert standing or expired, "the three days hold an irrigation to answer or one past its time"
     save_page(browser, screenshots / "inbox.png")
+    sign_in(browser, site, site.token)
+    click(browser, By.LINK_TEXT, "Advice")
+    assert browser.find_elements(By.CSS_SELECTOR, ".decide button") == [], "a read token may not answer"
 
 
 def test_device_health_shows_each_devices_last_reading(browser: webdriver.Chrome, site: Site) -> None:

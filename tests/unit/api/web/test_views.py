@@ -1,8 +1,9 @@
-"""What the pages say, from rows as InfluxDB returns them: replaced advice, the next and last watering, the day's
-alerts, the soil in a word, and whether a device is online."""
+"""What the pages say, from rows as InfluxDB returns them: where advice stands, the next and last watering, the
+day's alerts, the soil in a word, and whether a device is online."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ import pytest
 
 from api.web.views import Moisture, advice_of, device_health, local_time, zone_card
 from smartfarm.layout import load_layout
+from smartfarm.records import AdviceStatus
 from storage.zones import DeviceSeen
 
 NS = 1_000_000_000
@@ -19,11 +21,14 @@ FARM = load_layout().farms[0]
 ZONE = FARM.zones[0]
 
 
-def row(id: str, kind: str, hours_ago: float, **fields: Any) -> dict[str, Any]:
+CANCEL, PLANNED, ACCEPTED, DECLINED, FROST, HEAT, OTHER_ZONE = (uuid.UUID(int=i) for i in range(1, 8))
+
+
+def row(id: uuid.UUID, kind: str, hours_ago: float, **fields: Any) -> dict[str, Any]:
     issued = NOW - timedelta(hours=hours_ago)
     return {
         "time": int(issued.timestamp() * NS),
-        "id": id,
+        "id": str(id),
         "zone": ZONE.id,
         "kind": kind,
         "severity": "advisory",
@@ -38,25 +43,48 @@ def at(hours: float) -> str:
     return (NOW + timedelta(hours=hours)).isoformat()
 
 
-def test_advice_superseded_by_another_is_replaced_and_a_cancellation_says_do_not_water() -> None:
+def decision(status: str, hours_ago: float) -> dict[str, Any]:
+    return {"status": status, "time": int((NOW - timedelta(hours=hours_ago)).timestamp() * NS), "decided_by": "office"}
+
+
+def test_advice_stands_as_decided_or_replaced_and_a_cancellation_says_do_not_water() -> None:
     rows = [
-        row("c", "irrigation", 1, amount_mm=0.0, supersedes="b"),
-        row("b", "irrigation", 5, amount_mm=20.0, start_at=at(3)),
-        row("a", "frost", 6),
+        row(CANCEL, "irrigation", 1, amount_mm=0.0, supersedes=str(PLANNED)),
+        row(PLANNED, "irrigation", 5, amount_mm=20.0, start_at=at(3)),
+        row(ACCEPTED, "irrigation", 6, amount_mm=10.0, start_at=at(1)),
+        row(DECLINED, "irrigation", 7, amount_mm=10.0, start_at=at(2)),
+        row(FROST, "frost", 6),
     ]
-    cancel, planned, frost = advice_of(rows)
-    assert (cancel.headline, cancel.is_cancellation, cancel.is_open_irrigation) == ("Do not water", True, False)
-    assert planned.replaced and not planned.is_open_irrigation and planned.start_at == NOW + timedelta(hours=3)
-    assert (frost.headline, frost.replaced, frost.issued_at) == ("Frost", False, NOW - timedelta(hours=6))
+    decided = {str(ACCEPTED): decision("accepted", 4), str(DECLINED): decision("declined", 5)}
+    cancel, planned, accepted, declined, frost = advice_of(rows, decided, {str(PLANNED)})
+    assert (cancel.headline, cancel.is_cancellation, cancel.is_watering, cancel.is_decidable) == (
+        "Do not water",
+        True,
+        False,
+        False,
+    )
+    assert planned.issued.status is AdviceStatus.CANCELLED and not planned.is_planned and not planned.is_decidable
+    assert planned.issued.start_at == NOW + timedelta(hours=3)
+    assert accepted.is_planned and not accepted.is_decidable and accepted.issued.decided_by == "office"
+    assert not declined.is_planned and not declined.is_decidable
+    assert (frost.headline, frost.issued.status, frost.issued.issued_at) == (
+        "Frost",
+        AdviceStatus.OPEN,
+        NOW - timedelta(hours=6),
+    )
+    (fresh,) = advice_of([row(PLANNED, "irrigation", 5, amount_mm=20.0, start_at=at(3), valid_until=at(7))], {}, set())
+    assert fresh.is_decidable and fresh.is_planned
+    assert fresh.stands_at(NOW + timedelta(hours=7)) and not fresh.stands_at(NOW + timedelta(hours=7, seconds=1))
 
 
 def test_a_zone_card_shows_the_next_and_the_last_watering_and_the_days_alerts() -> None:
     rows = [
-        row("next", "irrigation", 1, amount_mm=12.0, start_at=at(4)),
-        row("other-zone", "irrigation", 1, amount_mm=9.0, start_at=at(2), zone="elsewhere"),
-        row("heat", "heat", 2),
-        row("last", "irrigation", 20, amount_mm=15.0, start_at=at(-10)),
-        row("old-frost", "frost", 30),
+        row(PLANNED, "irrigation", 1, amount_mm=12.0, start_at=at(4)),
+        row(DECLINED, "irrigation", 1, amount_mm=14.0, start_at=at(5)),
+        row(OTHER_ZONE, "irrigation", 1, amount_mm=9.0, start_at=at(2), zone="elsewhere"),
+        row(HEAT, "heat", 2),
+        row(ACCEPTED, "irrigation", 20, amount_mm=15.0, start_at=at(-10)),
+        row(FROST, "frost", 30),
     ]
     state = {
         "time": int(NOW.timestamp() * NS),
@@ -66,10 +94,11 @@ def test_a_zone_card_shows_the_next_and_the_last_watering_and_the_days_alerts() 
         "depletion_mm": 25.0,
         "raw_mm": 20.0,
     }
-    card = zone_card(ZONE, state, advice_of(rows), NOW)
-    assert card.next_irrigation is not None and card.next_irrigation.id == "next"
-    assert card.last_irrigation is not None and card.last_irrigation.id == "last"
-    assert [a.id for a in card.alerts] == ["heat"], "a day old at most"
+    decided = {str(ACCEPTED): decision("accepted", 19), str(DECLINED): decision("declined", 0.5)}
+    card = zone_card(ZONE, state, advice_of(rows, decided, set()), NOW)
+    assert card.next_irrigation is not None and card.next_irrigation.issued.id == PLANNED, "not the declined one"
+    assert card.last_irrigation is not None and card.last_irrigation.issued.id == ACCEPTED
+    assert [a.issued.id for a in card.alerts] == [HEAT], "a day old at most"
     assert card.word == Moisture.DRY and card.gauge == (48.0, pytest.approx(50.666, abs=1e-3))
     assert zone_card(ZONE, None, [], NOW).word == "No reading yet"
 
