@@ -27,7 +27,7 @@ PHONE = {"width": 412, "height": 915, "deviceScaleFactor": 2, "mobile": True}
 def browser() -> Iterator[webdriver.Chrome]:
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if chromium is None or driver is None:
-        raise ServiceMissingError("chromium and chromium-driver", INSTALL)
+        raise ServiceMissingError("chromium (with chromium-driver)", INSTALL)
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in (
