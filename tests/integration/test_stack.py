@@ -35,6 +35,7 @@ from cli.services.settings import ServicesSettings
 from edge.faults import FaultRecord
 from ml.settings import ModelSettings
 from smartfarm.credentials import device_password
+from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
@@ -267,13 +268,14 @@ def _the_web_app_shows_the_farm(where: dict[str, str]) -> None:
     request = urllib.request.Request(f"{where['api']}/app/farms/{farm}", headers={"Cookie": f"smartfarm_token={token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         page = response.read().decode()
-    request = urllib.request.Request(
-        f"{where['api']}/farms/{farm}/zones/tomato-north/now", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        moisture = json.loads(response.read())["state"]["moisture_pct"]
-    card = page.split('id="zone-tomato-north"', 1)[1].split("</section>", 1)[0]
-    assert f'<span class="value">{moisture:.1f}</span>' in card, card
+    for zone in load_layout().farm(farm).zones:
+        request = urllib.request.Request(
+            f"{where['api']}/farms/{farm}/zones/{zone.id}/now", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            moisture = json.loads(response.read())["state"]["moisture_pct"]
+        card = page.split(f'id="zone-{zone.id}"', 1)[1].split("</section>", 1)[0]
+        assert f'<span class="value">{moisture:.1f}</span>' in card, card
 
 
 def _every_dashboard_query_returns_data(where: dict[str, str], started: datetime) -> None:
