@@ -1,5 +1,5 @@
 """The farm's advice inbox: recommendations as issued, where each stands (open, accepted, declined, applied,
-cancelled), and a person's answer to one.
+cancelled), a person's answer to one, and water logged by hand (an irrigation, a rain gauge reading).
 
 Accepting an irrigation sends its command to the zone's valve: an ``IrrigationCommand`` on Kafka's ``commands``
 topic, confirmed before the API answers, which the bridge publishes on the zone's MQTT commands topic. Every
@@ -11,6 +11,7 @@ a declined irrigation's water is no longer counted as coming (``stream.advice``)
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -18,12 +19,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.changes import Changing
-from api.deps import MAX_RANGE, Influx, Registry, allowed, client, farm_of, instant, zone_of
+from api.deps import Influx, Registry, allowed, client, farm_of, instant, problem_responses, time_range, zone_of
 from api.problems import Problem
 from smartfarm.errors import ServiceError, StorageError
 from smartfarm.records import AdviceStatus, IrrigationCommand, RecommendationKind, Severity
 from storage.registry.store import Client, Scope
-from storage.schema import DecisionPoint
+from storage.schema import DecisionPoint, FieldLogPoint
 from storage.zones import decisions, recommendation, recommendations, superseded
 
 DECIDABLE_FOR = timedelta(days=30)
@@ -75,6 +76,30 @@ class Declination(BaseModel):
     note: str | None = Field(None, max_length=500, description="why, for the record (the advisor keeps it)")
 
 
+class WaterKind(StrEnum):
+    IRRIGATION = "irrigation"
+    RAIN = "rain"
+
+
+class WaterLog(BaseModel):
+    """Water a person logs for a zone: an irrigation applied by hand, or a manual rain gauge reading."""
+
+    kind: WaterKind
+    amount_mm: float = Field(ge=0, le=500)
+    at: AwareDatetime | None = Field(None, description="when it happened; default now")
+    recommendation: UUID | None = Field(None, description="the irrigation recommendation this applied, if any")
+    note: str | None = Field(None, max_length=500)
+
+
+class Logged(BaseModel):
+    zone: str
+    kind: WaterKind
+    amount_mm: float
+    at: datetime
+    logged_by: str
+    recommendation: IssuedAdvice | None = Field(None, description="the recommendation it applied, now applied")
+
+
 class Decided(BaseModel):
     """The recommendation as it stands after the answer, and the command sent to the valve (accepted irrigation)."""
 
@@ -85,10 +110,7 @@ class Decided(BaseModel):
 advice = APIRouter(prefix="/farms/{farm}", tags=["advice"])
 reading = [Depends(allowed(Scope.READ))]
 writing = [Depends(allowed(Scope.WRITE))]
-DECISION_RESPONSES: dict[int | str, dict[str, object]] = {
-    409: {"description": "Conflict"},
-    503: {"description": "Service Unavailable"},
-}
+DECISION_RESPONSES = problem_responses(409, 503)
 
 
 def as_issued(row: dict[str, Any], decided: dict[str, dict[str, Any]], replaced: set[str]) -> IssuedAdvice:
@@ -126,10 +148,7 @@ def list_recommendations(
         zone_of(registry, farm, zone)
     else:
         farm_of(registry, farm)
-    until = end or datetime.now(UTC)
-    since = start or until - timedelta(days=7)
-    if not since < until or until - since > MAX_RANGE:
-        raise Problem(422, f"start must be before end, at most {MAX_RANGE.days} days apart")
+    since, until = time_range(start, end, timedelta(days=7))
     rows = recommendations(
         influx, farm, since.timestamp(), until.timestamp(), zone=zone, kind=kind, limit=limit + 1, offset=offset
     )
@@ -243,3 +262,44 @@ def decline(
     row = _open(influx, farm, rid, now)
     decided = _decide(influx, row, AdviceStatus.DECLINED, who, now, body.note if body else None)
     return Decided(recommendation=decided)
+
+
+@advice.post(
+    "/zones/{zone}/water", status_code=201, response_model=Logged, dependencies=writing, responses=DECISION_RESPONSES
+)
+def log_water(
+    registry: Registry, influx: Influx, farm: str, zone: str, body: WaterLog, who: Annotated[Client, Depends(client)]
+) -> Logged:
+    """Log water the zone got that no sensor of the farm measured: an irrigation applied by hand (naming the
+    recommendation it applied closes that one as applied) or a manual rain gauge reading. Kept for the record
+    and the zone's charts; the advisor sees the water in the soil moisture it brings."""
+    zone_of(registry, farm, zone)
+    now = datetime.now(UTC)
+    at = body.at or now
+    if not now - DECIDABLE_FOR <= at <= now + timedelta(minutes=5):
+        raise Problem(422, f"at must be within the last {DECIDABLE_FOR.days} days, not in the future")
+    answered = None
+    if body.recommendation is not None:
+        if body.kind is not WaterKind.IRRIGATION:
+            raise Problem(422, "only an irrigation applies a recommendation")
+        row = _open(influx, farm, body.recommendation, now)
+        if row["zone"] != zone or row["kind"] != RecommendationKind.IRRIGATION.value:
+            raise Problem(422, f"recommendation {body.recommendation} is no irrigation of zone {zone!r}")
+        answered = _decide(influx, row, AdviceStatus.APPLIED, who, now, body.note)
+    point = FieldLogPoint(
+        time=at,
+        farm=farm,
+        zone=zone,
+        kind=body.kind.value,
+        amount_mm=body.amount_mm,
+        logged_by=who.name,
+        recommendation=str(body.recommendation) if body.recommendation else None,
+        note=body.note,
+    )
+    try:
+        influx.write([point])
+    except StorageError as exc:
+        raise Problem(503, f"the log could not be stored: {exc}", {"Retry-After": "10"}) from exc
+    return Logged(
+        zone=zone, kind=body.kind, amount_mm=body.amount_mm, at=at, logged_by=who.name, recommendation=answered
+    )

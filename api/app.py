@@ -26,6 +26,7 @@ from api.changes import Changes, changes
 from api.deps import (
     PROBLEM_RESPONSES,
     Influx,
+    ModelStore,
     Registry,
     allowed,
     farm_of,
@@ -33,7 +34,11 @@ from api.deps import (
     one_of,
     zone_of,
 )
+from api.health import farm_health
+from api.predictions import predictions
+from api.readings import readings
 from api.web.pages import pages
+from ml.settings import ModelSettings
 from smartfarm import __version__
 from smartfarm.errors import ServiceError
 from smartfarm.layout import Device, Farm, Zone
@@ -145,9 +150,15 @@ def docs(request: Request) -> HTMLResponse:
     )
 
 
-def create_app(registry: FarmRegistry, influx: InfluxClient | None = None, changing: Changes | None = None) -> FastAPI:
+def create_app(
+    registry: FarmRegistry,
+    influx: InfluxClient | None = None,
+    changing: Changes | None = None,
+    models: ModelSettings | None = None,
+) -> FastAPI:
     """The API over ``registry``; ``influx`` serves what the farm measured, ``changing`` lets write tokens add
-    zones and register or retire devices (each routes answers 503 naming the setting without it)."""
+    zones and register or retire devices, ``models`` serves the model registry and predictions (each route answers
+    503 naming the setting without the one it needs)."""
     app = FastAPI(
         title="SmartFarm farm API",
         version=__version__,
@@ -159,10 +170,14 @@ def create_app(registry: FarmRegistry, influx: InfluxClient | None = None, chang
     app.state.registry = registry
     app.state.influx = influx
     app.state.changes = changing
+    app.state.models = ModelStore(models) if models is not None else None
     problems.install(app)
     app.mount(SWAGGER, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
     app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
     app.include_router(service)
+    app.include_router(readings)
+    app.include_router(farm_health)  # before ``farms``: its /devices/health must not be taken for a device's id
+    app.include_router(predictions)
     app.include_router(farms)
     app.include_router(advice)
     app.include_router(changes)

@@ -17,7 +17,7 @@ from typing import Annotated, Protocol
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, SecretStr
 
-from api.deps import Registry, allowed
+from api.deps import Registry, allowed, problem_responses
 from api.problems import Problem
 from smartfarm.credentials import device_password
 from smartfarm.errors import ConfigError, ServiceError
@@ -53,7 +53,10 @@ class Changes:
 def publish_farms(registry: FarmRegistry, publisher: Publisher) -> int:
     """Publish every farm of the registry as it is now (when the API starts: the followers then agree with the
     registry even if it was changed while no API ran); how many."""
-    farms = registry.layout().farms
+    try:
+        farms = registry.layout().farms
+    except ConfigError:  # an empty registry: nothing to publish yet
+        return 0
     for farm in farms:
         publisher.publish(farm)
     return len(farms)
@@ -90,10 +93,7 @@ class RegisteredDevice(BaseModel):
 
 changes = APIRouter(prefix="/farms/{farm}", tags=["changes"], dependencies=[Depends(allowed(Scope.WRITE))])
 
-CHANGE_RESPONSES: dict[int | str, dict[str, object]] = {
-    409: {"description": "Conflict"},
-    503: {"description": "Service Unavailable"},
-}
+CHANGE_RESPONSES = problem_responses(409, 503)
 
 
 def _apply(change: Callable[[Publish], Farm], changing: Changes) -> Farm:

@@ -1,30 +1,48 @@
-"""What the farm API's routes depend on: the registry and InfluxDB the app was made with, the client behind the
-bearer token, and the farm, zone or device a path names (404 otherwise)."""
+"""What the farm API's routes depend on: the registry, InfluxDB and model store the app was made with, the client
+behind the bearer token, the farm, zone or device a path names (404 otherwise), and the time range of a query.
+
+An API started without InfluxDB or without a model store answers the routes that need one 503, naming the setting.
+"""
 
 # No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations at runtime.
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import problems
 from api.problems import Problem
-from smartfarm.errors import ConfigError
+from ml.settings import ModelSettings
+from smartfarm.errors import ConfigError, RegistryError
 from smartfarm.layout import Farm, Zone
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
+
+if TYPE_CHECKING:
+    from ml.registry import Follower, LoadedModel
+    from ml.registry import Registry as ModelRegistry
 
 T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="an API token of the farm (smartfarm api token)")
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}}
-    for status in (401, 403, 404, 422)
-}
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI responses for ``statuses``, each an RFC 9457 problem detail."""
+    return {
+        status: {"description": problems.TITLES[status], "content": {problems.PROBLEM_JSON: {}}} for status in statuses
+    }
+
+
+PROBLEM_RESPONSES = problem_responses(400, 401, 403, 404, 422)
+"""What any route may answer: a body that is no JSON (400), the token (401, 403), the path (404), the input (422)."""
+
+UNAVAILABLE = problem_responses(503)
+"""The responses of a route that needs InfluxDB or the model store."""
 
 
 def registry_of(request: Request) -> FarmRegistry:
@@ -35,20 +53,99 @@ def registry_of(request: Request) -> FarmRegistry:
 Registry = Annotated[FarmRegistry, Depends(registry_of)]
 
 
+def _configured(request: Request, name: str, setting: str, without: str, serves: str) -> Any:
+    """The app's ``name`` (InfluxDB, the model store); 503 naming the ``setting`` that gives it when absent."""
+    found = getattr(request.app.state, name)
+    if found is None:
+        raise Problem(503, f"this API runs without {without}: give it {setting} to serve {serves}")
+    return found
+
+
 def influx_of(request: Request) -> InfluxClient:
-    influx: InfluxClient | None = request.app.state.influx
-    if influx is None:
-        raise Problem(
-            503, "this API runs without InfluxDB: give it SMARTFARM_INFLUX_URL to serve what the farm measured"
-        )
+    influx: InfluxClient = _configured(request, "influx", "SMARTFARM_INFLUX_URL", "InfluxDB", "what the farm measured")
     return influx
 
 
 Influx = Annotated[InfluxClient, Depends(influx_of)]
 
 
+class ModelStore:
+    """The app's model registry (MLflow's local store), opened on first use: importing MLflow takes seconds, and
+    an API that never serves a model should not pay them."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._registry: ModelRegistry | None = None
+        self._followers: dict[str, Follower] = {}
+
+    @property
+    def registry(self) -> "ModelRegistry":
+        with self._lock:
+            if self._registry is None:
+                from ml.registry import Registry as ModelRegistry
+
+                self._registry = ModelRegistry(self.settings)
+            return self._registry
+
+    def promoted(self, name: str) -> "LoadedModel":
+        """The promoted version of model ``name``, loaded and checked as a worker loads it (``ml.registry.Follower``:
+        a newly promoted one is picked up within ``poll_s``, a refused one leaves the last good one in service);
+        503 saying why while none is promoted or none loads."""
+        from ml.registry import Follower
+
+        with self._lock:  # requests run on a thread pool; a follower is not thread-safe
+            follower = self._followers.get(name)
+            if follower is None:
+                try:
+                    follower = self._followers[name] = Follower(self.registry, name)
+                except RegistryError as exc:
+                    raise Problem(503, f"the model store did not open: {exc}") from exc
+            follower.refresh()
+            loaded = follower.current()
+        if loaded is None:
+            raise Problem(
+                503,
+                follower.last_error
+                or f"no version of {name} is promoted: run smartfarm train, or smartfarm models --promote {name} N",
+            )
+        return loaded
+
+
+def models_of(request: Request) -> ModelStore:
+    store: ModelStore = _configured(
+        request, "models", "SMARTFARM_MODELS_STORE", "a model store", "the model registry and predictions"
+    )
+    return store
+
+
+Models = Annotated[ModelStore, Depends(models_of)]
+
+
 MAX_RANGE = timedelta(days=366)
 """The longest time range one request may ask for."""
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+"""Times a request may name: InfluxDB's nanosecond timestamps end in 1677 and 2262, farms' data after 1970."""
+
+
+def time_range(start: datetime | None, end: datetime | None, default: timedelta) -> tuple[datetime, datetime]:
+    """The range a request asks for: ``end`` defaults to now, ``start`` to ``default`` before it; 422 unless
+    start is before end, at most ``MAX_RANGE`` apart and both between 1970 and 2200."""
+    until = end or datetime.now(UTC)
+    since = start or until - default
+    if not EARLIEST <= since < until <= LATEST or until - since > MAX_RANGE:
+        raise Problem(
+            422,
+            f"start must be before end, at most {MAX_RANGE.days} days apart, both between "
+            f"{EARLIEST.year} and {LATEST.year}",
+        )
+    return since, until
+
+
+def in_reach(name: str, *times: datetime) -> None:
+    """422 for a time outside ``EARLIEST`` and ``LATEST``, naming the field (for times that are no range)."""
+    if any(not EARLIEST <= t <= LATEST for t in times):
+        raise Problem(422, f"{name}: between {EARLIEST.year} and {LATEST.year}")
 
 
 def instant(ns: int) -> datetime:
@@ -94,4 +191,9 @@ def one_of(items: Iterable[T], wanted: str, missing: str) -> T:
 
 
 def zone_of(registry: FarmRegistry, farm: str, zone: str) -> Zone:
-    return one_of(farm_of(registry, farm).zones, zone, f"farm {farm!r} has no zone {zone!r}")
+    return zone_in(farm_of(registry, farm), zone)
+
+
+def zone_in(farm: Farm, zone: str) -> Zone:
+    """The farm's zone ``zone``; 404 when it has none."""
+    return one_of(farm.zones, zone, f"farm {farm.id!r} has no zone {zone!r}")

@@ -21,6 +21,9 @@ The phases, in order (``--phases`` picks some):
 ``faults``    the fault matrix (``benchmarks.faults``): each service stopped or killed, a long Kafka outage with a
               bridge killed in it, workers killed, devices offline, with a reset clock, flooding; every reading
               sent looked up by identity in InfluxDB: stored once, lost, stored twice, seconds to recover.
+``api``       the farm API at 50 concurrent clients (``benchmarks.api_load``): requests per second and p99 of a
+              zone's overview and a week of its readings, against ``/health`` and InfluxDB's own answer to the
+              week's query.
 
 It prints a table of figures, ratios and targets, and writes ``--json`` (every run) and ``--plot`` (latency
 against offered load). A benchmark reports; it does not assert.
@@ -48,8 +51,8 @@ from typing import Any
 
 import confluent_kafka
 
+from benchmarks import api_load, ceilings, faults
 from benchmarks import bridge_stage as bridge_bench
-from benchmarks import ceilings, faults
 from benchmarks import worker_stage as worker_bench
 from benchmarks.bridge_stage import RawCount, start_bridge, wait_up
 from benchmarks.endtoend import Measured, Pipeline, Restarts, advice_latency, run_rate, search, summary
@@ -61,7 +64,7 @@ from cli.services.settings import ServicesSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 
-PHASES = ("ceilings", "stages", "e2e", "advice", "scaling", "peers", "kill", "faults")
+PHASES = ("ceilings", "stages", "e2e", "advice", "scaling", "peers", "kill", "faults", "api")
 
 TARGETS = {
     "e2e / MQTT ceiling": 0.5,
@@ -346,6 +349,15 @@ def table(r: Results) -> str:
     flights = [run.get("bridge_in_flight_max", 0) for run in _all_runs(r)]
     if flights:
         rows.append(("bridge in flight at most", f"{max(flights):.0f}", "bounded", ""))
+    for load in r.api.get("loads", []):
+        rows.append(
+            (
+                f"API {load['name']} ({r.api['clients']} clients)",
+                f"{load['rps']:.0f} req/s, p99 {load['p99_ms']:.0f} ms",
+                "no errors",
+                "yes" if load["errors"] == 0 else "NO",
+            )
+        )
     width = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)) for row in rows)
 
@@ -437,6 +449,8 @@ def run_phase(phase: str, svc: Services, results: Results, args: argparse.Namesp
     elif phase == "faults":
         cases = faults.phase_faults(svc, faults.select(args.cases), faults.Load(), _say)
         results.faults = [c.as_dict() for c in cases]
+    elif phase == "api":
+        results.api = api_load.run(svc.influxd, svc.kafka.bootstrap_servers, svc.work, min(args.duration, 30.0), _say)
     return rate
 
 

@@ -1,7 +1,8 @@
 """``smartfarm api``: serve the farm API (uvicorn), or issue an API token of a farm.
 
 - ``smartfarm api`` (or ``api serve``): the API on ``SMARTFARM_API_HOST``:``SMARTFARM_API_PORT`` (127.0.0.1:8000),
-  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``);
+  its pages at ``/docs``, over the farm registry (``SMARTFARM_REGISTRY_URL``), InfluxDB and the model store
+  (``SMARTFARM_MODELS_STORE``);
   A zone added or a device registered or retired through it is published on Kafka's layout topic, which the
   workers and the broker's credentials follow (without Kafka it serves read-only: changes answer 503);
 - ``smartfarm api token --farm F --scopes read,write --name N``: a new token, printed once (only its hash is kept).
@@ -14,8 +15,10 @@ from typing import TYPE_CHECKING
 
 from cli.console import add_settings_options, say, settings_from, warn
 from edge.settings import EdgeSettings
+from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
-from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.layout import load_layout
+from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings
 from storage.influx import InfluxClient
 from storage.registry.settings import RegistrySettings
 from storage.registry.store import FarmRegistry, Scope, migrated
@@ -44,9 +47,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(api, ApiSettings, "host", "port")
     add_settings_options(api, RegistrySettings, "url")
     add_settings_options(api, InfluxSettings, "database")
+    add_settings_options(api, ModelSettings, "store")
     add_settings_options(api, KafkaSettings, "bootstrap_servers", "topic_prefix")
     add_settings_options(api, MqttSettings, "topic_root")
     add_settings_options(api, EdgeSettings, "device_secret")
+    add_settings_options(api, LayoutSettings, "layout")
     api.set_defaults(run=run_api)
 
 
@@ -95,6 +100,10 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     from api.settings import ApiSettings
 
     settings = settings_from(ApiSettings, args)
+    if not registry.has_farms():
+        layout = settings_from(LayoutSettings, args)
+        registry.import_layout(load_layout(layout.layout))
+        say(f"the registry held no farm: imported {layout.layout or 'the bundled layout'}")
     kafka = settings_from(KafkaSettings, args)
     changes: Changes | None = None
     publisher: FarmPublisher | None = None
@@ -107,7 +116,7 @@ def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:
     influx = InfluxClient(settings_from(InfluxSettings, args))
     say(f"farm API on http://{settings.host}:{settings.port} (pages at /docs), registry {registry.engine.url!r}")
     try:
-        app = create_app(registry, influx, changes)
+        app = create_app(registry, influx, changes, settings_from(ModelSettings, args))
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         influx.close()

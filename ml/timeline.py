@@ -295,3 +295,20 @@ class ZoneTimeline:
             pending_irrigation_mm=pending_mm,
             sensors=sensors,
         )
+
+
+def readings_context(
+    farm: Farm, zone: Zone, readings: Iterable[tuple[float, SensorKind, float]], end: datetime
+) -> ZoneContext:
+    """The context at the close of the hour ending ``end`` of a zone known only by its (event time, kind, value)
+    good readings before ``end``, as the stream would show it: their 1-hour aggregates (``hour_aggregates``) and the
+    days made from them (``zone_days``). A day the readings cover only in part (the first one, mostly) is left out,
+    as the stream never closes a day it has not seen whole: its tmin, tmax and reference ET would be wrong."""
+    pairs = [r for r in readings if r[0] < end.timestamp()]
+    hours = hour_aggregates(farm.id, zone.id, pairs)
+    tz = ZoneInfo(farm.timezone)
+    first = min((ts for ts, _, _ in pairs), default=end.timestamp())
+    whole = [
+        d for d in zone_days(farm, zone, hours) if Day.on(d.day, tz).start_s >= math.floor(first / HOUR_S) * HOUR_S
+    ]
+    return ZoneTimeline(farm, zone, hours, whole).context(end)

@@ -176,6 +176,23 @@ class DecisionPoint(Measurement):
     note: str | None = None
 
 
+class FieldLogPoint(Measurement):
+    """``field_log``: water a person logged for a zone through the API: an irrigation applied by hand (``kind``
+    ``irrigation``, optionally answering a recommendation) or a manual rain gauge reading (``rain``), at the time
+    it happened."""
+
+    MEASUREMENT: ClassVar[str] = "field_log"
+
+    farm: Tag
+    zone: Tag
+    kind: TagText
+    """A tag: two values (``irrigation``, ``rain``)."""
+    amount_mm: float
+    logged_by: str
+    recommendation: str | None = None
+    note: str | None = None
+
+
 class ZoneStatePoint(Measurement):
     """``zone_state``: a zone's root zone at the close of an hour (time: the hour's end), by the rule that advises
     its irrigation: the measured soil moisture against ``trigger_pct`` (field capacity less RAW at the managed
@@ -239,6 +256,7 @@ MEASUREMENTS: tuple[type[Measurement], ...] = (
     ZoneDayPoint,
     RecommendationPoint,
     DecisionPoint,
+    FieldLogPoint,
     DeviceStatusPoint,
     DeviceClockPoint,
     ZoneStatePoint,

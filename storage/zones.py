@@ -227,6 +227,115 @@ def superseded(client: InfluxClient, farm: str, start_s: float) -> set[str]:
     return {str(r["supersedes"]) for r in rows if r.get("supersedes")}
 
 
+class Bucket(NamedTuple):
+    """The statistics of one series over one time bucket (``start_s``: the bucket's start, epoch seconds)."""
+
+    start_s: float
+    mean: float
+    min: float
+    max: float
+    readings: int
+
+
+def reading_buckets_query(
+    farm: str, zone: str, kind: SensorKind, start_s: float, end_s: float, every_s: int, *, by_sensor: bool = True
+) -> str:
+    """``reading_buckets``' InfluxQL (the API benchmark asks InfluxDB for it alone, as its ceiling)."""
+    where = f"{_where(farm, zone, start_s, end_s)} AND kind = {_quote(kind.value)} AND quality = 'good'"
+    group = f"time({int(every_s)}s)" + (", device, sensor" if by_sensor else "")
+    return (
+        f"SELECT mean(value), min(value), max(value), count(value) FROM reading WHERE {where} "
+        f"GROUP BY {group} fill(none)"
+    )
+
+
+def reading_buckets(
+    client: InfluxClient,
+    farm: str,
+    zone: str,
+    kind: SensorKind,
+    start_s: float,
+    end_s: float,
+    every_s: int,
+    *,
+    by_sensor: bool = True,
+) -> dict[tuple[str, str], list[Bucket]]:
+    """Mean, min, max and number of the zone's good readings of ``kind`` in the range, per bucket of ``every_s``
+    (aligned to the epoch, empty buckets left out), per (device, sensor), or for the kind as a whole under
+    ``("", "")`` when not ``by_sensor``. Suspect readings are left out, as the zone's aggregates leave them out."""
+    found = client.series(reading_buckets_query(farm, zone, kind, start_s, end_s, every_s, by_sensor=by_sensor))
+    out: dict[tuple[str, str], list[Bucket]] = {}
+    for series in found:
+        tags = series.get("tags") or {}
+        key = (tags.get("device", ""), tags.get("sensor", ""))
+        out[key] = [
+            Bucket(row[0] / NS, float(row[1]), float(row[2]), float(row[3]), int(row[4]))
+            for row in series["values"]
+            if row[4]
+        ]
+    return out
+
+
+# --- A farm's devices and pipeline, for health views: one query per question over the farm's series ------------
+
+
+def _since(farm: str, start_s: float) -> str:
+    return f"farm = {_quote(farm)} AND time >= {int(start_s) * NS}"
+
+
+def last_by_device(client: InfluxClient, farm: str, start_s: float) -> dict[str, dict[SensorKind, tuple[float, float]]]:
+    """Each device's latest stored reading of each kind since ``start_s``: ``(time_s, value)`` by kind, by device."""
+    out: dict[str, dict[SensorKind, tuple[float, float]]] = {}
+    q = f"SELECT last(value) FROM reading WHERE {_since(farm, start_s)} GROUP BY device, kind"
+    for series in client.series(q):
+        tags, rows = series["tags"], series["values"]
+        if rows and rows[0][1] is not None:
+            out.setdefault(tags["device"], {})[SensorKind(tags["kind"])] = (rows[0][0] / NS, float(rows[0][1]))
+    return out
+
+
+def last_by_zone(client: InfluxClient, measurement: str, farm: str, start_s: float) -> dict[str, float]:
+    """Each zone's newest point of ``reading`` or ``zone_state`` since ``start_s``, as epoch seconds by zone."""
+    field = {"reading": "value", "zone_state": "moisture_pct"}[measurement]
+    q = f"SELECT last({field}) FROM {measurement} WHERE {_since(farm, start_s)} GROUP BY zone"
+    return {s["tags"]["zone"]: s["values"][0][0] / NS for s in client.series(q) if s["values"]}
+
+
+def device_statuses(client: InfluxClient, farm: str) -> dict[str, tuple[float, bool, bool]]:
+    """Each device's newest ``device_status``: ``(time_s, online, will)`` by device (will: the broker announced it
+    gone, it did not say goodbye)."""
+    q = f"SELECT online, will FROM device_status WHERE farm = {_quote(farm)} GROUP BY device ORDER BY time DESC LIMIT 1"
+    return {r["device"]: (int(r["time"]) / NS, bool(r["online"]), bool(r["will"])) for r in client.query(q)}
+
+
+def clock_refusals(client: InfluxClient, farm: str, start_s: float) -> dict[str, tuple[int, float, str]]:
+    """Each device's messages refused for their timestamp since ``start_s`` (``device_clock``): how many, and the
+    newest one's skew (s) and reason, by device."""
+    where = _since(farm, start_s)
+    counts = {
+        r["device"]: int(r["count"])
+        for r in client.query(f"SELECT count(skew_s) FROM device_clock WHERE {where} GROUP BY device")
+    }
+    newest = client.query(
+        f"SELECT skew_s FROM device_clock WHERE {where} GROUP BY device, reason ORDER BY time DESC LIMIT 1"
+    )
+    out: dict[str, tuple[int, float, str]] = {}
+    for r in sorted(newest, key=lambda r: int(r["time"])):
+        out[r["device"]] = (counts.get(r["device"], 0), float(r["skew_s"]), str(r["reason"]))
+    return out
+
+
+def suspect_counts(client: InfluxClient, farm: str, start_s: float) -> dict[tuple[str, str], tuple[SensorKind, int]]:
+    """Each sensor's suspect readings since ``start_s``: ``(kind, how many)`` by (device, sensor)."""
+    q = (
+        f"SELECT count(value) FROM reading WHERE {_since(farm, start_s)} AND quality = 'suspect' "
+        "GROUP BY device, sensor, kind"
+    )
+    return {
+        (r["device"], r["sensor"]): (SensorKind(r["kind"]), int(r["count"])) for r in client.query(q) if r.get("count")
+    }
+
+
 def zone_states(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[dict[str, Any]]:
     """The zone's ``zone_state`` points (one per scored hour, ``time`` its end in epoch ns) in the range, oldest
     first."""
@@ -240,35 +349,3 @@ def soil_forecasts(client: InfluxClient, farm: str, zone: str, start_s: float, e
         f"SELECT moisture_pct, model FROM soil_forecast WHERE {_where(farm, zone, start_s, end_s)} GROUP BY horizon"
     )
     return sorted(rows, key=lambda r: int(r["time"]))
-
-
-class DeviceSeen(NamedTuple):
-    """What InfluxDB last heard of a device: its newest stored reading and its newest announced state."""
-
-    reading_s: float | None
-    status_s: float | None
-    online: bool | None
-
-
-def devices_seen(client: InfluxClient, farm: str) -> dict[str, DeviceSeen]:
-    """Each device of the farm that InfluxDB has heard of: its newest reading's time, and its newest
-    ``device_status`` point (time and whether it said online). Two aggregate queries, whatever the history."""
-    readings: dict[str, float] = {}
-    for series in client.series(f"SELECT last(value) FROM reading WHERE farm = {_quote(farm)} GROUP BY device"):
-        if series["values"]:
-            readings[series["tags"]["device"]] = series["values"][0][0] / NS
-    status: dict[str, tuple[float, bool]] = {}
-    for series in client.series(f"SELECT last(online) FROM device_status WHERE farm = {_quote(farm)} GROUP BY device"):
-        if series["values"] and series["values"][0][1] is not None:
-            status[series["tags"]["device"]] = (series["values"][0][0] / NS, bool(series["values"][0][1]))
-    return {
-        device: DeviceSeen(readings.get(device), *status.get(device, (None, None)))
-        for device in sorted(readings.keys() | status.keys())
-    }
-
-
-def latest_hour(client: InfluxClient, farm: str) -> float | None:
-    """The end of the farm's newest scored hour over all its zones (epoch seconds): the farm's "now" as its data
-    tells it, which a simulated or replayed season sets apart from the wall clock. None before the first one."""
-    rows = client.query(f"SELECT last(moisture_pct) FROM zone_state WHERE farm = {_quote(farm)}")
-    return int(rows[0]["time"]) / NS if rows else None

@@ -41,9 +41,10 @@ from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
 from storage.zones import (
     decisions,
-    devices_seen,
+    device_statuses,
+    last_by_device,
+    last_by_zone,
     latest_forecasts,
-    latest_hour,
     latest_state,
     recommendations,
     soil_forecasts,
@@ -59,6 +60,8 @@ CHART_DAYS = 3
 """How many days back the zone page's charts go; they also show the day ahead (forecast, planned water)."""
 INBOX_DAYS = 7
 """How many days back the advice inbox goes."""
+DEVICES_SEEN_WITHIN = timedelta(days=7)
+"""How far back a device's newest reading is looked for (older: "Never heard"), as the JSON device health does."""
 
 SECURITY_HEADERS = {
     # Nothing but our own stylesheet and forms: no script, no frame, no other origin.
@@ -158,9 +161,9 @@ Writer = Annotated[Client, Depends(writer)]
 
 
 def farm_now(influx: InfluxClient, farm: str) -> datetime:
-    """The farm's "now": the end of its newest scored hour, or the wall clock before there is one."""
-    hour = latest_hour(influx, farm)
-    return datetime.fromtimestamp(hour, UTC) if hour is not None else datetime.now(UTC)
+    """The farm's "now": the end of its newest scored hour over its zones, or the wall clock before there is one."""
+    scored = last_by_zone(influx, "zone_state", farm, 0)
+    return datetime.fromtimestamp(max(scored.values()), UTC) if scored else datetime.now(UTC)
 
 
 def _advice(influx: InfluxClient, farm: str, since: datetime, now: datetime, zone: str | None = None) -> list[Advice]:
@@ -335,7 +338,8 @@ def devices_page(request: Request, registry: Registry, influx: Influx, farm: str
     """Each device: when it last sent a reading and whether it is online."""
     layout = farm_of(registry, farm)
     now = farm_now(influx, farm)
-    health = device_health(layout.devices, devices_seen(influx, farm), now)
+    seen = last_by_device(influx, farm, (now - DEVICES_SEEN_WITHIN).timestamp())
+    health = device_health(layout.devices, seen, device_statuses(influx, farm), now)
     names = {z.id: z.name for z in layout.zones}
     return _page(
         request, "devices.html", **_frame(request, layout, who, now, health=health, names=names, tab="devices")

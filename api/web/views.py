@@ -1,7 +1,7 @@
 """What the farmer's pages show, from what InfluxDB holds: pure, so the words and rules are tested without a server.
 
 Times on the pages are the farm's local times. "Now" on a farm is the end of its newest scored hour
-(``storage.zones.latest_hour``), not the wall clock: a simulated or replayed season, or a farm whose data stopped,
+(``api.web.pages.farm_now``), not the wall clock: a simulated or replayed season, or a farm whose data stopped,
 is shown as of its own latest data, and the page says when that was.
 """
 
@@ -15,9 +15,8 @@ from zoneinfo import ZoneInfo
 
 from api.advice import IssuedAdvice, as_issued
 from api.deps import instant
-from smartfarm.layout import Device, Zone
+from smartfarm.layout import Device, SensorKind, Zone
 from smartfarm.records import AdviceStatus, RecommendationKind
-from storage.zones import DeviceSeen
 
 ALERT_KINDS = (
     RecommendationKind.FROST,
@@ -168,6 +167,7 @@ class DeviceHealth:
     device: Device
     last_reading: datetime | None
     online: bool
+    battery_v: float | None
 
     @property
     def word(self) -> str:
@@ -176,13 +176,23 @@ class DeviceHealth:
         return "Online" if self.online else "Offline"
 
 
-def device_health(devices: Iterable[Device], seen: Mapping[str, DeviceSeen], now: datetime) -> list[DeviceHealth]:
-    """Each device with its newest reading, online when its newest status says so (or, with no status stored,
-    when it has sent a reading) and its newest reading is at most ``QUIET_AFTER`` before ``now``."""
+def device_health(
+    devices: Iterable[Device],
+    seen: Mapping[str, Mapping[SensorKind, tuple[float, float]]],
+    statuses: Mapping[str, tuple[float, bool, bool]],
+    now: datetime,
+) -> list[DeviceHealth]:
+    """Each device with its newest reading (``seen``: ``storage.zones.last_by_device``) and battery, online when
+    its newest status (``statuses``: ``storage.zones.device_statuses``) says so, or with none stored when it has
+    sent a reading, and its newest reading is at most ``QUIET_AFTER`` before ``now``."""
     out = []
     for device in devices:
-        s = seen.get(device.id)
-        last = datetime.fromtimestamp(s.reading_s, UTC) if s and s.reading_s is not None else None
-        said_online = s.online if s and s.online is not None else last is not None
-        out.append(DeviceHealth(device, last, bool(said_online and last and now - last <= QUIET_AFTER)))
+        kinds = seen.get(device.id, {})
+        newest = max((t for t, _ in kinds.values()), default=None)
+        last = datetime.fromtimestamp(newest, UTC) if newest is not None else None
+        status = statuses.get(device.id)
+        said_online = status[1] if status else last is not None
+        battery = kinds.get(SensorKind.BATTERY)
+        online = bool(said_online and last and now - last <= QUIET_AFTER)
+        out.append(DeviceHealth(device, last, online, battery[1] if battery else None))
     return out

@@ -193,7 +193,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     prometheus = PrometheusComponent(workdir / "prometheus", services.prometheus_port, bridge, workers)
     stack.append(prometheus)
     api = settings_from(ApiSettings, args)
-    stack.append(ApiComponent(workdir / "registry.db", layout, influx, api.host, api.port, kafka, mqtt, edge))
+    stack.append(ApiComponent(workdir / "registry.db", layout, influx, models, api.host, api.port, kafka, mqtt, edge))
     farm = FarmRunner(layout, mqtt, edge, season, workers)
     stack.append(farm)
     return Stack(stack, farm, prometheus, influx, len(layout.placements))

@@ -269,15 +269,16 @@ class BrokerAuthComponent:
 
 
 class ApiComponent:
-    """The farm API over a registry of the stack's own (the layout imported into it) and the stack's InfluxDB,
-    on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode 0600). Its
-    changes are published on the stack's Kafka (``cli.api.changes_for``)."""
+    """The farm API over a registry of the stack's own (the layout imported into it), the stack's InfluxDB and its
+    model store, on a thread of this process; a read and write token per farm is written once to ``tokens`` (mode
+    0600). Its changes are published on the stack's Kafka (``cli.api.changes_for``)."""
 
     def __init__(
         self,
         registry_path: Path,
         layout: Layout,
         influx: InfluxSettings,
+        models: ModelSettings,
         host: str,
         port: int,
         kafka: KafkaSettings,
@@ -287,6 +288,7 @@ class ApiComponent:
         self.registry_path = registry_path
         self.layout = layout
         self.influx = influx
+        self.models = models
         self.host = host
         self.port = port
         self.kafka, self.mqtt, self.edge = kafka, mqtt, edge
@@ -314,7 +316,7 @@ class ApiComponent:
             self.tokens.write_text("".join(lines))
         changes, self._publisher = changes_for(self._registry, self.kafka, self.mqtt, self.edge)
         self._client = InfluxClient(self.influx)
-        app = create_app(self._registry, self._client, changes)
+        app = create_app(self._registry, self._client, changes, self.models)
         self._server, self._thread = serve_in_thread(app, self.host, self.port)
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,11 +24,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from smartfarm.errors import ConfigError, StorageError
 from smartfarm.layout import Device, Farm, Layout, Sensor, Zone
 from storage.registry.tables import ClientRow, DeviceRow, FarmRow, SensorRow, ZoneRow
+
+LAYOUT_CACHE_S = 2.0
+"""How long ``FarmRegistry.layout`` answers from memory (changes through the same registry clear it at once)."""
 
 TOKEN_PREFIX = "sft_"
 """API tokens start with this, so a leaked one is recognisable (secret scanners, logs)."""
@@ -86,6 +90,8 @@ class FarmRegistry:
         if self.engine.dialect.name == "sqlite":
             _enable_sqlite_foreign_keys(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._layouts: dict[tuple[str, ...] | None, tuple[float, Layout]] = {}
+        """``layout``'s answers for ``LAYOUT_CACHE_S``; every change made through this registry clears them."""
 
     @classmethod
     def at(cls, path: Path) -> FarmRegistry:
@@ -120,6 +126,15 @@ class FarmRegistry:
         with self._sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def _changing(self) -> Iterator[Session]:
+        """A session that changes farms: ``layout``'s cached answers are dropped however it ends."""
+        try:
+            with self.session() as session:
+                yield session
+        finally:
+            self._layouts.clear()
+
     # -- the layout: import and export ----------------------------------------------------------------------------
 
     def import_layout(self, layout: Layout) -> None:
@@ -127,7 +142,7 @@ class FarmRegistry:
         A device of one of these farms that the file no longer lists is retired; one it lists again comes back.
         A zone the file drops is removed only if no device, active or retired, names it (its history stays)."""
         now = datetime.now(UTC)
-        with self.session() as s:
+        with self._changing() as s:
             for farm in layout.farms:
                 self._refuse_foreign_devices(s, farm)
                 row = s.get(FarmRow, farm.id) or FarmRow(id=farm.id)
@@ -172,10 +187,30 @@ class FarmRegistry:
             if row.retired_at is None:
                 row.retired_at = now
 
-    def layout(self, farms: Iterable[str] | None = None) -> Layout:
-        """The registry as a layout: every farm (or those named), their zones and active devices, in file order."""
+    def has_farms(self) -> bool:
         with self.session() as s:
-            query = select(FarmRow).order_by(FarmRow.id)
+            return s.scalars(select(FarmRow.id).limit(1)).first() is not None
+
+    def layout(self, farms: Iterable[str] | None = None) -> Layout:
+        """The registry as a layout: every farm (or those named), their zones and active devices, in file order.
+        Answers are kept ``LAYOUT_CACHE_S``: the API asks for its farm on every request; a change made through this
+        registry is seen at once, one made by another process within that time."""
+        key = None if farms is None else tuple(sorted(farms))
+        now = time.monotonic()
+        cached = self._layouts.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        layout = self._read_layout(key)
+        self._layouts[key] = (now + LAYOUT_CACHE_S, layout)
+        return layout
+
+    def _read_layout(self, farms: tuple[str, ...] | None) -> Layout:
+        with self._sessions.begin() as s:
+            query = (
+                select(FarmRow)
+                .order_by(FarmRow.id)
+                .options(selectinload(FarmRow.zones), selectinload(FarmRow.devices).selectinload(DeviceRow.sensors))
+            )
             if farms is not None:
                 query = query.where(FarmRow.id.in_(list(farms)))
             rows = s.scalars(query).all()
@@ -187,7 +222,7 @@ class FarmRegistry:
 
     def add_zone(self, farm: str, zone: Zone, publish: Publish) -> Farm:
         """Add ``zone`` after the farm's zones; Conflict if its id is taken, Missing for an unknown farm."""
-        with self.session() as s:
+        with self._changing() as s:
             row = self._farm_row(s, farm)
             if s.get(ZoneRow, (farm, zone.id)) is not None:
                 raise Conflict(f"farm {farm!r} already has a zone {zone.id!r}")
@@ -198,7 +233,7 @@ class FarmRegistry:
         """Register ``device`` with its sensors in one of the farm's zones. Conflict if its id was ever used (a
         device id is its MQTT user and Kafka key: a retired one is never handed out again); Missing for an unknown
         farm or zone."""
-        with self.session() as s:
+        with self._changing() as s:
             row = self._farm_row(s, farm)
             if s.get(ZoneRow, (farm, device.zone)) is None:
                 raise Missing(f"farm {farm!r} has no zone {device.zone!r}")
@@ -224,7 +259,7 @@ class FarmRegistry:
 
     def retire_device(self, farm: str, device: str, publish: Publish) -> Farm:
         """Retire an active device: it can no longer log in, and its readings stay. Missing if it is not one."""
-        with self.session() as s:
+        with self._changing() as s:
             row = self._farm_row(s, farm)
             found = s.get(DeviceRow, device)
             if found is None or found.farm_id != farm or found.retired_at is not None:

@@ -26,10 +26,12 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+import api.settings
 import cli.services.settings
 import edge.settings
 import ml.settings
 import smartfarm.settings
+import storage.registry.settings
 import stream.settings
 from cli.main import build_parser
 from smartfarm.identifiers import BRIDGE_USER
@@ -43,7 +45,15 @@ CHECKER = ROOT / "tools" / "compose-check"
 CACHE = Path.home() / ".cache" / "smartfarm" / "compose-check"
 GO_INSTALL = "install Go 1.23+ (https://go.dev/dl/) so that `go` is on PATH or at /usr/local/go/bin/go"
 PROMTOOL_INSTALL = "sudo apt-get install -y prometheus (for /usr/bin/promtool)"
-SETTINGS_MODULES = (smartfarm.settings, stream.settings, edge.settings, ml.settings, cli.services.settings)
+SETTINGS_MODULES = (
+    smartfarm.settings,
+    stream.settings,
+    edge.settings,
+    ml.settings,
+    cli.services.settings,
+    api.settings,
+    storage.registry.settings,
+)
 
 REQUIRED = sorted(set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text())))
 
@@ -127,7 +137,7 @@ def settings_env_names() -> set[str]:
 
 
 def test_the_compose_file_loads_with_the_documented_env_file(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"mosquitto", "mosquitto-auth", "kafka", "influxdb", "bridge", "worker", "edge", "grafana"}
+    expected = {"mosquitto", "mosquitto-auth", "kafka", "influxdb", "bridge", "worker", "edge", "grafana", "api"}
     assert expected | {"prometheus"} <= set(services)
 
 
@@ -188,10 +198,11 @@ def test_the_broker_auth_one_shot_writes_a_password_file_and_acl(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     """The service's own command, run by the package's ``smartfarm`` entrypoint with the service's environment
-    (and nothing else of ours), into a scratch folder in place of the volume."""
+    (and nothing else of ours), into a scratch folder in place of the volume; without ``--follow``, which then
+    keeps the files those of the layout topic (tests/integration/api/test_live_layout.py)."""
     auth = services["mosquitto-auth"]
-    command, folder = auth["command"]
-    assert command == "broker-auth"
+    command, folder, *flags = auth["command"]
+    assert command == "broker-auth" and flags == ["--follow"]
     assert folder in {volume["target"] for volume in auth["volumes"]}
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTFARM_")} | auth["environment"]
     smartfarm = Path(sys.executable).with_name("smartfarm")

@@ -23,6 +23,7 @@ from cli.brokerauth import follow_broker_auth, write_broker_auth
 from cli.services import Kafka, Mosquitto, free_port
 from edge.settings import EdgeSettings
 from edge.valve import Valves
+from ml.settings import ModelSettings
 from smartfarm.credentials import device_password
 from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, load_layout
@@ -113,7 +114,8 @@ def farm(kafka: Kafka, influx: InfluxClient, tmp_path: Path) -> Iterator[Farm]:
         bridge.start()
         changes, publisher = changes_for(registry, kafka_settings, fleet, edge)
         port = free_port()
-        server, thread = serve_in_thread(create_app(registry, influx, changes), "127.0.0.1", port)
+        models = ModelSettings(store=tmp_path / "models")  # empty: the model routes answer as before any training
+        server, thread = serve_in_thread(create_app(registry, influx, changes, models), "127.0.0.1", port)
         token = registry.issue_token(FARM, "farm office", [Scope.READ, Scope.WRITE])
         try:
             yield Farm(f"http://127.0.0.1:{port}/farms/{FARM}", token, fleet, kafka_settings, influx, edge, tmp_path)

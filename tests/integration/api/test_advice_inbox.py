@@ -73,6 +73,18 @@ def test_accepting_an_irrigation_opens_the_valve_and_a_decline_is_recorded(farm:
     status, problem = call("POST", f"{farm.api}/recommendations/{uuid.uuid4()}/decline", farm.token)
     assert status == 404 and problem["status"] == 404
 
+    # the replacing irrigation applied by hand; a rain gauge read by hand
+    body = {"kind": "irrigation", "amount_mm": 4.0, "recommendation": str(replacing.id), "note": "hose"}
+    status, logged = call("POST", f"{farm.api}/zones/{ZONE}/water", farm.token, body)
+    assert status == 201 and logged["recommendation"]["status"] == "applied", logged
+    status, logged = call("POST", f"{farm.api}/zones/{ZONE}/water", farm.token, {"kind": "rain", "amount_mm": 7.5})
+    assert status == 201 and logged["recommendation"] is None
+    rain_for_advice = {"kind": "rain", "amount_mm": 7.5, "recommendation": str(declined.id)}
+    status, problem = call("POST", f"{farm.api}/zones/{ZONE}/water", farm.token, rain_for_advice)
+    assert status == 422 and "only an irrigation" in problem["detail"]
+    logs = farm.influx.query(f"SELECT kind, amount_mm, logged_by FROM field_log WHERE zone = '{ZONE}' GROUP BY kind")
+    assert sorted((r["kind"], r["amount_mm"]) for r in logs) == [("irrigation", 4.0), ("rain", 7.5)]
+
     status, page = call("GET", f"{farm.api}/recommendations?zone={ZONE}", farm.token)
     assert status == 200
     statuses = {item["id"]: item["status"] for item in page["items"]}
@@ -80,5 +92,5 @@ def test_accepting_an_irrigation_opens_the_valve_and_a_decline_is_recorded(farm:
         str(accepted.id): "accepted",
         str(declined.id): "declined",
         str(replaced.id): "cancelled",
-        str(replacing.id): "open",
+        str(replacing.id): "applied",
     }

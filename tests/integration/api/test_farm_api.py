@@ -7,7 +7,6 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,29 +14,12 @@ from urllib.parse import quote
 
 import pytest
 
-from api.app import create_app, serve_in_thread
 from cli.main import main
-from cli.services import free_port
-from smartfarm.layout import Layout, load_layout
+from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation, RecommendationKind, Severity
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from storage.schema import Measurement, SoilForecastPoint, ZoneStatePoint, recommendation_point
-
-
-@pytest.fixture
-def served(tmp_path: Path, influx: InfluxClient) -> Iterator[tuple[str, FarmRegistry]]:
-    registry = FarmRegistry.at(tmp_path / "registry.db")
-    registry.migrate()
-    farm = load_layout().farms[0]
-    other = farm.model_copy(update={"id": "hill-farm", "name": "Hill", "devices": ()})
-    registry.import_layout(Layout(farms=(farm, other)))
-    port = free_port()
-    server, thread = serve_in_thread(create_app(registry, influx), "127.0.0.1", port)
-    yield f"http://127.0.0.1:{port}", registry
-    server.should_exit = True
-    thread.join(10)
-    registry.close()
 
 
 def get(url: str, token: str | None = None) -> tuple[int, dict[str, str], Any]:

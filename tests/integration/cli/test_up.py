@@ -23,7 +23,7 @@ from cli.services.settings import ServicesSettings
 from smartfarm.errors import ContractError
 from smartfarm.settings import InfluxSettings
 from smartfarm.telemetry import Telemetry
-from smartfarm.topics import KafkaTopic
+from smartfarm.topics import KafkaTopic, topic_specs
 from storage.influx import InfluxClient
 
 
@@ -104,13 +104,7 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{kafka_port}")
         topics = {t for t in admin.list_topics() if t.startswith("smartfarm.")}
         assert {t for t in topics if not t.startswith("smartfarm.worker-")} == {
-            "smartfarm.telemetry.raw",
-            "smartfarm.readings.clean",
-            "smartfarm.deadletter",
-            "smartfarm.zone.aggregates",
-            "smartfarm.zone.daily",
-            "smartfarm.recommendations",
-            "smartfarm.device.status",
+            spec.name for spec in topic_specs("smartfarm").values()
         }
         admin.close()
         consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{kafka_port}")
@@ -143,6 +137,7 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         with urllib.request.urlopen(request, timeout=10) as response:
             zones = json.loads(response.read())
         assert [z["id"] for z in zones] == ["tomato-north", "maize-east", "lettuce-south", "vineyard-west"]
+        assert registered_device_logs_in(api_port, mqtt_port, farm, token)
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
@@ -151,6 +146,31 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
             proc.kill()
     for port in (mqtt_port, kafka_port, influx_port, api_port):
         assert not port_open(port), f"port {port} still open after smartfarm up stopped"
+
+
+def registered_device_logs_in(api_port: int, mqtt_port: int, farm: str, token: str) -> bool:
+    """A device registered through up's API can log in to up's broker soon after: its credentials follow."""
+    device = {"id": "soil-new-1", "zone": "tomato-north", "sensors": [{"id": "bat", "kind": "battery"}]}
+    register = urllib.request.Request(
+        f"http://127.0.0.1:{api_port}/farms/{farm}/devices",
+        data=json.dumps(device).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(register, timeout=30) as response:
+        login = json.loads(response.read())["mqtt"]
+    answers: list[object] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not answers or str(answers[-1]) != "Success"):
+        probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="soil-new-1", protocol=mqtt.MQTTv5)
+        probe.username_pw_set(login["username"], login["password"])
+        probe.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
+        probe.connect("127.0.0.1", mqtt_port)
+        began = len(answers)
+        while len(answers) == began and time.monotonic() < deadline:
+            probe.loop(timeout=0.2)
+        probe.disconnect()
+        time.sleep(0.5)
+    return bool(answers) and str(answers[-1]) == "Success"
 
 
 def _devices(telemetry: list[bytes]) -> set[str]:

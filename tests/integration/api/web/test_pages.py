@@ -18,6 +18,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from api.app import create_app, serve_in_thread
+from api.web.pages import farm_now
 from cli.services import InfluxDB, free_port
 from edge.season import SeasonRecipe, farmer_valves, run_season
 from ml.scoring import Baselines
@@ -25,7 +26,7 @@ from smartfarm.layout import Farm, Layout, load_layout
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
-from storage.zones import latest_hour, latest_state, recommendations, zone_states
+from storage.zones import latest_state, recommendations, zone_states
 from tests.helpers import unique
 from tests.integration.api.web.browsing import click, save_page, sign_in_at
 from tests.integration.zonedata import step_zones, store_readings
@@ -110,7 +111,7 @@ def test_the_farm_page_shows_each_zone_against_its_trigger(
         assert card.find_element(By.CSS_SELECTOR, ".moisture .value").text == f"{state['moisture_pct']:.1f}"
         assert f"water below {state['trigger_pct']:.1f} %" in card.text
         assert card.find_element(By.CSS_SELECTOR, ".word").text in {"Needs water", "Getting dry", "Fine"}
-    now = datetime.fromtimestamp(latest_hour(site.influx, site.farm.id) or 0, ZoneInfo(site.farm.timezone))
+    now = farm_now(site.influx, site.farm.id).astimezone(ZoneInfo(site.farm.timezone))
     shown = browser.find_element(By.CSS_SELECTOR, ".asof").text
     assert shown == f"Latest data: {now:%a} {now.day} {now:%b}, {now:%H:%M}", "the farm's newest hour, its local time"
     save_page(browser, screenshots / "farm.png")
@@ -134,7 +135,7 @@ def test_a_zone_page_charts_its_moisture_rain_water_and_temperature(
         "Air temperature (°C)",
     ]
     moisture = charts[0].find_element(By.CSS_SELECTOR, "path.series-moisture").get_attribute("d") or ""
-    now = latest_hour(site.influx, site.farm.id) or 0
+    now = farm_now(site.influx, site.farm.id).timestamp()
     hours = zone_states(site.influx, site.farm.id, zone.id, now - DAYS * 86400, now + 1)
     assert moisture.startswith("M") and moisture.count("M") + moisture.count("L") == len(hours)
     assert charts[0].find_elements(By.CSS_SELECTOR, "path.series-trigger")
@@ -148,7 +149,8 @@ def test_the_inbox_explains_the_farms_advice(browser: webdriver.Chrome, site: Si
     office = site.registry.issue_token(site.farm.id, "farm office", [Scope.READ, Scope.WRITE])
     sign_in(browser, site, office)
     click(browser, By.LINK_TEXT, "Advice")
-    now = latest_hour(site.influx, site.farm.id) or 0
+    at = farm_now(site.influx, site.farm.id)
+    now = at.timestamp()
     stored = recommendations(site.influx, site.farm.id, now - 7 * 86400, now + 3600, limit=500)
     assert stored, "three days of a farm give advice"
     shown = browser.find_elements(By.CSS_SELECTOR, "article.advice")
@@ -159,11 +161,10 @@ def test_the_inbox_explains_the_farms_advice(browser: webdriver.Chrome, site: Si
     for r in irrigations:
         assert f"{r['amount_mm']:.1f} mm" in browser.find_element(By.ID, f"advice-{r['id']}").text
     replaced = {str(r["supersedes"]) for r in stored if r.get("supersedes")}
-    farm_now = datetime.fromtimestamp(now, UTC)
     standing = [
         f"advice-{r['id']}"
         for r in irrigations
-        if str(r["id"]) not in replaced and datetime.fromisoformat(r["valid_until"]) >= farm_now
+        if str(r["id"]) not in replaced and datetime.fromisoformat(r["valid_until"]) >= at
     ]
     deciding = browser.find_elements(By.CSS_SELECTOR, "article.advice:has(.decide)")
     assert [a.get_attribute("id") for a in deciding] == standing, "accept or decline each standing irrigation"

@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.web.views import Moisture, advice_of, device_health, local_time, zone_card
-from smartfarm.layout import load_layout
+from smartfarm.layout import SensorKind, load_layout
 from smartfarm.records import AdviceStatus
-from storage.zones import DeviceSeen
 
 NS = 1_000_000_000
 NOW = datetime(2026, 6, 3, 12, tzinfo=UTC)
@@ -123,12 +122,16 @@ def test_a_device_is_online_when_its_status_says_so_and_it_sent_a_reading_within
     a, b, c, d, e = FARM.devices[:5]
     recent, old = (NOW - timedelta(minutes=20)).timestamp(), (NOW - timedelta(hours=3)).timestamp()
     seen = {
-        a.id: DeviceSeen(recent, recent, True),
-        b.id: DeviceSeen(recent, recent, False),  # its last will said offline
-        c.id: DeviceSeen(old, None, None),  # quiet for three hours
-        d.id: DeviceSeen(recent, None, None),  # no status stored: its readings speak
+        a.id: {SensorKind.SOIL_MOISTURE: (recent, 21.0), SensorKind.BATTERY: (old, 3.9)},
+        b.id: {SensorKind.SOIL_MOISTURE: (recent, 20.0)},
+        c.id: {SensorKind.AIR_TEMPERATURE: (old, 12.0)},  # quiet for three hours
+        d.id: {SensorKind.AIR_TEMPERATURE: (recent, 12.0)},
     }
-    health = device_health([a, b, c, d, e], seen, NOW)
+    statuses = {
+        a.id: (recent, True, False),
+        b.id: (recent, False, True),  # gone, by its last will
+    }  # c and d: no status stored, their readings speak
+    health = device_health([a, b, c, d, e], seen, statuses, NOW)
     assert [(h.online, h.word) for h in health] == [
         (True, "Online"),
         (False, "Offline"),
@@ -136,6 +139,8 @@ def test_a_device_is_online_when_its_status_says_so_and_it_sent_a_reading_within
         (True, "Online"),
         (False, "Never heard"),
     ]
+    assert health[0].last_reading == NOW - timedelta(minutes=20) and health[0].battery_v == 3.9
+    assert health[1].battery_v is None and health[4].last_reading is None
 
 
 def test_times_are_the_farms_local_times() -> None:
