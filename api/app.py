@@ -29,12 +29,13 @@ from api.deps import (
     ModelStore,
     Registry,
     allowed,
+    device_of,
     farm_of,
     instant,
-    one_of,
     zone_of,
 )
 from api.health import farm_health
+from api.ingest import ingest
 from api.predictions import predictions
 from api.readings import readings
 from api.web.pages import pages
@@ -132,7 +133,7 @@ def list_devices(registry: Registry, farm: str) -> list[Device]:
 
 @farms.get("/devices/{device}", response_model=Device)
 def get_device(registry: Registry, farm: str, device: str) -> Device:
-    return one_of(farm_of(registry, farm).devices, device, f"farm {farm!r} has no active device {device!r}")
+    return device_of(registry, farm, device)
 
 
 SWAGGER = "/static/swagger-ui"
@@ -181,6 +182,7 @@ def create_app(
     app.include_router(farms)
     app.include_router(advice)
     app.include_router(changes)
+    app.include_router(ingest)
     app.include_router(pages)
     return app
 

@@ -11,6 +11,7 @@ secret (``smartfarm.credentials``) and shown once, in the answer to its registra
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Protocol
 
@@ -36,6 +37,9 @@ class Publisher(Protocol):
 
     def command(self, command: IrrigationCommand) -> None:
         """An accepted irrigation, for the zone's valve."""
+
+    def telemetry(self, mqtt_topic: str, device: str, payload: bytes, received_at: datetime) -> None:
+        """A device's telemetry message, as the bridge would write it had it come over ``mqtt_topic``."""
 
 
 @dataclass(frozen=True)

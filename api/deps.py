@@ -18,7 +18,7 @@ from api import problems
 from api.problems import Problem
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, RegistryError
-from smartfarm.layout import Farm, Zone
+from smartfarm.layout import Device, Farm, Zone
 from storage.influx import InfluxClient
 from storage.registry.store import Client, FarmRegistry, Scope
 
@@ -197,3 +197,8 @@ def zone_of(registry: FarmRegistry, farm: str, zone: str) -> Zone:
 def zone_in(farm: Farm, zone: str) -> Zone:
     """The farm's zone ``zone``; 404 when it has none."""
     return one_of(farm.zones, zone, f"farm {farm.id!r} has no zone {zone!r}")
+
+
+def device_of(registry: FarmRegistry, farm: str, device: str) -> Device:
+    """The farm's active device ``device``; 404 when it has none."""
+    return one_of(farm_of(registry, farm).devices, device, f"farm {farm!r} has no active device {device!r}")

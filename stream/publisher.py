@@ -1,30 +1,43 @@
 """What the farm API writes to Kafka, each record confirmed before the API answers: a farm's layout (``layout``
-topic, followed by the workers and the broker's credentials) and the irrigations people accepted (``commands``,
-which the bridge sends to the valves)."""
+topic, followed by the workers and the broker's credentials), the irrigations people accepted (``commands``,
+which the bridge sends to the valves) and the telemetry of its ingest door (``telemetry.raw``, as the bridge writes
+an MQTT message)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from smartfarm.errors import ServiceError
 from smartfarm.layout import Farm
-from smartfarm.records import IrrigationCommand
+from smartfarm.records import IrrigationCommand, RawHeaders
 from smartfarm.settings import KafkaSettings
 from smartfarm.topics import KafkaTopic, topic_specs, zone_key
 
 PUBLISH_TIMEOUT_S = 10.0
+RECONNECT_BACKOFF_MAX_MS = 2000
+"""The longest wait between reconnects (kafka-python's default is 30 s): the API answers 503 while Kafka is away and
+should take records again within seconds of its return."""
 
 
 class FarmPublisher:
-    """Writes farms and irrigation commands; each call returns once Kafka confirmed the record (acks=all), and
-    raises ServiceError when it did not within ``PUBLISH_TIMEOUT_S``."""
+    """Writes farms, irrigation commands and ingested telemetry; each call returns once Kafka confirmed the record
+    (acks=all), and raises ServiceError when it did not within ``PUBLISH_TIMEOUT_S``."""
 
     def __init__(self, kafka: KafkaSettings, client_id: str = "smartfarm-api") -> None:
         self.specs = topic_specs(kafka.topic_prefix, kafka.partitions)
+        self.client_id = client_id
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=kafka.servers, client_id=client_id, acks="all", retries=3, linger_ms=0
+                bootstrap_servers=kafka.servers,
+                client_id=client_id,
+                acks="all",
+                retries=3,
+                linger_ms=0,
+                max_block_ms=int(PUBLISH_TIMEOUT_S * 1000),  # Kafka away: a send fails in time, never hangs a request
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         except KafkaError as exc:
             raise ServiceError(f"Kafka at {kafka.bootstrap_servers} is unreachable: {exc}") from exc
@@ -38,9 +51,19 @@ class FarmPublisher:
         key = zone_key(command.farm, command.zone)
         self._send(KafkaTopic.COMMANDS, key, command.encode(), f"the irrigation command {command.id}")
 
-    def _send(self, topic: KafkaTopic, key: bytes, value: bytes, what: str) -> None:
+    def telemetry(self, mqtt_topic: str, device: str, payload: bytes, received_at: datetime) -> None:
+        """A device's telemetry as the bridge writes a message that came alone (no envelope): the payload, keyed by
+        the device (kafka-python's partitioner is Kafka's murmur2, the bridge's placement), with ``RawHeaders``
+        naming the MQTT topic the device would have published on and this API as the ``bridge_id``."""
+        headers = RawHeaders(mqtt_topic=mqtt_topic, received_at=received_at, bridge_id=self.client_id).to_kafka()
+        self._send(KafkaTopic.TELEMETRY_RAW, device.encode(), payload, f"{device}'s telemetry", headers)
+
+    def _send(
+        self, topic: KafkaTopic, key: bytes, value: bytes, what: str, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
         try:
-            self._producer.send(self.specs[topic].name, key=key, value=value).get(timeout=PUBLISH_TIMEOUT_S)
+            sent = self._producer.send(self.specs[topic].name, key=key, value=value, headers=headers)
+            sent.get(timeout=PUBLISH_TIMEOUT_S)
         except KafkaError as exc:
             raise ServiceError(f"Kafka did not take {what}: {exc}") from exc
 

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from smartfarm.errors import ConfigError, StorageError
 from smartfarm.layout import Device, Farm, Layout, Sensor, Zone
-from storage.registry.tables import ClientRow, DeviceRow, FarmRow, SensorRow, ZoneRow
+from smartfarm.lorawan import LorawanBinding
+from storage.registry.tables import ClientRow, DeviceRow, FarmRow, LorawanRow, SensorRow, ZoneRow
 
 LAYOUT_CACHE_S = 2.0
 """How long ``FarmRegistry.layout`` answers from memory (changes through the same registry clear it at once)."""
@@ -99,14 +100,14 @@ class FarmRegistry:
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{path.resolve()}")
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration (a new database gets every table)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to the newest migration (a new database gets every table), or to ``revision``."""
         config = Config()
         config.set_main_option("script_location", str(resources.files("storage.registry").joinpath("migrations")))
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
         except OperationalError as exc:
             raise StorageError(f"the farm registry at {self.engine.url!r} cannot be reached: {exc.orig}") from exc
 
@@ -217,6 +218,57 @@ class FarmRegistry:
             if not rows:
                 raise ConfigError("the farm registry holds no farm: import a layout first (smartfarm layout import)")
             return Layout(farms=tuple(_farm(row) for row in rows))
+
+    # -- LoRaWAN devices ------------------------------------------------------------------------------------------
+
+    def bind_lorawan(self, farm: str, device: str, binding: LorawanBinding) -> None:
+        """Make ``binding`` how ``device`` (active, of ``farm``) is named by its network server and decoded,
+        replacing what it had; Missing when the device is not there, Conflict when another device holds the DevEUI
+        or The Things Stack id."""
+        with self.session() as s:
+            row = s.get(DeviceRow, device)
+            if row is None or row.farm_id != farm or row.retired_at is not None:
+                raise Missing(f"farm {farm!r} has no active device {device!r}")
+            taken: list[LorawanRow] = []
+            if binding.dev_eui is not None:
+                taken += s.scalars(select(LorawanRow).where(LorawanRow.dev_eui == binding.dev_eui)).all()
+            if binding.tts_device_id is not None:
+                taken += s.scalars(
+                    select(LorawanRow).where(
+                        LorawanRow.farm_id == farm, LorawanRow.tts_device_id == binding.tts_device_id
+                    )
+                ).all()
+            others = sorted({t.device_id for t in taken if t.device_id != device})
+            if others:
+                raise Conflict(f"the network server's name of {device!r} is already bound to {', '.join(others)}")
+            lorawan = row.lorawan or LorawanRow(device_id=device)
+            lorawan.farm_id, lorawan.dev_eui, lorawan.tts_device_id = farm, binding.dev_eui, binding.tts_device_id
+            lorawan.decoder, lorawan.fields = binding.decoder.value, dict(binding.fields)
+            row.lorawan = lorawan
+
+    def lorawan(self, farm: str, device: str) -> LorawanBinding | None:
+        """How ``device`` of ``farm`` is bound as a LoRaWAN device; None if it is not."""
+        with self.session() as s:
+            row = s.get(LorawanRow, device)
+            return _binding(row) if row is not None and row.farm_id == farm else None
+
+    def lorawan_device(
+        self, farm: str, dev_eui: str | None, tts_device_id: str | None = None
+    ) -> tuple[str, LorawanBinding] | None:
+        """The active device of ``farm`` a network server names by ``dev_eui`` (looked up first) or
+        ``tts_device_id``, and its binding; None when none is bound so."""
+        with self.session() as s:
+            for column, value in ((LorawanRow.dev_eui, dev_eui), (LorawanRow.tts_device_id, tts_device_id)):
+                if value is None:
+                    continue
+                row = s.scalars(
+                    select(LorawanRow)
+                    .join(DeviceRow, DeviceRow.id == LorawanRow.device_id)
+                    .where(LorawanRow.farm_id == farm, column == value.lower(), DeviceRow.retired_at.is_(None))
+                ).first()
+                if row is not None:
+                    return row.device_id, _binding(row)
+        return None
 
     # -- changes through the API: each leaves the farm published before it commits ---------------------------------
 
@@ -331,6 +383,12 @@ def migrated(url: str) -> Iterator[FarmRegistry]:
         yield registry
     finally:
         registry.close()
+
+
+def _binding(row: LorawanRow) -> LorawanBinding:
+    return LorawanBinding(
+        dev_eui=row.dev_eui, tts_device_id=row.tts_device_id, decoder=row.decoder, fields=dict(row.fields)
+    )
 
 
 def _zone_row(row: ZoneRow, position: int, zone: Zone) -> ZoneRow:

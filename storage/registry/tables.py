@@ -9,8 +9,10 @@ to another device. The schema is changed only by Alembic migrations (``storage/r
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Date,
     DateTime,
     Float,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -85,6 +88,7 @@ class DeviceRow(Base):
     sensors: Mapped[list[SensorRow]] = relationship(
         back_populates="device", order_by="SensorRow.position", cascade="all, delete-orphan"
     )
+    lorawan: Mapped[LorawanRow | None] = relationship(back_populates="device", cascade="all, delete-orphan")
 
 
 class SensorRow(Base):
@@ -97,6 +101,26 @@ class SensorRow(Base):
     depth_cm: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     device: Mapped[DeviceRow] = relationship(back_populates="sensors")
+
+
+class LorawanRow(Base):
+    """How a LoRaWAN device is named by its network server and how its uplinks decode (``smartfarm.lorawan``):
+    the webhooks find our device by its DevEUI (unique: an EUI-64 is global) or, for The Things Stack, by its end
+    device id (unique within a farm)."""
+
+    __tablename__ = "lorawan_devices"
+    __table_args__ = (UniqueConstraint("farm_id", "tts_device_id"),)
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    farm_id: Mapped[str] = mapped_column(ForeignKey("farms.id", ondelete="CASCADE"))
+    dev_eui: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
+    """Lower-case hex."""
+    tts_device_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    decoder: Mapped[str] = mapped_column(String(32))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Field path or channel -> our sensor id."""
+
+    device: Mapped[DeviceRow] = relationship(back_populates="lorawan")
 
 
 class ClientRow(Base):

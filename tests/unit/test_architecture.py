@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 
 import pytest
@@ -11,6 +12,8 @@ from smartfarm.contract import Contract
 from tests.helpers import repo_root
 
 EXAMPLE = re.compile(r"<!-- contract: ([\w.]+) -->\s*```json\n(.*?)```", re.S)
+MODEL_EXAMPLE = re.compile(r"<!-- model: ([\w.]+) -->\s*```json\n(.*?)```", re.S)
+"""An example of a model that is no wire contract (a registry setting the API takes): it validates as it stands."""
 
 
 def examples() -> list[tuple[str, str]]:
@@ -24,6 +27,17 @@ def test_each_json_example_decodes_with_its_model(path: str, doc: str) -> None:
     assert issubclass(model, Contract)
     message = model.decode(doc.encode())
     assert model.decode(message.encode()) == message
+
+
+@pytest.mark.parametrize(
+    ("path", "doc"), MODEL_EXAMPLE.findall((repo_root() / "architecture.md").read_text()), ids=lambda v: v[:40]
+)
+def test_each_model_example_validates_as_it_stands(path: str, doc: str) -> None:
+    module, _, name = path.rpartition(".")
+    model = getattr(importlib.import_module(module), name)
+    documented = json.loads(doc)
+    dumped = model.model_validate_json(doc).model_dump(mode="json")
+    assert {key: dumped[key] for key in documented} == documented, "kept as the document shows it"
 
 
 def test_every_wire_model_has_an_example() -> None:

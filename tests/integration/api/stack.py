@@ -44,7 +44,7 @@ class Farm:
     api: str
     """The farm's base URL: ``http://127.0.0.1:port/farms/valley-farm``."""
     token: str
-    """Read and write."""
+    """Read, write and ingest."""
     mqtt: MqttSettings
     kafka: KafkaSettings
     influx: InfluxClient
@@ -53,15 +53,24 @@ class Farm:
 
 
 def call(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    status, _, answer = send(method, url, token, body)
+    return status, answer
+
+
+def send(method: str, url: str, token: str | None = None, body: Any = None) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, the JSON answer or None when there is none) of a request with ``body`` as JSON."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, answer, text = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        status, answer, text = exc.code, dict(exc.headers), exc.read()
+    return status, answer, json.loads(text) if text else None
 
 
 def login(settings: MqttSettings, username: str, password: str) -> str:
@@ -116,7 +125,7 @@ def farm(kafka: Kafka, influx: InfluxClient, tmp_path: Path) -> Iterator[Farm]:
         port = free_port()
         models = ModelSettings(store=tmp_path / "models")  # empty: the model routes answer as before any training
         server, thread = serve_in_thread(create_app(registry, influx, changes, models), "127.0.0.1", port)
-        token = registry.issue_token(FARM, "farm office", [Scope.READ, Scope.WRITE])
+        token = registry.issue_token(FARM, "farm office", [Scope.READ, Scope.WRITE, Scope.INGEST])
         try:
             yield Farm(f"http://127.0.0.1:{port}/farms/{FARM}", token, fleet, kafka_settings, influx, edge, tmp_path)
         finally:

@@ -3,7 +3,6 @@ data for its own tokens only, the route's scope, and every refusal an RFC 9457 p
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 import uuid
@@ -20,15 +19,11 @@ from smartfarm.records import Recommendation, RecommendationKind, Severity
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from storage.schema import Measurement, SoilForecastPoint, ZoneStatePoint, recommendation_point
+from tests.integration.api.stack import send
 
 
 def get(url: str, token: str | None = None) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read())
+    return send("GET", url, token)
 
 
 def is_problem(status: int, headers: dict[str, str], body: Any, expected: int) -> bool:

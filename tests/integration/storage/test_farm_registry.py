@@ -14,6 +14,7 @@ from cli.main import main
 from cli.services.postgres import PostgreSQL
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Device, Farm, Layout, load_layout, parse_layout
+from smartfarm.lorawan import LorawanBinding
 from storage.registry.store import Conflict, FarmRegistry, Missing, Scope
 from tests.helpers import unique
 
@@ -141,3 +142,50 @@ def test_an_unreachable_registry_names_itself(tmp_path: Path, capsys: pytest.Cap
     url = "postgresql+psycopg://smartfarm@127.0.0.1:1/nowhere"
     assert main(["layout", "export", "--url", url]) == 2
     assert "cannot be reached" in capsys.readouterr().err
+
+
+def test_a_registry_of_the_first_schema_migrates_to_lorawan_devices_keeping_its_farms(tmp_path: Path) -> None:
+    made = FarmRegistry.at(tmp_path / "old.db")
+    try:
+        made.migrate("0001")
+        made.import_layout(load_layout())
+        with made.session() as s:
+            tables = {r[0] for r in s.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
+        assert "lorawan_devices" not in tables
+        made.migrate()
+        assert made.layout() == load_layout()
+        device = load_layout().farms[0].devices[0]
+        made.bind_lorawan(load_layout().farms[0].id, device.id, LorawanBinding(dev_eui="0101010101010101"))
+        assert made.lorawan_device(load_layout().farms[0].id, "0101010101010101") is not None
+    finally:
+        made.close()
+
+
+def test_a_lorawan_device_is_bound_found_by_its_network_servers_names_and_never_twice(registry: FarmRegistry) -> None:
+    layout = load_layout()
+    registry.import_layout(layout)
+    farm = layout.farms[0]
+    first, second = farm.devices[0].id, farm.devices[1].id
+    lpp = LorawanBinding(
+        dev_eui="00AA00AA00AA00AA", tts_device_id="node-1", decoder="cayenne_lpp", fields={"3": "st-15"}
+    )
+    registry.bind_lorawan(farm.id, first, lpp)
+    assert registry.lorawan(farm.id, first) == lpp
+    assert registry.lorawan_device(farm.id, "00aa00aa00aa00aa") == (first, lpp)
+    assert registry.lorawan_device(farm.id, None, "node-1") == (first, lpp)
+    assert registry.lorawan_device(farm.id, "1111111111111111", "node-1") == (first, lpp), "the id when the EUI fails"
+    assert registry.lorawan_device("other-farm", "00aa00aa00aa00aa") is None, "another farm's token finds nothing"
+    with pytest.raises(Conflict, match=f"already bound to {first}"):
+        registry.bind_lorawan(farm.id, second, LorawanBinding(dev_eui="00aa00aa00aa00aa"))
+    with pytest.raises(Conflict, match=f"already bound to {first}"):
+        registry.bind_lorawan(farm.id, second, LorawanBinding(tts_device_id="node-1"))
+    with pytest.raises(Missing, match="no active device"):
+        registry.bind_lorawan("other-farm", first, LorawanBinding(dev_eui="2222222222222222"))
+    decoded = LorawanBinding(dev_eui="00aa00aa00aa00aa", fields={"soil.vwc": "sm-15"})
+    registry.bind_lorawan(farm.id, first, decoded)  # bound again: replaced, not doubled
+    assert registry.lorawan_device(farm.id, "00aa00aa00aa00aa") == (first, decoded)
+    assert registry.lorawan_device(farm.id, None, "node-1") is None
+    registry.import_layout(Layout(farms=(farm.model_copy(update={"devices": farm.devices[1:]}),)))
+    assert registry.lorawan_device(farm.id, "00aa00aa00aa00aa") is None, "a retired device takes no uplinks"
+    registry.import_layout(layout)
+    assert registry.lorawan_device(farm.id, "00aa00aa00aa00aa") == (first, decoded), "and takes them again when back"
