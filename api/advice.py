@@ -113,7 +113,10 @@ writing = [Depends(allowed(Scope.WRITE))]
 DECISION_RESPONSES = problem_responses(409, 503)
 
 
-def _issued(row: dict[str, Any], decided: dict[str, dict[str, Any]], replaced: set[str]) -> IssuedAdvice:
+def as_issued(row: dict[str, Any], decided: dict[str, dict[str, Any]], replaced: set[str]) -> IssuedAdvice:
+    """A stored recommendation (``storage.zones.recommendations``) as issued and where it stands: its newest
+    decision (``decided``, by id), else cancelled if a later one replaced it (``replaced``), else open. The JSON
+    inbox and the web app's both."""
     fields = {k: row[k] for k in IssuedAdvice.model_fields if k != "issued_at" and row.get(k) is not None}
     decision = decided.get(str(row["id"]))
     if decision is not None:
@@ -151,7 +154,7 @@ def list_recommendations(
     )
     decided = decisions(influx, farm, since.timestamp(), zone)
     replaced = superseded(influx, farm, since.timestamp())
-    items = [_issued(r, decided, replaced) for r in rows[:limit]]
+    items = [as_issued(r, decided, replaced) for r in rows[:limit]]
     return AdvicePage(
         items=items, limit=limit, offset=offset, next_offset=offset + limit if len(rows) > limit else None
     )
@@ -199,7 +202,7 @@ def _decide(
     except StorageError as exc:
         raise Problem(503, f"the decision could not be stored: {exc}", {"Retry-After": "10"}) from exc
     decided = {"status": status.value, "time": int(now.timestamp() * 1e9), "decided_by": who.name}
-    return _issued(row, {str(row["id"]): decided}, set())
+    return as_issued(row, {str(row["id"]): decided}, set())
 
 
 @advice.post(

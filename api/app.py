@@ -38,6 +38,7 @@ from api.health import farm_health
 from api.ingest import ingest
 from api.predictions import predictions
 from api.readings import readings
+from api.web.pages import pages
 from ml.settings import ModelSettings
 from smartfarm import __version__
 from smartfarm.errors import ServiceError
@@ -182,6 +183,7 @@ def create_app(
     app.include_router(advice)
     app.include_router(changes)
     app.include_router(ingest)
+    app.include_router(pages)
     return app
 
 

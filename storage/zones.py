@@ -334,3 +334,18 @@ def suspect_counts(client: InfluxClient, farm: str, start_s: float) -> dict[tupl
     return {
         (r["device"], r["sensor"]): (SensorKind(r["kind"]), int(r["count"])) for r in client.query(q) if r.get("count")
     }
+
+
+def zone_states(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[dict[str, Any]]:
+    """The zone's ``zone_state`` points (one per scored hour, ``time`` its end in epoch ns) in the range, oldest
+    first."""
+    return client.query(f"SELECT * FROM zone_state WHERE {_where(farm, zone, start_s, end_s)} ORDER BY time")
+
+
+def soil_forecasts(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[dict[str, Any]]:
+    """The zone's ``soil_forecast`` points whose predicted time is in the range (``horizon`` from its tag), oldest
+    first."""
+    rows = client.query(
+        f"SELECT moisture_pct, model FROM soil_forecast WHERE {_where(farm, zone, start_s, end_s)} GROUP BY horizon"
+    )
+    return sorted(rows, key=lambda r: int(r["time"]))

@@ -35,6 +35,7 @@ from cli.services.settings import ServicesSettings
 from edge.faults import FaultRecord
 from ml.settings import ModelSettings
 from smartfarm.credentials import device_password
+from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
@@ -207,6 +208,7 @@ def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], 
         watered = _watered(influx, [r for r in received if r.kind.value == "irrigation" and r.start_at])
         assert watered, "an irrigation the valves applied shows in the zone's soil moisture"
 
+        _the_web_app_shows_the_farm(where)
         _every_dashboard_query_returns_data(where, started)
         _the_api_tells_a_zones_state(where)
 
@@ -257,6 +259,23 @@ def _the_api_tells_a_zones_state(where: dict[str, str]) -> None:
     print(f"the API's tomato-north now: {now}")
     assert now["state"] is not None and 0 < now["state"]["moisture_pct"] < 60, now
     assert {f["horizon"] for f in now["forecast"]} == {"6h", "24h"}, now
+
+
+def _the_web_app_shows_the_farm(where: dict[str, str]) -> None:
+    """The farmer's web app of the stack, signed in with the token ``up`` wrote, shows each zone's soil moisture as
+    the farm API's zone now tells it."""
+    farm, token = Path(where["tokens"]).read_text().split()
+    request = urllib.request.Request(f"{where['api']}/app/farms/{farm}", headers={"Cookie": f"smartfarm_token={token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = response.read().decode()
+    for zone in load_layout().farm(farm).zones:
+        request = urllib.request.Request(
+            f"{where['api']}/farms/{farm}/zones/{zone.id}/now", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            moisture = json.loads(response.read())["state"]["moisture_pct"]
+        card = page.split(f'id="zone-{zone.id}"', 1)[1].split("</section>", 1)[0]
+        assert f'<span class="value">{moisture:.1f}</span>' in card, card
 
 
 def _every_dashboard_query_returns_data(where: dict[str, str], started: datetime) -> None:

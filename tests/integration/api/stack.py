@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ from cli.api import changes_for
 from cli.brokerauth import follow_broker_auth, write_broker_auth
 from cli.services import Kafka, Mosquitto, free_port
 from edge.settings import EdgeSettings
+from edge.valve import Valves
 from ml.settings import ModelSettings
+from smartfarm.credentials import device_password
+from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, load_layout
 from smartfarm.settings import KafkaSettings, MqttSettings
 from storage.influx import InfluxClient
@@ -30,6 +34,7 @@ from stream.admin import ensure_topics
 from stream.bridge import Bridge
 from stream.settings import BridgeSettings
 from tests.helpers import FLEET_SECRET, unique
+from tests.integration.pipeline import wait_for
 
 FARM = "valley-farm"
 
@@ -80,6 +85,20 @@ def login(settings: MqttSettings, username: str, password: str) -> str:
         client.loop(timeout=0.2)
     client.disconnect()
     return str(answers[0]) if answers else "no answer"
+
+
+@contextmanager
+def listening_valves(farm: Farm) -> Iterator[Valves]:
+    """The farm's simulated valves, following accepted irrigations, once subscribed to their commands."""
+    user = valves_user(farm.edge.shard_index)
+    valves = Valves([FARM], farm.mqtt, user, device_password(farm.edge.device_secret, user), follow="accepted")
+    valves.start()
+    try:
+        wait_for("the valves' subscription", lambda: valves.client.is_connected(), 10)
+        time.sleep(0.5)  # the SUBACK
+        yield valves
+    finally:
+        valves.close()
 
 
 @pytest.fixture

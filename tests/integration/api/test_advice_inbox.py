@@ -4,16 +4,12 @@ recommendation cannot be answered again. Real Mosquitto, Kafka, InfluxDB and bri
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from edge.valve import Valves
-from smartfarm.credentials import device_password
-from smartfarm.identifiers import valves_user
 from smartfarm.records import Recommendation
 from storage.schema import recommendation_point
-from tests.integration.api.stack import FARM, Farm, call
+from tests.integration.api.stack import FARM, Farm, call, listening_valves
 from tests.integration.pipeline import wait_for
 
 ZONE = "tomato-north"
@@ -45,12 +41,7 @@ def test_accepting_an_irrigation_opens_the_valve_and_a_decline_is_recorded(farm:
     replacing = irrigation(now - timedelta(minutes=10), 4.0, timedelta(hours=1), supersedes=replaced.id)
     farm.influx.write(recommendation_point(r) for r in (accepted, declined, replaced, replacing))
 
-    user = valves_user(farm.edge.shard_index)
-    valves = Valves([FARM], farm.mqtt, user, device_password(farm.edge.device_secret, user), follow="accepted")
-    valves.start()
-    try:
-        wait_for("the valves' subscription", lambda: valves.client.is_connected(), 10)
-        time.sleep(0.5)  # the SUBACK
+    with listening_valves(farm) as valves:
         start = now + timedelta(minutes=5)
         body = {"amount_mm": 10.5, "start_at": start.isoformat(), "note": "a bit less: rain last night"}
         status, answer = call("POST", f"{farm.api}/recommendations/{accepted.id}/accept", farm.token, body)
@@ -72,8 +63,6 @@ def test_accepting_an_irrigation_opens_the_valve_and_a_decline_is_recorded(farm:
         assert (irrigated.zone, irrigated.amount_mm, irrigated.recommendation) == (ZONE, 10.5, str(accepted.id))
         assert irrigated.start_at == start
         assert valves.due(start + timedelta(hours=1)) == [], "once"
-    finally:
-        valves.close()
 
     status, answer = call("POST", f"{farm.api}/recommendations/{declined.id}/decline", farm.token, {"note": "busy"})
     assert status == 200 and answer["recommendation"]["status"] == "declined" and answer["command"] is None

@@ -6,7 +6,6 @@ built from, value for value, at every hour of every zone."""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -17,9 +16,7 @@ from ml.features import FEATURES, zone_features
 from ml.scoring import Advice, Baselines, ZoneContext
 from smartfarm.layout import load_layout
 from storage.influx import InfluxClient
-from storage.schema import ReadingPoint
-from stream.windows import ZoneClock
-from stream.zones import ZoneStage
+from tests.integration.zonedata import step_zones, store_readings
 
 START = datetime(2026, 6, 1, 7, tzinfo=UTC)
 DAYS = 3
@@ -39,42 +36,9 @@ class Recording(Baselines):
 def test_the_stream_shows_a_scorer_the_features_training_learns_from(influx: InfluxClient) -> None:
     season = run_season(load_layout(), SeasonRecipe(seed=11, start=START, days=DAYS, replant=False), farmer_valves(11))
     readings = season.readings
-    influx.write_lines(
-        ReadingPoint(
-            time=ts.to_pydatetime(),
-            farm=farm,
-            zone=zone,
-            device=device,
-            sensor=sensor,
-            kind=kind,
-            value=value,
-            seq=seq,
-            quality="good",
-            depth_cm=None if pd.isna(depth) else depth,
-        ).to_line()
-        for farm, zone, device, sensor, kind, value, seq, ts, depth in zip(
-            readings["farm"],
-            readings["zone"],
-            readings["device"],
-            readings["sensor"],
-            readings["kind"],
-            readings["value"],
-            readings["seq"],
-            readings["ts"],
-            readings["depth_cm"],
-            strict=True,
-        )
-    )
+    store_readings(influx, readings)
     scorer = Recording()
-    stage = ZoneStage(season.layout, influx, scorer, grace_s=0.0)
-    by_hour: dict[tuple[str, str], dict[pd.Timestamp, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for farm, zone, ts in zip(readings["farm"], readings["zone"], readings["ts"], strict=True):
-        by_hour[(farm, zone)][ts.floor("h")].append(ts.timestamp())
-    for (farm, zone), hours in sorted(by_hour.items()):
-        clock = ZoneClock()
-        for hour in sorted(hours):
-            out = stage.step(farm, zone, clock, sorted(hours[hour]))
-            influx.write_lines(out.lines())  # what the agent writes, read back by the next steps
+    step_zones(influx, season.layout, readings, scorer)
 
     training = forecast_table(season.layout, readings, season.truth, season=11)
     zones = [z for f in season.layout.farms for z in f.zones]
