@@ -25,11 +25,10 @@ from smartfarm.errors import ServiceError, StorageError
 from smartfarm.records import AdviceStatus, IrrigationCommand, RecommendationKind, Severity
 from storage.registry.store import Client, Scope
 from storage.schema import DecisionPoint, FieldLogPoint
-from storage.zones import decisions, recommendation, recommendations, superseded
+from storage.zones import decision_on, decisions, is_superseded, recommendation, recommendations, superseded
 
-DECIDABLE_FOR = timedelta(days=30)
-"""How far back a recommendation can still be answered (irrigation advice stands for 12 hours; the rest is for
-the record)."""
+LOGGABLE_FOR = timedelta(days=30)
+"""How far back water can be logged by hand."""
 
 
 class IssuedAdvice(BaseModel):
@@ -160,17 +159,16 @@ def list_recommendations(
     )
 
 
-def _open(influx: Influx, farm: str, rid: UUID, now: datetime) -> dict[str, Any]:
-    """The stored recommendation ``rid`` if it can still be answered: 404 if there is none (of this farm, in the
-    last ``DECIDABLE_FOR``), 409 if it was answered already or replaced."""
-    since = (now - DECIDABLE_FOR).timestamp()
-    row = recommendation(influx, farm, str(rid), since, now.timestamp() + 60)
+def _open(influx: Influx, farm: str, rid: UUID) -> dict[str, Any]:
+    """The stored recommendation ``rid`` if it can still be answered: 404 if the farm has none of that id, 409 if
+    it was answered already or replaced."""
+    row = recommendation(influx, farm, str(rid))
     if row is None:
-        raise Problem(404, f"farm {farm!r} has no recommendation {rid} issued in the last {DECIDABLE_FOR.days} days")
-    decision = decisions(influx, farm, since, row["zone"]).get(str(rid))
+        raise Problem(404, f"farm {farm!r} has no recommendation {rid}")
+    decision = decision_on(influx, farm, str(rid))
     if decision is not None:
         raise Problem(409, f"recommendation {rid} was {decision['status']} already, by {decision['decided_by']}")
-    if str(rid) in superseded(influx, farm, since):
+    if is_superseded(influx, farm, str(rid)):
         raise Problem(409, f"recommendation {rid} was replaced by a later one: answer that instead")
     return row
 
@@ -221,7 +219,7 @@ def accept(
     zone still needs water)."""
     body = body or Acceptance()
     now = datetime.now(UTC)
-    row = _open(influx, farm, rid, now)
+    row = _open(influx, farm, rid)
     command = None
     if row["kind"] == RecommendationKind.IRRIGATION.value and (body.amount_mm or row.get("amount_mm")):
         valid_until = datetime.fromisoformat(row["valid_until"]) if row.get("valid_until") else None
@@ -259,7 +257,7 @@ def decline(
     """Decline a recommendation: recorded, and for an irrigation the advisor stops counting its water as coming
     (it advises again, after its quiet time, if the zone still needs water)."""
     now = datetime.now(UTC)
-    row = _open(influx, farm, rid, now)
+    row = _open(influx, farm, rid)
     decided = _decide(influx, row, AdviceStatus.DECLINED, who, now, body.note if body else None)
     return Decided(recommendation=decided)
 
@@ -276,13 +274,13 @@ def log_water(
     zone_of(registry, farm, zone)
     now = datetime.now(UTC)
     at = body.at or now
-    if not now - DECIDABLE_FOR <= at <= now + timedelta(minutes=5):
-        raise Problem(422, f"at must be within the last {DECIDABLE_FOR.days} days, not in the future")
+    if not now - LOGGABLE_FOR <= at <= now + timedelta(minutes=5):
+        raise Problem(422, f"at must be within the last {LOGGABLE_FOR.days} days, not in the future")
     answered = None
     if body.recommendation is not None:
         if body.kind is not WaterKind.IRRIGATION:
             raise Problem(422, "only an irrigation applies a recommendation")
-        row = _open(influx, farm, body.recommendation, now)
+        row = _open(influx, farm, body.recommendation)
         if row["zone"] != zone or row["kind"] != RecommendationKind.IRRIGATION.value:
             raise Problem(422, f"recommendation {body.recommendation} is no irrigation of zone {zone!r}")
         answered = _decide(influx, row, AdviceStatus.APPLIED, who, now, body.note)

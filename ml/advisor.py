@@ -114,7 +114,7 @@ def _soil_hours(context: ZoneContext) -> dict[datetime, ZoneAggregate]:
 
 def _rain_hours(context: ZoneContext) -> dict[datetime, float]:
     return {
-        a.window_end: a.mean * a.count
+        a.window_end: a.total
         for a in context.hours.get(SensorKind.RAINFALL, ())
         if a.width_s == 3600  # each reading is the rain since the device's previous one: the hour's is the sum
     }

@@ -127,7 +127,7 @@ def daily_weather(day: date, hours: Sequence[ZoneAggregate]) -> DayWeather | Non
         solar_mj_m2=None if solar_w_m2 is None else solar_w_m2 * W_M2_DAY_TO_MJ,
         wind_ms=_mean_of_means(by_kind.get(SensorKind.WIND_SPEED, [])),
         # Each rain reading is the rain since the device's previous message, so the day's rain is their sum.
-        rain_mm=sum(a.mean * a.count for a in rain) if rain else None,
+        rain_mm=sum(a.total for a in rain) if rain else None,
         hours=len(air),
     )
 
@@ -340,8 +340,7 @@ def _weather_features(context: ZoneContext) -> dict[str, float]:
         "wind_mean_24h": _mean_over(_hourly_means(context, SensorKind.WIND_SPEED), 24),
     }
     for h in RAIN_SPANS_H:
-        # Each rain reading is the rain since the device's previous message: an hour's rain is mean x count.
-        out[f"rain_{h}h"] = sum(a.mean * a.count for back, a in rain.items() if back < h) if rain else NAN
+        out[f"rain_{h}h"] = sum(a.total for back, a in rain.items() if back < h) if rain else NAN
     local = context.window_end.astimezone(ZoneInfo(context.farm.timezone))
     angle = 2 * math.pi * (local.hour + local.minute / 60) / 24
     out["hour_sin"], out["hour_cos"] = math.sin(angle), math.cos(angle)

@@ -256,6 +256,12 @@ class ZoneAggregate(Contract):
     def width_s(self) -> int:
         return int((self.window_end - self.window_start).total_seconds())
 
+    @property
+    def total(self) -> float:
+        """The sum of the window's readings (mean x count): for rainfall, whose readings are each the rain since the
+        device's previous message, the rain that fell in the window."""
+        return self.mean * self.count
+
 
 class ZoneDay(Contract):
     """One zone's day (in the farm's time zone): FAO-56 reference ET, growing degree days and what fed them.

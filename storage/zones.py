@@ -199,13 +199,34 @@ def recommendations(
     return rows[int(offset) : int(offset) + int(limit)]
 
 
-def recommendation(client: InfluxClient, farm: str, rid: str, start_s: float, end_s: float) -> dict[str, Any] | None:
-    """The farm's stored recommendation ``rid`` issued in the range (as ``recommendations`` gives them); None when
-    there is none."""
-    where = f"farm = {_quote(farm)} AND id = {_quote(rid)} AND time >= {int(start_s) * NS} AND time < {int(end_s) * NS}"
+def recommendation(client: InfluxClient, farm: str, rid: str) -> dict[str, Any] | None:
+    """The farm's stored recommendation ``rid`` (as ``recommendations`` gives them), issued whenever (a replayed or
+    simulated season's advice is stamped with its own time); None when there is none."""
     fields = ", ".join(RecommendationPoint.field_names())
-    rows = client.query(f"SELECT {fields} FROM recommendation WHERE {where} GROUP BY zone, kind, severity LIMIT 1")
+    rows = client.query(
+        f"SELECT {fields} FROM recommendation WHERE farm = {_quote(farm)} AND id = {_quote(rid)} AND time >= 0 "
+        "GROUP BY zone, kind, severity LIMIT 1"
+    )
     return rows[0] if rows else None
+
+
+def decision_on(client: InfluxClient, farm: str, rid: str) -> dict[str, Any] | None:
+    """The newest decision on the farm's recommendation ``rid``; None before any."""
+    fields = ", ".join(DecisionPoint.field_names())
+    rows = client.query(
+        f"SELECT {fields} FROM advice_decision WHERE farm = {_quote(farm)} AND recommendation = {_quote(rid)} "
+        "AND time >= 0 GROUP BY zone ORDER BY time DESC LIMIT 1"
+    )
+    return rows[0] if rows else None
+
+
+def is_superseded(client: InfluxClient, farm: str, rid: str) -> bool:
+    """Whether a recommendation of the farm replaced or cancelled ``rid``."""
+    rows = client.query(
+        f"SELECT supersedes FROM recommendation WHERE farm = {_quote(farm)} AND supersedes = {_quote(rid)} "
+        "AND time >= 0 LIMIT 1"
+    )
+    return bool(rows)
 
 
 def decisions(client: InfluxClient, farm: str, start_s: float, zone: str | None = None) -> dict[str, dict[str, Any]]:

@@ -231,7 +231,7 @@ def _rain_since(context: ZoneContext, since_s: float) -> float | None:
     hours = context.hours.get(SensorKind.RAINFALL)
     if not hours:
         return None
-    return sum(a.mean * a.count for a in hours if a.window_start.timestamp() >= since_s)
+    return sum(a.total for a in hours if a.window_start.timestamp() >= since_s)
 
 
 def readvise(scorer: Scorer, context: ZoneContext, state: dict[str, Any], now_s: float) -> list[Recommendation]:

@@ -279,8 +279,7 @@ def zone_charts(
     ]
     outlook = ([measured[-1]] if measured and ahead else []) + ahead
     hourly = stored_aggregates(influx, farm.id, zone, 3600, s, e)
-    # Each rain reading is the rain since the device's previous message: an hour's rain is mean x count.
-    rain = [(a.window_start.timestamp(), a.mean * a.count) for a in hourly if a.kind is SensorKind.RAINFALL]
+    rain = [(a.window_start.timestamp(), a.total) for a in hourly if a.kind is SensorKind.RAINFALL]
     air = [a for a in hourly if a.kind is SensorKind.AIR_TEMPERATURE]
     irrigation = _advice(influx, farm.id, start - timedelta(days=1), now, zone)
     water = [

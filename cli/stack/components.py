@@ -336,7 +336,7 @@ class ApiComponent:
             self._registry.close()
 
     def status(self) -> str:
-        return f"{'API':<10} {self.url:<28} pages at /docs, tokens in {self.tokens}"
+        return f"{'API':<10} {self.url:<28} farmer's app at /app, docs at /docs, tokens in {self.tokens}"
 
     def check(self) -> None:
         if self._thread is not None and not self._thread.is_alive():

@@ -98,9 +98,8 @@ class DownyMildew:
 
 
 def _rain_mm(hours: Sequence[ZoneAggregate]) -> float:
-    # Each reading is the rain since the device's previous one, so an hour's rain is mean x count (as in
-    # ml.features.daily_weather); rounded to 0.01 mm, far below a gauge's 0.2 mm, so ten 1 mm hours make 10 mm.
-    return round(sum(a.mean * a.count for a in hours), 2)
+    # Rounded to 0.01 mm, far below a gauge's 0.2 mm, so ten 1 mm hours make 10 mm.
+    return round(sum(a.total for a in hours), 2)
 
 
 def downy_mildew(context: ZoneContext) -> DownyMildew | None:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,6 +210,7 @@ def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], 
         assert watered, "an irrigation the valves applied shows in the zone's soil moisture"
 
         _the_web_app_shows_the_farm(where)
+        _a_farmer_answers_advice(where, received)
         _every_dashboard_query_returns_data(where, started)
         _the_api_tells_a_zones_state(where)
 
@@ -276,6 +278,31 @@ def _the_web_app_shows_the_farm(where: dict[str, str]) -> None:
             moisture = json.loads(response.read())["state"]["moisture_pct"]
         card = page.split(f'id="zone-{zone.id}"', 1)[1].split("</section>", 1)[0]
         assert f'<span class="value">{moisture:.1f}</span>' in card, card
+
+
+def _a_farmer_answers_advice(where: dict[str, str], received: list[Recommendation]) -> None:
+    """Through the stack's API, a farmer declines a recommendation the farm got (the newest one still standing)
+    and logs a rain gauge reading: both are stored where the inbox and the dashboards read them."""
+    farm, token = Path(where["tokens"]).read_text().split()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def post(path: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+        request = urllib.request.Request(f"{where['api']}/farms/{farm}{path}", json.dumps(body).encode(), headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    answers = []
+    for rec in reversed(received):
+        answers.append(post(f"/recommendations/{rec.id}/decline", {"note": "not today"}))
+        if answers[-1][0] != 409:  # 409: replaced by a later one, which comes first in this order anyway
+            break
+    status, declined = answers[-1]
+    assert status == 200 and declined["recommendation"]["status"] == "declined", answers[-3:]
+    status, logged = post("/zones/tomato-north/water", {"kind": "rain", "amount_mm": 3.5, "note": "gauge by the gate"})
+    assert status == 201, logged
 
 
 def _every_dashboard_query_returns_data(where: dict[str, str], started: datetime) -> None:
