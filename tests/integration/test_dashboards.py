@@ -20,8 +20,10 @@ from cli.status import collect
 from smartfarm.layout import SensorKind
 from storage.influx import InfluxClient
 from storage.schema import (
+    DecisionPoint,
     DeviceClockPoint,
     DeviceStatusPoint,
+    FieldLogPoint,
     Measurement,
     ReadingPoint,
     RecommendationPoint,
@@ -139,7 +141,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _points() -> Iterator[Measurement]:
-    """Twelve hours of one farm, two zones: readings of every kind, the zone stage's outputs and statuses."""
+    """Twelve hours of one farm, two zones: readings of every kind, the zone stage's outputs and statuses, and the
+    farm's answers through the API."""
     for hour in range(HOURS):
         at = START + timedelta(hours=hour)
         for zone, devices in ZONES.items():
@@ -188,6 +191,20 @@ def _points() -> Iterator[Measurement]:
         skew_s=-8.4e8,
         reason="stale_timestamp",
     )
+    yield from _answers()
+
+
+def _answers() -> Iterator[Measurement]:
+    """What the farm office told the API: a recommendation declined and rain logged by hand, per zone."""
+    for zone in ZONES:
+        yield DecisionPoint(
+            time=START + timedelta(hours=1), farm="north", zone=zone, recommendation=str(uuid.uuid4()),
+            status="declined", decided_by="farm office", note="rain is coming",
+        )  # fmt: skip
+        yield FieldLogPoint(
+            time=START + timedelta(hours=3), farm="north", zone=zone, kind="rain", amount_mm=4.5,
+            logged_by="farm office",
+        )  # fmt: skip
 
 
 def _report(results: list[QueryResult]) -> str:

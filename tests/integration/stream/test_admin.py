@@ -22,7 +22,8 @@ def test_ensure_topics_creates_each_topic_once(kafka_settings: KafkaSettings) ->
     finally:
         admin.close()
     for spec in specs.values():
-        assert len(described[spec.name]["partitions"]) == 6
+        assert len(described[spec.name]["partitions"]) == spec.partitions
+    assert {spec.partitions for spec in specs.values()} == {6, 1}  # the layout topic has one
 
 
 def test_keys_land_on_stable_partitions_in_order(kafka_settings: KafkaSettings) -> None:
