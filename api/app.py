@@ -136,6 +136,10 @@ def get_device(registry: Registry, farm: str, device: str) -> Device:
     return device_of(registry, farm, device)
 
 
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body the API reads: a day of a zone's raw readings posted for a prediction fits many times
+over; anything larger is a 413 before it is held in memory."""
+
 SWAGGER = "/static/swagger-ui"
 """Where the API serves Swagger UI's own files (from swagger-ui-bundle): the docs page loads nothing from the
 internet, as FastAPI's default page would (its scripts come from a CDN)."""
@@ -173,6 +177,7 @@ def create_app(
     app.state.changes = changing
     app.state.models = ModelStore(models) if models is not None else None
     problems.install(app)
+    app.add_middleware(problems.BodyLimit, limit_bytes=MAX_BODY_BYTES)
     app.mount(SWAGGER, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
     app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
     app.include_router(service)

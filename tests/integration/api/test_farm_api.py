@@ -3,6 +3,8 @@ data for its own tokens only, the route's scope, and every refusal an RFC 9457 p
 
 from __future__ import annotations
 
+import http.client
+import json
 import urllib.error
 import urllib.request
 import uuid
@@ -13,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
+from api.app import MAX_BODY_BYTES
 from cli.main import main
 from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation, RecommendationKind, Severity
@@ -192,3 +195,20 @@ def test_recommendations_page_newest_first_by_zone_and_kind(
     assert is_problem(status, headers, problem, 422) and "before end" in problem["detail"]
     status, headers, problem = get(f"{base}/farms/{farm.id}/recommendations?zone=nowhere", token)
     assert is_problem(status, headers, problem, 404)
+
+
+def test_a_body_too_large_is_refused_before_it_is_read(served: tuple[str, FarmRegistry]) -> None:
+    base, registry = served
+    token = registry.issue_token("valley-farm", "uploader", [Scope.INGEST, Scope.WRITE])
+    host, port = base.removeprefix("http://").split(":")
+    huge = b"[" + b"0," * (MAX_BODY_BYTES // 2) + b"0]"
+    for chunked in (False, True):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        body = iter([huge[i : i + 65536] for i in range(0, len(huge), 65536)]) if chunked else huge
+        connection.request("POST", "/farms/valley-farm/ingest", body=body, headers=headers, encode_chunked=chunked)
+        response = connection.getresponse()
+        problem = json.loads(response.read())
+        connection.close()
+        assert response.status == 413 and response.getheader("content-type") == "application/problem+json"
+        assert problem["status"] == 413 and f"{MAX_BODY_BYTES:,} bytes" in problem["detail"], (chunked, problem)
