@@ -66,18 +66,24 @@ def publish_farms(registry: FarmRegistry, publisher: Publisher) -> int:
     return len(farms)
 
 
-def changes_of(request: Request) -> Changes:
-    found: Changes | None = request.app.state.changes
-    if found is None:
-        raise Problem(
-            503,
-            "this API runs without Kafka, so a change could not reach the pipeline: give it "
-            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS (smartfarm up does)",
-        )
-    return found
+def needing_kafka(without: str) -> Callable[[Request], Changes]:
+    """A dependency: the app's ``Changes``; without Kafka, 503 saying what could not happen (``without``) and the
+    setting that fixes it."""
+
+    def changes_of(request: Request) -> Changes:
+        found: Changes | None = request.app.state.changes
+        if found is None:
+            raise Problem(
+                503,
+                f"this API runs without Kafka, so {without}: give it SMARTFARM_KAFKA_BOOTSTRAP_SERVERS "
+                "(smartfarm up does)",
+            )
+        return found
+
+    return changes_of
 
 
-Changing = Annotated[Changes, Depends(changes_of)]
+Changing = Annotated[Changes, Depends(needing_kafka("a change could not reach the pipeline"))]
 
 
 class MqttLogin(BaseModel):

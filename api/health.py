@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import UNAVAILABLE, Influx, ModelStore, Registry, allowed, farm_of, one_of
+from api.deps import UNAVAILABLE, Influx, ModelStore, Registry, allowed, device_of, farm_of
 from smartfarm.errors import SmartFarmError
 from smartfarm.layout import Device, SensorKind
 from storage.influx import InfluxClient
@@ -132,7 +132,7 @@ def list_devices_health(
 @farm_health.get("/devices/{device}/health", response_model=DeviceHealth, responses=UNAVAILABLE)
 def device_health(registry: Registry, influx: Influx, farm: str, device: str) -> DeviceHealth:
     """One active device's health."""
-    found = one_of(farm_of(registry, farm).devices, device, f"farm {farm!r} has no active device {device!r}")
+    found = device_of(registry, farm, device)
     return devices_health(influx, farm, [found])[0]
 
 

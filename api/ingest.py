@@ -23,10 +23,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from api.changes import Changes
+from api.changes import Changes, needing_kafka
 from api.deps import Registry, allowed, device_of, problem_responses
 from api.problems import Problem
 from smartfarm import lorawan
@@ -42,19 +42,8 @@ UP = "up"
 """ChirpStack's ``event`` of an uplink; the only event read."""
 
 
-def kafka_of(request: Request) -> Changes:
-    """The app's way to Kafka (the publisher of ``api.changes``) and the MQTT topic scheme; 503 without Kafka."""
-    found: Changes | None = request.app.state.changes
-    if found is None:
-        raise Problem(
-            503,
-            "this API runs without Kafka, so telemetry cannot reach the pipeline: give it "
-            "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS (smartfarm up does)",
-        )
-    return found
-
-
-Kafka = Annotated[Changes, Depends(kafka_of)]
+Kafka = Annotated[Changes, Depends(needing_kafka("telemetry cannot reach the pipeline"))]
+"""The app's way to Kafka (the publisher of ``api.changes``) and the MQTT topic scheme; 503 without Kafka."""
 
 
 class Accepted(BaseModel):

@@ -26,7 +26,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.advice import accept, decline
 from api.changes import Changing
-from api.deps import Registry, allowed, farm_of, influx_of, instant, one_of
+from api.deps import Registry, allowed, farm_of, influx_of, instant, zone_in
 from api.problems import Problem
 from api.web.charts import Chart, Mark, Series, render
 from api.web.views import (
@@ -253,7 +253,7 @@ def farm_page(request: Request, registry: Registry, influx: Influx, farm: str, w
 def zone_page(request: Request, registry: Registry, influx: Influx, farm: str, zone: str, who: Reader) -> HTMLResponse:
     """A zone's last days in charts: soil moisture with its trigger and forecast, rain and irrigation, temperature."""
     layout = farm_of(registry, farm)
-    place = one_of(layout.zones, zone, f"farm {farm!r} has no zone {zone!r}")
+    place = zone_in(layout, zone)
     now = farm_now(influx, farm)
     start, end = now - timedelta(days=CHART_DAYS), now + timedelta(days=1)
     charts = zone_charts(influx, layout, zone, start, end, now)
