@@ -57,10 +57,9 @@ class Changes:
 def publish_farms(registry: FarmRegistry, publisher: Publisher) -> int:
     """Publish every farm of the registry as it is now (when the API starts: the followers then agree with the
     registry even if it was changed while no API ran); how many."""
-    try:
-        farms = registry.layout().farms
-    except ConfigError:  # an empty registry: nothing to publish yet
+    if not registry.has_farms():
         return 0
+    farms = registry.layout().farms
     for farm in farms:
         publisher.publish(farm)
     return len(farms)
