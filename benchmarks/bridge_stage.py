@@ -1,6 +1,7 @@
 """Bridge throughput against the MQTT QoS 1 ceiling, measured in one run on the same Mosquitto and Kafka.
 
-1. Ceiling: a paced paho publisher (``edge.loadgen``, its own process) -> Mosquitto -> a plain paho subscriber.
+1. Ceiling: the paced Go publisher (``benchmarks.generators``, its own process) -> Mosquitto -> a plain paho
+   subscriber.
 2. One bridge process (``smartfarm bridge``): the same publisher -> Mosquitto -> bridge -> Kafka (acks=all);
    the rate is counted in Kafka (the device messages in ``telemetry.raw``, envelopes opened), from the first
    publish to the last message.
@@ -10,7 +11,7 @@
    one (and then two) bridge processes start and drain them; the rate counts from the moment the last bridge is
    up to the last record in Kafka.
 
-    .venv/bin/python benchmarks/bridge_stage.py [--count 100000] [--size 228] [--backlog 200000]
+    .venv/bin/python benchmarks/bridge_stage.py [--count 100000] [--devices 200] [--backlog 200000]
 
 Prints each figure and the ratios; a benchmark, not a test: nothing here asserts.
 """
@@ -18,7 +19,6 @@ Prints each figure and the ratios; a benchmark, not a test: nothing here asserts
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -32,6 +32,9 @@ import paho.mqtt.client as mqtt
 from kafka import KafkaConsumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.generators import binary, generator_report, start_go
+from benchmarks.openloop import Payloads, Plan
+from benchmarks.worker_stage import write_layout
 from cli.services import Kafka, Mosquitto, fetch_kafka_jars, free_port
 from cli.services.base import cpu_seconds
 from cli.services.settings import ServicesSettings
@@ -58,29 +61,32 @@ def cpu_line(count: int, elapsed: float, used: dict[str, float]) -> str:
     return f"    CPU per message (us): {per}; machine {busy:.0%} busy"
 
 
-def loadgen(port: int, count: int, size: int, root: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edge.loadgen",
-            "--port",
-            str(port),
-            "--count",
-            str(count),
-            "--size",
-            str(size),
-            "--topic-root",
-            root,
-            "--client-id",
-            f"loadgen-{root}",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+PACED_WINDOW = 1000
+"""QoS 1 messages the paced publisher keeps in flight."""
+PACED_STAMP_RATE = 1000.0
+"""The paced messages are stamped a millisecond apart (their stamps matter to nobody here)."""
 
 
-def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float, str]:
+def paced_payloads(work: Path, devices: int) -> Payloads:
+    """The paced publisher's messages: the open-loop generator's (the simulator's eight readings) of every node of
+    a layout of ``devices`` (written in ``work``), so the ceiling and the stages see the bytes the pipeline sees
+    end to end."""
+    path = work / "paced-layout.yaml"
+    layout = write_layout(devices, path)
+    return Payloads.simulated(path, list(layout.placements), "paced")
+
+
+def loadgen(port: int, count: int, payloads: Payloads, root: str) -> subprocess.Popen[str]:
+    """The Go generator publishing ``count`` of ``payloads``' messages under ``root``, paced by the broker's
+    acknowledgements (``PACED_WINDOW`` in flight); its report's ``seconds`` run from its first publish to its
+    last acknowledgement."""
+    now = time.time()
+    plan = Plan(t0=now, rate=PACED_STAMP_RATE, count=count, ts0=now)
+    options = [*plan.argv(), "--paced", "--port", str(port), "--window", str(PACED_WINDOW)]
+    return start_go([*options, "--client-id", f"loadgen-{root}"], payloads.under(root))
+
+
+def ceiling(broker: Mosquitto, count: int, payloads: Payloads) -> tuple[float, float, str]:
     root = "ceiling"
     received = 0
     done = threading.Event()
@@ -102,18 +108,17 @@ def ceiling(broker: Mosquitto, count: int, size: int) -> tuple[float, float, str
     sub.subscribe(MqttTopics(root).device_filter(DeviceTopic.TELEMETRY), qos=1)
     sub.loop_start()
     subscribed.wait(5)
+    binary()  # built before the clock starts
     meter = CpuMeter({"mosquitto": broker.pid or 0, "subscriber": os.getpid()})
     began = time.perf_counter()
-    proc = loadgen(broker.port, count, size, root)
-    out, _ = proc.communicate()
+    report = generator_report(loadgen(broker.port, count, payloads, root))
     done.wait(120)
     elapsed = time.perf_counter() - began
     used = meter.used()
     sub.loop_stop()
     sub.disconnect()
-    report = json.loads(out)
-    used = {"publisher": report["cpu_s"], **used}
-    return count / elapsed, report["rate"], cpu_line(count, elapsed, used)
+    used = {"publisher": report.cpu_s, **used}
+    return count / elapsed, count / report.seconds, cpu_line(count, elapsed, used)
 
 
 class RawCount:
@@ -203,30 +208,31 @@ def forwarded(port: int) -> float:
     return bridge_metric(port, 'smartfarm_bridge_forwarded_total{kind="telemetry"}')
 
 
-def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, str, str]:
+def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, payloads: Payloads) -> tuple[float, str, str]:
     root = prefix = f"bench{n}"
     ensure_topics(KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix))
     bridges = start_bridges(n, broker, kafka, root, prefix)
     time.sleep(1.0)  # the MQTT subscriptions are made just after start
     in_kafka = RawCount(kafka, prefix)
+    binary()  # built before the clock starts
     meter = pipeline_meter(broker, kafka, bridges)
     began = time.perf_counter()
-    proc = loadgen(broker.port, count, size, root)
+    proc = loadgen(broker.port, count, payloads, root)
     while in_kafka() < count and time.perf_counter() - began < 300:
         time.sleep(0.05)
     elapsed = time.perf_counter() - began
     used = meter.used()
-    out, _ = proc.communicate()
-    report = json.loads(out)
-    used = {"publisher": report["cpu_s"], **used}
-    cpu = cpu_line(count, elapsed, used) + f"; the publisher's own rate {report['rate']:.0f}/s; {in_kafka.packing()}"
+    report = generator_report(proc)
+    used = {"publisher": report.cpu_s, **used}
+    own = count / report.seconds
+    cpu = cpu_line(count, elapsed, used) + f"; the publisher's own rate {own:.0f}/s; {in_kafka.packing()}"
     shares = ", ".join(f"{forwarded(port):.0f}" for _, port in bridges)
     stop_bridges(bridges)
     in_kafka.close()
     return count / elapsed, shares, cpu
 
 
-def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tuple[float, str, str]:
+def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, payloads: Payloads) -> tuple[float, str, str]:
     """A backlog of ``count`` messages queued in the sessions of ``n`` stopped bridges, drained into Kafka.
 
     Here the bridges are the bottleneck, not the publisher: the rate is counted from the moment the last bridge
@@ -236,8 +242,7 @@ def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tup
     bridges = start_bridges(n, broker, kafka, root, prefix)
     time.sleep(1.0)  # subscribed: the persistent sessions now exist
     stop_bridges(bridges)
-    proc = loadgen(broker.port, count, size, root)
-    proc.communicate()
+    generator_report(loadgen(broker.port, count, payloads, root))
     in_kafka = RawCount(kafka, prefix)
     bridges = start_bridges(n, broker, kafka, root, prefix)
     began = time.perf_counter()
@@ -259,7 +264,7 @@ def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, size: int) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--size", type=int, default=228)
+    parser.add_argument("--devices", type=int, default=200, help="eight-sensor nodes whose messages are published")
     parser.add_argument("--backlog", type=int, default=200_000, help="messages queued for the drain phases")
     args = parser.parse_args()
     services = ServicesSettings()
@@ -269,19 +274,20 @@ def main() -> None:
         Mosquitto(Path(tmp) / "mosquitto") as broker,
         Kafka(Path(tmp) / "kafka", services.kafka_home) as kafka,
     ):
-        top, publisher, cpu = ceiling(broker, args.count, args.size)
+        paced = paced_payloads(Path(tmp), args.devices)
+        top, publisher, cpu = ceiling(broker, args.count, paced)
         print(
-            f"MQTT QoS 1 ceiling:   {top:8.0f} messages/s end to end ({args.count} x {args.size} B; "
+            f"MQTT QoS 1 ceiling:   {top:8.0f} messages/s end to end ({args.count} x {paced.mean_bytes()} B; "
             f"publisher alone {publisher:.0f}/s)"
         )
         print(cpu)
-        one, _, cpu = through_bridges(1, broker, kafka, args.count, args.size)
+        one, _, cpu = through_bridges(1, broker, kafka, args.count, paced)
         line("one bridge process:", one, f"into Kafka (acks=all)   ratio {one / top:.2f}", cpu)
-        two, shares, cpu = through_bridges(2, broker, kafka, args.count, args.size)
+        two, shares, cpu = through_bridges(2, broker, kafka, args.count, paced)
         line("two bridge processes:", two, f"ratio {two / top:.2f}, {two / one:.2f}x one; shares {shares}", cpu)
-        drained1, _, cpu = drain(1, broker, kafka, args.backlog, args.size)
+        drained1, _, cpu = drain(1, broker, kafka, args.backlog, paced)
         line("backlog, one bridge:", drained1, f"drained into Kafka ({args.backlog} queued)", cpu)
-        drained2, shares, cpu = drain(2, broker, kafka, args.backlog, args.size)
+        drained2, shares, cpu = drain(2, broker, kafka, args.backlog, paced)
         line("backlog, two bridges:", drained2, f"{drained2 / drained1:.2f}x one; shares {shares}", cpu)
 
 

@@ -2,15 +2,17 @@
 
 A ``Pipeline`` is our whole ingest path on the benchmark's own Mosquitto, Kafka and InfluxDB: ``bridges`` bridge
 processes sharing the MQTT subscription and ``workers`` worker processes sharing the partitions, on a layout of
-``devices`` eight-sensor nodes. ``run_rate`` offers it one fixed rate for a while (``benchmarks.openloop``
-processes publishing), polls InfluxDB for what is stored (``benchmarks.accounting``), and returns what was
-published, stored, lost and sent twice, the latency percentiles, and each process's CPU and resident memory.
+``devices`` eight-sensor nodes. ``run_rate`` offers it one fixed rate for a while (load generator processes
+publishing, ``benchmarks.generators``), polls InfluxDB for what is stored (``benchmarks.accounting``), and
+returns what was published, stored, lost and sent twice, the latency percentiles, and each process's CPU and
+resident memory.
 ``search`` raises the rate until a run is no longer sustained (p99 under 2 s, nothing lost) and returns the best.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -25,7 +27,8 @@ from typing import Any, Protocol
 
 from benchmarks.accounting import HORIZON_S, Arrivals, Outcome
 from benchmarks.bridge_stage import CpuMeter, bridge_metric, forwarded, start_bridges, stop_bridges
-from benchmarks.openloop import Plan, Report
+from benchmarks.generators import GENERATOR_RATE, Generator, HarnessError, binary, generator_report, start_go
+from benchmarks.openloop import Payloads, Plan
 from benchmarks.worker_stage import start_workers, wait_holding, write_layout
 from cli.services import InfluxDB, Kafka, Mosquitto
 from cli.worker import WorkerProcess
@@ -38,13 +41,11 @@ TRACER = "bat"
 """The sensor whose points the latency polls count (one per message: every node of the layout has a battery)."""
 
 DUPLICATES = "smartfarm_worker_duplicates_total"
-GENERATOR_RATE = 1000.0
-"""Messages per second one generator process offers at most: one costs about 0.5 ms of CPU per message (paho
-building and sending QoS 1 PUBLISHes and taking their PUBACKs), so a higher rate is shared among several."""
 START_MARGIN_S = 5.0
 GENERATOR_START_S = 1.5
 """The generators are started ``START_MARGIN_S`` plus this long per generator before their first message is due:
-they load the layout and build their payloads first, all at once on a machine already busy."""
+the payloads are simulated first (once per layout, ``fleet_payloads``) and a Python generator loads the layout
+and builds its own, all at once on a machine already busy."""
 
 
 def resident_mb(pid: int | None) -> float:
@@ -238,6 +239,19 @@ def plans_for(
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def fleet_payloads(layout_file: Path, devices: tuple[str, ...], topic_root: str) -> Payloads:
+    """The payload templates of every device of a pipeline, simulated once (about a second for 200 devices)."""
+    return Payloads.simulated(layout_file, devices, topic_root)
+
+
+def go_ready(pipeline: Ingest) -> None:
+    """Build the Go generator and simulate the pipeline's payloads now, before a plan's start is set: a cold
+    build takes longer than the margin a plan leaves."""
+    binary()
+    fleet_payloads(pipeline.layout_file, tuple(pipeline.devices), pipeline.name)
+
+
 def start_generator(
     pipeline: Ingest,
     plan: Plan,
@@ -246,56 +260,24 @@ def start_generator(
     break_every: int = 0,
     log: Path | None = None,
     more: Sequence[str] = (),
+    generator: Generator = Generator.GO,
 ) -> subprocess.Popen[str]:
-    """A ``benchmarks.openloop`` process publishing ``plan`` for ``devices``; ``log``: its record of what it sent;
-    ``more``: further options of its command line."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.openloop",
-        "--port",
-        str(pipeline.broker.port),
-        "--topic-root",
-        pipeline.name,
-        "--layout",
-        str(pipeline.layout_file),
-        "--devices",
-        ",".join(devices),
-        "--t0",
-        repr(plan.t0),
-        "--rate",
-        repr(plan.rate),
-        "--count",
-        str(plan.count),
-        "--ts0",
-        repr(plan.ts0),
-        "--speed",
-        repr(plan.speed),
-        "--seq-base",
-        str(plan.seq_base),
-        "--client-id",
-        f"{pipeline.name}-{name}",
-        "--break-every",
-        str(break_every),
+    """A ``generator`` process publishing ``plan`` for ``devices``; ``log``: its record of what it sent;
+    ``more``: further options of its command line (both take the same)."""
+    options = [
+        *plan.argv(),
+        *("--port", str(pipeline.broker.port), "--client-id", f"{pipeline.name}-{name}"),
+        *("--break-every", str(break_every)),
         *(["--log", str(log)] if log is not None else []),
         *more,
     ]
+    if generator is Generator.GO:
+        fleet = fleet_payloads(pipeline.layout_file, tuple(pipeline.devices), pipeline.name)
+        return start_go(options, fleet.only(devices))
+    where = ["--topic-root", pipeline.name, "--layout", str(pipeline.layout_file), "--devices", ",".join(devices)]
+    cmd = [sys.executable, "-m", "benchmarks.openloop", *where, *options]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-class HarnessError(RuntimeError):
-    """The load generator could not offer what was asked (it started too late, or failed): not a figure of the
-    pipeline."""
-
-
-def generator_report(proc: subprocess.Popen[str]) -> Report:
-    """The report a generator prints last; HarnessError with what it said when it has none."""
-    out, err = proc.communicate()
-    lines = out.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise HarnessError(f"a load generator exited with code {proc.returncode}: {err.strip()[-500:]}")
-    return Report.from_json(lines[-1])
 
 
 def poll_stored(client: InfluxClient, arrivals: Arrivals, now: float) -> bool:
@@ -359,20 +341,30 @@ def run_rate(
     horizon_s: float = HORIZON_S,
     generator_options: Sequence[str] = (),
     start_margin_s: float = START_MARGIN_S,
+    generator: Generator = Generator.GO,
 ) -> Measured:
     """Offer ``rate`` device messages per second for ``seconds``; measure until everything due is stored (or
     nothing more arrives for ``settle_s``). ``during(elapsed)`` is called at every poll (to kill a process...).
-    ``generators``: publishing processes, by default one per ``GENERATOR_RATE`` messages/s. ``scripted``: devices
+    ``generator``: which program publishes; ``generators``: how many processes, by default one per its
+    ``GENERATOR_RATE`` messages/s. ``scripted``: devices
     left out of the open-loop load and the plans they follow instead (``Scripted``; their messages are counted
     as due, not in the latency). ``log_dir``: each generator logs what it published there (``gen<i>.log``).
     ``horizon_s``: how long after it was due a message still counts in the latency (``Arrivals``).
     ``generator_options``: further options of every generator's command line. ``start_margin_s``: how far ahead
     of the first due message the generators are started (``START_MARGIN_S``; more on a machine busy with more)."""
-    generators = generators or max(1, math.ceil(rate / GENERATOR_RATE))
+    generators = generators or max(1, math.ceil(rate / GENERATOR_RATE[generator]))
+    if generator is Generator.GO:
+        go_ready(pipeline)
     plans, arrivals = _plans(pipeline, rate, seconds, generators, scripted, horizon_s, start_margin_s)
     procs = [
         start_generator(
-            pipeline, plan, devices, f"gen{g}", log=log_dir / f"gen{g}.log" if log_dir else None, more=generator_options
+            pipeline,
+            plan,
+            devices,
+            f"gen{g}",
+            log=log_dir / f"gen{g}.log" if log_dir else None,
+            more=generator_options,
+            generator=generator,
         )
         for g, (plan, devices) in enumerate(plans)
     ]
@@ -655,6 +647,7 @@ def advice_latency(
     from smartfarm.records import Recommendation
 
     sub, arrived = _subscribe(pipeline)
+    go_ready(pipeline)
     t0 = math.ceil(time.time() + START_MARGIN_S)
     ts0 = t0 - seconds * speed - 3600
     count = round(rate * seconds)

@@ -1,6 +1,7 @@
 """``smartfarm bench --phases faults``: the fault matrix. Each case runs our whole ingest path (one bridge, one or
 two workers) on the benchmark's own Mosquitto, Kafka and InfluxDB, under a topic prefix and database of its own,
-while open-loop generators (``benchmarks.openloop``) publish a fleet's messages and log every one they sent; one
+while open-loop generators (``benchmarks.openloop``: ``Generator.PYTHON``) publish a fleet's messages and log
+every one they sent; one
 fault is injected, the pipeline is left to recover, and every reading sent is looked up by its identity (device,
 sensor, time, value) in InfluxDB (``benchmarks.matrix``).
 
@@ -29,6 +30,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from benchmarks.bridge_stage import start_bridge, wait_up
 from benchmarks.endtoend import START_MARGIN_S, Measured, Pipeline, Restarts, Scripted, run_rate
+from benchmarks.generators import Generator
 from benchmarks.harness import Services
 from benchmarks.matrix import (
     Case,
@@ -231,6 +233,7 @@ def run_case(svc: Services, spec: Spec, load: Load, say: Callable[[str], None]) 
             horizon_s=spec.horizon_s or load.horizon_s,
             generator_options=spec.generator_options,
             start_margin_s=load.start_margin_s,
+            generator=Generator.PYTHON,
         )
         for hook in hooks:
             hook.wait()

@@ -24,6 +24,7 @@ import math
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ from edge.simulator import FarmSimulation
 from smartfarm.layout import load_layout
 from smartfarm.mqtt import connect, mqtt_client
 from smartfarm.settings import MqttSettings
+from smartfarm.topics import MqttTopics
 
 TEMPLATES = 12
 """Simulated messages kept per device (an hour of 5-minute readings), cycled so values move as a field's do."""
@@ -61,6 +63,13 @@ class Plan:
     def stamp_ms(self, i: int) -> int:
         """The event time message ``i`` carries, in whole milliseconds (what InfluxDB stores for its readings)."""
         return math.floor((self.ts0 + (i / self.rate) * self.speed) * 1000)
+
+    def argv(self) -> list[str]:
+        """The plan as the options of a generator's command line (this program's and the Go generator's)."""
+        return [
+            *("--t0", repr(self.t0), "--rate", repr(self.rate), "--count", str(self.count)),
+            *("--ts0", repr(self.ts0), "--speed", repr(self.speed), "--seq-base", str(self.seq_base)),
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +105,24 @@ def iso(ms: int) -> str:
     return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclass(frozen=True, slots=True)
 class Payloads:
-    """Per device, the readings part of ``TEMPLATES`` simulated messages; a message is its template with the
-    device's next ``seq`` and the due ``ts`` put in (string building, no JSON encoder per message)."""
+    """Per device slot: its id, its telemetry topic, and the readings part of its messages as they are and with a
+    broken probe, cycled by sequence number. A message is its template with the device's ``seq`` and the due
+    ``ts`` put in (string building, no JSON encoder per message); the Go generator (``benchmarks/loadgen``)
+    builds the same bytes from ``to_json``."""
 
-    def __init__(self, layout_path: Path | None, devices: list[str], topic_root: str) -> None:
+    devices: list[str]
+    topics: list[str]
+    readings: list[list[str]]
+    broken: list[list[str]]
+
+    @classmethod
+    def simulated(cls, layout_path: Path | None, devices: Sequence[str], topic_root: str) -> Payloads:
+        """``TEMPLATES`` simulated eight-reading messages of each of ``devices`` of the layout."""
         layout = load_layout(layout_path)
+        if missing := sorted(set(devices) - set(layout.placements)):
+            raise ValueError(f"devices not in the layout: {', '.join(missing)}")
         simulation = FarmSimulation(layout, 1, datetime.now(UTC) - timedelta(days=2), 300, FaultRates.none())
         wanted = set(devices)
         readings: dict[str, list[str]] = {d: [] for d in devices}
@@ -114,15 +135,49 @@ class Payloads:
                     readings[m.device].append(json.dumps(doc["readings"], separators=(",", ":")))
                     broken[m.device].append(json.dumps(_broken(doc["readings"]), separators=(",", ":")))
                     farms[m.device] = m.farm
-        settings = MqttSettings(topic_root=topic_root)
-        self.topics = [settings.topics.telemetry(farms[d], d) for d in devices]
-        self.devices = devices
-        self.readings = [readings[d] for d in devices]
-        self.broken = [broken[d] for d in devices]
+        topics = MqttSettings(topic_root=topic_root).topics
+        return cls(
+            devices=list(devices),
+            topics=[topics.telemetry(farms[d], d) for d in devices],
+            readings=[readings[d] for d in devices],
+            broken=[broken[d] for d in devices],
+        )
+
+    def only(self, devices: Sequence[str]) -> Payloads:
+        """The templates of ``devices`` alone, in that order."""
+        slots = [self.devices.index(d) for d in devices]
+        return Payloads(
+            devices=list(devices),
+            topics=[self.topics[s] for s in slots],
+            readings=[self.readings[s] for s in slots],
+            broken=[self.broken[s] for s in slots],
+        )
+
+    def under(self, topic_root: str) -> Payloads:
+        """The same messages published under another topic root."""
+        topics = MqttTopics(topic_root)
+        named = [MqttTopics.farm_and_device_named(t) for t in self.topics]
+        moved = [topics.telemetry(*farm_device) for farm_device in named if farm_device is not None]
+        if len(moved) != len(self.topics):
+            raise ValueError("a template's topic is not a device topic")
+        return Payloads(devices=self.devices, topics=moved, readings=self.readings, broken=self.broken)
+
+    def mean_bytes(self) -> int:
+        """The mean size of a message, over every device's templates (with this year's stamps)."""
+        slots, stamp = range(len(self.devices)), 1_780_000_000_000
+        sizes = [len(self.message(d, s, stamp + s)) for d in slots for s in range(len(self.readings[d]))]
+        return round(sum(sizes) / len(sizes))
+
+    def to_json(self) -> str:
+        """What the Go generator reads on its standard input."""
+        return json.dumps(
+            {"devices": self.devices, "topics": self.topics, "readings": self.readings, "broken": self.broken}
+        )
 
     def message(self, slot: int, seq: int, ts: int, broken: bool = False) -> bytes:
         device = self.devices[slot]
-        body = (self.broken if broken else self.readings)[slot][seq % TEMPLATES]
+        bodies = (self.broken if broken else self.readings)[slot]
+        body = bodies[seq % len(bodies)]
         return f'{{"schema_version":1,"device":"{device}","seq":{seq},"ts":"{iso(ts)}","readings":{body}}}'.encode()
 
 
@@ -302,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     devices = args.devices.split(",")
-    payloads = Payloads(args.layout, devices, args.topic_root)
+    payloads = Payloads.simulated(args.layout, devices, args.topic_root)
     plan = Plan(
         t0=args.t0,
         rate=args.rate,

@@ -143,17 +143,9 @@ def services(work: Path) -> Iterator[Services]:
 # -- phases ------------------------------------------------------------------------------------------------------
 
 
-def payload_size(work: Path, devices: int) -> int:
-    """The bytes of the open-loop generator's device messages (the simulator's eight readings)."""
-    path = work / "size-layout.yaml"
-    layout = worker_bench.write_layout(devices, path)
-    payloads = Payloads(path, list(layout.placements)[:20], "size")
-    sizes = [len(payloads.message(d, s, 1_780_000_000_000 + s)) for d in range(20) for s in range(12)]
-    return round(sum(sizes) / len(sizes))
-
-
-def phase_ceilings(svc: Services, results: Results, count: int, size: int) -> None:
-    top, publisher, cpu = bridge_bench.ceiling(svc.broker, count, size)
+def phase_ceilings(svc: Services, results: Results, count: int, paced: Payloads) -> None:
+    size = paced.mean_bytes()
+    top, publisher, cpu = bridge_bench.ceiling(svc.broker, count, paced)
     results.ceilings["mqtt"] = {
         "msgs_per_s": top,
         "publisher_msgs_per_s": publisher,
@@ -172,10 +164,10 @@ def phase_ceilings(svc: Services, results: Results, count: int, size: int) -> No
         _say(f"  model {name}: {figures}")
 
 
-def phase_stages(svc: Services, results: Results, count: int, size: int, devices: int) -> None:
+def phase_stages(svc: Services, results: Results, count: int, paced: Payloads, devices: int) -> None:
     """The bridge over ``count`` paced messages; then the worker over ``count`` device messages, with the decode
     floor and InfluxDB's ceiling over the very same records."""
-    one, _shares, cpu = bridge_bench.through_bridges(1, svc.broker, svc.kafka, count, size)
+    one, _shares, cpu = bridge_bench.through_bridges(1, svc.broker, svc.kafka, count, paced)
     results.stages["bridge"] = {"msgs_per_s": one, "cpu": cpu.strip()}
     _say(f"  bridge, MQTT into Kafka (acks=all): {one:,.0f} msg/s")
     layout_file = svc.work / "stages-layout.yaml"
@@ -427,12 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_phase(phase: str, svc: Services, results: Results, args: argparse.Namespace, size: int, rate: float) -> float:
+def run_phase(
+    phase: str, svc: Services, results: Results, args: argparse.Namespace, paced: Payloads, rate: float
+) -> float:
     """Run one phase; the rate the later phases offer (the e2e phase's best, unless ``--rate`` sets it)."""
     if phase == "ceilings":
-        phase_ceilings(svc, results, args.count, size)
+        phase_ceilings(svc, results, args.count, paced)
     elif phase == "stages":
-        phase_stages(svc, results, args.count, size, args.devices)
+        phase_stages(svc, results, args.count, paced, args.devices)
     elif phase == "e2e":
         best = phase_e2e(svc, results, args.devices, args.duration, args.start_rate)
         return float(args.rate or best or rate)
@@ -488,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smartfarm-bench-")))
         work.mkdir(parents=True, exist_ok=True)
         svc = stack.enter_context(services(work))
-        size = payload_size(work, args.devices)
+        paced = bridge_bench.paced_payloads(work, args.devices)
+        size = paced.mean_bytes()
         results.settings["payload_bytes"] = size
         results.settings["versions"] = versions(svc)
         _say(f"smartfarm bench: {args.devices} devices, {size} B messages of 8 readings, QoS 1; services in {work}")
@@ -496,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         for phase in phases:
             _say(f"[{phase}]")
             began = time.monotonic()
-            rate = run_phase(phase, svc, results, args, size, rate)
+            rate = run_phase(phase, svc, results, args, paced, rate)
             _say(f"  ({time.monotonic() - began:.0f} s)")
             if args.json:
                 write_json(results, args.json)

@@ -1,8 +1,8 @@
 """A paced MQTT load generator: one paho client publishing QoS 1 telemetry as fast as the broker acknowledges.
 
 At most ``window`` messages are unacknowledged at a time (handing paho a hundred thousand QoS 1 messages at once
-collapses its throughput). Used to measure the broker's ceiling and to load the bridge;
-``python -m edge.loadgen --help``.
+collapses its throughput). Used by the tests to load the bridge and the workers (the benchmark's paced load is
+the Go generator's, ``benchmarks.generators``); ``python -m edge.loadgen --help``.
 """
 
 from __future__ import annotations

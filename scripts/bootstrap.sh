@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what SmartFarm needs on a fresh Debian or Ubuntu machine, skipping what is already there:
-# Mosquitto, InfluxDB 1.x, Prometheus (with promtool), PostgreSQL, Chromium and its driver, Java and Maven from the distribution, a virtualenv (.venv) with the project and its
+# Mosquitto, InfluxDB 1.x, Prometheus (with promtool), PostgreSQL, Chromium and its driver, Java, Maven and Go from the distribution, a virtualenv (.venv) with the project and its
 # test extra (installed by uv), and the Kafka broker's jars (fetched by Maven into ~/.cache/smartfarm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ command -v mvn >/dev/null || missing+=(maven)
 command -v promtool >/dev/null || missing+=(prometheus)  # Prometheus and promtool (alert rules are checked and tested)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)  # the farm registry's server database
 { command -v chromium && command -v chromedriver; } >/dev/null || missing+=(chromium chromium-driver)  # the web app's browser tests
+{ command -v go || [ -x /usr/local/go/bin/go ]; } >/dev/null || missing+=(golang-go)  # the benchmark's load generator, Telegraf
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     echo "bootstrap: installing ${missing[*]}"

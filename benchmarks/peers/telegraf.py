@@ -12,9 +12,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchmarks.generators import find_go
 from benchmarks.worker_stage import write_layout
 from cli.services import InfluxDB, Mosquitto
-from cli.services.base import find_binary, tail_of
+from cli.services.base import tail_of
 from smartfarm.errors import ServiceError
 from smartfarm.settings import InfluxSettings
 from smartfarm.topics import TOPIC_VERSION, DeviceTopic
@@ -24,7 +25,6 @@ from stream.settings import WorkerSettings
 log = logging.getLogger(__name__)
 
 TELEGRAF_VERSION = "1.37.2"
-GO_INSTALL = "sudo apt-get install -y golang-go  (or a go1.24+ tarball from https://go.dev/dl/ on PATH)"
 BUILD_TAGS = "custom,inputs.mqtt_consumer,outputs.influxdb,parsers.json_v2"
 _COMPLETE = ".complete"
 
@@ -36,7 +36,7 @@ def fetch_telegraf(cache_dir: Path, version: str = TELEGRAF_VERSION) -> Path:
     marker = cache_dir / _COMPLETE
     if marker.exists() and binary.exists():
         return binary
-    go = find_binary("go", GO_INSTALL, extra_dirs=("/usr/local/go/bin", "/usr/lib/go/bin"))
+    go = find_go()
     if (cache_dir / "bin").exists():
         shutil.rmtree(cache_dir / "bin")  # a half-built cache is redone
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,3 @@
+module smartfarm/loadgen
+
+go 1.23
