@@ -32,8 +32,10 @@ import (
 )
 
 // tick is the shortest wait between two looks at the schedule: a message is published up to this late (its lag
-// counts in the latency, from its stamp), and the generator wakes at most once a tick for the schedule.
-const tick = time.Millisecond
+// counts in the latency, from its stamp). A wake costs about 100 us of CPU on our machines, nearly all of it in
+// system calls (the timer, the write, the reader's wake for the PUBACKs): at 500 msg/s a 2 ms tick cost 128 us a
+// message, 5 ms 52 us; at 2,000 msg/s 1 ms cost 52 us, 2 ms 36 us, 5 ms 23 us.
+const tick = 5 * time.Millisecond
 
 // drainFor is how long the generator waits for the last acknowledgements once everything was published.
 const drainFor = 120 * time.Second
@@ -299,6 +301,8 @@ func (p *publisher) publish(plan Plan, t *Templates, log *bufio.Writer) (*Report
 	timer := time.NewTimer(time.Hour)
 	for sent := 0; ; {
 		now := time.Now()
+		p.take(now) // first: what it frees of the window is filled in this round
+		p.again(now)
 		due := plan.Count
 		if p.o.paced {
 			due = min(plan.Count, sent+max(0, p.window-p.unacked-p.pending.len()))
@@ -324,8 +328,6 @@ func (p *publisher) publish(plan Plan, t *Templates, log *bufio.Writer) (*Report
 		if sent == plan.Count && deadline.IsZero() {
 			deadline = now.Add(drainFor)
 		}
-		p.take(now)
-		p.again(now)
 		if p.conn == nil && !now.Before(p.nextTry) {
 			_ = p.connect(now) // still away: tried again after reconnectEvery
 			p.nextTry = now.Add(p.o.reconnectEvery)
