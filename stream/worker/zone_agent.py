@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Container, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -92,10 +93,15 @@ class ZoneWindows(WorkerCore):
     def _step_all(
         self, messages: dict[bytes, list[LiveMessage]], clocks: dict[bytes, ZoneClock]
     ) -> dict[bytes, ZoneOutput]:
-        self.zones.refresh()
+        stage, began = self.zones, time.perf_counter()
+        counted, read = stage.counted_windows, stage.read_windows
+        stage.refresh()
         out = {}
         for key, batch in messages.items():
-            out[key] = self.zones.step(*zone_of(key), clocks[key], [m.ts for m in batch], batch)
+            out[key] = stage.step(*zone_of(key), clocks[key], [m.ts for m in batch], batch)
+        self.metrics.zone_step_seconds.observe(time.perf_counter() - began)
+        self.metrics.zone_windows.labels("counted").inc(stage.counted_windows - counted)
+        self.metrics.zone_windows.labels("read_back").inc(stage.read_windows - read)
         return out
 
     async def _send_zone_records(
