@@ -16,24 +16,18 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ml.context import SensorSuspicion
-from ml.timeline import HOUR_S, Stats, Window
+from ml.timeline import Stats, Window
 from smartfarm.layout import SensorKind
 from stream.windows import WIDTHS_S
 
-
-class LiveReading(NamedTuple):
-    """One reading of a clean record as the zone stage counts it."""
-
-    sensor: str
-    kind: SensorKind
-    value: float
-    good: bool
-    flags: tuple[str, ...]
+LiveReading = Mapping[str, Any]
+"""One reading of a clean record as its JSON parses (``CleanValue``: ``sensor``, ``kind``, ``value``, ``quality``,
+``flags``), used as it is: the zone agent reads every clean message, and building objects would double its cost."""
 
 
 class LiveMessage(NamedTuple):
@@ -42,35 +36,11 @@ class LiveMessage(NamedTuple):
     device: str
     seq: int
     ts: float
-    readings: tuple[LiveReading, ...]
+    readings: Sequence[LiveReading]
 
 
-@dataclass(slots=True)
-class Running:
-    """Running statistics of (event time, value) pairs: ``summarize``'s rule without keeping the values (the mean
-    from a running sum; a recomputation from the stored values may differ in the last bits, which ``same`` takes
-    as equal)."""
-
-    count: int = 0
-    total: float = 0.0
-    low: float = math.inf
-    high: float = -math.inf
-    last_ts: float = -math.inf
-    last: float = -math.inf
-
-    def add(self, ts: float, value: float) -> None:
-        self.count += 1
-        self.total += value
-        if value < self.low:
-            self.low = value
-        if value > self.high:
-            self.high = value
-        # ``summarize`` sorts the pairs: of two readings at the same time, the larger value is the last.
-        if ts > self.last_ts or (ts == self.last_ts and value > self.last):
-            self.last_ts, self.last = ts, value
-
-    def stats(self) -> Stats:
-        return Stats(self.count, self.total / self.count, self.low, self.high, self.last)
+QUARTER_S = min(WIDTHS_S)
+"""Messages are counted in their shortest window; a longer one is its shorter ones merged when it closes."""
 
 
 class Counted:
@@ -115,46 +85,66 @@ class Counted:
         return i >= 0 and seq <= self.lasts[i]
 
 
+Running = list[float]
+"""Running statistics of one kind's good readings in a window, as a list for speed: count, sum, min, max, the
+latest time and the value then (``summarize``'s rule: of two readings at the same time, the larger value is last;
+the mean from a running sum may differ from a recomputation in the last bits, which ``same`` takes as equal)."""
+
+
+def _merge(into: Running, other: Running) -> None:
+    into[0] += other[0]
+    into[1] += other[1]
+    into[2] = min(into[2], other[2])
+    into[3] = max(into[3], other[3])
+    if other[4] > into[4] or (other[4] == into[4] and other[5] > into[5]):
+        into[4], into[5] = other[4], other[5]
+
+
 @dataclass(slots=True)
 class LiveWindow:
-    """One window's readings as counted: statistics of the good ones by kind, every reading counted by kind, the
-    devices' counted sequence numbers, and (1-hour windows) each sensor's readings and flags."""
+    """One shortest window's readings as counted: statistics of the good ones by kind, every reading counted by
+    kind, the devices' counted sequence numbers, and each sensor's kind, readings and flags."""
 
-    good: dict[SensorKind, Running] = field(default_factory=dict)
-    counts: dict[SensorKind, int] = field(default_factory=dict)
+    good: dict[str, Running] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
     seen: dict[str, Counted] = field(default_factory=dict)
-    sensors: dict[tuple[str, str, SensorKind], list[int]] = field(default_factory=dict)
-    flags: dict[tuple[str, str, SensorKind], dict[str, int]] = field(default_factory=dict)
+    sensors: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    """(device, sensor) -> [kind, readings, {flag: readings} or None]."""
 
-    def add(self, m: LiveMessage, hourly: bool) -> None:
-        """Count one message (not again if its device's sequence number was counted); ``hourly``: also tally each
-        sensor's readings and flags."""
+    def add(self, m: LiveMessage) -> None:
+        """Count one message (not again if its device's sequence number was counted)."""
         seen = self.seen.get(m.device)
         if seen is None:
             seen = self.seen[m.device] = Counted()
         if not seen.add(m.seq):
             return
-        counts, good = self.counts, self.good
+        counts, good, sensors, ts, device = self.counts, self.good, self.sensors, m.ts, m.device
         for r in m.readings:
-            counts[r.kind] = counts.get(r.kind, 0) + 1
-            if r.good:
-                running = good.get(r.kind)
+            sensor, kind, value, flags = r["sensor"], r["kind"], r["value"], r.get("flags")
+            counts[kind] = counts.get(kind, 0) + 1
+            if r["quality"] == "good":
+                running = good.get(kind)
                 if running is None:
-                    running = good[r.kind] = Running()
-                running.add(m.ts, r.value)
-            if hourly:
-                self._tally((m.device, r.sensor, r.kind), r.flags)
+                    good[kind] = [1, value, value, value, ts, value]
+                else:
+                    running[0] += 1
+                    running[1] += value
+                    running[2] = min(running[2], value)
+                    running[3] = max(running[3], value)
+                    if ts > running[4] or (ts == running[4] and value > running[5]):
+                        running[4], running[5] = ts, value
+            tally = sensors.get((device, sensor))
+            if tally is None:
+                tally = sensors[(device, sensor)] = [kind, 0, None]
+            tally[1] += 1
+            if flags:
+                _tally_flags(tally, flags)
 
-    def _tally(self, key: tuple[str, str, SensorKind], flags: tuple[str, ...]) -> None:
-        tally = self.sensors.get(key)
-        if tally is None:
-            self.sensors[key] = [1]
-        else:
-            tally[0] += 1
-        if flags:
-            counts = self.flags.setdefault(key, {})
-            for flag in flags:
-                counts[flag] = counts.get(flag, 0) + 1
+
+def _tally_flags(tally: list[Any], flags: Sequence[str]) -> None:
+    counted = tally[2] = tally[2] or {}
+    for flag in flags:
+        counted[flag] = counted.get(flag, 0) + 1
 
 
 class LiveZone:
@@ -164,51 +154,77 @@ class LiveZone:
         self.windows: dict[Window, LiveWindow] = {}
 
     def feed(self, messages: Iterable[LiveMessage]) -> None:
-        """Count each message in its windows of every width, once per (device, sequence number) and window."""
+        """Count each message in its shortest window, once per (device, sequence number)."""
         windows = self.windows
         for m in messages:
-            for width in WIDTHS_S:
-                window = Window(width, math.floor(m.ts / width) * width)
-                live = windows.get(window)
-                if live is None:
-                    live = windows[window] = LiveWindow()
-                live.add(m, width == HOUR_S)
+            window = Window(QUARTER_S, math.floor(m.ts / QUARTER_S) * QUARTER_S)
+            live = windows.get(window)
+            if live is None:
+                live = windows[window] = LiveWindow()
+            live.add(m)
+
+    def _parts(self, window: Window) -> list[LiveWindow]:
+        """The counted shortest windows inside ``window``."""
+        starts = range(window.start_s, window.end_s, QUARTER_S)
+        return [part for s in starts if (part := self.windows.get(Window(QUARTER_S, s))) is not None]
+
+    def holds(self, window: Window) -> bool:
+        """Whether any reading of ``window`` was counted here."""
+        return bool(self._parts(window))
+
+    def counts(self, window: Window) -> dict[SensorKind, int]:
+        out: dict[SensorKind, int] = {}
+        for part in self._parts(window):
+            for kind, n in part.counts.items():
+                out[_KINDS[kind]] = out.get(_KINDS[kind], 0) + n
+        return out
 
     def complete(self, windows: Iterable[Window], stored: Mapping[tuple[Window, SensorKind], int]) -> set[Window]:
         """Those of ``windows`` whose counted readings equal, kind by kind, what the database holds (``stored``:
         readings by window and kind, every kind the database has for the window)."""
         out = set()
         for window in windows:
-            live = self.windows.get(window)
-            if live is None:
-                continue
             held = {kind: n for (w, kind), n in stored.items() if w == window}
-            if held and held == live.counts:
+            if held and held == self.counts(window):
                 out.add(window)
         return out
 
     def stats(self, window: Window) -> dict[tuple[Window, SensorKind], Stats]:
         """The statistics of the window's good readings by kind (``ml.timeline.window_stats``'s answer for it)."""
-        live = self.windows[window]
-        return {(window, kind): running.stats() for kind, running in live.good.items()}
+        merged: dict[str, Running] = {}
+        for part in self._parts(window):
+            for kind, running in part.good.items():
+                if kind in merged:
+                    _merge(merged[kind], running)
+                else:
+                    merged[kind] = list(running)
+        return {(window, _KINDS[kind]): Stats(int(r[0]), r[1] / r[0], r[2], r[3], r[5]) for kind, r in merged.items()}
 
     def suspicions(self, window: Window) -> list[SensorSuspicion]:
-        """Every sensor with readings in the (1-hour) window, with its flag counts (``ml.timeline.suspicions``'s
-        answer for its hour, in the same order)."""
-        live = self.windows[window]
+        """Every sensor with readings in the window, with its flag counts (``ml.timeline.suspicions``'s answer for
+        its hour, in the same order)."""
+        tallies: dict[tuple[str, str], tuple[str, int, dict[str, int]]] = {}
+        for part in self._parts(window):
+            for key, (kind, n, flags) in part.sensors.items():
+                _, before, had = tallies.get(key, (kind, 0, {}))
+                joined = dict(had)
+                for flag, k in (flags or {}).items():
+                    joined[flag] = joined.get(flag, 0) + k
+                tallies[key] = (kind, before + n, joined)
         return [
-            SensorSuspicion(
-                device,
-                sensor,
-                kind,
-                live.sensors[(device, sensor, kind)][0],
-                live.flags.get((device, sensor, kind), {}),
-            )
-            for device, sensor, kind in sorted(live.sensors, key=lambda k: (k[0], k[1]))
+            SensorSuspicion(device, sensor, _KINDS[kind], n, flags)
+            for (device, sensor), (kind, n, flags) in sorted(tallies.items())
         ]
 
     def forget(self, windows: Iterable[Window]) -> None:
-        """Drop windows that were computed (closed, or re-opened by late readings): a window counted again later
-        is one a reading reached after its close, read back whole."""
+        """Drop what was counted in windows that were computed and will not be merged into a longer one again: the
+        shortest windows of every computed window of the longest width (a window counted again later is one a
+        reading reached after its close, read back whole)."""
+        longest = max(WIDTHS_S)
         for window in windows:
-            self.windows.pop(window, None)
+            if window.width_s == longest:
+                for s in range(window.start_s, window.end_s, QUARTER_S):
+                    self.windows.pop(Window(QUARTER_S, s), None)
+
+
+_KINDS = {kind.value: kind for kind in SensorKind}

@@ -197,7 +197,7 @@ class ZoneStage:
 
     def _counted(self, farm: Farm, zone: Zone, live: LiveZone | None, due: set[Window]) -> set[Window]:
         """The due windows this process counted whole (``stream.live``): as many readings of each kind as stored."""
-        mine = [w for w in due if live is not None and w in live.windows]
+        mine = [w for w in due if live is not None and live.holds(w)]
         if live is None or not mine:
             return set()
         start, end = min(w.start_s for w in mine), max(w.end_s for w in mine)

@@ -9,10 +9,10 @@ from collections import defaultdict
 import pandas as pd
 
 from ml.scoring import Scorer
-from smartfarm.layout import Layout, SensorKind
+from smartfarm.layout import Layout
 from storage.influx import InfluxClient
 from storage.schema import ReadingPoint
-from stream.live import LiveMessage, LiveReading
+from stream.live import LiveMessage
 from stream.windows import ZoneClock
 from stream.zones import ZoneStage
 
@@ -58,7 +58,7 @@ def step_zones(influx: InfluxClient, layout: Layout, readings: pd.DataFrame, sco
     for farm, zone, device, seq, ts, sensor, kind, value in zip(*(readings[c] for c in columns), strict=True):
         found = by_hour[(farm, zone)][ts.floor("h")]
         message = found.get((device, seq)) or LiveMessage(device, int(seq), ts.timestamp(), ())
-        reading = LiveReading(sensor, SensorKind(kind), float(value), True, ())
+        reading = {"sensor": sensor, "kind": str(kind), "value": float(value), "quality": "good"}
         found[(device, seq)] = message._replace(readings=(*message.readings, reading))
     for (farm, zone), hours in sorted(by_hour.items()):
         clock = ZoneClock()

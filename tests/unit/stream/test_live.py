@@ -10,7 +10,7 @@ import pytest
 from ml.timeline import HOUR_S, Window, suspicions, window_stats
 from smartfarm.layout import SensorKind
 from storage.zones import StoredReading
-from stream.live import Counted, LiveMessage, LiveReading, LiveZone
+from stream.live import Counted, LiveMessage, LiveZone
 from stream.windows import WIDTHS_S
 
 KINDS = (SensorKind.SOIL_MOISTURE, SensorKind.AIR_TEMPERATURE, SensorKind.BATTERY)
@@ -29,14 +29,19 @@ def messages(seed: int, devices: int = 5, per_device: int = 40) -> list[LiveMess
                 if rng.random() < 0.05:
                     flags = (*flags, "stuck")
                 value = round(rng.uniform(10, 30), 1) if rng.random() > 0.1 else 20.0
-                readings.append(LiveReading(f"s{k}", kind, value, not flags, flags))
+                quality = "suspect" if flags else "good"
+                readings.append(
+                    {"sensor": f"s{k}", "kind": kind.value, "value": value, "quality": quality, "flags": flags}
+                )
             out.append(LiveMessage(f"dev-{d}", seq, ts, tuple(readings)))
     return out
 
 
 def stored(found: list[LiveMessage]) -> list[StoredReading]:
     return [
-        StoredReading(m.ts, m.device, r.sensor, r.kind, r.value, r.good, ",".join(r.flags))
+        StoredReading(
+            m.ts, m.device, r["sensor"], SensorKind(r["kind"]), r["value"], r["quality"] == "good", ",".join(r["flags"])
+        )
         for m in found
         for r in m.readings
     ]
@@ -55,16 +60,16 @@ def test_counted_windows_equal_what_the_stored_readings_give_even_when_records_c
     good = [(r.time_s, r.kind, r.value) for r in readings if r.good]
     for width in WIDTHS_S:
         expected = window_stats(good, width)
-        got = {k: v for w in live.windows if w.width_s == width for k, v in live.stats(w).items()}
+        windows = {Window.of(width, m.ts) for m in sent}
+        got = {k: v for w in windows for k, v in live.stats(w).items()}
         assert got.keys() == expected.keys()
         for key, stats in expected.items():
             assert got[key].count == stats.count and got[key].last == stats.last
             assert (got[key].min, got[key].max) == (stats.min, stats.max)
             assert got[key].mean == pytest.approx(stats.mean, rel=1e-12)
     flags = suspicions(readings, 0, 2**40)
-    for window in live.windows:
-        if window.width_s == HOUR_S:
-            assert live.suspicions(window) == flags[window.start_s]
+    for window in {Window.of(HOUR_S, m.ts) for m in sent}:
+        assert live.suspicions(window) == flags[window.start_s]
 
 
 def test_a_window_is_complete_only_when_its_counts_equal_the_stored_ones() -> None:
@@ -75,12 +80,14 @@ def test_a_window_is_complete_only_when_its_counts_equal_the_stored_ones() -> No
     for m in sent:
         for width in WIDTHS_S:
             for r in m.readings:
-                key = (Window.of(width, m.ts), r.kind)
+                key = (Window.of(width, m.ts), SensorKind(r["kind"]))
                 counts[key] = counts.get(key, 0) + 1
     first = {Window.of(w, sent[0].ts) for w in WIDTHS_S}
-    windows = set(live.windows)
+    windows = {Window.of(w, m.ts) for m in sent for w in WIDTHS_S}
     assert live.complete(windows, counts) == windows - first
     assert live.complete(windows, {}) == set(), "nothing stored: nothing to trust"
+    live.forget(w for w in windows if w.width_s != HOUR_S)
+    assert live.holds(next(iter(first))), "a closed quarter is kept until its hour is computed"
     live.forget(windows)
     assert not live.windows
 
