@@ -431,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def phase_advices(svc: Services, results: Results, args: argparse.Namespace, _size: int, rate: float) -> None:
     phase_advice(svc, results, args.devices, min(rate, 500.0), None)
-    phase_advice(svc, results, args.devices, min(rate, 500.0), 0.1)
+    phase_advice(svc, results, args.devices, min(rate, 500.0), 2.0)  # the zone gathering before it was counted
 
 
 def phase_kills(svc: Services, results: Results, args: argparse.Namespace, _size: int, rate: float) -> None:
