@@ -24,6 +24,9 @@ The phases, in order (``--phases`` picks some):
 ``api``       the farm API at 50 concurrent clients (``benchmarks.api_load``): requests per second and p99 of a
               zone's overview and a week of its readings, against ``/health`` and InfluxDB's own answer to the
               week's query.
+``schema``    the ``reading`` measurement as a point per reading (today), a line per message and a line per device
+              and kind (``benchmarks.schema``): influxd's CPU per message written, series and bytes stored, and the
+              time of the dashboards' and the API's main reads rewritten for each.
 
 It prints a table of figures, ratios and targets, and writes ``--json`` (every run) and ``--plot`` (latency
 against offered load). A benchmark reports; it does not assert.
@@ -51,7 +54,7 @@ from typing import Any
 
 import confluent_kafka
 
-from benchmarks import api_load, ceilings, faults
+from benchmarks import api_load, ceilings, faults, schema
 from benchmarks import bridge_stage as bridge_bench
 from benchmarks import worker_stage as worker_bench
 from benchmarks.bridge_stage import RawCount, start_bridge, wait_up
@@ -64,7 +67,7 @@ from cli.services.settings import ServicesSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 
-PHASES = ("ceilings", "stages", "e2e", "advice", "scaling", "peers", "kill", "faults", "api")
+PHASES = ("ceilings", "stages", "e2e", "advice", "scaling", "peers", "kill", "faults", "api", "schema")
 
 TARGETS = {
     "e2e / MQTT ceiling": 0.5,
@@ -427,7 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_phase(phase: str, svc: Services, results: Results, args: argparse.Namespace, size: int, rate: float) -> float:
+def run_phase(  # noqa: C901 (one flat branch per phase)
+    phase: str, svc: Services, results: Results, args: argparse.Namespace, size: int, rate: float
+) -> float:
     """Run one phase; the rate the later phases offer (the e2e phase's best, unless ``--rate`` sets it)."""
     if phase == "ceilings":
         phase_ceilings(svc, results, args.count, size)
@@ -451,6 +456,8 @@ def run_phase(phase: str, svc: Services, results: Results, args: argparse.Namesp
         results.faults = [c.as_dict() for c in cases]
     elif phase == "api":
         results.api = api_load.run(svc.influxd, svc.kafka.bootstrap_servers, svc.work, min(args.duration, 30.0), _say)
+    elif phase == "schema":
+        results.schema = schema.phase_schema(svc, args.count, args.devices, _say)
     return rate
 
 
