@@ -188,17 +188,21 @@ def at_rest(work: Path, chunks: dict[Shape, list[list[str]]], limit_s: float = 1
     return out
 
 
-def timed(run: Callable[[], Any], pid: int | None) -> tuple[Any, float, float]:
-    """``run``'s answer (one warming run), then the median milliseconds of ``REPEATS`` runs and influxd's mean
-    CPU milliseconds per run."""
+def timed(run: Callable[[], Any], pid: int | None) -> tuple[Any, dict[str, float]]:
+    """``run``'s answer (one warming run), then over ``REPEATS`` runs: the median milliseconds, and the mean CPU
+    milliseconds per run of influxd and of this process (the answer's transfer, JSON and parsing)."""
     answer = run()
     walls = []
-    cpu_before = cpu_seconds(pid)
+    cpu_before, own_before = cpu_seconds(pid), time.process_time()
     for _ in range(REPEATS):
         began = time.perf_counter()
         run()
         walls.append((time.perf_counter() - began) * 1000)
-    return answer, statistics.median(walls), (cpu_seconds(pid) - cpu_before) / REPEATS * 1000
+    return answer, {
+        "median_ms": statistics.median(walls),
+        "influxd_cpu_ms": (cpu_seconds(pid) - cpu_before) / REPEATS * 1000,
+        "client_cpu_ms": (time.process_time() - own_before) / REPEATS * 1000,
+    }
 
 
 Read = Callable[[InfluxClient], Any]
@@ -304,8 +308,7 @@ def phase_schema(svc: Services, count: int, devices: int, say: Callable[[str], N
         answers = {}
         for shape, call in calls.items():
             with InfluxClient(InfluxSettings(url=svc.influxd.url, database=database(shape))) as client:
-                answers[shape], wall_ms, cpu_ms = timed(partial(call, client), svc.influxd.pid)
-            found[shape.value] = {"median_ms": wall_ms, "influxd_cpu_ms": cpu_ms}
+                answers[shape], found[shape.value] = timed(partial(call, client), svc.influxd.pid)
         found["same_answers"] = all(answers[s] == answers[Shape.POINT] for s in answers)
         found["answer_size"] = len(answers[Shape.POINT]) if hasattr(answers[Shape.POINT], "__len__") else 1
         figures["reads"][name] = found
@@ -331,12 +334,17 @@ def table(figures: dict[str, Any]) -> str:
     row("field keys", lambda f: f"{f['field_keys']:,}")
     row("bytes at rest per message, TSM", lambda f: f"{f['tsm_bytes'] / figures['messages']:.1f}")
     row("  index (TSI), whole database", lambda f: f"{f['index_bytes']:,}")
+    rows.append(("reads: median ms (influxd + client CPU ms)", *("" for _ in Shape)))
     for name, found in figures["reads"].items():
         same = "" if found["same_answers"] else " (answers differ)"
         rows.append(
             (
-                f"{name}, ms (influxd CPU ms){same}",
-                *(f"{found[s.value]['median_ms']:.1f} ({found[s.value]['influxd_cpu_ms']:.1f})" for s in Shape),
+                f"{name}{same}",
+                *(
+                    f"{found[s.value]['median_ms']:.0f} ({found[s.value]['influxd_cpu_ms']:.0f} + "
+                    f"{found[s.value]['client_cpu_ms']:.0f})"
+                    for s in Shape
+                ),
             )
         )
     width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
