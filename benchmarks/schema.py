@@ -20,6 +20,7 @@ A benchmark reports; it asserts nothing. Its figures go into the JSON results un
 
 from __future__ import annotations
 
+import gc
 import gzip
 import statistics
 import time
@@ -36,11 +37,13 @@ from benchmarks.shapes import (
     WideLines,
     buckets_query,
     count_query,
+    counts_query,
     health_of,
     health_query,
     latest_query,
     parse_buckets,
     parse_count,
+    parse_counts,
     parse_health,
     parse_latest,
     parse_readback,
@@ -55,9 +58,10 @@ from smartfarm.records import CleanMessage
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 from storage.lines import ReadingLines
-from storage.zones import last_by_device, last_readings, reading_buckets, stored_readings
+from storage.zones import last_by_device, last_readings, reading_buckets, stored_counts, stored_readings
 from stream.batch import clean_batch
 from stream.clean import Cleaner, CleanRules, RawMessage
+from stream.windows import WIDTHS_S
 
 CHUNK_MESSAGES = CHUNK // 8
 """Messages per request in every shape: what one of the worker's 5,000-line requests carries today. The worker
@@ -227,6 +231,7 @@ def reads(layout: Layout, end_s: float) -> dict[str, dict[Shape, Read]]:
     batteries = sorted({s.id for d in devices for s in d.sensors if s.kind is SensorKind.BATTERY})
     kind = SensorKind.SOIL_MOISTURE
     day, week, hours = end_s - 86400, end_s - SPAN_S, end_s - 7200
+    hour = int(end_s) // 3600 * 3600  # the last whole hour's end: its windows are the ones due
     per_day = choose_every(timedelta(days=1), None)
     per_week = choose_every(timedelta(seconds=SPAN_S), None)
     return {
@@ -250,11 +255,33 @@ def reads(layout: Layout, end_s: float) -> dict[str, dict[Shape, Read]]:
             Shape.POINT: lambda c: int(c.query("SELECT count(value) AS n FROM reading")[0]["n"]),
             **rewritten(lambda s: count_query(), parse_count),
         },
-        "zone readback, 2 h (zone stage)": {
+        "zone counts by window and kind, 1 h (zone stage, live)": {
+            Shape.POINT: lambda c: stored_counts(c, farm, zone, hour - 3600, hour, WIDTHS_S),
+            **rewritten(
+                lambda s: counts_query(farm, zone, hour - 3600, hour, min(WIDTHS_S)),
+                lambda a: parse_counts(a, WIDTHS_S),
+            ),
+        },
+        "zone readback, 2 h (zone stage, recovery)": {
             Shape.POINT: lambda c: sorted(stored_readings(c, farm, zone, hours, end_s)),
             **rewritten(lambda s: readback_query(farm, zone, hours, end_s), lambda a: sorted(parse_readback(a))),
         },
     }
+
+
+def read_figures(svc: Services, layout: Layout, end_s: float) -> dict[str, Any]:
+    """Each main read in each shape: the timings (``timed``), whether B and C answered as A, and A's answer's size."""
+    out: dict[str, Any] = {}
+    for name, calls in reads(layout, end_s).items():
+        found: dict[str, Any] = {}
+        answers = {}
+        for shape, call in calls.items():
+            with InfluxClient(InfluxSettings(url=svc.influxd.url, database=database(shape))) as client:
+                answers[shape], found[shape.value] = timed(partial(call, client), svc.influxd.pid)
+        found["same_answers"] = all(answers[s] == answers[Shape.POINT] for s in answers)
+        found["answer_size"] = len(answers[Shape.POINT]) if hasattr(answers[Shape.POINT], "__len__") else 1
+        out[name] = found
+    return out
 
 
 def phase_schema(svc: Services, count: int, devices: int, say: Callable[[str], None]) -> dict[str, Any]:
@@ -303,15 +330,9 @@ def phase_schema(svc: Services, count: int, devices: int, say: Callable[[str], N
     for shape, stored in at_rest(svc.work, chunks).items():
         figures["shapes"][shape.value] |= stored
     end_s = max(m.ts for m in cleaned).timestamp() + 1
-    for name, calls in reads(layout, end_s).items():
-        found: dict[str, Any] = {}
-        answers = {}
-        for shape, call in calls.items():
-            with InfluxClient(InfluxSettings(url=svc.influxd.url, database=database(shape))) as client:
-                answers[shape], found[shape.value] = timed(partial(call, client), svc.influxd.pid)
-        found["same_answers"] = all(answers[s] == answers[Shape.POINT] for s in answers)
-        found["answer_size"] = len(answers[Shape.POINT]) if hasattr(answers[Shape.POINT], "__len__") else 1
-        figures["reads"][name] = found
+    del cleaned, chunks, built, body  # millions of objects: a collection of them would be timed with a read
+    gc.collect()
+    figures["reads"] = read_figures(svc, layout, end_s)
     say(table(figures))
     return figures
 

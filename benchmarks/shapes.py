@@ -238,6 +238,30 @@ def parse_count(series: Iterable[Mapping[str, Any]]) -> int:
     return sum(int(v or 0) for s in series for row in s["values"] for v in row[1:])
 
 
+def counts_query(farm: str, zone: str, start_s: int, end_s: int, step_s: int) -> str:
+    """``storage.zones.stored_counts``: the zone's readings (good or suspect) per ``step_s`` bucket, a count per
+    value field (its key names the kind)."""
+    where = _where(farm, zone, start_s, end_s)
+    return f"SELECT count({READINGS}) FROM {MEASUREMENT} WHERE {where} GROUP BY time({int(step_s)}s) fill(none)"
+
+
+def parse_counts(
+    series: Iterable[Mapping[str, Any]], widths_s: tuple[int, ...]
+) -> dict[tuple[int, int, SensorKind], int]:
+    """``counts_query``'s answer as ``storage.zones.stored_counts`` gives it: by (width, window start, kind)."""
+    out: dict[tuple[int, int, SensorKind], int] = {}
+    for s in series:
+        kinds = [(i, split[0]) for i, c in enumerate(s["columns"]) if (split := split_key(c.removeprefix("count_")))]
+        for row in s["values"]:
+            start = int(row[0]) // NS
+            for i, kind in kinds:
+                if row[i]:
+                    for width in widths_s:
+                        key = (width, start // width * width, kind)
+                        out[key] = out.get(key, 0) + int(row[i])
+    return out
+
+
 def readback_query(farm: str, zone: str, start_s: float, end_s: float) -> str:
     """``storage.zones.stored_readings``: every reading of the zone in the range, good or suspect, with flags."""
     return f"SELECT {STORED} FROM {MEASUREMENT} WHERE {_where(farm, zone, start_s, end_s)} GROUP BY device"

@@ -20,6 +20,7 @@ from benchmarks.shapes import (
     latest_query,
     parse_buckets,
     parse_count,
+    parse_counts,
     parse_health,
     parse_latest,
     parse_readback,
@@ -190,3 +191,19 @@ def test_parse_count_sums_every_value_field() -> None:
     series = [{"name": "reading", "columns": ["time", "count_a.x", "count_a.x.suspect"], "values": [[0, 20, 3]]}]
     assert parse_count(series) == 23
     assert parse_count([]) == 0
+
+
+def test_parse_counts_rolls_each_kinds_buckets_up_into_windows() -> None:
+    columns = ["count_soil_moisture.sm-15", "count_soil_moisture.sm-15.suspect", "count_battery.bat"]
+    values = [[3600 * NS, 2, 1, 2], [4500 * NS, 2, None, 0], [7200 * NS, None, None, 1]]
+    found = parse_counts([{"name": "reading", "columns": ["time", *columns], "values": values}], (900, 3600))
+    moisture, battery = SensorKind.SOIL_MOISTURE, SensorKind.BATTERY
+    assert found == {
+        (900, 3600, moisture): 3,
+        (900, 4500, moisture): 2,
+        (3600, 3600, moisture): 5,
+        (900, 3600, battery): 2,
+        (3600, 3600, battery): 2,
+        (900, 7200, battery): 1,
+        (3600, 7200, battery): 1,
+    }
