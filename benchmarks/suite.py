@@ -26,6 +26,9 @@ The phases, in order (``--phases`` picks some):
 ``api``       the farm API at 50 concurrent clients (``benchmarks.api_load``): requests per second and p99 of a
               zone's overview and a week of its readings, against ``/health`` and InfluxDB's own answer to the
               week's query.
+``schema``    the ``reading`` measurement as a point per reading (today), a line per message and a line per device
+              and kind (``benchmarks.schema``): influxd's CPU per message written, series and bytes stored, and the
+              time of the dashboards' and the API's main reads rewritten for each.
 
 It prints a table of figures, ratios and targets, and writes ``--json`` (every run) and ``--plot`` (latency
 against offered load). A benchmark reports; it does not assert.
@@ -53,7 +56,7 @@ from typing import Any
 
 import confluent_kafka
 
-from benchmarks import api_load, ceilings, faults, windows
+from benchmarks import api_load, ceilings, faults, schema, windows
 from benchmarks import bridge_stage as bridge_bench
 from benchmarks import worker_stage as worker_bench
 from benchmarks.bridge_stage import RawCount, start_bridge, wait_up
@@ -66,7 +69,7 @@ from cli.services.settings import ServicesSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 
-PHASES = ("ceilings", "stages", "e2e", "advice", "windows", "scaling", "peers", "kill", "faults", "api")
+PHASES = ("ceilings", "stages", "e2e", "advice", "windows", "scaling", "peers", "kill", "faults", "api", "schema")
 
 TARGETS = {
     "e2e / MQTT ceiling": 0.5,
@@ -452,6 +455,10 @@ def phase_api(svc: Services, results: Results, args: argparse.Namespace, _size: 
     results.api = api_load.run(svc.influxd, svc.kafka.bootstrap_servers, svc.work, min(args.duration, 30.0), _say)
 
 
+def phase_schemas(svc: Services, results: Results, args: argparse.Namespace, _size: int, _rate: float) -> None:
+    results.schema = schema.phase_schema(svc, args.count, args.devices, _say)
+
+
 PhaseRun = Callable[[Services, Results, argparse.Namespace, int, float], None]
 
 RUNS: dict[str, PhaseRun] = {
@@ -464,6 +471,7 @@ RUNS: dict[str, PhaseRun] = {
     "kill": phase_kills,
     "faults": phase_fault_matrix,
     "api": phase_api,
+    "schema": phase_schemas,
 }
 """Every phase but ``e2e`` (which also sets the rate of the phases after it), by name."""
 
