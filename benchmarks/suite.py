@@ -13,6 +13,10 @@ The phases, in order (``--phases`` picks some):
               clean-and-store (Kafka into InfluxDB) over the same messages.
 ``e2e``       the whole path, open loop (``benchmarks.endtoend``): the highest offered rate sustained for
               ``--duration`` seconds with p99 publish-to-stored under 2 s and nothing lost.
+``profile``   the whole path at one rate (``--rate``, else the e2e best, else 2,000 msg/s) for ``--duration``
+              seconds, every bridge and worker process recorded by py-spy meanwhile (``benchmarks.profiling``):
+              speedscope JSON and an SVG flame graph per process in ``--work``/profile, the functions with the most
+              own time printed.
 ``advice``    recommendation latency: from the reading that closes a zone's window to the recommendation on MQTT.
 ``scaling``   1, 2 and 4 bridges and workers at the sustained rate: latency, and the work each CPU-second does.
 ``peers``     Quix Streams doing our clean-and-store from ``telemetry.raw``; Telegraf doing MQTT into InfluxDB,
@@ -51,7 +55,7 @@ from typing import Any
 
 import confluent_kafka
 
-from benchmarks import api_load, ceilings, faults
+from benchmarks import api_load, ceilings, faults, profiling
 from benchmarks import bridge_stage as bridge_bench
 from benchmarks import worker_stage as worker_bench
 from benchmarks.bridge_stage import RawCount, start_bridge, wait_up
@@ -64,7 +68,7 @@ from cli.services.settings import ServicesSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 
-PHASES = ("ceilings", "stages", "e2e", "advice", "scaling", "peers", "kill", "faults", "api")
+PHASES = ("ceilings", "stages", "e2e", "profile", "advice", "scaling", "peers", "kill", "faults", "api")
 
 TARGETS = {
     "e2e / MQTT ceiling": 0.5,
@@ -78,6 +82,10 @@ TARGETS = {
 """Each ratio's floor (the issue's targets)."""
 
 ADVICE_P99_S = 0.5
+PROFILE_RATE = 2000.0
+"""The profile phase's rate when neither ``--rate`` nor an e2e phase of the run gives one (msg/s)."""
+PROFILE_TOP = 15
+"""Functions listed per profiled process."""
 RSS_LIMIT_MB = 500.0
 
 
@@ -206,6 +214,45 @@ def phase_e2e(svc: Services, results: Results, devices: int, duration: float, st
         best, runs, stopped = search(pipeline, start, duration, log=_log_run)
     results.e2e = {"best": best.as_dict() if best else None, "runs": [m.as_dict() for m in runs], "stopped": stopped}
     return best.outcome.rate if best else 0.0
+
+
+def phase_profile(svc: Services, results: Results, devices: int, rate: float, duration: float) -> None:
+    """Offer ``rate`` through one bridge and one worker for ``duration`` seconds with py-spy recording both."""
+    folder = svc.work / "profile"
+    with Pipeline(svc.broker, svc.kafka, svc.influxd, svc.work, "profile", devices) as pipeline:
+        pids = {name: pid for name, pid in pipeline.pids().items() if name.startswith(("bridge", "worker"))}
+        sampling = profiling.Sampling(pids, folder, duration)
+        try:
+            m = run_rate(pipeline, rate, duration, during=sampling)
+        finally:
+            sampling.stop()
+    _log_run(m)
+    processes: dict[str, Any] = {}
+    for name in pids:
+        if name in sampling.errors:
+            _say(f"  {name}: no profile: {sampling.errors[name]}")
+            processes[name] = {"error": sampling.errors[name]}
+            continue
+        profile = profiling.Profile.read(sampling.path(name))
+        svg = folder / f"{name}.svg"
+        cpu_us = m.cpu_s[name] / max(1, m.outcome.published) * 1e6
+        svg.write_text(profiling.flamegraph(profile, f"{name} at {rate:.0f} msg/s, {cpu_us:.0f} us CPU a message"))
+        threads = profile.thread_seconds()
+        _say(
+            f"  {name}: {cpu_us:.0f} us CPU a message; py-spy {sampling.cpu_s.get(name, 0):.1f} s CPU; sampled "
+            + ", ".join(f"{t} {s:.1f} s" for t, s in threads.items())
+            + f"\n    {sampling.path(name)}\n    {svg}"
+        )
+        _say("    " + profiling.table(profile, PROFILE_TOP, cpu_us).replace("\n", "\n    "))
+        processes[name] = {
+            "speedscope": str(sampling.path(name)),
+            "svg": str(svg),
+            "cpu_us_per_msg": cpu_us,
+            "py_spy_cpu_s": sampling.cpu_s.get(name),
+            "thread_seconds": threads,
+            "top": [{"function": str(t.function), "own": t.own, "total": t.total} for t in profile.top(PROFILE_TOP)],
+        }
+    results.profile = {"rate": rate, "hz": sampling.hz, "run": m.as_dict(), "processes": processes}
 
 
 def phase_advice(svc: Services, results: Results, devices: int, rate: float, within_s: float | None) -> None:
@@ -429,29 +476,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_phase(phase: str, svc: Services, results: Results, args: argparse.Namespace, size: int, rate: float) -> float:
     """Run one phase; the rate the later phases offer (the e2e phase's best, unless ``--rate`` sets it)."""
-    if phase == "ceilings":
+    if phase in AT_RATE:
+        run_at_rate(phase, svc, results, args, rate)
+    elif phase == "ceilings":
         phase_ceilings(svc, results, args.count, size)
     elif phase == "stages":
         phase_stages(svc, results, args.count, size, args.devices)
     elif phase == "e2e":
         best = phase_e2e(svc, results, args.devices, args.duration, args.start_rate)
         return float(args.rate or best or rate)
-    elif phase == "advice":
-        phase_advice(svc, results, args.devices, min(rate, 500.0), None)
-        phase_advice(svc, results, args.devices, min(rate, 500.0), 0.1)
-    elif phase == "scaling":
-        phase_scaling(svc, results, args.devices, rate, args.duration)
+    elif phase == "profile":
+        found = (results.e2e.get("best") or {}).get("rate")
+        phase_profile(svc, results, args.devices, float(args.rate or found or PROFILE_RATE), args.duration)
     elif phase == "peers":
         phase_peers(svc, results, args)
-    elif phase == "kill":
-        phase_kill_ours(svc, results, args.devices, rate, args.duration)
-        phase_kill_telegraf(svc, results, args.devices, rate, args.duration)
     elif phase == "faults":
         cases = faults.phase_faults(svc, faults.select(args.cases), faults.Load(), _say)
         results.faults = [c.as_dict() for c in cases]
     elif phase == "api":
         results.api = api_load.run(svc.influxd, svc.kafka.bootstrap_servers, svc.work, min(args.duration, 30.0), _say)
     return rate
+
+
+AT_RATE = ("advice", "scaling", "kill")
+"""The phases that offer the run's rate (``--rate``, else the e2e phase's best)."""
+
+
+def run_at_rate(phase: str, svc: Services, results: Results, args: argparse.Namespace, rate: float) -> None:
+    if phase == "advice":
+        phase_advice(svc, results, args.devices, min(rate, 500.0), None)
+        phase_advice(svc, results, args.devices, min(rate, 500.0), 0.1)
+    elif phase == "scaling":
+        phase_scaling(svc, results, args.devices, rate, args.duration)
+    elif phase == "kill":
+        phase_kill_ours(svc, results, args.devices, rate, args.duration)
+        phase_kill_telegraf(svc, results, args.devices, rate, args.duration)
 
 
 def finite(value: Any) -> Any:
