@@ -239,20 +239,22 @@ def phase_profile(svc: Services, results: Results, devices: int, rate: float, du
         svg.write_text(profiling.flamegraph(profile, f"{name} at {rate:.0f} msg/s, {cpu_us:.0f} us CPU a message"))
         threads = profile.thread_seconds()
         _say(
-            f"  {name}: {cpu_us:.0f} us CPU a message; py-spy {sampling.cpu_s.get(name, 0):.1f} s CPU; sampled "
+            f"  {name}: {cpu_us:.0f} us CPU a message ({m.cpu_s[name]:.1f} s), {profile.seconds:.1f} s of it sampled "
+            f"running Python (py-spy itself {sampling.cpu_s.get(name, 0):.1f} s): "
             + ", ".join(f"{t} {s:.1f} s" for t, s in threads.items())
             + f"\n    {sampling.path(name)}\n    {svg}"
         )
-        _say("    " + profiling.table(profile, PROFILE_TOP, cpu_us).replace("\n", "\n    "))
+        _say("    " + profiling.table(profile, PROFILE_TOP, m.outcome.published).replace("\n", "\n    "))
         processes[name] = {
             "speedscope": str(sampling.path(name)),
             "svg": str(svg),
             "cpu_us_per_msg": cpu_us,
+            "sampled_s": profile.seconds,
             "py_spy_cpu_s": sampling.cpu_s.get(name),
             "thread_seconds": threads,
             "top": [{"function": str(t.function), "own": t.own, "total": t.total} for t in profile.top(PROFILE_TOP)],
         }
-    results.profile = {"rate": rate, "hz": sampling.hz, "run": m.as_dict(), "processes": processes}
+    results.profile = {"rate": rate, "hz": sampling.hz, "gil": sampling.gil, "run": m.as_dict(), "processes": processes}
 
 
 def phase_advice(svc: Services, results: Results, devices: int, rate: float, within_s: float | None) -> None:
