@@ -18,6 +18,8 @@ The phases, in order (``--phases`` picks some):
               speedscope JSON and an SVG flame graph per process in ``--work``/profile, the functions with the most
               own time printed.
 ``advice``    recommendation latency: from the reading that closes a zone's window to the recommendation on MQTT.
+``windows``   the batching windows (envelope, linger, clean batch, zone gathering) against latency and CPU
+              (``benchmarks.windows``): for each choice, the advice latency and the whole path at ``--rate``.
 ``scaling``   1, 2 and 4 bridges and workers at the sustained rate: latency, and the work each CPU-second does.
 ``peers``     Quix Streams doing our clean-and-store from ``telemetry.raw``; Telegraf doing MQTT into InfluxDB,
               searched like ours.
@@ -28,6 +30,9 @@ The phases, in order (``--phases`` picks some):
 ``api``       the farm API at 50 concurrent clients (``benchmarks.api_load``): requests per second and p99 of a
               zone's overview and a week of its readings, against ``/health`` and InfluxDB's own answer to the
               week's query.
+``schema``    the ``reading`` measurement as a point per reading (today), a line per message and a line per device
+              and kind (``benchmarks.schema``): influxd's CPU per message written, series and bytes stored, and the
+              time of the dashboards' and the API's main reads rewritten for each.
 
 It prints a table of figures, ratios and targets, and writes ``--json`` (every run) and ``--plot`` (latency
 against offered load). A benchmark reports; it does not assert.
@@ -46,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
@@ -55,7 +60,7 @@ from typing import Any
 
 import confluent_kafka
 
-from benchmarks import api_load, ceilings, faults, profiling
+from benchmarks import api_load, ceilings, faults, profiling, schema, windows
 from benchmarks import bridge_stage as bridge_bench
 from benchmarks import worker_stage as worker_bench
 from benchmarks.bridge_stage import RawCount, start_bridge, wait_up
@@ -68,7 +73,20 @@ from cli.services.settings import ServicesSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 
-PHASES = ("ceilings", "stages", "e2e", "profile", "advice", "scaling", "peers", "kill", "faults", "api")
+PHASES = (
+    "ceilings",
+    "stages",
+    "e2e",
+    "profile",
+    "advice",
+    "windows",
+    "scaling",
+    "peers",
+    "kill",
+    "faults",
+    "api",
+    "schema",
+)
 
 TARGETS = {
     "e2e / MQTT ceiling": 0.5,
@@ -476,43 +494,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def phase_advices(svc: Services, results: Results, args: argparse.Namespace, _size: int, rate: float) -> None:
+    phase_advice(svc, results, args.devices, min(rate, 500.0), None)
+    phase_advice(svc, results, args.devices, min(rate, 500.0), 2.0)  # the zone gathering before it was counted
+
+
+def phase_kills(svc: Services, results: Results, args: argparse.Namespace, _size: int, rate: float) -> None:
+    phase_kill_ours(svc, results, args.devices, rate, args.duration)
+    phase_kill_telegraf(svc, results, args.devices, rate, args.duration)
+
+
+def phase_profiled(svc: Services, results: Results, args: argparse.Namespace, _size: int, _rate: float) -> None:
+    found = (results.e2e.get("best") or {}).get("rate")
+    phase_profile(svc, results, args.devices, float(args.rate or found or PROFILE_RATE), args.duration)
+
+
+def phase_fault_matrix(svc: Services, results: Results, args: argparse.Namespace, _size: int, _rate: float) -> None:
+    cases = faults.phase_faults(svc, faults.select(args.cases), faults.Load(), _say)
+    results.faults = [c.as_dict() for c in cases]
+
+
+def phase_windows(svc: Services, results: Results, args: argparse.Namespace, _size: int, rate: float) -> None:
+    results.windows = windows.measure(svc, args.devices, rate, min(args.duration, 30.0), _say, windows.CHOICES)
+
+
+def phase_api(svc: Services, results: Results, args: argparse.Namespace, _size: int, _rate: float) -> None:
+    results.api = api_load.run(svc.influxd, svc.kafka.bootstrap_servers, svc.work, min(args.duration, 30.0), _say)
+
+
+def phase_schemas(svc: Services, results: Results, args: argparse.Namespace, _size: int, _rate: float) -> None:
+    results.schema = schema.phase_schema(svc, args.count, args.devices, _say)
+
+
+PhaseRun = Callable[[Services, Results, argparse.Namespace, int, float], None]
+
+RUNS: dict[str, PhaseRun] = {
+    "ceilings": lambda svc, results, args, size, _rate: phase_ceilings(svc, results, args.count, size),
+    "stages": lambda svc, results, args, size, _rate: phase_stages(svc, results, args.count, size, args.devices),
+    "profile": phase_profiled,
+    "advice": phase_advices,
+    "windows": phase_windows,
+    "scaling": lambda svc, results, args, _size, rate: phase_scaling(svc, results, args.devices, rate, args.duration),
+    "peers": lambda svc, results, args, _size, _rate: phase_peers(svc, results, args),
+    "kill": phase_kills,
+    "faults": phase_fault_matrix,
+    "api": phase_api,
+    "schema": phase_schemas,
+}
+"""Every phase but ``e2e`` (which also sets the rate of the phases after it), by name."""
+
+
 def run_phase(phase: str, svc: Services, results: Results, args: argparse.Namespace, size: int, rate: float) -> float:
     """Run one phase; the rate the later phases offer (the e2e phase's best, unless ``--rate`` sets it)."""
-    if phase in AT_RATE:
-        run_at_rate(phase, svc, results, args, rate)
-    elif phase == "ceilings":
-        phase_ceilings(svc, results, args.count, size)
-    elif phase == "stages":
-        phase_stages(svc, results, args.count, size, args.devices)
-    elif phase == "e2e":
+    if phase == "e2e":
         best = phase_e2e(svc, results, args.devices, args.duration, args.start_rate)
         return float(args.rate or best or rate)
-    elif phase == "profile":
-        found = (results.e2e.get("best") or {}).get("rate")
-        phase_profile(svc, results, args.devices, float(args.rate or found or PROFILE_RATE), args.duration)
-    elif phase == "peers":
-        phase_peers(svc, results, args)
-    elif phase == "faults":
-        cases = faults.phase_faults(svc, faults.select(args.cases), faults.Load(), _say)
-        results.faults = [c.as_dict() for c in cases]
-    elif phase == "api":
-        results.api = api_load.run(svc.influxd, svc.kafka.bootstrap_servers, svc.work, min(args.duration, 30.0), _say)
+    RUNS[phase](svc, results, args, size, rate)
     return rate
-
-
-AT_RATE = ("advice", "scaling", "kill")
-"""The phases that offer the run's rate (``--rate``, else the e2e phase's best)."""
-
-
-def run_at_rate(phase: str, svc: Services, results: Results, args: argparse.Namespace, rate: float) -> None:
-    if phase == "advice":
-        phase_advice(svc, results, args.devices, min(rate, 500.0), None)
-        phase_advice(svc, results, args.devices, min(rate, 500.0), 0.1)
-    elif phase == "scaling":
-        phase_scaling(svc, results, args.devices, rate, args.duration)
-    elif phase == "kill":
-        phase_kill_ours(svc, results, args.devices, rate, args.duration)
-        phase_kill_telegraf(svc, results, args.devices, rate, args.duration)
 
 
 def finite(value: Any) -> Any:

@@ -84,12 +84,15 @@ def write_layout(devices: int, path: Path) -> Layout:
     return layout
 
 
-def messages(layout: Layout, count: int) -> list[tuple[str, bytes, bytes]]:
-    """(device, MQTT topic, payload) of ``count`` simulated messages, all taken in the past."""
+def messages(
+    layout: Layout, count: int, interval_s: float = 300, rates: FaultRates | None = None
+) -> list[tuple[str, bytes, bytes]]:
+    """(device, MQTT topic, payload) of ``count`` simulated messages, all taken in the past: each device's every
+    ``interval_s``, with the simulator's faults at ``rates`` (default none)."""
     per_tick = len(layout.placements)
     ticks = count // per_tick + 1
-    start = datetime.now(UTC) - timedelta(seconds=300 * (ticks + 10))
-    simulation = FarmSimulation(layout, 1, start, 300, FaultRates.none())
+    start = datetime.now(UTC) - timedelta(seconds=interval_s * (ticks + 10))
+    simulation = FarmSimulation(layout, 1, start, interval_s, rates or FaultRates.none())
     topics = MqttTopics("smartfarm")
     out: list[tuple[str, bytes, bytes]] = []
     while len(out) < count:
@@ -172,16 +175,23 @@ def influx_ceiling(influxd: InfluxDB, layout: Layout, raw: list[tuple]) -> tuple
     lines = clean_batch(
         raws, Cleaner(layout, CleanRules(max_future_s=1e9)), ReadingLines(), dict[bytes, bytes]().get
     ).lines
-    chunks = [lines[i : i + CHUNK] for i in range(0, len(lines), CHUNK)]
-    settings = InfluxSettings(url=influxd.url, database="ceiling")
+    elapsed, cpu = post_chunks(influxd, "ceiling", [lines[i : i + CHUNK] for i in range(0, len(lines), CHUNK)])
+    return len(raw) / elapsed, cpu / len(raw) * 1e6
+
+
+def post_chunks(influxd: InfluxDB, database: str, chunks: list[list[str]]) -> tuple[float, float]:
+    """Post ``chunks`` of lines, one request each, into ``database`` made afresh, as the worker writes them (gzip,
+    two threads): the seconds it took and the CPU seconds influxd spent meanwhile."""
+    settings = InfluxSettings(url=influxd.url, database=database)
     with InfluxClient(settings) as client, ThreadPoolExecutor(2) as pool:
+        client.drop_database()
         client.create_database()
         cpu_before = cpu_seconds(influxd.pid)
         began = time.perf_counter()
         list(pool.map(lambda chunk: client.write_lines(chunk, compress=True), chunks))
         elapsed = time.perf_counter() - began
         cpu = cpu_seconds(influxd.pid) - cpu_before
-    return len(raw) / elapsed, cpu / len(raw) * 1e6
+    return elapsed, cpu
 
 
 def start_workers(

@@ -77,6 +77,31 @@ def stored_readings(client: InfluxClient, farm: str, zone: str, start_s: float, 
     return out
 
 
+def stored_counts(
+    client: InfluxClient, farm: str, zone: str, start_s: int, end_s: int, widths_s: tuple[int, ...]
+) -> dict[tuple[int, int, SensorKind], int]:
+    """How many readings (good or suspect) the zone has stored per window and kind, for windows of each of
+    ``widths_s`` (multiples of the smallest) in the range (window-aligned): one aggregate query with a small answer,
+    against which the zone stage checks the windows it counted itself (``stream.live``). Keys: (width, window
+    start, kind)."""
+    step = min(widths_s)
+    q = (
+        f"SELECT count(value) FROM reading WHERE {_where(farm, zone, start_s, end_s)} "
+        f"GROUP BY time({step}s), kind fill(none)"
+    )
+    out: dict[tuple[int, int, SensorKind], int] = {}
+    for series in client.series(q):
+        kind = SensorKind(series["tags"]["kind"])
+        for t, n in series["values"]:
+            if not n:
+                continue
+            start = int(t) // NS
+            for width in widths_s:
+                key = (width, start // width * width, kind)
+                out[key] = out.get(key, 0) + int(n)
+    return out
+
+
 def stored_aggregates(
     client: InfluxClient, farm: str, zone: str, width_s: int, start_s: float, end_s: float
 ) -> list[ZoneAggregate]:

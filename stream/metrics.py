@@ -146,6 +146,19 @@ class WorkerMetrics(ServedMetrics):
             ["width", "revised"],
             registry=r,
         )
+        self.zone_step_seconds = Histogram(
+            "smartfarm_worker_zone_step_seconds",
+            "one step of the zones of a batch of clean records (their windows, days and advice, with the queries)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.zone_windows = Counter(
+            "smartfarm_worker_zone_windows",
+            "due zone windows computed, by source: counted (from the clean records this worker read) or read_back "
+            "(from the stored readings: a zone taken over or restarted, late readings)",
+            ["source"],
+            registry=r,
+        )
         self.days = Counter("smartfarm_worker_zone_days", "zone days emitted (reference ET, degree days)", registry=r)
         self.recommendations = Counter(
             "smartfarm_worker_recommendations", "recommendations emitted, by kind", ["kind"], registry=r

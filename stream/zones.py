@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ml.context import SensorHour, sensor_hour
+from ml.context import SensorHour, SensorSuspicion, sensor_hour
 from ml.features import CONTEXT_H
 from ml.scoring import Scorer, ZoneContext
 from ml.timeline import HOUR_S, Day, Stats, Window, ZoneTimeline, revise, suspicions, window_stats, zone_days
@@ -39,10 +39,12 @@ from storage.zones import (
     decisions,
     last_readings,
     stored_aggregates,
+    stored_counts,
     stored_days,
     stored_readings,
 )
 from stream.advice import ISSUED_FOR_S, advise, forget_declined, readvise
+from stream.live import LiveMessage, LiveZone
 from stream.windows import WIDTHS_S, ZoneClock
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,12 @@ class ZoneStage:
         self.client = client
         self.scorer = scorer
         self.grace_s = grace_s
+        self.live: dict[tuple[str, str], LiveZone] = {}
+        """Each zone's open windows as this process counted them (the zone thread's alone)."""
+        self.counted_windows = 0
+        """Due windows computed from this process's own count (no readback)."""
+        self.read_windows = 0
+        """Due windows computed from their stored readings, read back (taken over, restarted, late readings)."""
         self.use(layout)
 
     def use(self, layout: Layout) -> None:
@@ -136,22 +144,42 @@ class ZoneStage:
         """Let the scorer pick up newly promoted models; once per batch of zone steps."""
         self.scorer.refresh()
 
-    def step(self, farm_id: str, zone_id: str, clock: ZoneClock, times: Iterable[float]) -> ZoneOutput:
-        """Move ``clock`` on by a batch's event times (in place); what became due, computed. Blocking I/O."""
+    def step(
+        self,
+        farm_id: str,
+        zone_id: str,
+        clock: ZoneClock,
+        times: Iterable[float],
+        messages: Sequence[LiveMessage] = (),
+    ) -> ZoneOutput:
+        """Move ``clock`` on by a batch's event times (in place); what became due, computed. ``messages``: the
+        batch's clean messages, counted in the zone's open windows (``stream.live``), so a window that closes
+        with all its readings counted here is not read back. Blocking I/O."""
         farm, zone = self.zones[(farm_id, zone_id)]
+        live = self.live.get((farm_id, zone_id))
+        if messages:
+            if live is None:
+                live = self.live[(farm_id, zone_id)] = LiveZone()
+            live.feed(messages)
         tz = ZoneInfo(farm.timezone)
         due = clock.observe(times, self.grace_s, tz)
         out = ZoneOutput(tz=tz)
         if not due:
             return out
         closed = sorted(w for w in due.closed if w.width_s == HOUR_S)
-        spans = [*due.windows, *closed]
+        counted = self._counted(farm, zone, live, due.windows)
+        wanted = [w for w in due.windows if w not in counted]
+        self.counted_windows += len(counted)
+        self.read_windows += len(wanted)
+        if _wants_sensor_hours(self.scorer):
+            wanted += closed  # each sensor's readings over the hour, for the fault detector
         readings = (
-            stored_readings(self.client, farm.id, zone.id, min(w.start_s for w in spans), max(w.end_s for w in spans))
-            if spans
+            stored_readings(self.client, farm.id, zone.id, min(w.start_s for w in wanted), max(w.end_s for w in wanted))
+            if wanted
             else []
         )
-        out.aggregates = self._windows(farm, zone, due.windows, readings)
+        computed = self._computed(readings, counted, live)
+        out.aggregates = self._windows(farm, zone, due.windows, computed)
         out.days = [d for d in (self._day(farm, zone, span, tz, out.aggregates) for span in sorted(due.days)) if d]
         revised = sorted(
             {
@@ -161,20 +189,44 @@ class ZoneStage:
             }
             - set(closed)
         )
-        self._score(farm, zone, closed, tz, out, clock, readings, revised)
+        flags = {w.start_s: live.suspicions(w) for w in closed if w in counted} if live else {}
+        self._score(farm, zone, closed, tz, out, clock, readings, revised, flags)
+        if live is not None:
+            live.forget(due.windows)
+        return out
+
+    def _counted(self, farm: Farm, zone: Zone, live: LiveZone | None, due: set[Window]) -> set[Window]:
+        """The due windows this process counted whole (``stream.live``): as many readings of each kind as stored."""
+        mine = [w for w in due if live is not None and live.holds(w)]
+        if live is None or not mine:
+            return set()
+        start, end = min(w.start_s for w in mine), max(w.end_s for w in mine)
+        stored = stored_counts(self.client, farm.id, zone.id, start, end, WIDTHS_S)
+        return live.complete(mine, {(Window(w, s), kind): n for (w, s, kind), n in stored.items()})
+
+    @staticmethod
+    def _computed(
+        readings: list[StoredReading], counted: set[Window], live: LiveZone | None
+    ) -> dict[tuple[Window, SensorKind], Stats]:
+        """Each window's statistics by kind: counted here, or from the stored readings."""
+        good = [(r.time_s, r.kind, r.value) for r in readings if r.good]
+        out: dict[tuple[Window, SensorKind], Stats] = {}
+        for width_s in WIDTHS_S:
+            out.update((key, stats) for key, stats in window_stats(good, width_s).items() if key[0] not in counted)
+        if live is not None:
+            for window in counted:
+                out.update(live.stats(window))
         return out
 
     def _windows(
-        self, farm: Farm, zone: Zone, windows: set[Window], readings: list[StoredReading]
+        self, farm: Farm, zone: Zone, windows: set[Window], computed: Mapping[tuple[Window, SensorKind], Stats]
     ) -> list[ZoneAggregate]:
         out: list[ZoneAggregate] = []
-        good = [(r.time_s, r.kind, r.value) for r in readings if r.good]
         for width_s in WIDTHS_S:
             mine = [w for w in windows if w.width_s == width_s]
             if not mine:
                 continue
             start, end = min(w.start_s for w in mine), max(w.end_s for w in mine)
-            computed = window_stats(good, width_s)
             stored = {
                 (Window.of(width_s, a.window_start.timestamp()), a.kind): (_stats(a), a.revision)
                 for a in stored_aggregates(self.client, farm.id, zone.id, width_s, start, end)
@@ -215,9 +267,11 @@ class ZoneStage:
         clock: ZoneClock,
         readings: list[StoredReading],
         revised: list[Window],
+        counted_flags: Mapping[int, list[SensorSuspicion]],
     ) -> None:
         """Score each hour that closed and each hour revised after its close (``stream.advice.readvise``), in order;
-        what they need is read once for all of them."""
+        what they need is read once for all of them. ``counted_flags``: the flag counts of the hours this process
+        counted whole (the others come from ``readings``)."""
         again = set(revised)
         closed = sorted({*closed, *revised})
         if not closed:
@@ -236,7 +290,7 @@ class ZoneStage:
         }
         if forget_declined(clock.advice, declined):
             log.info("%s/%s: the pending irrigation was declined; its water is no longer counted", farm.id, zone.id)
-        flags = suspicions(readings, first.start_s, last.end_s)
+        flags = {**suspicions(readings, first.start_s, last.end_s), **counted_flags}
         sensors = self._sensor_hours(farm, zone, closed, readings) if _wants_sensor_hours(self.scorer) else {}
         for window in closed:
             context = timeline.context(

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Container, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import pydantic_core
 from faust.types import EventT
 
 from smartfarm.errors import ContractError, RejectReason, StorageError
 from smartfarm.records import EVENT_TIMES_HEADER, DeadLetter, RecommendationKind, RejectStage, read_event_times
 from smartfarm.topics import KafkaTopic, zone_of
 from storage.writer import RETRY_MAX_S
+from stream.live import LiveMessage
 from stream.windows import ZoneClock
 from stream.worker.base import WorkerCore
 from stream.worker.batches import header_pairs
@@ -39,11 +42,11 @@ class ZoneWindows(WorkerCore):
 
     async def _zone_windows(self, events: Sequence[EventT]) -> bool:
         """Step every zone of the batch, send, write, save; False if the worker stopped before it was stored."""
-        times, refused = zone_times(events, self.zones.zones)
+        messages, refused = zone_times(events, self.zones.zones)
         clocks = {
-            key: ZoneClock.from_json(json.loads(v)) if (v := self.clocks.get(key)) else ZoneClock() for key in times
+            key: ZoneClock.from_json(json.loads(v)) if (v := self.clocks.get(key)) else ZoneClock() for key in messages
         }
-        outputs = await self._step_zones(times, clocks)
+        outputs = await self._step_zones(messages, clocks)
         if outputs is None:
             return False
         await self._send_zone_records(outputs, refused)
@@ -66,14 +69,14 @@ class ZoneWindows(WorkerCore):
         return True
 
     async def _step_zones(
-        self, times: dict[bytes, list[float]], clocks: dict[bytes, ZoneClock]
+        self, messages: dict[bytes, list[LiveMessage]], clocks: dict[bytes, ZoneClock]
     ) -> dict[bytes, ZoneOutput] | None:
         """Each zone's step on the zone thread, retried while InfluxDB does not answer; None if stopping."""
         loop, delay = asyncio.get_running_loop(), 0.25
         while True:
             trial = {key: ZoneClock.from_json(clock.to_json()) for key, clock in clocks.items()}
             try:
-                outputs = await loop.run_in_executor(self._zone_pool, self._step_all, times, trial)
+                outputs = await loop.run_in_executor(self._zone_pool, self._step_all, messages, trial)
             except StorageError as exc:
                 if not exc.transient:
                     raise  # a query refused for good: the record behind it is dead-lettered (``_isolating``)
@@ -87,11 +90,18 @@ class ZoneWindows(WorkerCore):
             clocks.update(trial)
             return outputs
 
-    def _step_all(self, times: dict[bytes, list[float]], clocks: dict[bytes, ZoneClock]) -> dict[bytes, ZoneOutput]:
-        self.zones.refresh()
+    def _step_all(
+        self, messages: dict[bytes, list[LiveMessage]], clocks: dict[bytes, ZoneClock]
+    ) -> dict[bytes, ZoneOutput]:
+        stage, began = self.zones, time.perf_counter()
+        counted, read = stage.counted_windows, stage.read_windows
+        stage.refresh()
         out = {}
-        for key, stamps in times.items():
-            out[key] = self.zones.step(*zone_of(key), clocks[key], stamps)
+        for key, batch in messages.items():
+            out[key] = stage.step(*zone_of(key), clocks[key], [m.ts for m in batch], batch)
+        self.metrics.zone_step_seconds.observe(time.perf_counter() - began)
+        self.metrics.zone_windows.labels("counted").inc(stage.counted_windows - counted)
+        self.metrics.zone_windows.labels("read_back").inc(stage.read_windows - read)
         return out
 
     async def _send_zone_records(
@@ -124,12 +134,12 @@ class ZoneWindows(WorkerCore):
 
 def zone_times(
     events: Sequence[EventT], zones: Container[tuple[str, str]]
-) -> tuple[dict[bytes, list[float]], list[tuple[bytes, DeadLetter]]]:
-    """The event times of a batch of ``readings.clean`` records (``ZoneReadings``) by zone key, and a dead letter
-    for each record that cannot be read (this worker wrote them, so that is a bug upstream; the bytes are kept for
-    a replay once it is fixed). Only the times are read, from the record's ``event_times`` header where it has
-    one (the body is not parsed then): the windows are computed from the stored readings."""
-    times: dict[bytes, list[float]] = {}
+) -> tuple[dict[bytes, list[LiveMessage]], list[tuple[bytes, DeadLetter]]]:
+    """The clean messages of a batch of ``readings.clean`` records (``ZoneReadings``) by zone key, as the zone
+    stage counts them (``stream.live``), and a dead letter for each record that cannot be read (this worker wrote
+    them, so that is a bug upstream; the bytes are kept for a replay once it is fixed). The event times come from
+    the record's ``event_times`` header where it has one (no ISO 8601 text parsed per message then)."""
+    found: dict[bytes, list[LiveMessage]] = {}
     refused: list[tuple[bytes, DeadLetter]] = []
     for event in events:
         message = event.message
@@ -138,14 +148,18 @@ def zone_times(
             farm, _, zone = key.decode().partition("/")
             if (farm, zone) not in zones:
                 raise ContractError(RejectReason.UNKNOWN_DEVICE, f"zone {key!r} is not in this worker's layout")
+            record = pydantic_core.from_json(value)  # about twice as fast as json.loads on these records
+            if (record["farm"], record["zone"]) != (farm, zone):
+                raise ValueError(f"record of {record['farm']}/{record['zone']} under key {key!r}")
             header = _header(message.headers, EVENT_TIMES_HEADER)
+            messages = record["messages"]
             if header is not None:
                 stamps = read_event_times(header)
+                if len(stamps) != len(messages):
+                    raise ValueError(f"{len(stamps)} event times for {len(messages)} messages")
             else:  # from a producer that does not write the header: the times from the body
-                record = json.loads(value)
-                if (record["farm"], record["zone"]) != (farm, zone):
-                    raise ValueError(f"record of {record['farm']}/{record['zone']} under key {key!r}")
-                stamps = [datetime.fromisoformat(m["ts"]).timestamp() for m in record["messages"]]
+                stamps = [datetime.fromisoformat(m["ts"]).timestamp() for m in messages]
+            live = [_live(m, ts) for m, ts in zip(messages, stamps, strict=True)]
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             error = ContractError(RejectReason.INVALID_PAYLOAD, f"clean record unreadable: {exc!r}")
             refused.append((key or b"unknown", _letter(error, message)))
@@ -153,8 +167,13 @@ def zone_times(
         except ContractError as exc:
             refused.append((key, _letter(exc, message)))
             continue
-        times.setdefault(key, []).extend(stamps)
-    return times, refused
+        found.setdefault(key, []).extend(live)
+    return found, refused
+
+
+def _live(message: dict[str, Any], ts: float) -> LiveMessage:
+    """One ``CleanMessage`` of a record's JSON as the zone stage counts it (its readings as parsed)."""
+    return LiveMessage(message["device"], message["seq"], ts, message["readings"])
 
 
 def _header(headers: Any, name: str) -> bytes | None:

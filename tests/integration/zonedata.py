@@ -12,6 +12,7 @@ from ml.scoring import Scorer
 from smartfarm.layout import Layout
 from storage.influx import InfluxClient
 from storage.schema import ReadingPoint
+from stream.live import LiveMessage
 from stream.windows import ZoneClock
 from stream.zones import ZoneStage
 
@@ -46,15 +47,23 @@ def store_readings(influx: InfluxClient, readings: pd.DataFrame) -> None:
     )
 
 
-def step_zones(influx: InfluxClient, layout: Layout, readings: pd.DataFrame, scorer: Scorer) -> None:
-    """The zone stage over the stored readings, each zone an hour of event times at a time, writing what it
-    emits back as the agent does."""
+def step_zones(influx: InfluxClient, layout: Layout, readings: pd.DataFrame, scorer: Scorer) -> ZoneStage:
+    """The zone stage over the stored readings, each zone an hour of its clean messages at a time (counted in its
+    open windows, ``stream.live``, as the agent counts them), writing what it emits back as the agent does."""
     stage = ZoneStage(layout, influx, scorer, grace_s=0.0)
-    by_hour: dict[tuple[str, str], dict[pd.Timestamp, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for farm, zone, ts in zip(readings["farm"], readings["zone"], readings["ts"], strict=True):
-        by_hour[(farm, zone)][ts.floor("h")].append(ts.timestamp())
+    by_hour: dict[tuple[str, str], dict[pd.Timestamp, dict[tuple[str, int], LiveMessage]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    columns = ("farm", "zone", "device", "seq", "ts", "sensor", "kind", "value")
+    for farm, zone, device, seq, ts, sensor, kind, value in zip(*(readings[c] for c in columns), strict=True):
+        found = by_hour[(farm, zone)][ts.floor("h")]
+        message = found.get((device, seq)) or LiveMessage(device, int(seq), ts.timestamp(), ())
+        reading = {"sensor": sensor, "kind": str(kind), "value": float(value), "quality": "good"}
+        found[(device, seq)] = message._replace(readings=(*message.readings, reading))
     for (farm, zone), hours in sorted(by_hour.items()):
         clock = ZoneClock()
         for hour in sorted(hours):
-            out = stage.step(farm, zone, clock, sorted(hours[hour]))
+            batch = sorted(hours[hour].values(), key=lambda m: m.ts)
+            out = stage.step(farm, zone, clock, [m.ts for m in batch], batch)
             influx.write_lines(out.lines())  # what the agent writes, read back by the next steps
+    return stage

@@ -141,6 +141,8 @@ def test_the_zone_agent_reads_the_same_times_from_the_header_as_from_the_body() 
     from_body, refused_too = zone_times(events(False), zones)
     assert not refused and not refused_too
     assert from_header == from_body and sum(map(len, from_header.values())) == 12
+    readings = [r for found in from_header.values() for m in found for r in m.readings]
+    assert len(readings) == sum(len(m.readings) for m in batch_of(records()).cleaned)
 
 
 def test_messages_whose_points_the_database_refused_become_dead_letters_and_the_rest_go_on() -> None:
