@@ -15,7 +15,7 @@ The phases, in order (``--phases`` picks some):
               ``--duration`` seconds with p99 publish-to-stored under 2 s and nothing lost.
 ``profile``   the whole path at one rate (``--rate``, else the e2e best, else 2,000 msg/s) for ``--duration``
               seconds, every bridge and worker process recorded by py-spy meanwhile (``benchmarks.profiling``):
-              speedscope JSON and an SVG flame graph per process in ``--work``/profile, the functions with the most
+              speedscope JSON and an SVG flame graph per process in ``--work``/py-spy, the functions with the most
               own time printed.
 ``advice``    recommendation latency: from the reading that closes a zone's window to the recommendation on MQTT.
 ``windows``   the batching windows (envelope, linger, clean batch, zone gathering) against latency and CPU
@@ -236,7 +236,7 @@ def phase_e2e(svc: Services, results: Results, devices: int, duration: float, st
 
 def phase_profile(svc: Services, results: Results, devices: int, rate: float, duration: float) -> None:
     """Offer ``rate`` through one bridge and one worker for ``duration`` seconds with py-spy recording both."""
-    folder = svc.work / "profile"
+    folder = svc.work / "py-spy"
     with Pipeline(svc.broker, svc.kafka, svc.influxd, svc.work, "profile", devices) as pipeline:
         pids = {name: pid for name, pid in pipeline.pids().items() if name.startswith(("bridge", "worker"))}
         sampling = profiling.Sampling(pids, folder, duration)
