@@ -13,6 +13,10 @@ The phases, in order (``--phases`` picks some):
               clean-and-store (Kafka into InfluxDB) over the same messages.
 ``e2e``       the whole path, open loop (``benchmarks.endtoend``): the highest offered rate sustained for
               ``--duration`` seconds with p99 publish-to-stored under 2 s and nothing lost.
+``profile``   the whole path at one rate (``--rate``, else the e2e best, else 2,000 msg/s) for ``--duration``
+              seconds, every bridge and worker process recorded by py-spy meanwhile (``benchmarks.profiling``):
+              speedscope JSON and an SVG flame graph per process in ``--work``/py-spy, the functions with the most
+              own time printed.
 ``advice``    recommendation latency: from the reading that closes a zone's window to the recommendation on MQTT.
 ``windows``   the batching windows (envelope, linger, clean batch, zone gathering) against latency and CPU
               (``benchmarks.windows``): for each choice, the advice latency and the whole path at ``--rate``.
@@ -56,7 +60,7 @@ from typing import Any
 
 import confluent_kafka
 
-from benchmarks import api_load, ceilings, faults, schema, windows
+from benchmarks import api_load, ceilings, faults, profiling, schema, windows
 from benchmarks import bridge_stage as bridge_bench
 from benchmarks import worker_stage as worker_bench
 from benchmarks.bridge_stage import RawCount, start_bridge, wait_up
@@ -69,7 +73,20 @@ from cli.services.settings import ServicesSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings
 from storage.influx import InfluxClient
 
-PHASES = ("ceilings", "stages", "e2e", "advice", "windows", "scaling", "peers", "kill", "faults", "api", "schema")
+PHASES = (
+    "ceilings",
+    "stages",
+    "e2e",
+    "profile",
+    "advice",
+    "windows",
+    "scaling",
+    "peers",
+    "kill",
+    "faults",
+    "api",
+    "schema",
+)
 
 TARGETS = {
     "e2e / MQTT ceiling": 0.5,
@@ -83,6 +100,10 @@ TARGETS = {
 """Each ratio's floor (the issue's targets)."""
 
 ADVICE_P99_S = 0.5
+PROFILE_RATE = 2000.0
+"""The profile phase's rate when neither ``--rate`` nor an e2e phase of the run gives one (msg/s)."""
+PROFILE_TOP = 15
+"""Functions listed per profiled process."""
 RSS_LIMIT_MB = 500.0
 
 
@@ -203,6 +224,47 @@ def phase_e2e(svc: Services, results: Results, devices: int, duration: float, st
         best, runs, stopped = search(pipeline, start, duration, log=_log_run)
     results.e2e = {"best": best.as_dict() if best else None, "runs": [m.as_dict() for m in runs], "stopped": stopped}
     return best.outcome.rate if best else 0.0
+
+
+def phase_profile(svc: Services, results: Results, devices: int, rate: float, duration: float) -> None:
+    """Offer ``rate`` through one bridge and one worker for ``duration`` seconds with py-spy recording both."""
+    folder = svc.work / "py-spy"
+    with Pipeline(svc.broker, svc.kafka, svc.influxd, svc.work, "profile", devices) as pipeline:
+        pids = {name: pid for name, pid in pipeline.pids().items() if name.startswith(("bridge", "worker"))}
+        sampling = profiling.Sampling(pids, folder, duration)
+        try:
+            m = run_rate(pipeline, rate, duration, during=sampling)
+        finally:
+            sampling.stop()
+    _log_run(m)
+    processes: dict[str, Any] = {}
+    for name in pids:
+        if name in sampling.errors:
+            _say(f"  {name}: no profile: {sampling.errors[name]}")
+            processes[name] = {"error": sampling.errors[name]}
+            continue
+        profile = profiling.Profile.read(sampling.path(name))
+        svg = folder / f"{name}.svg"
+        cpu_us = m.cpu_s[name] / max(1, m.outcome.published) * 1e6
+        svg.write_text(profiling.flamegraph(profile, f"{name} at {rate:.0f} msg/s, {cpu_us:.0f} us CPU a message"))
+        threads = profile.thread_seconds()
+        _say(
+            f"  {name}: {cpu_us:.0f} us CPU a message ({m.cpu_s[name]:.1f} s), {profile.seconds:.1f} s of it sampled "
+            f"running Python (py-spy itself {sampling.cpu_s.get(name, 0):.1f} s): "
+            + ", ".join(f"{t} {s:.1f} s" for t, s in threads.items())
+            + f"\n    {sampling.path(name)}\n    {svg}"
+        )
+        _say("    " + profiling.table(profile, PROFILE_TOP, m.outcome.published).replace("\n", "\n    "))
+        processes[name] = {
+            "speedscope": str(sampling.path(name)),
+            "svg": str(svg),
+            "cpu_us_per_msg": cpu_us,
+            "sampled_s": profile.seconds,
+            "py_spy_cpu_s": sampling.cpu_s.get(name),
+            "thread_seconds": threads,
+            "top": [{"function": str(t.function), "own": t.own, "total": t.total} for t in profile.top(PROFILE_TOP)],
+        }
+    results.profile = {"rate": rate, "hz": sampling.hz, "gil": sampling.gil, "run": m.as_dict(), "processes": processes}
 
 
 def phase_advice(svc: Services, results: Results, devices: int, rate: float, within_s: float | None) -> None:
@@ -434,6 +496,11 @@ def phase_kills(svc: Services, results: Results, args: argparse.Namespace, _pace
     phase_kill_telegraf(svc, results, args.devices, rate, args.duration)
 
 
+def phase_profiled(svc: Services, results: Results, args: argparse.Namespace, _paced: Payloads, _rate: float) -> None:
+    found = (results.e2e.get("best") or {}).get("rate")
+    phase_profile(svc, results, args.devices, float(args.rate or found or PROFILE_RATE), args.duration)
+
+
 def phase_fault_matrix(
     svc: Services, results: Results, args: argparse.Namespace, _paced: Payloads, _rate: float
 ) -> None:
@@ -458,6 +525,7 @@ PhaseRun = Callable[[Services, Results, argparse.Namespace, Payloads, float], No
 RUNS: dict[str, PhaseRun] = {
     "ceilings": lambda svc, results, args, paced, _rate: phase_ceilings(svc, results, args.count, paced),
     "stages": lambda svc, results, args, paced, _rate: phase_stages(svc, results, args.count, paced, args.devices),
+    "profile": phase_profiled,
     "advice": phase_advices,
     "windows": phase_windows,
     "scaling": lambda svc, results, args, _paced, rate: phase_scaling(svc, results, args.devices, rate, args.duration),

@@ -42,6 +42,13 @@ class BridgeSettings(ComponentSettings):
         description="pack the telemetry that came within this long into one telemetry.raw record per partition (an "
         "envelope: each message's bytes, MQTT topic and receipt kept); 0: one record per message",
     )
+    turn_ms: int = Field(
+        20,
+        ge=0,
+        le=100,
+        description="while messages await Kafka, read MQTT at most this often, taking what came meanwhile in one "
+        "turn (fewer wake-ups a message); 0: at every message",
+    )
     linger_ms: int = Field(50, ge=0, le=1000, description="Kafka producer: wait this long to fill a batch")
     batch_bytes: int = Field(256 * 1024, ge=1024, description="Kafka producer: batch size per partition")
     compression: str = Field("lz4", pattern=r"^(lz4|gzip|none)$", description="Kafka producer compression")

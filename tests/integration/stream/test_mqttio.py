@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -150,3 +151,42 @@ def test_unacknowledged_messages_come_back_and_acknowledged_ones_do_not(mosquitt
     second.puback(mid for _, mid, _ in got)
     second.flush()
     second.disconnect()
+
+
+def test_a_publish_that_comes_alone_takes_the_fast_path(mosquitto: Mosquitto) -> None:
+    """Under live load most reads find one packet: ``wait_and_read`` fills its buffer before parsing, so that one
+    is parsed here too rather than read by paho byte by byte (and it is still handed on exactly)."""
+    root = unique("alone")
+    client = BatchingClient(
+        CallbackAPIVersion.VERSION2, client_id=unique("batch-"), protocol=mqtt.MQTTv5, manual_ack=True
+    )
+    got: list[tuple[str, bytes]] = []
+
+    def on_publish(topic: str, payload: bytes, mid: int, _qos: int, _dup: bool) -> None:
+        got.append((topic, payload))
+        client.puback([mid])
+
+    client.on_publish_packet = on_publish
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(mosquitto.host, mosquitto.port)
+    client.subscribe(f"{root}/#", qos=1)
+
+    def pump(until: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 5
+        while not until() and time.monotonic() < deadline:
+            client.wait_and_read(0.01, 500)
+            client.flush()
+
+    pump(subscribed.is_set)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("pub-"), protocol=mqtt.MQTTv5)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    sent = [(f"{root}/d/{i}", f'{{"seq": {i}}}'.encode()) for i in range(20)]
+    for n, (topic, payload) in enumerate(sent, 1):
+        publisher.publish(topic, payload, qos=1).wait_for_publish(5)
+        pump(lambda n=n: len(got) >= n)
+    publisher.loop_stop()
+    client.disconnect()
+    assert got == sent
+    assert client.parsed_here == len(sent), "each one alone in its read, and parsed here"
