@@ -233,12 +233,14 @@ class Sampling:
             self.stop()
 
     def stop(self) -> None:
-        """Stop every sampler still running (py-spy writes its file on SIGINT) and keep what each used of the CPU."""
-        for name, spy in self.spies.items():
+        """Stop every sampler still running (py-spy writes its file on SIGINT) and keep what each used of the CPU;
+        once is enough, more is harmless (the run's clock may have stopped them before the phase's ``finally``)."""
+        running = {name: spy for name, spy in self.spies.items() if name not in self.cpu_s}
+        for name, spy in running.items():
+            self.cpu_s[name] = cpu_seconds(spy.pid)
             if spy.poll() is None:
-                self.cpu_s[name] = cpu_seconds(spy.pid)
                 spy.send_signal(signal.SIGINT)
-        for name, spy in self.spies.items():
+        for name, spy in running.items():
             try:
                 _, err = spy.communicate(timeout=60)
             except subprocess.TimeoutExpired:
