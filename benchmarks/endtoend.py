@@ -639,7 +639,12 @@ def _subscribe(pipeline: Pipeline) -> tuple[Any, list[tuple[float, bytes]]]:
 
 
 def advice_latency(
-    pipeline: Pipeline, rate: float, seconds: float, speed: float, grace_s: float, break_every: int = 8
+    pipeline: Pipeline,
+    rate: float,
+    seconds: float = 40,
+    speed: float = 600,
+    grace_s: float = 900,
+    break_every: int = 8,
 ) -> AdviceLatency:
     """Publish ``seconds`` of load at ``rate`` whose event time runs ``speed`` times real time (ending an hour ago,
     so no stamp is in the future), subscribe to every zone's recommendations over MQTT, and time each one from

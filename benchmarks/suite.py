@@ -271,7 +271,7 @@ def phase_advice(svc: Services, results: Results, devices: int, rate: float, wit
     env = {"SMARTFARM_WORKER_ZONE_WITHIN_S": str(within_s)} if within_s else None
     name = "advice" if within_s is None else f"advice{round(within_s * 1000)}"
     with Pipeline(svc.broker, svc.kafka, svc.influxd, svc.work, name, devices, worker_env=env) as pipeline:
-        found = advice_latency(pipeline, rate, 40, 600, 900)
+        found = advice_latency(pipeline, rate)
     key = "default" if within_s is None else f"zone_within_s={within_s}"
     results.advice[key] = found.as_dict() | {"rate": rate}
     _say(

@@ -71,7 +71,7 @@ def measure(
         with Pipeline(
             svc.broker, svc.kafka, svc.influxd, svc.work, f"win{i}a", devices, worker_env=wenv, bridge_env=benv
         ) as pipeline:
-            advice = advice_latency(pipeline, ADVICE_RATE, 40, 600, 900)
+            advice = advice_latency(pipeline, ADVICE_RATE)
         with Pipeline(
             svc.broker, svc.kafka, svc.influxd, svc.work, f"win{i}e", devices, worker_env=wenv, bridge_env=benv
         ) as pipeline:

@@ -1,10 +1,11 @@
 """What the zone stage keeps of a zone's open windows in memory, fed from the clean records it reads, so that a
 window closing in steady state is computed without reading its readings back from InfluxDB. Pure: no I/O.
 
-Per window and kind: the running statistics of the good readings (``Running``: count, mean, min, max and last by
-``ml.timeline.summarize``'s rule). Per hour and sensor: its readings and flags (``ml.timeline.suspicions``). Per
-window and device: the sequence numbers already counted (``Counted``), so a clean record read twice (redelivered
-after a crash, or handled again one record at a time after a failed batch) counts once.
+Each message is counted in its quarter-hour window (an hour is its quarters merged): per kind the running
+statistics of the good readings (``Running``: count, mean, min, max and last by ``ml.timeline.summarize``'s rule),
+per sensor its readings and flags (``ml.timeline.suspicions``), and per device the sequence numbers already counted
+(``Counted``), so a clean record read twice (redelivered after a crash, or handled again one record at a time after
+a failed batch) counts once.
 
 Memory only, not the changelog: a worker that takes a zone over, or restarts, has not seen what was read before,
 and a reading can reach a window that already closed. So a window counts as complete only when, kind by kind, the

@@ -81,6 +81,9 @@ def zero_series(dead_lettered: Counter, reconnects: Counter | None = None) -> No
             reconnects.labels(link)
 
 
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+"""Seconds of one request or step of a stage."""
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 """Seconds, up to a day: readings held by a device through an outage arrive hours late."""
 
@@ -128,7 +131,7 @@ class WorkerMetrics(ServedMetrics):
         self.write_seconds = Histogram(
             "smartfarm_worker_influx_write_seconds",
             "one InfluxDB write request",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            buckets=STEP_BUCKETS,
             registry=r,
         )
         self.write_lines = Histogram(
@@ -149,7 +152,7 @@ class WorkerMetrics(ServedMetrics):
         self.zone_step_seconds = Histogram(
             "smartfarm_worker_zone_step_seconds",
             "one step of the zones of a batch of clean records (their windows, days and advice, with the queries)",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            buckets=STEP_BUCKETS,
             registry=r,
         )
         self.zone_windows = Counter(

@@ -70,6 +70,10 @@ class ZoneOutput:
     """The farm's time zone: a day's point is stamped at its local midnight."""
     soil: list[Measurement] = field(default_factory=list)
     """Each scored hour's ``zone_state`` and ``soil_forecast`` points: stored only, no Kafka record."""
+    counted: int = 0
+    """Due windows computed from this process's own count (no readback)."""
+    read_back: int = 0
+    """Due windows computed from their stored readings, read back (taken over, restarted, late readings)."""
 
     def lines(self) -> list[str]:
         """The InfluxDB lines of every record (a revision overwrites its window's point)."""
@@ -127,10 +131,6 @@ class ZoneStage:
         self.grace_s = grace_s
         self.live: dict[tuple[str, str], LiveZone] = {}
         """Each zone's open windows as this process counted them (the zone thread's alone)."""
-        self.counted_windows = 0
-        """Due windows computed from this process's own count (no readback)."""
-        self.read_windows = 0
-        """Due windows computed from their stored readings, read back (taken over, restarted, late readings)."""
         self.use(layout)
 
     def use(self, layout: Layout) -> None:
@@ -169,8 +169,7 @@ class ZoneStage:
         closed = sorted(w for w in due.closed if w.width_s == HOUR_S)
         counted = self._counted(farm, zone, live, due.windows)
         wanted = [w for w in due.windows if w not in counted]
-        self.counted_windows += len(counted)
-        self.read_windows += len(wanted)
+        out.counted, out.read_back = len(counted), len(wanted)
         if _wants_sensor_hours(self.scorer):
             wanted += closed  # each sensor's readings over the hour, for the fault detector
         readings = (
@@ -189,7 +188,7 @@ class ZoneStage:
             }
             - set(closed)
         )
-        flags = {w.start_s: live.suspicions(w) for w in closed if w in counted} if live else {}
+        flags = {w.start_s: live.suspicions(w) for w in closed if w in counted} if live is not None else {}
         self._score(farm, zone, closed, tz, out, clock, readings, revised, flags)
         if live is not None:
             live.forget(due.windows)
@@ -197,8 +196,10 @@ class ZoneStage:
 
     def _counted(self, farm: Farm, zone: Zone, live: LiveZone | None, due: set[Window]) -> set[Window]:
         """The due windows this process counted whole (``stream.live``): as many readings of each kind as stored."""
-        mine = [w for w in due if live is not None and live.holds(w)]
-        if live is None or not mine:
+        if live is None:
+            return set()
+        mine = [w for w in due if live.holds(w)]
+        if not mine:
             return set()
         start, end = min(w.start_s for w in mine), max(w.end_s for w in mine)
         stored = stored_counts(self.client, farm.id, zone.id, start, end, WIDTHS_S)

@@ -94,14 +94,13 @@ class ZoneWindows(WorkerCore):
         self, messages: dict[bytes, list[LiveMessage]], clocks: dict[bytes, ZoneClock]
     ) -> dict[bytes, ZoneOutput]:
         stage, began = self.zones, time.perf_counter()
-        counted, read = stage.counted_windows, stage.read_windows
         stage.refresh()
         out = {}
         for key, batch in messages.items():
             out[key] = stage.step(*zone_of(key), clocks[key], [m.ts for m in batch], batch)
         self.metrics.zone_step_seconds.observe(time.perf_counter() - began)
-        self.metrics.zone_windows.labels("counted").inc(stage.counted_windows - counted)
-        self.metrics.zone_windows.labels("read_back").inc(stage.read_windows - read)
+        self.metrics.zone_windows.labels("counted").inc(sum(o.counted for o in out.values()))
+        self.metrics.zone_windows.labels("read_back").inc(sum(o.read_back for o in out.values()))
         return out
 
     async def _send_zone_records(

@@ -47,10 +47,12 @@ def store_readings(influx: InfluxClient, readings: pd.DataFrame) -> None:
     )
 
 
-def step_zones(influx: InfluxClient, layout: Layout, readings: pd.DataFrame, scorer: Scorer) -> ZoneStage:
+def step_zones(influx: InfluxClient, layout: Layout, readings: pd.DataFrame, scorer: Scorer) -> tuple[int, int]:
     """The zone stage over the stored readings, each zone an hour of its clean messages at a time (counted in its
-    open windows, ``stream.live``, as the agent counts them), writing what it emits back as the agent does."""
+    open windows, ``stream.live``, as the agent counts them), writing what it emits back as the agent does; the due
+    windows computed from the stage's own count and those read back."""
     stage = ZoneStage(layout, influx, scorer, grace_s=0.0)
+    counted = read_back = 0
     by_hour: dict[tuple[str, str], dict[pd.Timestamp, dict[tuple[str, int], LiveMessage]]] = defaultdict(
         lambda: defaultdict(dict)
     )
@@ -66,4 +68,5 @@ def step_zones(influx: InfluxClient, layout: Layout, readings: pd.DataFrame, sco
             batch = sorted(hours[hour].values(), key=lambda m: m.ts)
             out = stage.step(farm, zone, clock, [m.ts for m in batch], batch)
             influx.write_lines(out.lines())  # what the agent writes, read back by the next steps
-    return stage
+            counted, read_back = counted + out.counted, read_back + out.read_back
+    return counted, read_back

@@ -38,9 +38,9 @@ def test_the_stream_shows_a_scorer_the_features_training_learns_from(influx: Inf
     readings = season.readings
     store_readings(influx, readings)
     scorer = Recording()
-    stage = step_zones(influx, season.layout, readings, scorer)
+    counted, read_back = step_zones(influx, season.layout, readings, scorer)
     # In steady state the stage computes a closing window from its own count, not from a readback of its readings.
-    assert stage.counted_windows > 0 and stage.read_windows == 0, (stage.counted_windows, stage.read_windows)
+    assert counted > 0 and read_back == 0, (counted, read_back)
 
     training = forecast_table(season.layout, readings, season.truth, season=11)
     zones = [z for f in season.layout.farms for z in f.zones]
