@@ -32,7 +32,8 @@ from api.downsample import choose_every
 from cli.services import InfluxDB, free_port
 from cli.services.base import port_open
 from smartfarm.layout import SensorKind, load_layout
-from smartfarm.settings import InfluxSettings
+from smartfarm.settings import InfluxSettings, InfluxUsers
+from storage.accounts import declare
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from storage.schema import ReadingPoint, SoilForecastPoint, ZoneStatePoint
@@ -192,8 +193,8 @@ def run(
     """The phase: each target in turn, its ceiling first; the figures as a dict (``Results.api``)."""
     influx = InfluxSettings(url=influxd.url, database="apibench")
     end = datetime.now(UTC).replace(second=0, microsecond=0)
+    declare(influx, InfluxUsers())
     with InfluxClient(influx) as client:
-        client.create_database()
         readings = week_of_readings(client, "valley-farm", end)
     say(f"  a week of the default farm: {readings} readings")
     farm = load_layout().farms[0]

@@ -33,7 +33,8 @@ from benchmarks.worker_stage import start_workers, wait_holding, write_layout
 from cli.services import InfluxDB, Kafka, Mosquitto
 from cli.worker import WorkerProcess
 from smartfarm.errors import ServiceError, StorageError
-from smartfarm.settings import InfluxSettings, KafkaSettings
+from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings
+from storage.accounts import declare
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 
@@ -167,8 +168,7 @@ class Pipeline:
 
     def __enter__(self) -> Pipeline:
         ensure_topics(self.kafka)
-        with InfluxClient(self.influx) as client:
-            client.create_database()
+        declare(self.influx, InfluxUsers())
         self.workers = start_workers(
             self.n_workers, self.kafka, self.influx, self.layout_file, self.work, self.name, self.worker_env
         )

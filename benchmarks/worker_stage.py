@@ -35,9 +35,10 @@ from edge.faults import FaultRates
 from edge.simulator import FarmSimulation
 from smartfarm.envelope import is_envelope, unpack
 from smartfarm.layout import Layout, Sensor, SensorKind, load_layout, replicate
-from smartfarm.settings import InfluxSettings, KafkaSettings
+from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings
 from smartfarm.telemetry import Telemetry
 from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
+from storage.accounts import declare
 from storage.influx import InfluxClient
 from storage.lines import ReadingLines
 from stream.admin import ensure_topics
@@ -183,9 +184,11 @@ def post_chunks(influxd: InfluxDB, database: str, chunks: list[list[str]]) -> tu
     """Post ``chunks`` of lines, one request each, into ``database`` made afresh, as the worker writes them (gzip,
     two threads): the seconds it took and the CPU seconds influxd spent meanwhile."""
     settings = InfluxSettings(url=influxd.url, database=database)
+    users = InfluxUsers()
+    with InfluxClient(settings, users.admin) as admin:
+        admin.drop_database()
+    declare(settings, users)
     with InfluxClient(settings) as client, ThreadPoolExecutor(2) as pool:
-        client.drop_database()
-        client.create_database()
         cpu_before = cpu_seconds(influxd.pid)
         began = time.perf_counter()
         list(pool.map(lambda chunk: client.write_lines(chunk, compress=True), chunks))
@@ -252,8 +255,7 @@ def through_workers(
     kafka = KafkaSettings(bootstrap_servers=kafka_service.bootstrap_servers, topic_prefix=prefix)
     influx = InfluxSettings(url=influxd.url, database=prefix)
     ensure_topics(kafka)
-    with InfluxClient(influx) as client:
-        client.create_database()
+    declare(influx, InfluxUsers())
     workers = start_workers(n, kafka, influx, layout_file, workdir, prefix)
     try:
         wait_holding(workers)

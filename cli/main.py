@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from cli import api, balance, bridge, brokerauth, edge, layout, models, season, train, up, worker
+from cli import api, balance, bridge, brokerauth, edge, influxusers, layout, models, season, train, up, worker
 from cli.console import warn
 from cli.services import command as services
 from smartfarm import __version__
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     edge.register(commands)
     bridge.register(commands)
     brokerauth.register(commands)
+    influxusers.register(commands)
     train.register(commands)
     season.register(commands)
     models.register(commands)

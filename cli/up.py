@@ -93,7 +93,7 @@ def run_up(args: argparse.Namespace) -> int:
             running.callback(component.stop)
             say(f"  {component.status()}")
         say(f"  data and logs in {workdir}")
-        with InfluxClient(stack.influx) as influx:
+        with InfluxClient(stack.influx, stack.users.reader) as influx:  # the live status only reads
             next_status = time.monotonic() + min(args.status_s, 5)
             while not stop.wait(0.5):
                 for component in stack.components:

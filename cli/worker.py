@@ -55,7 +55,7 @@ def run_worker(args: argparse.Namespace) -> int:
     layout = load_layout(settings_from(LayoutSettings, args).layout)
     ensure_topics(kafka)
     with InfluxClient(influx) as client:
-        client.create_database()
+        client.check_access(write=True)
     metrics = WorkerMetrics()
     port = metrics.serve(settings.metrics_host, settings.metrics_port)
     writer = Writer(influx, settings.write_chunk, metrics)

@@ -121,9 +121,27 @@ class StorageError(SmartFarmError):
     def refuses_data(self) -> bool:
         """The database refused what was sent (400 bad request or partial write, 413 too large), not who sent it:
         sending the same lines again gets the same answer, so the lines it refused are dead-lettered. Any other
-        refusal (401, 403, 404: credentials, permissions, a missing database) is the configuration's, the same for
-        every batch: retried, loudly, until an operator fixes it, rather than dead-lettering every farm's data."""
+        refusal is the configuration's, the same for every batch, never the data's: 401 and 403 (``StorageDenied``:
+        credentials, grants) stop the worker with the setting to fix; 404 (a missing database) is retried, loudly,
+        until an operator declares it."""
         return self.status in (400, 413, 422)
+
+
+class StorageDenied(StorageError):
+    """InfluxDB refused who asked, not what was asked: a login it does not know (401) or a user without the grant
+    (403). Every request gets the same answer until an operator fixes the settings or the grant, so it is neither
+    retried as transient nor dead-lettered as the data's fault: the worker stops with it (its batch is redelivered
+    once the worker is back), the stack and the CLI print it. The message names the settings of the refused user.
+
+    Args:
+        user: the InfluxDB user that was refused ("" when no credentials were sent).
+        settings: the variables that set that user's name and password.
+    """
+
+    def __init__(self, message: str, status: int, user: str, settings: str) -> None:
+        super().__init__(message, status)
+        self.user = user
+        self.settings = settings
 
 
 class RegistryError(SmartFarmError):

@@ -9,6 +9,7 @@ and carry no component prefix: ``SMARTFARM_PROFILE`` and ``SMARTFARM_LAYOUT``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -22,7 +23,7 @@ ENV_PREFIX = "SMARTFARM_"
 """Every setting's environment variable begins with this (``component_config``)."""
 
 # Secrets that ship in .env.example and the dev defaults; refused outside the development profile.
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "smartfarm-dev"})
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "smartfarm-dev", "smartfarm-dev-admin", "smartfarm-dev-reader"})
 
 
 class Profile(StrEnum):
@@ -115,15 +116,43 @@ class KafkaSettings(ComponentSettings):
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
 
 
+DEV = "; the development default is a placeholder the production profile refuses"
+
+USERNAME = r"^[A-Za-z0-9_.@-]{0,64}$"
+"""An InfluxDB user name as the settings accept it: no quotes, so a statement naming it needs no escaping."""
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxLogin:
+    """Who logs in to InfluxDB, and the settings that say so (errors name them, never the password).
+
+    Args:
+        username: the InfluxDB user; empty sends no credentials (a server with authentication off).
+        password: its password.
+        settings: the variables that set both, for messages (``SMARTFARM_INFLUX_USERNAME/_PASSWORD``).
+    """
+
+    username: str
+    password: SecretStr
+    settings: str
+
+
 class InfluxSettings(ComponentSettings):
-    """Where InfluxDB (1.x HTTP API) is and which database the pipeline writes."""
+    """Where InfluxDB (1.x HTTP API) is, which database the pipeline writes, and the component's own user: the
+    pipeline's writer (ALL on that database: the workers write points and read zone windows back; the farm API
+    reads and records farmers' decisions). ``InfluxUsers`` holds the admin and the reader."""
 
     model_config = component_config("influx")
 
     url: str = Field("http://127.0.0.1:8086", description="base URL of the InfluxDB HTTP API")
     database: str = Field("smartfarm", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="database to write and query")
-    username: str = Field("", description="InfluxDB user; empty when auth is off")
-    password: SecretStr = Field(SecretStr(""), description="InfluxDB password; empty when auth is off")
+    username: str = Field(
+        "smartfarm-writer",
+        pattern=USERNAME,
+        description="this component's InfluxDB user: the pipeline's writer (ALL on the database, not admin); "
+        "empty sends no credentials (a server with authentication off)",
+    )
+    password: SecretStr = Field(SecretStr("smartfarm-dev"), description=f"its password{DEV}")
     timeout_s: float = Field(10.0, gt=0, le=300, description="HTTP timeout of one request")
     retention: str = Field("52w", pattern=r"^(INF|\d+[hdw])$", description="retention of the database when created")
 
@@ -133,3 +162,53 @@ class InfluxSettings(ComponentSettings):
         if self.retention == "INF":
             return None
         return int(self.retention[:-1]) * {"h": 3600, "d": 86400, "w": 7 * 86400}[self.retention[-1]]
+
+    def connection_env(self) -> dict[str, str]:
+        """The variables that give a child process this InfluxDB, database and user (``smartfarm worker``)."""
+        cls = type(self)
+        return {
+            env_name(cls, "url"): self.url,
+            env_name(cls, "database"): self.database,
+            env_name(cls, "username"): self.username,
+            env_name(cls, "password"): self.password.get_secret_value(),
+        }
+
+    @property
+    def login(self) -> InfluxLogin:
+        """The component's own user (the writer)."""
+        return InfluxLogin(self.username, self.password, _login_settings(type(self), "username", "password"))
+
+
+class InfluxUsers(ComponentSettings):
+    """InfluxDB's other two users, beside the writer of ``InfluxSettings``: the admin, which declares the database,
+    the users and their grants (``storage.accounts``; ``smartfarm up`` and ``smartfarm influx-users``), and the
+    reader (READ on the database) that the dashboards and ``smartfarm up``'s live status log in as."""
+
+    model_config = component_config("influx")
+
+    admin_username: str = Field(
+        "smartfarm-admin", pattern=USERNAME, min_length=1, description="InfluxDB's admin, made at its first start"
+    )
+    admin_password: SecretStr = Field(SecretStr("smartfarm-dev-admin"), description=f"the admin's password{DEV}")
+    reader_username: str = Field(
+        "smartfarm-reader", pattern=USERNAME, min_length=1, description="the dashboards' user: READ on the database"
+    )
+    reader_password: SecretStr = Field(SecretStr("smartfarm-dev-reader"), description=f"the reader's password{DEV}")
+
+    @property
+    def admin(self) -> InfluxLogin:
+        return self._login("admin")
+
+    @property
+    def reader(self) -> InfluxLogin:
+        return self._login("reader")
+
+    def _login(self, role: str) -> InfluxLogin:
+        username, password = f"{role}_username", f"{role}_password"
+        return InfluxLogin(
+            getattr(self, username), getattr(self, password), _login_settings(type(self), username, password)
+        )
+
+
+def _login_settings(cls: type[BaseSettings], username: str, password: str) -> str:
+    return f"{env_name(cls, username)} and {env_name(cls, password)}"

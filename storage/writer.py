@@ -13,7 +13,7 @@ from typing import Protocol
 
 from prometheus_client import Counter, Histogram
 
-from smartfarm.errors import StorageError
+from smartfarm.errors import StorageDenied, StorageError
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient, Refusal
 
@@ -54,9 +54,11 @@ class Writer:
         policy, a field type conflict, unparseable), each with the database's answer, found by bisection
         (``storage.influx.find_refused``). None if the worker began stopping before InfluxDB answered for all.
 
-        Retried with backoff, never skipped: unreachable, timeouts and 5xx (transient), and a refusal of the
-        worker itself (401, 403, 404: credentials, permissions, a missing database), which is the same for every
-        batch and logged as an error naming the fix. Any other exception is a bug and propagates."""
+        Retried with backoff, never skipped: unreachable, timeouts and 5xx (transient), and a missing database
+        (404), logged as an error naming the fix. A refused login or grant (401, 403: ``StorageDenied``) is the
+        worker's, not the data's, and the same for every batch: raised at once, never dead-lettered, so the worker
+        stops with the setting to fix and its batch is redelivered once it is back. Any other exception is a bug
+        and propagates."""
         loop = asyncio.get_running_loop()
         chunks = [(i, lines[i : i + self.chunk]) for i in range(0, len(lines), self.chunk)]
         refused: list[Refusal] = []
@@ -68,6 +70,8 @@ class Writer:
             )
             failed, errors = [], set()
             for (start, chunk), result in zip(chunks, results, strict=True):
+                if isinstance(result, StorageDenied):
+                    raise result
                 if isinstance(result, StorageError):
                     failed.append((start, chunk))
                     errors.add(result)
@@ -82,8 +86,8 @@ class Writer:
                     log.warning("InfluxDB did not take a write (%s); retrying in %.1f s", error, delay)
                 else:
                     log.error(
-                        "InfluxDB refused the worker itself (%s): check SMARTFARM_INFLUX_URL, _DATABASE, _USERNAME "
-                        "and _PASSWORD; retrying in %.1f s",
+                        "InfluxDB refused the worker's writes (%s): check SMARTFARM_INFLUX_URL and _DATABASE "
+                        "(`smartfarm influx-users` declares the database); retrying in %.1f s",
                         error,
                         delay,
                     )

@@ -20,7 +20,8 @@ from benchmarks.peers.quix import QuixPeer, ensure_quix_venv, installed
 from benchmarks.peers.telegraf import TELEGRAF_VERSION, TelegrafPipeline, fetch_telegraf, points_written
 from cli.services.base import cpu_seconds
 from cli.services.settings import ServicesSettings
-from smartfarm.settings import InfluxSettings, KafkaSettings
+from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings
+from storage.accounts import declare
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.settings import WorkerSettings
@@ -39,8 +40,7 @@ def through_quix(
     kafka = KafkaSettings(bootstrap_servers=svc.kafka.bootstrap_servers, topic_prefix=prefix)
     influx = InfluxSettings(url=svc.influxd.url, database=prefix)
     ensure_topics(kafka)
-    with InfluxClient(influx) as client:
-        client.create_database()
+    declare(influx, InfluxUsers())
     python = ensure_quix_venv(ServicesSettings().cache_dir)
     peer = QuixPeer(
         python,

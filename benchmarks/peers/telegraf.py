@@ -17,9 +17,9 @@ from benchmarks.worker_stage import write_layout
 from cli.services import InfluxDB, Mosquitto
 from cli.services.base import tail_of
 from smartfarm.errors import ServiceError
-from smartfarm.settings import InfluxSettings
+from smartfarm.settings import InfluxSettings, InfluxUsers
 from smartfarm.topics import TOPIC_VERSION, DeviceTopic
-from storage.influx import InfluxClient
+from storage.accounts import declare
 from stream.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,10 @@ def fetch_telegraf(cache_dir: Path, version: str = TELEGRAF_VERSION) -> Path:
     return binary
 
 
-def config(mqtt_port: int, root: str, influx_url: str, database: str, client_id: str) -> str:
+def config(mqtt_port: int, root: str, influx: InfluxSettings, client_id: str) -> str:
     """Telegraf's TOML: ``mqtt_consumer`` (QoS 1, a persistent session) parsing our telemetry JSON with ``json_v2``
     into the ``reading`` measurement our worker writes (tags farm, device, sensor, kind; fields value, seq; the
-    message's own time), and the ``influxdb`` output (gzip) at the worker's batch size and cadence
+    message's own time), and the ``influxdb`` output (gzip, as the writer) at the worker's batch size and cadence
     (``WorkerSettings.write_chunk`` lines, ``batch_within_s``). No zone tag, depth, quality or flags: Telegraf knows
     no layout and does no cleaning, which is the work it is spared."""
     worker = WorkerSettings()
@@ -103,9 +103,11 @@ def config(mqtt_port: int, root: str, influx_url: str, database: str, client_id:
       tags = ["sensor", "kind"]
 
 [[outputs.influxdb]]
-  urls = ["{influx_url}"]
-  database = "{database}"
+  urls = ["{influx.url}"]
+  database = "{influx.database}"
   skip_database_creation = true
+  username = "{influx.username}"
+  password = "{influx.password.get_secret_value()}"
   content_encoding = "gzip"
   timeout = "10s"
 """
@@ -144,14 +146,13 @@ class TelegrafPipeline:
         self.devices = list(self.layout.placements)
         self.influx = InfluxSettings(url=influxd.url, database=name)
         self.config_path = self.work / "telegraf.conf"
-        self.config_path.write_text(config(broker.port, name, influxd.url, name, f"{name}-telegraf"))
+        self.config_path.write_text(config(broker.port, name, self.influx, f"{name}-telegraf"))
         self.log_path = self.work / "telegraf.log"
         self.sent_per_device = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> TelegrafPipeline:
-        with InfluxClient(self.influx) as client:
-            client.create_database()
+        declare(self.influx, InfluxUsers())
         self.start()
         return self
 

@@ -11,7 +11,11 @@ INSTALL = "sudo apt-get install -y influxdb"
 
 
 class InfluxDB(LocalService):
-    """An influxd on 127.0.0.1 with authentication off and usage reporting off.
+    """An influxd on 127.0.0.1 with authentication on and usage reporting off.
+
+    Until an admin exists it answers every request 403 but the first admin's ``CREATE USER``:
+    ``storage.accounts.declare`` (or ``ensure_admin``) makes it at the first start, and the pipeline's users; a
+    restart with its data finds them there.
 
     Args:
         workdir: folder for the config, the data, the WAL and the log.
@@ -49,7 +53,7 @@ bind-address = "{self.host}:{self.rpc_port}"
 
 [http]
   bind-address = "{self.host}:{self.port}"
-  auth-enabled = false
+  auth-enabled = true
   log-enabled = false
 
 [continuous_queries]

@@ -37,7 +37,7 @@ from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Layout, load_layout, replicate
-from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings
+from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings, LayoutSettings, MqttSettings
 from storage.influx import InfluxClient
 from stream.bridge import Bridge
 from stream.settings import BridgeSettings, WorkerSettings
@@ -70,6 +70,7 @@ class Stack:
     farm: FarmRunner
     prometheus: PrometheusComponent
     influx: InfluxSettings
+    users: InfluxUsers
     devices: int
 
 
@@ -158,6 +159,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     mqtt = settings_from(MqttSettings, args)
     kafka = settings_from(KafkaSettings, args)
     influx = settings_from(InfluxSettings, args)
+    users = settings_from(InfluxUsers, args)
     edge = settings_from(EdgeSettings, args)
     models = settings_from(ModelSettings, args)
     models = models.model_copy(update={"store": Path(models.store).resolve()})
@@ -182,7 +184,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
             f"port {services.prometheus_port} for Prometheus is in use; stop what holds it or set "
             "SMARTFARM_SERVICES_PROMETHEUS_PORT to a free port"
         )
-    stack.append(Declarations(kafka, influx))
+    stack.append(Declarations(kafka, influx, users))
     stack.append(Models(models, train=not args.no_train, days=args.train_days, seasons=args.train_seasons))
     bridge = Bridge(bridge_mqtt, kafka, settings_from(BridgeSettings, args))
     stack.append(BridgeComponent(bridge))
@@ -196,7 +198,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     stack.append(ApiComponent(workdir / "registry.db", layout, influx, models, api.host, api.port, kafka, mqtt, edge))
     farm = FarmRunner(layout, mqtt, edge, season, workers)
     stack.append(farm)
-    return Stack(stack, farm, prometheus, influx, len(layout.placements))
+    return Stack(stack, farm, prometheus, influx, users, len(layout.placements))
 
 
 def _mqtt_answers(host: str, port: int) -> None:

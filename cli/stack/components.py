@@ -24,7 +24,8 @@ from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Layout
-from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings, MqttSettings
+from storage.accounts import declare
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from stream.admin import ensure_topics
@@ -105,24 +106,27 @@ class Running:
 
 @dataclass
 class Declarations:
-    """What the pipeline declares in the services: its Kafka topics and the InfluxDB database."""
+    """What the pipeline declares in the services: its Kafka topics, and InfluxDB's admin (at its first start),
+    database, writer and reader with their grants (``storage.accounts.declare``, as the admin)."""
 
     kafka: KafkaSettings
     influx: InfluxSettings
+    users: InfluxUsers
     created: int = 0
+    changed: int = 0
 
     def start(self) -> None:
         self.created = len(ensure_topics(self.kafka))
-        with InfluxClient(self.influx) as client:
-            client.create_database()
+        self.changed = len(declare(self.influx, self.users))
 
     def stop(self) -> None:
-        """Topics and the database stay, with the services' data."""
+        """Topics, the database and its users stay, with the services' data."""
 
     def status(self) -> str:
         return (
-            f"{'Declared':<10} {self.created} topics created under {self.kafka.topic_prefix}. in Kafka, "
-            f"database {self.influx.database} in InfluxDB"
+            f"{'Declared':<10} {self.created} topics created under {self.kafka.topic_prefix}. in Kafka; database "
+            f"{self.influx.database} in InfluxDB, writer {self.influx.username} (ALL), reader "
+            f"{self.users.reader_username} (READ): {self.changed} changes"
         )
 
     def check(self) -> None:

@@ -85,13 +85,13 @@ def worker_env(
     layout_file: Path,
     models: ModelSettings,
 ) -> dict[str, str]:
-    """The environment of one of the stack's workers: the stack's Kafka, InfluxDB, layout and models."""
+    """The environment of one of the stack's workers: the stack's Kafka, InfluxDB (as the writer), layout and
+    models."""
     return {
         "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
         "SMARTFARM_KAFKA_PARTITIONS": str(kafka.partitions),
-        "SMARTFARM_INFLUX_URL": influx.url,
-        "SMARTFARM_INFLUX_DATABASE": influx.database,
+        **influx.connection_env(),  # the writer
         "SMARTFARM_LAYOUT": str(layout_file),
         "SMARTFARM_MODELS_STORE": str(models.store),
         "SMARTFARM_WORKER_WORKER_ID": worker.worker_id,

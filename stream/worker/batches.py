@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from faust.types import EventT
 
-from smartfarm.errors import ContractError, RejectReason, StorageError
+from smartfarm.errors import ContractError, RejectReason, StorageDenied, StorageError
 from smartfarm.records import DeadLetter, RejectStage
 from stream.clean import RawMessage
 
@@ -67,8 +67,9 @@ async def isolating(
 
 
 def infrastructure(exc: BaseException) -> bool:
-    """Kafka, the network or InfluxDB failing for a while (retrying the same records later can succeed), as against
-    a record whose handling fails for what it holds."""
+    """Kafka, the network or InfluxDB failing for a while (retrying the same records later can succeed), or
+    InfluxDB refusing the worker's login or grant (``StorageDenied``: every record would fail alike until an
+    operator fixes it), as against a record whose handling fails for what it holds."""
     if isinstance(exc, StorageError):
-        return exc.transient
+        return exc.transient or isinstance(exc, StorageDenied)
     return isinstance(exc, KafkaError | asyncio.TimeoutError | ConnectionError)

@@ -79,7 +79,9 @@ class ZoneWindows(WorkerCore):
                 outputs = await loop.run_in_executor(self._zone_pool, self._step_all, messages, trial)
             except StorageError as exc:
                 if not exc.transient:
-                    raise  # a query refused for good: the record behind it is dead-lettered (``_isolating``)
+                    # A query refused for good: the record behind it is dead-lettered (``isolating``); a refused
+                    # login or grant (``StorageDenied``) stops the worker instead (``infrastructure``).
+                    raise
                 log.warning("InfluxDB did not answer the zone stage (%s); retrying in %.1f s", exc, delay)
                 self.metrics.write_failures.inc()
                 if self._stopping():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -18,9 +19,10 @@ from cli.services.settings import ServicesSettings
 from cli.stack.components import Models
 from ml.settings import ModelSettings
 from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from storage.accounts import ensure_admin
 from storage.influx import InfluxClient
 from tests.helpers import once_per_run, run_folder, unique
-from tests.integration.pipeline import SecuredBroker, securing
+from tests.integration.pipeline import INFLUX_USERS, SecuredBroker, influx_database, securing
 
 _started: list[LocalService] = []
 
@@ -55,7 +57,11 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
 
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    yield from _run(InfluxDB(tmp_path_factory.mktemp("influxdb")))  # type: ignore[misc]
+    """InfluxDB with authentication on and its admin made (``INFLUX_USERS``); the other users come with the first
+    database a test declares (``influx_database``)."""
+    for service in _run(InfluxDB(tmp_path_factory.mktemp("influxdb"))):
+        ensure_admin(InfluxSettings(url=cast(InfluxDB, service).url), INFLUX_USERS.admin)
+        yield cast(InfluxDB, service)
 
 
 @pytest.fixture(scope="session")
@@ -77,11 +83,10 @@ def kafka_settings(kafka: Kafka) -> KafkaSettings:
 
 @pytest.fixture
 def influx(influxdb: InfluxDB) -> Iterator[InfluxClient]:
-    """A client on a database of this test's own, created before and dropped after."""
-    with InfluxClient(InfluxSettings(url=influxdb.url, database=unique("t"))) as client:
-        client.create_database()
+    """A client logged in as the pipeline's writer on a database of this test's own, declared before (the writer
+    ALL on it, the reader READ) and dropped after."""
+    with influx_database(influxdb.url) as client:
         yield client
-        client.drop_database()
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Grafana cannot run here, so its panels are tested through their queries. This module (a) walks every dashboard
 file and yields each query, panel targets, template variables and annotations alike; (b) expands Grafana's macros
 and variables the way its InfluxDB and Prometheus datasources do; (c) runs the result against a real InfluxDB 1.x
-(``/query``) or Prometheus (``/api/v1/query_range``) on loopback. ``references`` and ``metric_names`` read what a
+(``/query``, logged in as the provisioned datasource's user: the reader) or Prometheus (``/api/v1/query_range``)
+on loopback. ``references`` and ``metric_names`` read what a
 query names, for ``tests/unit/test_dashboards.py`` to hold against ``storage/schema.py`` and ``stream/metrics.py``.
 """
 
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import SecretStr
 
-from smartfarm.settings import InfluxSettings
+from smartfarm.settings import InfluxLogin, InfluxSettings, InfluxUsers, env_name
 from storage.influx import InfluxClient
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
@@ -68,6 +70,34 @@ def datasources() -> dict[str, Kind]:
         for source in yaml.safe_load(path.read_text())["datasources"]:
             found[source["uid"]] = KINDS[source["type"]]
     return found
+
+
+def reader_env(users: InfluxUsers) -> dict[str, str]:
+    """Grafana's environment for the InfluxDB datasource's login, as docker-compose.yml gives it: the reader's."""
+    return {
+        env_name(InfluxUsers, "reader_username"): users.reader_username,
+        env_name(InfluxUsers, "reader_password"): users.reader_password.get_secret_value(),
+    }
+
+
+def datasource_login(env: Mapping[str, str]) -> InfluxLogin:
+    """The user the provisioned InfluxDB datasource logs in as, its ``$VARS`` expanded from ``env`` as Grafana's
+    provisioning expands them from its environment; AssertionError naming a variable ``env`` lacks."""
+
+    def expand(text: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            name = match[1] or match[2]
+            assert name in env, f"the InfluxDB datasource names ${name}, which Grafana's environment lacks"
+            return env[name]
+
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, text)
+
+    for path in sorted(DATASOURCES.glob("*.yaml")):
+        for source in yaml.safe_load(path.read_text())["datasources"]:
+            if KINDS[source["type"]] == "influx":
+                password = SecretStr(expand(source["secureJsonData"]["password"]))
+                return InfluxLogin(expand(source["user"]), password, f"the datasource of {path.name}")
+    raise AssertionError("no InfluxDB datasource is provisioned")
 
 
 def scrape_intervals() -> dict[str, str]:
@@ -388,9 +418,10 @@ def _loopback(url: str) -> str:
     return url.rstrip("/")
 
 
-def run_influxql(url: str, database: str, statement: str) -> list[dict[str, Any]]:
-    """The rows of an InfluxQL statement against the InfluxDB 1.x at ``url`` (series tags in each row)."""
-    with InfluxClient(InfluxSettings(url=_loopback(url), database=database)) as client:
+def run_influxql(url: str, database: str, statement: str, login: InfluxLogin) -> list[dict[str, Any]]:
+    """The rows of an InfluxQL statement against the InfluxDB 1.x at ``url`` (series tags in each row), as
+    ``login``."""
+    with InfluxClient(InfluxSettings(url=_loopback(url), database=database), login) as client:
         return client.query(statement)
 
 
@@ -442,13 +473,16 @@ def check_dashboards(
     prometheus_url: str,
     time_from: datetime,
     time_to: datetime,
+    env: Mapping[str, str],
     variables: Mapping[str, Value] | None = None,
     first: int = 3,
 ) -> list[QueryResult]:
     """Run every query of every dashboard over ``time_from``..``time_to`` against the InfluxDB and Prometheus
     at these loopback URLs; per query, its row count and ``first`` rows. Variables missing from ``variables``
-    take the values Grafana would give them. A query that fails raises, naming its dashboard and panel."""
+    take the values Grafana would give them. InfluxQL runs as the provisioned datasource logs in, with ``env`` as
+    Grafana's environment (``reader_env``). A query that fails raises, naming its dashboard and panel."""
     sources = datasources()
+    login = datasource_login(env)
     minimum = scrape_intervals()
     influx_min = next(minimum[u] for u, k in sources.items() if k == "influx")
     prom_min = next(minimum[u] for u, k in sources.items() if k == "prometheus")
@@ -458,7 +492,7 @@ def check_dashboards(
         if query.kind == "influx":
             text = expand(query, time_from, time_to, values, influx_min)
             expanded[query] = text
-            return run_influxql(influx_url, database, text)
+            return run_influxql(influx_url, database, text, login)
         text = expand(query, time_from, time_to, values, prom_min, scrape_interval=prom_min)
         expanded[query] = text
         step = interval(time_from, time_to, prom_min)

@@ -20,8 +20,9 @@ from cli.worker import WorkerProcess
 from smartfarm.credentials import device_password, write_password_file
 from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, load_layout, replicate
-from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings, MqttSettings
 from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
+from storage.accounts import declare
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
@@ -31,6 +32,24 @@ from tests.helpers import FLEET_SECRET, unique
 from tests.hostile import FARM, good
 
 SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
+
+INFLUX_USERS = InfluxUsers()
+"""The session InfluxDB's admin and reader: the development defaults, as the benchmarks' and ``smartfarm up``'s, each
+password its own (a reader logging in with the writer's password is refused)."""
+
+
+@contextmanager
+def influx_database(url: str, prefix: str = "t") -> Iterator[InfluxClient]:
+    """A database of the caller's own on the InfluxDB at ``url``, declared as ``smartfarm up`` declares it (the
+    writer ALL, the reader READ), and a client on it logged in as the writer; dropped after."""
+    settings = InfluxSettings(url=url, database=unique(prefix))
+    declare(settings, INFLUX_USERS)
+    try:
+        with InfluxClient(settings) as client:
+            yield client
+    finally:
+        with InfluxClient(settings, INFLUX_USERS.admin) as admin:
+            admin.drop_database()
 
 
 @contextmanager
@@ -170,8 +189,7 @@ def start_worker(
     env = {
         "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "SMARTFARM_INFLUX_URL": influx.url,
-        "SMARTFARM_INFLUX_DATABASE": influx.database,
+        **influx.connection_env(),
         "SMARTFARM_WORKER_WORKER_ID": worker_id,
         "SMARTFARM_WORKER_METRICS_PORT": "0",
         "SMARTFARM_WORKER_DATA_DIR": str(workdir / worker_id),

@@ -33,7 +33,8 @@ from storage.schema import (
     ZoneStatePoint,
 )
 from stream.metrics import BridgeMetrics, WorkerMetrics
-from tests.integration.grafana import QueryResult, check_dashboards, run_promql
+from tests.integration.grafana import QueryResult, check_dashboards, reader_env, run_promql
+from tests.integration.pipeline import INFLUX_USERS
 
 START = datetime(2026, 7, 1, tzinfo=UTC)
 HOURS = 12
@@ -213,7 +214,8 @@ def _report(results: list[QueryResult]) -> str:
 
 def test_every_panel_query_runs_and_returns_rows(influxdb: InfluxDB, influx: InfluxClient, prometheus: str) -> None:
     influx.write(_points())
-    results = check_dashboards(influxdb.url, influx.database, prometheus, START, START + timedelta(days=2))
+    env = reader_env(INFLUX_USERS)
+    results = check_dashboards(influxdb.url, influx.database, prometheus, START, START + timedelta(days=2), env)
     influx_results = [r for r in results if r.query.kind == "influx"]
     assert len(influx_results) >= 30, _report(results)
     empty = [r for r in influx_results if r.rows == 0]
@@ -228,7 +230,7 @@ def test_every_panel_query_runs_and_returns_rows(influxdb: InfluxDB, influx: Inf
     assert {row["mean"] for row in trigger.first} == {26.0}
 
     now = datetime.now(UTC)
-    prom = check_dashboards(influxdb.url, influx.database, prometheus, now - timedelta(minutes=2), now)
+    prom = check_dashboards(influxdb.url, influx.database, prometheus, now - timedelta(minutes=2), now, env)
     prom_results = [r for r in prom if r.query.kind == "prometheus"]
     assert len(prom_results) >= 25
     empty = [r for r in prom_results if r.rows == 0]

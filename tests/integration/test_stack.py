@@ -41,7 +41,8 @@ from smartfarm.records import Recommendation
 from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
 from tests.helpers import unique
-from tests.integration.grafana import QueryResult, check_dashboards
+from tests.integration.grafana import QueryResult, check_dashboards, reader_env
+from tests.integration.pipeline import INFLUX_USERS
 
 START = datetime(2026, 6, 20, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -313,7 +314,8 @@ def _every_dashboard_query_returns_data(where: dict[str, str], started: datetime
     go to the test's output."""
 
     def run(time_from: datetime, time_to: datetime) -> dict[tuple[str, str, str], QueryResult]:
-        found = check_dashboards(where["influx"], where["database"], where["prometheus"], time_from, time_to)
+        env = reader_env(INFLUX_USERS)
+        found = check_dashboards(where["influx"], where["database"], where["prometheus"], time_from, time_to, env)
         return {(r.query.dashboard, r.query.panel, r.query.ref): r for r in found}
 
     simulated, wall = run(START, START + WEEK), run(started, datetime.now(UTC))

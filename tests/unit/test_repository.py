@@ -30,6 +30,8 @@ def test_grafana_datasource_points_at_the_pipeline_database() -> None:
     source = yaml.safe_load(provisioning.read_text())["datasources"][0]
     assert source["type"] == "influxdb"
     assert source["jsonData"]["dbName"] == "${SMARTFARM_INFLUX_DATABASE}"
+    assert source["user"] == "${SMARTFARM_INFLUX_READER_USERNAME}", "the dashboards read as the reader"
+    assert source["secureJsonData"]["password"] == "${SMARTFARM_INFLUX_READER_PASSWORD}"
 
 
 def test_the_kafka_release_is_a_4x_with_a_pinned_log4j() -> None:

@@ -28,8 +28,7 @@ from storage.influx import InfluxClient
 from stream.settings import WorkerSettings
 from stream.windows import ZoneClock
 from stream.zones import ZoneStage
-from tests.helpers import unique
-from tests.integration.pipeline import Pipeline, read_topic, stored_count, telemetry, wait_for
+from tests.integration.pipeline import Pipeline, influx_database, read_topic, stored_count, telemetry, wait_for
 
 PER_DEVICE = 1800
 """Messages per device: six and a quarter days at one every 5 minutes."""
@@ -79,9 +78,7 @@ def irrigations(recommendations: list[Recommendation]) -> set[Irrigation]:
 def irrigations_without_a_kill(influx: InfluxClient) -> set[Irrigation]:
     """The irrigations the worker's own zone code issues for the stored readings, copied into a database of their
     own, each zone stepped once with all its readings' times: no kill, no redelivery, every hour whole."""
-    reference = InfluxClient(influx.settings.model_copy(update={"database": unique("ref")}))
-    reference.create_database()
-    try:
+    with influx_database(influx.settings.url, "ref") as reference:
         influx.query(f'SELECT * INTO "{reference.database}".."reading" FROM "reading" GROUP BY *', write=True)
         stage = ZoneStage(load_layout(), reference, Baselines(), WorkerSettings().window_grace_s)
         times: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -91,9 +88,6 @@ def irrigations_without_a_kill(influx: InfluxClient) -> set[Irrigation]:
         for (farm, zone), stamps in sorted(times.items()):
             issued += stage.step(farm, zone, ZoneClock(), sorted(stamps)).recommendations
         return irrigations(issued)
-    finally:
-        reference.drop_database()
-        reference.close()
 
 
 def windows_match_the_stored_readings(influx: InfluxClient, width: str) -> tuple[int, list[str]]:

@@ -19,11 +19,9 @@ from edge.settings import EdgeSettings
 from edge.weather import WeatherEvent
 from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation, RecommendationKind
-from smartfarm.settings import InfluxSettings
 from smartfarm.topics import KafkaTopic
-from storage.influx import InfluxClient
-from tests.helpers import edge_settings, unique
-from tests.integration.pipeline import Pipeline, read_topic, securing
+from tests.helpers import edge_settings
+from tests.integration.pipeline import Pipeline, influx_database, read_topic, securing
 
 START = datetime(2026, 7, 1, 7, tzinfo=UTC)
 """Midnight at the farm (America/Los_Angeles), mid-season for every crop of the default layout."""
@@ -103,9 +101,7 @@ def _caught_up(edge: EdgeSettings, kafka: Kafka, influxdb: InfluxDB, workdir: Pa
     """``edge``'s season played as one catch-up through a pipeline of its own (broker, topics, database, worker),
     the farm held near the worker's advice as ``smartfarm up`` holds it."""
     workdir.mkdir()
-    database = InfluxClient(InfluxSettings(url=influxdb.url, database=unique("t")))
-    with securing(workdir) as broker, database:
-        database.create_database()
+    with securing(workdir) as broker, influx_database(influxdb.url) as database:
         pipeline = Pipeline(broker, kafka, database, workdir)
         try:
             worker = pipeline.worker()
@@ -116,4 +112,3 @@ def _caught_up(edge: EdgeSettings, kafka: Kafka, influxdb: InfluxDB, workdir: Pa
             return fleet.run(source, threading.Event(), season.speed, advice=gate)
         finally:
             pipeline.close()
-            database.drop_database()

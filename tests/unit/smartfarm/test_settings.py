@@ -11,7 +11,14 @@ from pydantic_settings import BaseSettings
 from api.settings import ApiSettings
 from cli.services.settings import ServicesSettings
 from edge.settings import EdgeSettings
-from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings, MqttSettings, env_name
+from smartfarm.settings import (
+    InfluxSettings,
+    InfluxUsers,
+    KafkaSettings,
+    LayoutSettings,
+    MqttSettings,
+    env_name,
+)
 from storage.registry.settings import RegistrySettings
 from stream.settings import BridgeSettings, WorkerSettings
 from tests.helpers import repo_root
@@ -26,6 +33,7 @@ ALL: list[type[BaseSettings]] = [
     MqttSettings,
     KafkaSettings,
     InfluxSettings,
+    InfluxUsers,
     ServicesSettings,
 ]
 
@@ -48,6 +56,33 @@ def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch)
     settings = InfluxSettings()
     assert settings.password.get_secret_value() == "s3cret-from-the-vault"
     assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("cls", "field"),
+    [
+        (InfluxSettings, "password"),
+        (InfluxUsers, "admin_password"),
+        (InfluxUsers, "reader_password"),
+    ],
+)
+def test_production_refuses_the_influxdb_users_default_and_placeholder_passwords(
+    monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], field: str
+) -> None:
+    monkeypatch.setenv("SMARTFARM_PROFILE", "production")
+    for other in ("SMARTFARM_INFLUX_PASSWORD", "SMARTFARM_INFLUX_ADMIN_PASSWORD", "SMARTFARM_INFLUX_READER_PASSWORD"):
+        monkeypatch.setenv(other, f"real-{other.lower()}")
+    variable = env_name(cls, field)
+    monkeypatch.delenv(variable)
+    with pytest.raises(ValidationError, match=f"{variable} holds a placeholder secret"):
+        cls()  # the development default
+    for placeholder in ("", "changeme"):
+        monkeypatch.setenv(variable, placeholder)
+        with pytest.raises(ValidationError, match=f"{variable} holds a placeholder secret"):
+            cls()
+    monkeypatch.setenv(variable, "from-the-vault")
+    assert getattr(cls(), field).get_secret_value() == "from-the-vault"
+    assert "from-the-vault" not in repr(cls())
 
 
 def test_development_tolerates_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from smartfarm.errors import RejectReason, StorageError
+from smartfarm.errors import RejectReason, StorageDenied, StorageError
 from smartfarm.records import DeadLetter, RejectStage
 from stream.worker import infrastructure, isolating
 
@@ -78,7 +78,14 @@ def test_the_record_a_stage_raises_on_is_dead_lettered_and_the_others_are_handle
 
 @pytest.mark.parametrize(
     "failure",
-    [KafkaTimeoutError(), TimeoutError(), ConnectionRefusedError(), StorageError("unreachable", None)],
+    [
+        KafkaTimeoutError(),
+        TimeoutError(),
+        ConnectionRefusedError(),
+        StorageError("unreachable", None),
+        StorageDenied("refused 401: set SMARTFARM_INFLUX_USERNAME", 401, "w", "SMARTFARM_INFLUX_USERNAME"),
+        StorageDenied("refused 403: lacks the grant", 403, "w", "SMARTFARM_INFLUX_USERNAME"),
+    ],
     ids=lambda e: type(e).__name__,
 )
 def test_kafka_or_the_database_failing_is_raised_not_dead_lettered(failure: Exception) -> None:

@@ -23,12 +23,11 @@ from cli.services import InfluxDB, free_port
 from edge.season import SeasonRecipe, farmer_valves, run_season
 from ml.scoring import Baselines
 from smartfarm.layout import Farm, Layout, load_layout
-from smartfarm.settings import InfluxSettings
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from storage.zones import latest_state, recommendations, zone_states
-from tests.helpers import unique
 from tests.integration.api.web.browsing import click, save_page, sign_in_at
+from tests.integration.pipeline import influx_database
 from tests.integration.zonedata import step_zones, store_readings
 
 START = datetime(2026, 6, 1, 7, tzinfo=UTC)
@@ -53,8 +52,7 @@ def site(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     registry.migrate()
     other = farm.model_copy(update={"id": "hill-farm", "name": "Hill", "devices": ()})
     registry.import_layout(Layout(farms=(farm, other)))
-    with InfluxClient(InfluxSettings(url=influxdb.url, database=unique("web"))) as influx:
-        influx.create_database()
+    with influx_database(influxdb.url, "web") as influx:
         store_readings(influx, season.readings)
         step_zones(influx, season.layout, season.readings, Baselines())
         port = free_port()
@@ -65,7 +63,6 @@ def site(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         finally:
             server.should_exit = True
             thread.join(10)
-            influx.drop_database()
             registry.close()
 
 
