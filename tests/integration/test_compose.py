@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import AliasChoices
+from pydantic import AliasChoices, SecretStr
 from pydantic_settings import BaseSettings
 
 import api.settings
@@ -34,9 +34,14 @@ import smartfarm.settings
 import storage.registry.settings
 import stream.settings
 from cli.main import build_parser
+from cli.services import InfluxDB
+from smartfarm.errors import StorageDenied
 from smartfarm.identifiers import BRIDGE_USER
-from smartfarm.settings import env_name
-from tests.helpers import repo_root
+from smartfarm.settings import InfluxLogin, InfluxSettings, env_name
+from storage.accounts import declare
+from storage.influx import InfluxClient
+from tests.helpers import repo_root, unique
+from tests.integration.pipeline import INFLUX_USERS
 
 ROOT = repo_root()
 COMPOSE = ROOT / "docker-compose.yml"
@@ -137,7 +142,8 @@ def settings_env_names() -> set[str]:
 
 
 def test_the_compose_file_loads_with_the_documented_env_file(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"mosquitto", "mosquitto-auth", "kafka", "influxdb", "bridge", "worker", "edge", "grafana", "api"}
+    expected = {"mosquitto", "mosquitto-auth", "kafka", "influxdb", "influx-users", "bridge", "worker", "edge"}
+    expected |= {"grafana", "api"}
     assert expected | {"prometheus"} <= set(services)
 
 
@@ -156,6 +162,8 @@ def test_a_missing_required_secret_is_refused_by_name(compose_check: Path, tmp_p
 
 def test_the_required_secrets_are_the_expected_ones() -> None:
     assert {"GRAFANA_ADMIN_PASSWORD", "SMARTFARM_MQTT_PASSWORD", "SMARTFARM_EDGE_DEVICE_SECRET"} <= set(REQUIRED)
+    influx = {"SMARTFARM_INFLUX_PASSWORD", "SMARTFARM_INFLUX_ADMIN_PASSWORD", "SMARTFARM_INFLUX_READER_PASSWORD"}
+    assert influx <= set(REQUIRED)
 
 
 def test_our_image_runs_commands_the_package_has(services: dict[str, dict[str, Any]]) -> None:
@@ -190,6 +198,9 @@ def test_healthchecks_stand_behind_every_service_healthy(services: dict[str, dic
         assert healthy(name), f"{name} has no healthcheck"
     for name, service in services.items():
         for dependency, spec in (service.get("depends_on") or {}).items():
+            if services[dependency].get("restart") == "no":  # a one-shot: waited for until it has run
+                assert spec["condition"] == "service_completed_successfully", f"{name} waits for {dependency}"
+                continue
             assert spec["condition"] == "service_healthy", f"{name} waits for {dependency} to be {spec['condition']}"
             assert healthy(dependency), f"{name} waits for {dependency} to be healthy, which has no healthcheck"
 
@@ -220,6 +231,59 @@ def test_the_broker_auth_one_shot_writes_a_password_file_and_acl(
     acl = (out / "acl").read_text()
     assert f"user {service_user}" in acl and f"user {BRIDGE_USER}" in acl
     assert services["bridge"]["environment"]["SMARTFARM_MQTT_USERNAME"] == service_user
+
+
+def test_the_influx_users_one_shot_declares_the_users_the_services_log_in_as(
+    services: dict[str, dict[str, Any]], influxdb: InfluxDB, tmp_path: Path
+) -> None:
+    """The service's own command and environment against the session InfluxDB in place of the compose one (its URL
+    and admin, whom the image makes at the first start there; a database and user names of this test's own): it
+    declares the writer the workers and the API log in as and the reader Grafana logs in as."""
+    declaring = services["influx-users"]
+    assert declaring["restart"] == "no" and declaring["command"] == ["influx-users"]
+    compose_env = declaring["environment"]
+    admin = services["influxdb"]["environment"]
+    assert admin["INFLUXDB_ADMIN_USER"] == compose_env["SMARTFARM_INFLUX_ADMIN_USERNAME"]
+    assert admin["INFLUXDB_ADMIN_PASSWORD"] == compose_env["SMARTFARM_INFLUX_ADMIN_PASSWORD"]
+    login = ("SMARTFARM_INFLUX_USERNAME", "SMARTFARM_INFLUX_PASSWORD", "SMARTFARM_INFLUX_DATABASE")
+    for name in ("worker", "api"):
+        assert {v: services[name]["environment"][v] for v in login} == {v: compose_env[v] for v in login}, name
+    reader = ("SMARTFARM_INFLUX_READER_USERNAME", "SMARTFARM_INFLUX_READER_PASSWORD")
+    assert {v: services["grafana"]["environment"][v] for v in reader} == {v: compose_env[v] for v in reader}
+
+    here = {
+        "SMARTFARM_INFLUX_URL": influxdb.url,
+        "SMARTFARM_INFLUX_DATABASE": unique("compose"),
+        "SMARTFARM_INFLUX_ADMIN_USERNAME": INFLUX_USERS.admin_username,
+        "SMARTFARM_INFLUX_ADMIN_PASSWORD": INFLUX_USERS.admin_password.get_secret_value(),
+        "SMARTFARM_INFLUX_USERNAME": unique("writer"),
+        "SMARTFARM_INFLUX_READER_USERNAME": unique("reader"),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTFARM_")} | compose_env | here
+    smartfarm = Path(sys.executable).with_name("smartfarm")
+    ran = subprocess.run([str(smartfarm), "influx-users"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert "declared (5 changes)" in ran.stdout, ran.stdout  # the database, two users, two grants
+    settings = InfluxSettings(
+        url=influxdb.url, database=here["SMARTFARM_INFLUX_DATABASE"], username=here["SMARTFARM_INFLUX_USERNAME"],
+        password=SecretStr(compose_env["SMARTFARM_INFLUX_PASSWORD"]),
+    )  # fmt: skip
+    reading = InfluxLogin(
+        here["SMARTFARM_INFLUX_READER_USERNAME"], SecretStr(compose_env["SMARTFARM_INFLUX_READER_PASSWORD"]), ""
+    )
+    users = INFLUX_USERS.model_copy(update={"reader_username": reading.username, "reader_password": reading.password})
+    try:
+        assert declare(settings, users) == [], "declared as the command declared"
+        with InfluxClient(settings) as writer, InfluxClient(settings, reading) as grafana:
+            writer.check_access(write=True)
+            grafana.check_access()
+            with pytest.raises(StorageDenied):
+                grafana.check_access(write=True)
+    finally:
+        with InfluxClient(settings, INFLUX_USERS.admin) as operator:
+            operator.drop_database()
+            for user in (settings.username, reading.username):
+                operator.query(f'DROP USER "{user}"', write=True)
 
 
 def test_prometheus_scrapes_the_compose_services_with_the_repository_rules(

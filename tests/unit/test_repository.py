@@ -18,8 +18,12 @@ def test_compose_services_have_healthchecks_and_wait_for_healthy_dependencies() 
         for port in services[name]["ports"]:
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
     for name, service in services.items():
-        for dependency in service.get("depends_on", {}).values():
-            assert dependency == {"condition": "service_healthy"}, name
+        for needed, dependency in service.get("depends_on", {}).items():
+            # A one-shot (restart "no") is waited for until it completes; every running service until healthy.
+            one_shot = services[needed].get("restart") == "no"
+            wanted = "service_completed_successfully" if one_shot else "service_healthy"
+            assert dependency == {"condition": wanted}, name
+    assert services["influxdb"]["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
     assert "${GRAFANA_ADMIN_PASSWORD:?" in services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
