@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smartfarm.errors import StorageDenied
+
 PROBLEM_JSON = "application/problem+json"
 
 TITLES = {
@@ -105,6 +107,12 @@ def install(app: FastAPI) -> None:
         ]
         detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors) or "the request is invalid"
         return problem(422, detail, request.url.path, errors=errors)
+
+    @app.exception_handler(StorageDenied)
+    async def _denied(request: Request, exc: StorageDenied) -> JSONResponse:
+        # The API's own InfluxDB login or grant, not the client's request: unavailable until an operator fixes it.
+        detail = f"InfluxDB refused the farm API's user; the operator must fix {exc.settings} or its grant"
+        return problem(503, detail, request.url.path, {"Retry-After": "60"})
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

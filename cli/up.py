@@ -2,11 +2,13 @@
 
 The stack is an ordered list of components, each with ``start``, ``stop`` and a status line, entered into one
 exit stack: they start in order, stop in reverse, and a failure while starting stops what already runs. The list
-(``cli.stack.assemble``) is the three services, what the pipeline declares in them (Kafka topics, the InfluxDB
-database), the models (trained first into an empty registry), the bridge, the stream workers (child processes),
+(``cli.stack.assemble``) is the three services, what the pipeline declares in them (Kafka topics; InfluxDB's admin
+at its first start, the database, the writer and the reader: ``storage.accounts``), the models (trained first into
+an empty registry), the bridge, the stream workers (child processes),
 Prometheus and the simulated farm publishing into Mosquitto.
 The broker lets in only what ``cli.brokerauth`` writes: the layout's devices, the valves, the bridge and the
-service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
+service user ``SMARTFARM_MQTT_USERNAME`` when one is set. The workers and the API log in to InfluxDB as the
+writer, the live status as the reader.
 """
 
 from __future__ import annotations

@@ -4,13 +4,16 @@ and suspect sensors per device; the newest reading and scored hour per zone, and
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from smartfarm.layout import SensorKind, load_layout
 from storage.influx import InfluxClient
 from storage.registry.store import FarmRegistry, Scope
 from storage.schema import DeviceClockPoint, DeviceStatusPoint, Measurement, ReadingPoint, ZoneStatePoint
+from tests.integration.api.conftest import serving
 from tests.integration.api.test_farm_api import get, is_problem
 
 FARM = load_layout().farms[0]
@@ -114,3 +117,19 @@ def test_pipeline_health_is_the_newest_data_per_zone_and_the_services_answers(
         assert zones[FARM.zones[1].id]["newest_reading"] is None
     else:
         assert body["newest_reading_age_s"] is None and zones[ZONE.id]["newest_scored_hour"] is None
+
+
+def test_an_api_whose_influxdb_login_is_refused_answers_503_naming_the_settings(
+    tmp_path: Path, influx: InfluxClient
+) -> None:
+    wrong = InfluxClient(influx.settings.model_copy(update={"password": SecretStr("not-the-writers-password")}))
+    with serving(tmp_path, wrong) as (base, registry):
+        token = registry.issue_token(FARM.id, "phone", [Scope.READ])
+        status, headers, body = get(f"{base}/farms/{FARM.id}/devices/health", token)
+        assert is_problem(status, headers, body, 503), body
+        assert "SMARTFARM_INFLUX_USERNAME and SMARTFARM_INFLUX_PASSWORD" in body["detail"]
+        status, _, body = get(f"{base}/farms/{FARM.id}/pipeline", token)
+        assert (
+            status == 200 and not body["influxdb"]["ok"] and "SMARTFARM_INFLUX_PASSWORD" in body["influxdb"]["detail"]
+        )
+    wrong.close()
