@@ -53,9 +53,9 @@ def run_worker(args: argparse.Namespace) -> int:
     kafka = settings_from(KafkaSettings, args)
     influx = settings_from(InfluxSettings, args)
     layout = load_layout(settings_from(LayoutSettings, args).layout)
-    ensure_topics(kafka)
-    with InfluxClient(influx) as client:
+    with InfluxClient(influx) as client:  # a refused login or grant stops it here, naming the settings to fix
         client.check_access(write=True)
+    ensure_topics(kafka)
     metrics = WorkerMetrics()
     port = metrics.serve(settings.metrics_host, settings.metrics_port)
     writer = Writer(influx, settings.write_chunk, metrics)

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import Counter, Histogram
 from pydantic import SecretStr
 
+from cli.main import main
 from smartfarm.errors import StorageDenied, StorageError
 from smartfarm.settings import InfluxLogin
 from storage.accounts import declare, ensure_admin
@@ -137,3 +138,15 @@ def test_a_writer_whose_login_is_refused_stops_at_once_rather_than_dead_letterin
     finally:
         writer.close()
     assert "a-wrong-password" not in caplog.text
+
+
+def test_a_worker_whose_login_is_refused_does_not_start_and_says_which_settings(
+    influx: InfluxClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = influx.settings.model_copy(update={"password": SecretStr("a-wrong-password")})
+    for variable, value in wrong.connection_env().items():
+        monkeypatch.setenv(variable, value)
+    assert main(["worker"]) == 2  # before it reaches Kafka (none runs for this test)
+    said = capsys.readouterr()
+    assert "SMARTFARM_INFLUX_USERNAME and SMARTFARM_INFLUX_PASSWORD" in said.err
+    assert "a-wrong-password" not in said.out + said.err
