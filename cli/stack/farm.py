@@ -14,7 +14,7 @@ from edge.fleet import AdviceGate, FleetStats, prepare
 from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
 from smartfarm.layout import Layout
-from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings, environment
 from smartfarm.stop import StopFlag
 from stream.settings import WorkerSettings
 
@@ -87,9 +87,7 @@ def worker_env(
 ) -> dict[str, str]:
     """The environment of one of the stack's workers: the stack's Kafka, InfluxDB, layout and models."""
     return {
-        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "SMARTFARM_KAFKA_PARTITIONS": str(kafka.partitions),
+        **environment(kafka),
         "SMARTFARM_INFLUX_URL": influx.url,
         "SMARTFARM_INFLUX_DATABASE": influx.database,
         "SMARTFARM_LAYOUT": str(layout_file),

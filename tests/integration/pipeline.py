@@ -17,10 +17,11 @@ from pydantic import SecretStr
 
 from cli.services import Kafka, Mosquitto
 from cli.worker import WorkerProcess
+from smartfarm import kafkaclient
 from smartfarm.credentials import device_password, write_password_file
 from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, load_layout, replicate
-from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.settings import InfluxSettings, KafkaSecurity, KafkaSettings, MqttSettings, environment
 from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
@@ -31,6 +32,25 @@ from tests.helpers import FLEET_SECRET, unique
 from tests.hostile import FARM, good
 
 SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
+
+SASL_USER = "smartfarm-tests"
+SASL_PASSWORD = SecretStr("sasl,test=password")
+"""The SCRAM user of the session Kafka's SASL listener (a comma and an equals sign: Kafka's --add-scram syntax
+cuts values there, so the launcher must not pass the password through it)."""
+
+
+def kafka_client(kafka: Kafka, topic_prefix: str, sasl: bool = False) -> KafkaSettings:
+    """Settings for the session Kafka: its plaintext listener, or with ``sasl`` its SASL_PLAINTEXT one and the
+    SCRAM user."""
+    if not sasl:
+        return KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=topic_prefix)
+    return KafkaSettings(
+        bootstrap_servers=kafka.sasl_bootstrap_servers,
+        topic_prefix=topic_prefix,
+        security_protocol=KafkaSecurity.SASL_PLAINTEXT,
+        sasl_username=SASL_USER,
+        sasl_password=SASL_PASSWORD,
+    )
 
 
 @contextmanager
@@ -57,7 +77,7 @@ def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: 
 
     Reads up to the end offsets seen then, so duplicates beyond ``expect`` are read too."""
     name = topic_specs(kafka.topic_prefix)[topic].name
-    consumer = KafkaConsumer(bootstrap_servers=kafka.servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafkaclient.kafka_python(kafka), enable_auto_commit=False)
     partitions = [TopicPartition(name, p) for p in range(kafka.partitions)]
     deadline = time.monotonic() + timeout_s
     ends = consumer.end_offsets(partitions)
@@ -168,8 +188,7 @@ def start_worker(
 
     Its model registry is ``workdir/models``: empty (the baselines score) unless the test registers models there."""
     env = {
-        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        **environment(kafka),
         "SMARTFARM_INFLUX_URL": influx.url,
         "SMARTFARM_INFLUX_DATABASE": influx.database,
         "SMARTFARM_WORKER_WORKER_ID": worker_id,
@@ -185,13 +204,16 @@ def start_worker(
 
 
 class Pipeline:
-    """A bridge on a secured broker, a worker process and a database, all of one test's own."""
+    """A bridge on a secured broker, a worker process and a database, all of one test's own; with ``sasl`` every
+    Kafka client logs in at the session Kafka's SASL listener."""
 
-    def __init__(self, broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, workdir: Path) -> None:
+    def __init__(
+        self, broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, workdir: Path, sasl: bool = False
+    ) -> None:
         _, mqtt, self.layout = broker
         tag = unique("")
         self.mqtt = mqtt
-        self.kafka = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=f"t{tag}")
+        self.kafka = kafka_client(kafka, f"t{tag}", sasl)
         self.influx = influx
         self.workdir = workdir
         ensure_topics(self.kafka)
