@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from cli.console import add_settings_options, say, settings_from, stop_on_signals
+from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, stop_on_signals
 from edge.settings import EdgeSettings
 from smartfarm.credentials import device_password, replace_file, write_password_file
 from smartfarm.identifiers import BRIDGE_USER, valves_user
@@ -37,7 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(auth, EdgeSettings, "devices", "device_secret")
     add_settings_options(auth, MqttSettings, "username", "password", "topic_root")
     add_settings_options(auth, LayoutSettings, "layout")
-    add_settings_options(auth, KafkaSettings, "bootstrap_servers", "topic_prefix")
+    add_settings_options(auth, KafkaSettings, "bootstrap_servers", "topic_prefix", *KAFKA_LOGIN)
     auth.add_argument(
         "--follow",
         action="store_true",

@@ -17,6 +17,10 @@ from smartfarm.stop import StopFlag
 
 S = TypeVar("S", bound=BaseSettings)
 
+KAFKA_LOGIN = ("security_protocol", "sasl_mechanism", "sasl_username")
+"""The ``KafkaSettings`` of a login that commands take as options; the password only from the environment (or
+``.env``): a command line is visible to every user of the machine."""
+
 
 def say(message: str) -> None:
     print(message, flush=True)

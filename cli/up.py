@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli.console import add_settings_options, say, settings_from, stop_on_signals
+from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, stop_on_signals
 from cli.services.settings import ServicesSettings
 from cli.stack.assemble import components
 from cli.status import collect, render
@@ -64,7 +64,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         up, EdgeSettings, "speed", "devices", "seed", "interval_s", "start", "catch_up", "device_secret"
     )
     add_settings_options(up, MqttSettings, "host", "port", "username", "password")
-    add_settings_options(up, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions")
+    add_settings_options(up, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions", *KAFKA_LOGIN)
     add_settings_options(up, InfluxSettings, "url", "database")
     add_settings_options(up, LayoutSettings, "layout")
     add_settings_options(up, BridgeSettings, "metrics_port")

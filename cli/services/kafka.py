@@ -293,20 +293,20 @@ class Kafka(LocalService):
         )
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
-        upserts: list[UserScramCredentialAlteration] = [
-            UserScramCredentialUpsertion(
-                name,
-                ScramCredentialInfo(getattr(ScramMechanism, mechanism.replace("-", "_")), SCRAM_ITERATIONS),
-                password.get_secret_value().encode(),
-            )
-            for name, password in self.scram_users.items()
-            for mechanism in SCRAM_MECHANISMS
-        ]
-        for user, future in admin.alter_user_scram_credentials(upserts).items():
-            try:
-                future.result(30)
-            except Exception as exc:
-                raise ServiceError(f"Kafka did not take the SCRAM credentials of {user!r}: {exc}") from exc
+        for mechanism in SCRAM_MECHANISMS:  # Kafka takes one change per user and request
+            upserts: list[UserScramCredentialAlteration] = [
+                UserScramCredentialUpsertion(
+                    name,
+                    ScramCredentialInfo(getattr(ScramMechanism, mechanism.replace("-", "_")), SCRAM_ITERATIONS),
+                    password.get_secret_value().encode(),
+                )
+                for name, password in self.scram_users.items()
+            ]
+            for user, future in admin.alter_user_scram_credentials(upserts).items():
+                try:
+                    future.result(30)
+                except Exception as exc:
+                    raise ServiceError(f"Kafka did not take the {mechanism} credentials of {user!r}: {exc}") from exc
 
     def command(self) -> list[str]:
         return [
