@@ -351,6 +351,7 @@ class ComposeKafka:
                 self.proc.wait(10)
 
 
+@pytest.mark.long(30)
 def test_the_kafka_service_creates_its_user_and_takes_a_new_password_on_restart(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:

@@ -98,5 +98,6 @@ def test_the_pipeline_runs_over_sasl(
         assert len(read_raw(pipeline.kafka, len(messages))) == len(messages)
         wait_for("the readings stored", lambda: stored_count(influx) == 12 * 4)
         worker.check()
+        assert SASL_PASSWORD.get_secret_value() not in worker.log_path.read_text(), "the worker logs the password"
     finally:
         pipeline.close()
