@@ -80,6 +80,17 @@ def test_a_worker_with_a_wrong_password_exits_at_once_naming_the_setting(kafka: 
     assert took < 20, f"exited after {took:.1f} s"
 
 
+def test_up_pointed_at_a_running_kafka_with_a_wrong_password_says_which_setting(kafka: Kafka, tmp_path: Path) -> None:
+    from cli.services.settings import ServicesSettings
+    from cli.stack.assemble import _kafka
+
+    wrong = kafka_client(kafka, unique("t"), sasl=True).model_copy(update={"sasl_password": SecretStr("wrong-one")})
+    with pytest.raises(ConfigError) as refused:
+        _kafka(tmp_path, wrong, ServicesSettings())
+    assert "refused the login" in str(refused.value) and "does not answer as Kafka" not in str(refused.value)
+    _kafka(tmp_path, kafka_client(kafka, unique("t"), sasl=True), ServicesSettings())  # the right one is used
+
+
 def test_the_pipeline_runs_over_sasl(
     secured_broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, tmp_path: Path
 ) -> None:
