@@ -5,8 +5,9 @@ exit stack: they start in order, stop in reverse, and a failure while starting s
 (``cli.stack.assemble``) is the three services, what the pipeline declares in them (Kafka topics, the InfluxDB
 database), the models (trained first into an empty registry), the bridge, the stream workers (child processes),
 Prometheus and the simulated farm publishing into Mosquitto.
-The broker lets in only what ``cli.brokerauth`` writes: the layout's devices, the valves, the bridge and the
-service user ``SMARTFARM_MQTT_USERNAME`` when one is set.
+The broker lets in only what ``cli.brokerauth`` writes: the layout's devices, the valves, each farm's service users,
+the bridge and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set, each kept to its own topics. The
+secrets nobody set are drawn at the first start into the data folder (``cli.localsecrets``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, stop_on_signals
+from cli.localsecrets import FILE_NAME, use_installation_secrets
 from cli.services.settings import ServicesSettings
 from cli.stack.assemble import components
 from cli.status import collect, render
@@ -78,6 +80,7 @@ def run_up(args: argparse.Namespace) -> int:
     workdir = Path(services.workdir).resolve()
     if args.fresh and workdir.exists():
         shutil.rmtree(workdir)
+    drawn = use_installation_secrets(workdir)
     stack = components(args, workdir)
     stop = stop_on_signals()
     if args.duration:
@@ -93,6 +96,8 @@ def run_up(args: argparse.Namespace) -> int:
             running.callback(component.stop)
             say(f"  {component.status()}")
         say(f"  data and logs in {workdir}")
+        if drawn:
+            say(f"  secrets in {workdir / FILE_NAME} (mode 0600): {', '.join(drawn)}")
         with InfluxClient(stack.influx) as influx:
             next_status = time.monotonic() + min(args.status_s, 5)
             while not stop.wait(0.5):

@@ -152,7 +152,9 @@ class KafkaSettings(ComponentSettings):
         ScramMechanism.SCRAM_SHA_512, description="SCRAM-SHA-512 or SCRAM-SHA-256 (with SASL_PLAINTEXT)"
     )
     sasl_username: str = Field(
-        "", pattern=r"^[A-Za-z0-9._-]{0,64}$", description="the Kafka user of the services (with SASL_PLAINTEXT)"
+        "smartfarm-services",
+        pattern=r"^[A-Za-z0-9._-]{0,64}$",
+        description="the Kafka user of the services (with SASL_PLAINTEXT)",
     )
     sasl_password: SecretStr = Field(SecretStr(""), description="its SCRAM password (with SASL_PLAINTEXT)")
 

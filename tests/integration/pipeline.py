@@ -15,14 +15,15 @@ from typing import NamedTuple
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
+from cli.brokerauth import write_broker_auth
 from cli.services import Kafka, Mosquitto
 from cli.worker import WorkerProcess
+from edge.settings import EdgeSettings
 from smartfarm import kafkaclient
-from smartfarm.credentials import device_password, write_password_file
-from smartfarm.identifiers import valves_user
+from smartfarm.credentials import device_password
 from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import InfluxSettings, KafkaSecurity, KafkaSettings, MqttSettings, environment
-from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
+from smartfarm.topics import KafkaTopic, topic_specs
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
@@ -55,21 +56,18 @@ def kafka_client(kafka: Kafka, topic_prefix: str, sasl: bool = False) -> KafkaSe
 
 @contextmanager
 def securing(tmp_path: Path) -> Iterator[SecuredBroker]:
-    """A broker under ``tmp_path`` that only lets the layout's devices, the valves and a tester in, on a topic root
-    of its own."""
+    """A broker under ``tmp_path`` with the credentials and ACL ``smartfarm broker-auth`` writes for the layout, on
+    a topic root of its own: the service user ``tester`` has the bridge's role."""
     layout = replicate(load_layout(), 50)
-    users = {d: device_password(FLEET_SECRET, d) for d in layout.placements}
-    users[valves_user((0, 1))] = device_password(FLEET_SECRET, valves_user((0, 1)))
-    users["tester"] = "tester-password"
-    write_password_file(tmp_path / "passwd", users)
     root = unique("t")
-    (tmp_path / "acl").write_text(MqttTopics(root).acl(services=("tester",)))
+    tester = MqttSettings(topic_root=root, username="tester", password=SecretStr("tester-password"))
+    write_broker_auth(tmp_path, layout, EdgeSettings(device_secret=FLEET_SECRET), tester)
     broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "passwd", acl_file=tmp_path / "acl")
     with broker:
         yield broker, MqttSettings(host=broker.host, port=broker.port, topic_root=root), layout
 
 
-"""A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
+"""A broker of the test's own that lets in only broker-auth's users of the layout, and the service user tester."""
 
 
 def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: float = 60) -> list:

@@ -81,7 +81,7 @@ def test_faust_hands_aiokafka_what_kafka_python_gets() -> None:
     [
         ({"security_protocol": "SASL_PLAINTEXT"}, "SMARTFARM_KAFKA_SASL_USERNAME and SMARTFARM_KAFKA_SASL_PASSWORD"),
         ({"security_protocol": "SASL_PLAINTEXT", "sasl_username": "svc"}, "SMARTFARM_KAFKA_SECURITY_PROTOCOL"),
-        ({"security_protocol": "SASL_PLAINTEXT", "sasl_password": SecretStr("x")}, "SASL_PLAINTEXT needs"),
+        ({"security_protocol": "SASL_PLAINTEXT", "sasl_username": "", "sasl_password": SecretStr("x")}, "needs"),
         ({"security_protocol": "SSL"}, "security_protocol"),
         ({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN"}, "sasl_mechanism"),
         ({"sasl_username": "a,b"}, "sasl_username"),
