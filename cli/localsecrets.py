@@ -23,13 +23,14 @@ from pydantic_settings import BaseSettings
 from edge.settings import EdgeSettings
 from smartfarm.credentials import replace_file
 from smartfarm.errors import ConfigError
-from smartfarm.settings import MqttSettings, env_name
+from smartfarm.settings import KafkaSettings, MqttSettings, env_name
 
 FILE_NAME = "secrets.env"
 
 GENERATED: tuple[tuple[type[BaseSettings], str], ...] = (
     (EdgeSettings, "device_secret"),
     (MqttSettings, "password"),
+    (KafkaSettings, "sasl_password"),
 )
 """The settings whose value an installation draws at its first start."""
 
