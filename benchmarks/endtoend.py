@@ -576,13 +576,14 @@ def produced_at(kafka: KafkaSettings, timeout_ms: int = 3000) -> dict[str, float
     """Recommendation id -> when the zone agent produced its record (the record's CreateTime, epoch seconds)."""
     from kafka import KafkaConsumer
 
+    from smartfarm import kafkaclient
     from smartfarm.records import Recommendation
     from smartfarm.topics import KafkaTopic, topic_specs
 
     name = topic_specs(kafka.topic_prefix, kafka.partitions)[KafkaTopic.RECOMMENDATIONS].name
     consumer = KafkaConsumer(
         name,
-        bootstrap_servers=kafka.servers,
+        **kafkaclient.kafka_python(kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=timeout_ms,

@@ -48,6 +48,7 @@ from benchmarks.matrix import (
     tally,
 )
 from cli.worker import WorkerProcess
+from smartfarm import kafkaclient
 from smartfarm.errors import ServiceError
 from smartfarm.records import DeadLetter, RejectReason
 from smartfarm.topics import KafkaTopic, topic_specs
@@ -168,7 +169,7 @@ class Spec:
 def dead_letters(pipeline: Pipeline, timeout_ms: int = 3000) -> list[DeadLetter]:
     """Every record of the pipeline's ``deadletter`` topic."""
     name = topic_specs(pipeline.kafka.topic_prefix, pipeline.kafka.partitions)[KafkaTopic.DEADLETTER].name
-    consumer = KafkaConsumer(bootstrap_servers=pipeline.kafka.servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafkaclient.kafka_python(pipeline.kafka), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(name, p) for p in range(pipeline.kafka.partitions)]
         consumer.assign(partitions)

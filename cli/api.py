@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from cli.console import add_settings_options, say, settings_from, warn
+from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, warn
 from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError, ServiceError
@@ -48,7 +48,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(api, RegistrySettings, "url")
     add_settings_options(api, InfluxSettings, "database")
     add_settings_options(api, ModelSettings, "store")
-    add_settings_options(api, KafkaSettings, "bootstrap_servers", "topic_prefix")
+    add_settings_options(api, KafkaSettings, "bootstrap_servers", "topic_prefix", *KAFKA_LOGIN)
     add_settings_options(api, MqttSettings, "topic_root")
     add_settings_options(api, EdgeSettings, "device_secret")
     add_settings_options(api, LayoutSettings, "layout")

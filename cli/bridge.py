@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.console import add_settings_options, say, settings_from, stop_on_signals
+from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, stop_on_signals
 from smartfarm.settings import KafkaSettings, MqttSettings
 from stream.admin import ensure_topics
 from stream.bridge import Bridge
@@ -21,7 +21,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     add_settings_options(bridge, BridgeSettings, *(f for f in BridgeSettings.model_fields if f != "profile"))
     add_settings_options(bridge, MqttSettings, "host", "port", "username", "password", "topic_root", "keepalive_s")
-    add_settings_options(bridge, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions")
+    add_settings_options(bridge, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions", *KAFKA_LOGIN)
     bridge.set_defaults(run=run_bridge)
 
 

@@ -2,7 +2,9 @@
 ``mosquitto-auth`` one-shot give Mosquitto.
 
 The broker lets in only the layout's devices (passwords derived from ``SMARTFARM_EDGE_DEVICE_SECRET``), the
-valves, the bridge, and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set. With ``--follow`` it keeps
+valves, each farm's service users (``{farm}.dashboard`` and ``{farm}.advice``), the bridge, and the service user
+``SMARTFARM_MQTT_USERNAME`` when one is set, each kept to its role's topics (``smartfarm.topics.MqttTopics.grants``).
+``--password-of USER`` prints one user's password, for configuring a farm's service. With ``--follow`` it keeps
 following the farm registry's layout topic (``stream.layouts``) and writes both files again whenever a farm
 changes, so a device registered through the API can log in (and a retired one no longer can) once the broker
 reloads them (SIGHUP; ``smartfarm up`` sends it, docker-compose's broker watches the files).
@@ -12,17 +14,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from cli.console import add_settings_options, say, settings_from, stop_on_signals
+from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, stop_on_signals
 from edge.settings import EdgeSettings
 from smartfarm.credentials import device_password, replace_file, write_password_file
+from smartfarm.errors import ConfigError
 from smartfarm.identifiers import BRIDGE_USER, valves_user
 from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import KafkaSettings, LayoutSettings, MqttSettings
+from smartfarm.topics import FARM_ROLES, MqttUser
 from stream.admin import ensure_topics
 from stream.layouts import LayoutFollower
 
@@ -33,11 +37,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     auth = commands.add_parser(
         "broker-auth", help="write Mosquitto's password file and ACL for the layout's devices and the services"
     )
-    auth.add_argument("folder", type=Path, help="where to write passwd and acl (created if missing)")
+    auth.add_argument(
+        "folder",
+        type=Path,
+        nargs="?",
+        help="where to write passwd and acl (created if missing); not with --password-of",
+    )
+    auth.add_argument(
+        "--password-of",
+        metavar="USER",
+        help="print the password of one broker user (a device, or a farm's service user such as "
+        "valley-farm.dashboard) and write nothing",
+    )
     add_settings_options(auth, EdgeSettings, "devices", "device_secret")
     add_settings_options(auth, MqttSettings, "username", "password", "topic_root")
     add_settings_options(auth, LayoutSettings, "layout")
-    add_settings_options(auth, KafkaSettings, "bootstrap_servers", "topic_prefix")
+    add_settings_options(auth, KafkaSettings, "bootstrap_servers", "topic_prefix", *KAFKA_LOGIN)
     auth.add_argument(
         "--follow",
         action="store_true",
@@ -46,21 +61,39 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     auth.set_defaults(run=run_broker_auth)
 
 
-def write_broker_auth(folder: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings) -> MqttSettings:
-    """The broker's password file and ACL: the layout's devices, the valves, the bridge, and the service user
-    ``SMARTFARM_MQTT_USERNAME`` if set. Returns the MQTT settings the bridge logs in with."""
-    folder.mkdir(parents=True, exist_ok=True)
-    users = {d: device_password(edge.device_secret, d) for d in layout.placements}
-    valves = valves_user(edge.shard_index)
-    users[valves] = device_password(edge.device_secret, valves)
-    bridge_password = users[BRIDGE_USER] = device_password(edge.device_secret, BRIDGE_USER)
-    services = [BRIDGE_USER]
+def broker_users(layout: Layout, valves: str, services: Iterable[str]) -> list[MqttUser]:
+    """Every broker user of ``layout`` with its role: each device (its own farm and zone), the valves (every zone
+    of the layout), each farm's dashboard and advice users, and the bridge role for each of ``services``."""
+    users = [MqttUser.device(d, p.farm.id, p.zone.id) for d, p in layout.placements.items()]
+    users.append(MqttUser.valves(valves, ((farm.id, zone.id) for farm in layout.farms for zone in farm.zones)))
+    users += [MqttUser.farm_service(farm.id, role) for farm in layout.farms for role in FARM_ROLES]
+    users += [MqttUser.bridge(name) for name in services]
+    return users
+
+
+def _services(mqtt: MqttSettings) -> list[str]:
+    return [BRIDGE_USER] + ([mqtt.username] if mqtt.username else [])
+
+
+def broker_passwords(users: Iterable[MqttUser], edge: EdgeSettings, mqtt: MqttSettings) -> dict[str, str]:
+    """Each user's password: derived from the fleet secret, but the service user's, which is its setting."""
+    passwords = {user.name: device_password(edge.device_secret, user.name) for user in users}
     if mqtt.username:
-        users[mqtt.username] = mqtt.password.get_secret_value()
-        services.append(mqtt.username)
-    write_password_file(folder / "passwd", users)
-    replace_file(folder / "acl", mqtt.topics.acl(tuple(services)))
-    return mqtt.model_copy(update={"username": BRIDGE_USER, "password": SecretStr(bridge_password)})
+        passwords[mqtt.username] = mqtt.password.get_secret_value()
+    return passwords
+
+
+def write_broker_auth(folder: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings) -> MqttSettings:
+    """The broker's password file and ACL: the layout's devices, the valves, each farm's service users, the bridge,
+    and the service user ``SMARTFARM_MQTT_USERNAME`` if set (a bridge too). Passwords are derived from the fleet
+    secret, but the service user's, which is its setting. Returns the MQTT settings the bridge logs in with."""
+    folder.mkdir(parents=True, exist_ok=True)
+    users = broker_users(layout, valves_user(edge.shard_index), _services(mqtt))
+    passwords = broker_passwords(users, edge, mqtt)
+    write_password_file(folder / "passwd", passwords)
+    replace_file(folder / "acl", mqtt.topics.acl(users))
+    bridge_password = SecretStr(passwords[BRIDGE_USER])
+    return mqtt.model_copy(update={"username": BRIDGE_USER, "password": bridge_password})
 
 
 def follow_broker_auth(
@@ -88,9 +121,21 @@ def run_broker_auth(args: argparse.Namespace) -> int:
     layout = load_layout(settings_from(LayoutSettings, args).layout)
     if edge.devices:
         layout = replicate(layout, edge.devices)
+    users = broker_users(layout, valves_user(edge.shard_index), _services(mqtt))
+    if args.password_of:
+        passwords = broker_passwords(users, edge, mqtt)
+        if args.password_of not in passwords:
+            farms = ", ".join(f"{farm.id}.{role.value}" for farm in layout.farms for role in FARM_ROLES)
+            raise ConfigError(
+                f"{args.password_of!r} is not a broker user of this layout; name a device id, a farm's service user "
+                f"({farms}) or {BRIDGE_USER}"
+            )
+        say(passwords[args.password_of])
+        return 0
+    if args.folder is None:
+        raise ConfigError("name the folder to write passwd and acl in: smartfarm broker-auth FOLDER")
     write_broker_auth(args.folder, layout, edge, mqtt)
-    users = len(layout.placements) + 2 + (1 if mqtt.username else 0)
-    say(f"wrote {args.folder / 'passwd'} ({users} users) and {args.folder / 'acl'}")
+    say(f"wrote {args.folder / 'passwd'} ({len(users)} users) and {args.folder / 'acl'}")
     if not args.follow:
         return 0
     kafka = settings_from(KafkaSettings, args)

@@ -17,6 +17,10 @@ from smartfarm.stop import StopFlag
 
 S = TypeVar("S", bound=BaseSettings)
 
+KAFKA_LOGIN = ("security_protocol", "sasl_mechanism", "sasl_username")
+"""The ``KafkaSettings`` of a login that commands take as options; the password only from the environment (or
+``.env``): a command line is visible to every user of the machine."""
+
 
 def say(message: str) -> None:
     print(message, flush=True)
@@ -51,12 +55,17 @@ def settings_from(cls: type[S], args: argparse.Namespace) -> S:
     try:
         return cls(**given)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{env_name(cls, str(e['loc'][0])) if e['loc'] and str(e['loc'][0]) in cls.model_fields else e['loc']}: "
-            f"{e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
+        problems = "; ".join(_problem(cls, e["loc"], e["msg"]) for e in exc.errors(include_url=False))
         raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def _problem(cls: type[BaseSettings], loc: tuple[int | str, ...], message: str) -> str:
+    """One validation error: the variable it is about, or (a rule over several settings, which names them itself)
+    the message alone."""
+    if not loc:
+        return message.removeprefix("Value error, ")
+    field = str(loc[0])
+    return f"{env_name(cls, field) if field in cls.model_fields else loc}: {message}"
 
 
 def stop_on_signals() -> StopFlag:

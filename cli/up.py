@@ -6,9 +6,10 @@ exit stack: they start in order, stop in reverse, and a failure while starting s
 at its first start, the database, the writer and the reader: ``storage.accounts``), the models (trained first into
 an empty registry), the bridge, the stream workers (child processes),
 Prometheus and the simulated farm publishing into Mosquitto.
-The broker lets in only what ``cli.brokerauth`` writes: the layout's devices, the valves, the bridge and the
-service user ``SMARTFARM_MQTT_USERNAME`` when one is set. The workers and the API log in to InfluxDB as the
-writer, the live status as the reader.
+The broker lets in only what ``cli.brokerauth`` writes: the layout's devices, the valves, each farm's service users,
+the bridge and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set, each kept to its own topics. The
+secrets nobody set are drawn at the first start into the data folder (``cli.localsecrets``). The workers and the
+API log in to InfluxDB as the writer, the live status as the reader.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli.console import add_settings_options, say, settings_from, stop_on_signals
+from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, stop_on_signals
+from cli.localsecrets import FILE_NAME, use_installation_secrets
 from cli.services.settings import ServicesSettings
 from cli.stack.assemble import components
 from cli.status import collect, render
@@ -66,7 +68,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         up, EdgeSettings, "speed", "devices", "seed", "interval_s", "start", "catch_up", "device_secret"
     )
     add_settings_options(up, MqttSettings, "host", "port", "username", "password")
-    add_settings_options(up, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions")
+    add_settings_options(up, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions", *KAFKA_LOGIN)
     add_settings_options(up, InfluxSettings, "url", "database")
     add_settings_options(up, LayoutSettings, "layout")
     add_settings_options(up, BridgeSettings, "metrics_port")
@@ -80,6 +82,7 @@ def run_up(args: argparse.Namespace) -> int:
     workdir = Path(services.workdir).resolve()
     if args.fresh and workdir.exists():
         shutil.rmtree(workdir)
+    drawn = use_installation_secrets(workdir)
     stack = components(args, workdir)
     stop = stop_on_signals()
     if args.duration:
@@ -95,6 +98,8 @@ def run_up(args: argparse.Namespace) -> int:
             running.callback(component.stop)
             say(f"  {component.status()}")
         say(f"  data and logs in {workdir}")
+        if drawn:
+            say(f"  secrets in {workdir / FILE_NAME} (mode 0600): {', '.join(drawn)}")
         with InfluxClient(stack.influx, stack.users.reader) as influx:  # the live status only reads
             next_status = time.monotonic() + min(args.status_s, 5)
             while not stop.wait(0.5):

@@ -16,7 +16,7 @@ from pathlib import Path
 import faust
 from prometheus_client.parser import text_string_to_metric_families
 
-from cli.console import add_settings_options, say, settings_from, warn
+from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, warn
 from cli.services.base import first_error, tail_of
 from ml.models import serving_scorer
 from ml.scoring import model_tag
@@ -41,7 +41,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "partitions; a dead worker's partitions move to the others. SIGTERM stops it cleanly.",
     )
     add_settings_options(worker, WorkerSettings, *(f for f in WorkerSettings.model_fields if f != "profile"))
-    add_settings_options(worker, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions")
+    add_settings_options(worker, KafkaSettings, "bootstrap_servers", "topic_prefix", "partitions", *KAFKA_LOGIN)
     add_settings_options(worker, InfluxSettings, "url", "database", "username", "password")
     add_settings_options(worker, LayoutSettings, "layout")
     add_settings_options(worker, ModelSettings, "store", "poll_s", "alias")

@@ -80,6 +80,21 @@ def env_name(cls: type[BaseSettings], field: str) -> str:
     return f"{prefix}{field}".upper()
 
 
+def environment(settings: ComponentSettings) -> dict[str, str]:
+    """The variables that give a child process the same ``settings`` (the shared profile aside), secrets in clear:
+    for a child's environment, never for a log."""
+    cls = type(settings)
+    out = {}
+    for field in cls.model_fields:
+        value = getattr(settings, field)
+        if field == "profile" or value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        out[env_name(cls, field)] = value.value if isinstance(value, StrEnum) else str(value)
+    return out
+
+
 class MqttSettings(ComponentSettings):
     """Where the MQTT broker is and under which topic root the farm publishes."""
 
@@ -99,8 +114,28 @@ class MqttSettings(ComponentSettings):
         return MqttTopics(self.topic_root)
 
 
+class KafkaSecurity(StrEnum):
+    """How the clients talk to Kafka (Kafka's ``security.protocol``)."""
+
+    PLAINTEXT = "PLAINTEXT"
+    """No authentication, no encryption: a broker on loopback or a closed network (the local stack's default)."""
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    """SCRAM authentication (the password never crosses the wire), records unencrypted: docker compose's network."""
+
+
+class ScramMechanism(StrEnum):
+    """The SCRAM hash (Kafka's ``sasl.mechanism``); the broker holds a credential per mechanism for each user."""
+
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    """The default: what compose and the local stack create for every user."""
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    """For brokers that hold only SHA-256 credentials."""
+
+
 class KafkaSettings(ComponentSettings):
-    """Where Kafka is and how the pipeline's topics are named."""
+    """Where Kafka is, how the pipeline's topics are named, and how clients authenticate.
+
+    ``smartfarm.kafkaclient`` turns these into each client library's options; no client is made otherwise."""
 
     model_config = component_config("kafka")
 
@@ -110,10 +145,38 @@ class KafkaSettings(ComponentSettings):
     )
     partitions: int = Field(6, ge=1, le=1000, description="partitions of each pipeline topic when created")
     replication_factor: int = Field(1, ge=1, le=7, description="replicas of each pipeline topic when created")
+    security_protocol: KafkaSecurity = Field(
+        KafkaSecurity.PLAINTEXT,
+        description="PLAINTEXT, or SASL_PLAINTEXT to log in with SCRAM (`smartfarm up` then runs its Kafka so)",
+    )
+    sasl_mechanism: ScramMechanism = Field(
+        ScramMechanism.SCRAM_SHA_512, description="SCRAM-SHA-512 or SCRAM-SHA-256 (with SASL_PLAINTEXT)"
+    )
+    sasl_username: str = Field(
+        "smartfarm-services",
+        pattern=r"^[A-Za-z0-9._-]{0,64}$",
+        description="the Kafka user of the services (with SASL_PLAINTEXT)",
+    )
+    sasl_password: SecretStr = Field(SecretStr(""), description="its SCRAM password (with SASL_PLAINTEXT)")
+
+    @model_validator(mode="after")
+    def _credentials_with_sasl(self) -> Self:
+        if self.sasl and not (self.sasl_username and self.sasl_password.get_secret_value()):
+            cls = type(self)
+            raise ValueError(
+                f"{env_name(cls, 'security_protocol')}={self.security_protocol.value} needs "
+                f"{env_name(cls, 'sasl_username')} and {env_name(cls, 'sasl_password')}"
+            )
+        return self
 
     @property
     def servers(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+    @property
+    def sasl(self) -> bool:
+        """Whether the clients log in (SASL); False for a plaintext broker."""
+        return self.security_protocol is not KafkaSecurity.PLAINTEXT
 
 
 DEV = "; the development default is a placeholder the production profile refuses"
@@ -162,16 +225,6 @@ class InfluxSettings(ComponentSettings):
         if self.retention == "INF":
             return None
         return int(self.retention[:-1]) * {"h": 3600, "d": 86400, "w": 7 * 86400}[self.retention[-1]]
-
-    def connection_env(self) -> dict[str, str]:
-        """The variables that give a child process this InfluxDB, database and user (``smartfarm worker``)."""
-        cls = type(self)
-        return {
-            env_name(cls, "url"): self.url,
-            env_name(cls, "database"): self.database,
-            env_name(cls, "username"): self.username,
-            env_name(cls, "password"): self.password.get_secret_value(),
-        }
 
     @property
     def login(self) -> InfluxLogin:

@@ -9,7 +9,19 @@ MQTT (``root`` defaults to ``smartfarm``; ``v1`` is the topic scheme's version):
 
 Devices are addressed by id, not by zone: a device keeps its topics when it is moved to another zone, and the
 stream looks its zone up in the farm layout. ``MqttTopics`` builds every topic, parses device topics and renders
-the broker's ACL, so the scheme is written once.
+the broker's ACL from each user's role (``grants``), so the scheme is written once. Who may do what:
+
+==========================  =========================================  ==========================================
+user (name)                 writes                                     reads
+==========================  =========================================  ==========================================
+device (its id)             its own telemetry and status               its zone's recommendations and commands
+valves (valves-i-of-n)      nothing                                    its zones' recommendations and commands
+bridge (smartfarm-bridge)   every zone's recommendations, commands     every device's telemetry and status
+{farm}.dashboard            nothing                                    everything of its farm
+{farm}.advice               nothing                                    its farm's recommendations and commands
+==========================  =========================================  ==========================================
+
+Nobody else logs in (no anonymous access), and no user is given the whole root.
 
 Kafka: every topic is ``{prefix}.{name}`` (prefix ``smartfarm`` by default, so that tests and tenants can share a
 cluster). Keys are UTF-8 strings; the key decides the partition, and so the order a consumer sees:
@@ -36,6 +48,7 @@ commands             ``{farm}/{zone}``      IrrigationCommand (JSON): an irrigat
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -126,18 +139,108 @@ class MqttTopics:
             return parts[2], parts[4]
         return None
 
-    def acl(self, services: tuple[str, ...] = ()) -> str:
-        """A Mosquitto ACL: each device may publish its own telemetry and status (``%u`` is its user name) and
-        read every zone's recommendations; service users may read and write everything under the root."""
-        lines = [
-            f"pattern write {self.telemetry('+', '%u')}",
-            f"pattern write {self.status('+', '%u')}",
-            f"pattern read {self.recommendations('+', '+')}",
-            f"pattern read {self.commands('+', '+')}",
-        ]
-        for user in services:
-            lines += ["", f"user {user}", f"topic readwrite {self.root}/#"]
-        return "\n".join(lines) + "\n"
+    def grants(self, user: MqttUser) -> list[tuple[Access, str]]:
+        """What ``user`` may do under this root: (access, topic filter) pairs; everything else is refused."""
+        match user.role:
+            case MqttRole.DEVICE:
+                ((farm, zone),) = user.zones
+                return [
+                    (Access.WRITE, self.telemetry(farm, user.name)),
+                    (Access.WRITE, self.status(farm, user.name)),
+                    (Access.READ, self.recommendations(farm, zone)),
+                    (Access.READ, self.commands(farm, zone)),
+                ]
+            case MqttRole.VALVES:
+                return [
+                    (access, topic)
+                    for farm, zone in user.zones
+                    for access, topic in (
+                        (Access.READ, self.recommendations(farm, zone)),
+                        (Access.READ, self.commands(farm, zone)),
+                    )
+                ]
+            case MqttRole.BRIDGE:
+                return [
+                    (Access.READ, self.device_filter(DeviceTopic.TELEMETRY)),
+                    (Access.READ, self.device_filter(DeviceTopic.STATUS)),
+                    (Access.WRITE, self.recommendations("+", "+")),
+                    (Access.WRITE, self.commands("+", "+")),
+                ]
+            case MqttRole.DASHBOARD:
+                return [(Access.READ, f"{self.root}/{TOPIC_VERSION}/{user.farm}/#")]
+            case MqttRole.ADVICE:
+                return [
+                    (Access.READ, self.recommendations(user.farm, "+")),
+                    (Access.READ, self.commands(user.farm, "+")),
+                ]
+
+    def acl(self, users: Iterable[MqttUser]) -> str:
+        """A Mosquitto ACL granting each user what its role allows (``grants``) and nothing else: no pattern
+        lines, no anonymous access, no user with the whole root."""
+        blocks = []
+        for user in users:
+            lines = [f"user {user.name}"] + [f"topic {access} {topic}" for access, topic in self.grants(user)]
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks) + "\n"
+
+
+class Access(StrEnum):
+    """What an ACL line allows on its topic filter (Mosquitto's words)."""
+
+    READ = "read"
+    """Receive messages published there (a subscription is accepted, and delivers only what may be read)."""
+    WRITE = "write"
+    """Publish there."""
+
+
+class MqttRole(StrEnum):
+    """The kinds of MQTT user, each kept to its own topics (``MqttTopics.grants``)."""
+
+    DEVICE = "device"
+    """A field device, logged in with its id: writes its own telemetry and status, reads its zone's
+    recommendations and commands."""
+    VALVES = "valves"
+    """The valves of some zones: read those zones' recommendations and commands."""
+    BRIDGE = "bridge"
+    """The bridge: reads every device's telemetry and status, writes every zone's recommendations and commands."""
+    DASHBOARD = "dashboard"
+    """A farm's reader (dashboards, a farm's own monitoring): reads everything of its farm, nothing of others."""
+    ADVICE = "advice"
+    """A farm's recommendation subscriber (a service acting on advice): reads its farm's recommendations and
+    commands."""
+
+
+FARM_ROLES = (MqttRole.DASHBOARD, MqttRole.ADVICE)
+"""The roles each farm has one service user of (``MqttUser.farm_service``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttUser:
+    """A broker user and what its role covers: the farm of a farm service, the zones of a device or valves."""
+
+    name: str
+    role: MqttRole
+    farm: str = ""
+    zones: tuple[tuple[str, str], ...] = ()
+    """(farm, zone) pairs: a device's one zone, or the zones a valves user drives."""
+
+    @classmethod
+    def device(cls, device: str, farm: str, zone: str) -> MqttUser:
+        return cls(device, MqttRole.DEVICE, farm, ((farm, zone),))
+
+    @classmethod
+    def valves(cls, name: str, zones: Iterable[tuple[str, str]]) -> MqttUser:
+        return cls(name, MqttRole.VALVES, zones=tuple(zones))
+
+    @classmethod
+    def bridge(cls, name: str) -> MqttUser:
+        return cls(name, MqttRole.BRIDGE)
+
+    @classmethod
+    def farm_service(cls, farm: str, role: MqttRole) -> MqttUser:
+        """A farm's service user, named ``{farm}.{role}``: the dot is not allowed in identifiers, so the name
+        never collides with a device's."""
+        return cls(f"{farm}.{role.value}", role, farm)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,18 @@
-"""Declaring the pipeline's Kafka topics (the I/O side of ``smartfarm.topics.topic_specs``)."""
+"""Declaring the pipeline's Kafka topics (the I/O side of ``smartfarm.topics.topic_specs``), after checking that
+Kafka lets this client in."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from smartfarm.errors import ServiceError
+from smartfarm import kafkaclient
+from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.settings import KafkaSettings
 from smartfarm.topics import TopicSpec, topic_specs
 
@@ -42,11 +45,50 @@ def _await_leaders(admin: KafkaAdminClient, partitions: dict[str, int], timeout_
         time.sleep(0.1)
 
 
-def ensure_topics(settings: KafkaSettings) -> list[str]:
-    """Create every pipeline topic that does not exist yet; return the names created."""
-    specs = topic_specs(settings.topic_prefix, settings.partitions).values()
+LOGIN_TIMEOUT_S = 30.0
+"""How long ``check_login`` waits for Kafka to answer (a refused login ends it at once)."""
+
+
+def check_login(settings: KafkaSettings, timeout_s: float = LOGIN_TIMEOUT_S) -> None:
+    """Return once Kafka answers a client of ``settings``; ConfigError at once when it refuses the login, naming
+    the settings to fix; ServiceError, with the client's last error, when it does not answer within ``timeout_s``.
+
+    kafka-python and aiokafka retry a refused login like an unreachable broker until they time out, saying only
+    that they could not bootstrap; librdkafka reports it as an authentication error within a round trip, so the
+    check is made with confluent-kafka's admin client."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient
+
+    errors: list[KafkaError] = []
+    config: dict[str, Any] = {**kafkaclient.confluent(settings), "client.id": "smartfarm-login", "log_level": 0}
+    config["error_cb"] = errors.append
+    admin = AdminClient(config)
+    answer = admin.describe_cluster(request_timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while not answer.done():
+        admin.poll(0.05)
+        refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+        if refused:
+            answer.cancel()
+            raise ConfigError(kafkaclient.login_hint(settings, refused[-1].str()))
+        if time.monotonic() > deadline:
+            # "all brokers are down" follows the error that says why (refused, disconnected while asking)
+            telling = [e for e in errors if e.code() != KafkaError._ALL_BROKERS_DOWN] or errors
+            last = telling[-1].str() if telling else "no error reported"
+            raise ServiceError(kafkaclient.no_answer_hint(settings, last, timeout_s))
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.servers, client_id="smartfarm-admin")
+        answer.result()
+    except Exception as exc:
+        raise ServiceError(kafkaclient.no_answer_hint(settings, exc, timeout_s)) from exc
+
+
+def ensure_topics(settings: KafkaSettings) -> list[str]:
+    """Create every pipeline topic that does not exist yet; return the names created. Checks the login first
+    (``check_login``): every command declares the topics before it starts its clients."""
+    specs = topic_specs(settings.topic_prefix, settings.partitions).values()
+    check_login(settings)
+    try:
+        admin = KafkaAdminClient(**kafkaclient.kafka_python(settings), client_id="smartfarm-admin")
     except KafkaError as exc:
         raise ServiceError(f"Kafka at {settings.bootstrap_servers} is unreachable: {exc}") from exc
     try:

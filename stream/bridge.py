@@ -28,6 +28,7 @@ from kafka.errors import CommitFailedError, RebalanceInProgressError
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from smartfarm import kafkaclient
 from smartfarm.errors import ContractError, ServiceError
 from smartfarm.mqtt import Session, connect, mqtt_client
 from smartfarm.records import DeadLetter, IrrigationCommand, Recommendation, RejectStage
@@ -340,7 +341,7 @@ class Egress:
 
     def start(self) -> None:
         self._consumer = KafkaConsumer(
-            bootstrap_servers=self.kafka.servers,
+            **kafkaclient.kafka_python(self.kafka),
             group_id=f"{self.kafka.topic_prefix}.bridge-egress",
             client_id=f"{self.bridge.bridge_id}-egress",
             enable_auto_commit=False,

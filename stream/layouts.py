@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from smartfarm import kafkaclient
 from smartfarm.layout import Farm, Layout, overlay
 from smartfarm.settings import KafkaSettings
 from smartfarm.topics import KafkaTopic, topic_specs
@@ -46,7 +47,7 @@ class LayoutFollower:
         self.caught_up = threading.Event()
         self._stop = threading.Event()
         self._consumer = KafkaConsumer(
-            bootstrap_servers=kafka.servers, enable_auto_commit=False, client_id=f"{name}-follower"
+            **kafkaclient.kafka_python(kafka), enable_auto_commit=False, client_id=f"{name}-follower"
         )
         self._thread = threading.Thread(target=self._run, name=f"{name}-follower", daemon=True)
 

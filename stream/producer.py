@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol, cast
 
+from smartfarm import kafkaclient
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.settings import KafkaSettings
 from stream.settings import BridgeSettings
@@ -64,7 +65,7 @@ class ConfluentProducer:
         self._on_delivery = on_delivery
         self._producer = Producer(
             {
-                "bootstrap.servers": kafka.bootstrap_servers,
+                **kafkaclient.confluent(kafka),
                 "client.id": client_id,
                 "acks": "all",
                 "enable.idempotence": True,
@@ -135,7 +136,7 @@ class KafkaPythonProducer:
         while True:
             try:
                 self._producer = KafkaProducer(
-                    bootstrap_servers=kafka.servers,
+                    **kafkaclient.kafka_python(kafka),
                     client_id=client_id,
                     acks="all",
                     enable_idempotence=True,

@@ -10,6 +10,7 @@ from datetime import datetime
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from smartfarm import kafkaclient
 from smartfarm.errors import ServiceError
 from smartfarm.layout import Farm
 from smartfarm.records import IrrigationCommand, RawHeaders
@@ -31,7 +32,7 @@ class FarmPublisher:
         self.client_id = client_id
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=kafka.servers,
+                **kafkaclient.kafka_python(kafka),
                 client_id=client_id,
                 acks="all",
                 retries=3,

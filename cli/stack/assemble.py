@@ -39,6 +39,7 @@ from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings, LayoutSettings, MqttSettings
 from storage.influx import InfluxClient
+from stream.admin import check_login
 from stream.bridge import Bridge
 from stream.settings import BridgeSettings, WorkerSettings
 
@@ -122,6 +123,18 @@ def _kafka(workdir: Path, kafka: KafkaSettings, services: ServicesSettings) -> C
     host, port = _address("Kafka", env, host, int(port_text) if port_text.isdigit() else None)
     if _free_or_running("Kafka", env, host, port):
         fetch_kafka_jars(services.kafka_home, services.kafka_version)
+        if kafka.sasl:
+            # The configured address is the SASL listener the clients log in at; the plaintext one (inter-broker,
+            # readiness) takes a free loopback port.
+            kafkad = Kafka(
+                workdir / "kafka",
+                services.kafka_home,
+                partitions=kafka.partitions,
+                heap=services.kafka_heap,
+                scram_users={kafka.sasl_username: kafka.sasl_password},
+                sasl_port=port,
+            )
+            return Service("Kafka", kafkad, f"{kafkad.sasl_bootstrap_servers} (SASL {kafka.sasl_mechanism.value})")
         kafkad = Kafka(
             workdir / "kafka", services.kafka_home, port=port, partitions=kafka.partitions, heap=services.kafka_heap
         )
@@ -207,10 +220,4 @@ def _mqtt_answers(host: str, port: int) -> None:
 
 
 def _kafka_answers(kafka: KafkaSettings) -> None:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=kafka.servers, request_timeout_ms=5000)
-    try:
-        admin.list_topics()
-    finally:
-        admin.close()
+    check_login(kafka, timeout_s=5)

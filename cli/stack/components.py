@@ -88,6 +88,8 @@ class Running:
     def ask(self) -> None:
         try:
             self.probe()
+        except ConfigError:  # the service answered and refused our settings (a login): that says it all
+            raise
         except Exception as exc:  # each client fails in its own way; all mean "not this service"
             raise ConfigError(
                 f"{self.address} ({self.env}) does not answer as {self.label} ({exc}); stop what holds it, or set "

@@ -14,7 +14,7 @@ from edge.fleet import AdviceGate, FleetStats, prepare
 from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
 from smartfarm.layout import Layout
-from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
+from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings, environment
 from smartfarm.stop import StopFlag
 from stream.settings import WorkerSettings
 
@@ -88,10 +88,8 @@ def worker_env(
     """The environment of one of the stack's workers: the stack's Kafka, InfluxDB (as the writer), layout and
     models."""
     return {
-        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "SMARTFARM_KAFKA_PARTITIONS": str(kafka.partitions),
-        **influx.connection_env(),  # the writer
+        **environment(kafka),
+        **environment(influx),  # the writer
         "SMARTFARM_LAYOUT": str(layout_file),
         "SMARTFARM_MODELS_STORE": str(models.store),
         "SMARTFARM_WORKER_WORKER_ID": worker.worker_id,

@@ -14,6 +14,7 @@ import faust
 from faust.types import TP, EventT
 
 from ml.scoring import Baselines, Scorer
+from smartfarm import kafkaclient
 from smartfarm.layout import Layout
 from smartfarm.records import DeadLetter, RejectStage
 from smartfarm.settings import KafkaSettings
@@ -166,7 +167,7 @@ class WorkerCore:
         settings = self.settings
         return faust.App(
             f"{self.kafka.topic_prefix}.worker",
-            broker=[f"kafka://{server}" for server in self.kafka.servers],
+            **kafkaclient.faust_broker(self.kafka),
             broker_client_id=settings.worker_id,
             consumer_group_instance_id=settings.worker_id,
             store="memory://",

@@ -22,7 +22,14 @@ from smartfarm.settings import InfluxSettings, KafkaSettings, MqttSettings
 from storage.accounts import ensure_admin
 from storage.influx import InfluxClient
 from tests.helpers import once_per_run, run_folder, unique
-from tests.integration.pipeline import INFLUX_USERS, SecuredBroker, influx_database, securing
+from tests.integration.pipeline import (
+    INFLUX_USERS,
+    SASL_PASSWORD,
+    SASL_USER,
+    SecuredBroker,
+    influx_database,
+    securing,
+)
 
 _started: list[LocalService] = []
 
@@ -52,7 +59,10 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
     settings = ServicesSettings()
     fetch_kafka_jars(settings.kafka_home, settings.kafka_version)
-    yield from _run(Kafka(tmp_path_factory.mktemp("kafka"), settings.kafka_home, heap="768m"))  # type: ignore[misc]
+    # Both client listeners on one broker: plaintext for every test, SASL_PLAINTEXT (SCRAM) for the SASL tests.
+    users = {SASL_USER: SASL_PASSWORD}
+    kafka = Kafka(tmp_path_factory.mktemp("kafka"), settings.kafka_home, heap="768m", scram_users=users)
+    yield from _run(kafka)  # type: ignore[misc]
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,15 @@ from typing import NamedTuple
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
+from cli.brokerauth import write_broker_auth
 from cli.services import Kafka, Mosquitto
 from cli.worker import WorkerProcess
-from smartfarm.credentials import device_password, write_password_file
-from smartfarm.identifiers import valves_user
+from edge.settings import EdgeSettings
+from smartfarm import kafkaclient
+from smartfarm.credentials import device_password
 from smartfarm.layout import Layout, load_layout, replicate
-from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings, MqttSettings
-from smartfarm.topics import KafkaTopic, MqttTopics, topic_specs
+from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSecurity, KafkaSettings, MqttSettings, environment
+from smartfarm.topics import KafkaTopic, topic_specs
 from storage.accounts import declare
 from storage.influx import InfluxClient
 from stream.admin import ensure_topics
@@ -52,23 +54,40 @@ def influx_database(url: str, prefix: str = "t") -> Iterator[InfluxClient]:
             admin.drop_database()
 
 
+SASL_USER = "smartfarm-tests"
+SASL_PASSWORD = SecretStr("sasl,test=password")
+"""The SCRAM user of the session Kafka's SASL listener (a comma and an equals sign: Kafka's --add-scram syntax
+cuts values there, so the launcher must not pass the password through it)."""
+
+
+def kafka_client(kafka: Kafka, topic_prefix: str, sasl: bool = False) -> KafkaSettings:
+    """Settings for the session Kafka: its plaintext listener, or with ``sasl`` its SASL_PLAINTEXT one and the
+    SCRAM user."""
+    if not sasl:
+        return KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=topic_prefix)
+    return KafkaSettings(
+        bootstrap_servers=kafka.sasl_bootstrap_servers,
+        topic_prefix=topic_prefix,
+        security_protocol=KafkaSecurity.SASL_PLAINTEXT,
+        sasl_username=SASL_USER,
+        sasl_password=SASL_PASSWORD,
+    )
+
+
 @contextmanager
 def securing(tmp_path: Path) -> Iterator[SecuredBroker]:
-    """A broker under ``tmp_path`` that only lets the layout's devices, the valves and a tester in, on a topic root
-    of its own."""
+    """A broker under ``tmp_path`` with the credentials and ACL ``smartfarm broker-auth`` writes for the layout, on
+    a topic root of its own: the service user ``tester`` has the bridge's role."""
     layout = replicate(load_layout(), 50)
-    users = {d: device_password(FLEET_SECRET, d) for d in layout.placements}
-    users[valves_user((0, 1))] = device_password(FLEET_SECRET, valves_user((0, 1)))
-    users["tester"] = "tester-password"
-    write_password_file(tmp_path / "passwd", users)
     root = unique("t")
-    (tmp_path / "acl").write_text(MqttTopics(root).acl(services=("tester",)))
+    tester = MqttSettings(topic_root=root, username="tester", password=SecretStr("tester-password"))
+    write_broker_auth(tmp_path, layout, EdgeSettings(device_secret=FLEET_SECRET), tester)
     broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "passwd", acl_file=tmp_path / "acl")
     with broker:
         yield broker, MqttSettings(host=broker.host, port=broker.port, topic_root=root), layout
 
 
-"""A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
+"""A broker of the test's own that lets in only broker-auth's users of the layout, and the service user tester."""
 
 
 def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: float = 60) -> list:
@@ -76,7 +95,7 @@ def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: 
 
     Reads up to the end offsets seen then, so duplicates beyond ``expect`` are read too."""
     name = topic_specs(kafka.topic_prefix)[topic].name
-    consumer = KafkaConsumer(bootstrap_servers=kafka.servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafkaclient.kafka_python(kafka), enable_auto_commit=False)
     partitions = [TopicPartition(name, p) for p in range(kafka.partitions)]
     deadline = time.monotonic() + timeout_s
     ends = consumer.end_offsets(partitions)
@@ -187,9 +206,8 @@ def start_worker(
 
     Its model registry is ``workdir/models``: empty (the baselines score) unless the test registers models there."""
     env = {
-        "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "SMARTFARM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        **influx.connection_env(),
+        **environment(kafka),
+        **environment(influx),
         "SMARTFARM_WORKER_WORKER_ID": worker_id,
         "SMARTFARM_WORKER_METRICS_PORT": "0",
         "SMARTFARM_WORKER_DATA_DIR": str(workdir / worker_id),
@@ -203,13 +221,16 @@ def start_worker(
 
 
 class Pipeline:
-    """A bridge on a secured broker, a worker process and a database, all of one test's own."""
+    """A bridge on a secured broker, a worker process and a database, all of one test's own; with ``sasl`` every
+    Kafka client logs in at the session Kafka's SASL listener."""
 
-    def __init__(self, broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, workdir: Path) -> None:
+    def __init__(
+        self, broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, workdir: Path, sasl: bool = False
+    ) -> None:
         _, mqtt, self.layout = broker
         tag = unique("")
         self.mqtt = mqtt
-        self.kafka = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=f"t{tag}")
+        self.kafka = kafka_client(kafka, f"t{tag}", sasl)
         self.influx = influx
         self.workdir = workdir
         ensure_topics(self.kafka)

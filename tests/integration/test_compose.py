@@ -16,8 +16,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +36,16 @@ import smartfarm.settings
 import storage.registry.settings
 import stream.settings
 from cli.main import build_parser
-from cli.services import InfluxDB
-from smartfarm.errors import StorageDenied
+from cli.services import InfluxDB, fetch_kafka_jars, free_port
+from cli.services.base import find_binary
+from cli.services.kafka import JAVA_INSTALL
+from cli.services.settings import ServicesSettings
+from smartfarm.errors import ConfigError, ServiceError, StorageDenied
 from smartfarm.identifiers import BRIDGE_USER
-from smartfarm.settings import InfluxLogin, InfluxSettings, env_name
+from smartfarm.settings import InfluxLogin, InfluxSettings, KafkaSecurity, KafkaSettings, env_name
 from storage.accounts import declare
 from storage.influx import InfluxClient
+from stream.admin import check_login, ensure_topics
 from tests.helpers import repo_root, unique
 from tests.integration.pipeline import INFLUX_USERS
 
@@ -161,9 +167,9 @@ def test_a_missing_required_secret_is_refused_by_name(compose_check: Path, tmp_p
 
 
 def test_the_required_secrets_are_the_expected_ones() -> None:
-    assert {"GRAFANA_ADMIN_PASSWORD", "SMARTFARM_MQTT_PASSWORD", "SMARTFARM_EDGE_DEVICE_SECRET"} <= set(REQUIRED)
-    influx = {"SMARTFARM_INFLUX_PASSWORD", "SMARTFARM_INFLUX_ADMIN_PASSWORD", "SMARTFARM_INFLUX_READER_PASSWORD"}
-    assert influx <= set(REQUIRED)
+    expected = {"GRAFANA_ADMIN_PASSWORD", "SMARTFARM_MQTT_PASSWORD", "SMARTFARM_EDGE_DEVICE_SECRET"}
+    expected |= {"SMARTFARM_INFLUX_PASSWORD", "SMARTFARM_INFLUX_ADMIN_PASSWORD", "SMARTFARM_INFLUX_READER_PASSWORD"}
+    assert expected | {"SMARTFARM_KAFKA_SASL_PASSWORD"} <= set(REQUIRED)
 
 
 def test_our_image_runs_commands_the_package_has(services: dict[str, dict[str, Any]]) -> None:
@@ -310,3 +316,125 @@ def test_prometheus_scrapes_the_compose_services_with_the_repository_rules(
         [promtool, "check", "config", str(config_file)], capture_output=True, text=True, timeout=60, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_kafka_client_logs_in_as_the_user_kafka_creates(services: dict[str, dict[str, Any]]) -> None:
+    kafka = services["kafka"]["environment"]
+    login = {k: kafka[k] for k in ("SMARTFARM_KAFKA_SASL_USERNAME", "SMARTFARM_KAFKA_SASL_PASSWORD")}
+    assert all(login.values())
+    clients = {
+        name
+        for name, service in services.items()
+        if "SMARTFARM_KAFKA_BOOTSTRAP_SERVERS" in (service.get("environment") or {})
+    }
+    assert {"mosquitto-auth", "bridge", "worker", "api"} <= clients
+    for name in clients:
+        env = services[name]["environment"]
+        assert env["SMARTFARM_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        assert env["SMARTFARM_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:19092", name
+        assert {k: env[k] for k in login} == login, f"{name} logs in as another user"
+    assert "--command-config" in " ".join(services["kafka"]["healthcheck"]["test"]), "the healthcheck logs in"
+
+
+def _fake_kafka_home(home: Path, libs: Path) -> None:
+    """The distribution's layout as the apache/kafka image has it (``bin/``, ``config/``), each tool a one-line
+    launcher of its class from the repository's Kafka jars, as the distribution's ``bin/*.sh`` are."""
+    java = find_binary("java", JAVA_INSTALL)
+    tools = {
+        "kafka-storage.sh": "kafka.tools.StorageTool",
+        "kafka-server-start.sh": "kafka.Kafka",
+        "kafka-configs.sh": "kafka.admin.ConfigCommand",
+        "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    }
+    (home / "config").mkdir(parents=True)
+    (home / "bin").mkdir()
+    for name, main in tools.items():
+        heap = "-Xmx384m" if main == "kafka.Kafka" else "-Xmx128m"
+        script = home / "bin" / name
+        script.write_text(f'#!/bin/sh\nexec {java} {heap} -cp "{libs}/*" {main} "$@"\n')
+        script.chmod(0o755)
+
+
+class ComposeKafka:
+    """The kafka service's own command, run by ``sh`` with the service's environment on free loopback ports."""
+
+    def __init__(self, service: dict[str, Any], home: Path, data: Path) -> None:
+        self.service = service
+        self.ports = {name: free_port() for name in ("BROKER_PORT", "SASL_PORT", "HOST_PORT", "CONTROLLER_PORT")}
+        self.env = {
+            "PATH": os.environ["PATH"],
+            **service["environment"],
+            **{name: str(port) for name, port in self.ports.items()},
+            "KAFKA_HOME": str(home),
+            "KAFKA_DATA": str(data),
+            "SASL_HOST": "127.0.0.1",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, password: str, log: Path) -> None:
+        self.env["SMARTFARM_KAFKA_SASL_PASSWORD"] = password
+        shell, flag, script = self.service["command"]
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [shell, flag, script], env=self.env, stdout=out, stderr=out, start_new_session=True
+            )
+        deadline = time.monotonic() + 120
+        while True:  # until the broker is up and (after a restart) the script has set the password
+            assert self.proc.poll() is None, f"the kafka command exited:\n{log.read_text()[-3000:]}"
+            try:
+                check_login(self.login(password), timeout_s=5)
+                break
+            except (ConfigError, ServiceError) as exc:
+                assert time.monotonic() < deadline, f"{exc}\n{log.read_text()[-3000:]}"
+                time.sleep(0.5)
+        healthcheck = self.service["healthcheck"]["test"]
+        assert healthcheck[0] == "CMD-SHELL"
+        checked = subprocess.run(
+            ["sh", "-c", healthcheck[1]], env=self.env, capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, f"the healthcheck fails: {checked.stdout}{checked.stderr}"
+
+    def login(self, password: str, port: str = "HOST_PORT") -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{self.ports[port]}",
+            security_protocol=KafkaSecurity.SASL_PLAINTEXT,
+            sasl_username=self.env["SMARTFARM_KAFKA_SASL_USERNAME"],
+            sasl_password=SecretStr(password),
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # the script's trap stops the broker
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+@pytest.mark.long(30)
+def test_the_kafka_service_creates_its_user_and_takes_a_new_password_on_restart(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The kafka service's script and healthcheck for real, on the repository's Kafka jars in the image's layout:
+    the first start formats the storage with the services' SCRAM user, the clients log in at both SASL listeners
+    and a wrong password is refused; a restart with another SMARTFARM_KAFKA_SASL_PASSWORD sets it."""
+    settings = ServicesSettings()
+    fetch_kafka_jars(settings.kafka_home, settings.kafka_version)
+    _fake_kafka_home(tmp_path / "opt-kafka", settings.kafka_home / "libs")
+    kafka = ComposeKafka(services["kafka"], tmp_path / "opt-kafka", tmp_path / "data")
+    first = services["kafka"]["environment"]["SMARTFARM_KAFKA_SASL_PASSWORD"]
+    try:
+        kafka.start(first, tmp_path / "kafka.log")
+        check_login(kafka.login(first), timeout_s=10)
+        check_login(kafka.login(first, "SASL_PORT"), timeout_s=10)
+        with pytest.raises(ConfigError, match="SMARTFARM_KAFKA_SASL_PASSWORD"):
+            check_login(kafka.login("not-" + first), timeout_s=10)
+        assert ensure_topics(kafka.login(first).model_copy(update={"topic_prefix": "compose"}))
+        kafka.stop()
+        kafka.start("rotated-password", tmp_path / "kafka.log")
+        check_login(kafka.login("rotated-password"), timeout_s=10)
+        with pytest.raises(ConfigError):
+            check_login(kafka.login(first), timeout_s=10)
+    finally:
+        kafka.stop()

@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from dotenv import dotenv_values
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
 
@@ -38,7 +40,7 @@ from ml.settings import ModelSettings
 from smartfarm.credentials import device_password
 from smartfarm.layout import load_layout
 from smartfarm.records import Recommendation
-from smartfarm.settings import InfluxSettings
+from smartfarm.settings import InfluxSettings, environment
 from storage.influx import InfluxClient
 from tests.helpers import unique
 from tests.integration.grafana import QueryResult, check_dashboards, reader_env
@@ -89,9 +91,13 @@ def stack(
         "database": unique("farm"),
         "record": str(tmp_path / "farm.csv"),
         "truth": str(tmp_path / "faults.jsonl"),
+        "workdir": str(tmp_path / "stack"),
     }
     env = {
         **os.environ,
+        # The session InfluxDB's users (its admin was made at its first start), not passwords drawn for the stack.
+        **environment(INFLUX_USERS),
+        **environment(InfluxSettings(url=influxdb.url, database=where["database"])),
         "SMARTFARM_SERVICES_CACHE_DIR": str(ServicesSettings().cache_dir),
         "SMARTFARM_MQTT_USERNAME": "ops",
         "SMARTFARM_MQTT_PASSWORD": "ops-password",
@@ -111,7 +117,7 @@ def stack(
     }
     command = [
         sys.executable, "-m", "cli", "up",
-        "--workdir", str(tmp_path / "stack"),
+        "--workdir", where["workdir"],
         "--port", where["mqtt_port"],
         "--bootstrap-servers", kafka.bootstrap_servers,
         "--topic-prefix", unique("stack"),
@@ -142,7 +148,7 @@ def expected_readings(record: Path, truth: Path) -> int:
         return sum(1 for row in csv.DictReader(f) if (row["device"], int(row["seq"])) not in refused)
 
 
-def _a_probe_shorts(port: int) -> None:
+def _a_probe_shorts(port: int, fleet_secret: SecretStr) -> None:
     """A soil node reports 75 % moisture, past any soil's saturation (a shorted probe): stored, flagged
     ``out_of_range``. Stamped between the farm's five-minute ticks: a point at a tick's time would overwrite the
     reading stored there (same series, same time)."""
@@ -150,7 +156,7 @@ def _a_probe_shorts(port: int) -> None:
     reading = {"sensor": "sm-15", "kind": "soil_moisture", "value": 75.0}
     payload = {"schema_version": 1, "device": device, "seq": 10**6, "ts": "2026-06-26T12:02:30Z", "readings": [reading]}
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("shorted"), protocol=mqtt.MQTTv5)
-    client.username_pw_set(device, device_password(SecretStr("smartfarm-dev"), device))
+    client.username_pw_set(device, device_password(fleet_secret, device))
     client.connect("127.0.0.1", port)
     client.loop_start()
     client.publish(f"smartfarm/v1/valley-farm/devices/{device}/telemetry", json.dumps(payload), qos=1).wait_for_publish(
@@ -160,9 +166,20 @@ def _a_probe_shorts(port: int) -> None:
     client.disconnect()
 
 
-def subscribe(port: int, received: list[Recommendation]) -> mqtt.Client:
+def password_of(user: str, secrets: dict[str, str]) -> str:
+    """A broker user's password, as an operator gets it: ``smartfarm broker-auth --password-of`` with the
+    installation's secrets."""
+    command = [sys.executable, "-m", "cli", "broker-auth", "--password-of", user]
+    ran = subprocess.run(command, env=os.environ | secrets, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout.strip()
+
+
+def subscribe(port: int, received: list[Recommendation], secrets: dict[str, str]) -> mqtt.Client:
+    """The farm's recommendation subscriber (its ``.advice`` user), on every zone's topic of every farm: the broker
+    delivers its own farm's."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("farmer"), protocol=mqtt.MQTTv5)
-    client.username_pw_set("ops", "ops-password")
+    client.username_pw_set("valley-farm.advice", password_of("valley-farm.advice", secrets))
     client.on_message = lambda _c, _u, msg: received.append(Recommendation.model_validate_json(msg.payload))
     client.connect("127.0.0.1", port)
     client.subscribe("smartfarm/v1/+/zones/+/recommendations", qos=1)
@@ -174,8 +191,12 @@ def subscribe(port: int, received: list[Recommendation]) -> mqtt.Client:
 def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], kafka: Kafka) -> None:
     output, where = stack
     output.wait_for("Mosquitto  mqtt://", 60)
+    secrets_file = Path(where["workdir"]) / "secrets.env"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600, "the secrets drawn at the first start are private"
+    secrets = {k: v for k, v in dotenv_values(secrets_file).items() if v}
+    assert "SMARTFARM_EDGE_DEVICE_SECRET" in secrets
     received: list[Recommendation] = []
-    farmer = subscribe(int(where["mqtt_port"]), received)  # before the farm starts, last
+    farmer = subscribe(int(where["mqtt_port"]), received, secrets)  # before the farm starts, last
     output.wait_for("data and logs in", 240)
     started = datetime.now(UTC)
     text = output.text
@@ -188,7 +209,8 @@ def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], 
     assert "Prometheus " + where["prometheus"] in text
 
     output.wait_for("the simulated farm finished its run", 400)
-    _a_probe_shorts(int(where["mqtt_port"]))  # a week's faults need not include a value out of the sensor's range
+    # A week's faults need not include a value out of the sensor's range.
+    _a_probe_shorts(int(where["mqtt_port"]), SecretStr(secrets["SMARTFARM_EDGE_DEVICE_SECRET"]))
     expected = expected_readings(Path(where["record"]), Path(where["truth"])) + 1
     assert expected > 12 * 288 * 6, "a week of a 12-device farm, less its dropouts"
     settings = InfluxSettings(url=where["influx"], database=where["database"])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import yaml
+import re
+from pathlib import Path
 
-from cli.services.kafka import LOG4J_VERSION
+import yaml
+from pydantic import SecretStr
+
+from cli.services.kafka import _COMPLETE, LOG4J_VERSION, Kafka
 from cli.services.settings import ServicesSettings
 from tests.helpers import repo_root
 
@@ -26,7 +30,31 @@ def test_compose_services_have_healthchecks_and_wait_for_healthy_dependencies() 
     assert services["influxdb"]["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
     assert "${GRAFANA_ADMIN_PASSWORD:?" in services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
-    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+SHARED_BROKER_SETTINGS = (
+    "process.roles",
+    "auto.create.topics.enable",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "sasl.enabled.mechanisms",
+)
+"""What compose's Kafka and the local one (``cli/services/kafka.py``) decide alike: no topic made by a typo, one
+replica, SCRAM's two mechanisms."""
+
+
+def test_the_compose_kafka_config_agrees_with_the_local_one(tmp_path: Path) -> None:
+    script = yaml.safe_load((repo_root() / "docker-compose.yml").read_text())["services"]["kafka"]["command"][2]
+    compose = dict(line.strip().split("=", 1) for line in script.splitlines() if re.match(r"^\s*[a-z.]+=", line))
+    (tmp_path / _COMPLETE).write_text("")
+    local_kafka = Kafka(tmp_path / "work", tmp_path, port=19092, scram_users={"u": SecretStr("p")})
+    local = dict(line.split("=", 1) for line in local_kafka.config().splitlines())
+    assert local["auto.create.topics.enable"] == "false"
+    assert {k: compose.get(k) for k in SHARED_BROKER_SETTINGS} == {k: local[k] for k in SHARED_BROKER_SETTINGS}
 
 
 def test_grafana_datasource_points_at_the_pipeline_database() -> None:

@@ -11,11 +11,14 @@ import pytest
 from kafka import KafkaAdminClient
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
+from pydantic import SecretStr
 
 from cli.services import Kafka, Mosquitto
 from cli.services.base import port_open
 from smartfarm.errors import ServiceError
 from smartfarm.settings import MqttSettings
+from stream.admin import check_login
+from tests.integration.pipeline import kafka_client
 
 
 def client(settings: MqttSettings, client_id: str) -> mqtt.Client:
@@ -120,12 +123,19 @@ def test_kafka_keeps_its_topics_across_a_restart(kafka: Kafka) -> None:
         admin.close()
     kafka.stop()
     assert not port_open(kafka.port)
+    # A user set after the storage was formatted: the restart sets the SCRAM users over the plaintext listener.
+    kafka.scram_users["added-later"] = SecretStr("added-later-password")
     kafka.start()
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
     try:
         assert "restart-check" in admin.list_topics()
     finally:
         admin.close()
+    sasl = kafka_client(kafka, "restart", sasl=True)
+    check_login(sasl, timeout_s=10)  # the user formatted in keeps its password
+    check_login(
+        sasl.model_copy(update={"sasl_username": "added-later", "sasl_password": SecretStr("added-later-password")})
+    )
 
 
 def test_a_service_that_dies_while_starting_reports_its_log(tmp_path: Path) -> None:

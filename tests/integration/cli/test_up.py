@@ -14,23 +14,39 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from dotenv import dotenv_values
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import SecretStr
 
 from cli.services import free_port
 from cli.services.base import port_open
 from cli.services.settings import ServicesSettings
-from smartfarm.errors import ContractError
-from smartfarm.settings import InfluxSettings
+from smartfarm import kafkaclient
+from smartfarm.errors import ContractError, ServiceError, StorageDenied
+from smartfarm.settings import InfluxSettings, KafkaSecurity, KafkaSettings, environment
 from smartfarm.telemetry import Telemetry
 from smartfarm.topics import KafkaTopic, topic_specs
 from storage.influx import InfluxClient
+from stream.admin import check_login
+
+KAFKA_PASSWORD = "stack-kafka-password"
 
 
 @pytest.mark.long(36)
 def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
+    """The stack as `smartfarm up` runs it with its documented Kafka login (SMARTFARM_KAFKA_SECURITY_PROTOCOL):
+    its own Kafka's SASL listener at the configured address, and the bridge, workers, API and broker-auth
+    follower logging in with SCRAM."""
     mqtt_port, kafka_port, influx_port, api_port = free_port(), free_port(), free_port(), free_port()
+    kafka = KafkaSettings(
+        bootstrap_servers=f"127.0.0.1:{kafka_port}",
+        security_protocol=KafkaSecurity.SASL_PLAINTEXT,
+        sasl_username="stack",
+        sasl_password=SecretStr(KAFKA_PASSWORD),
+    )
     env = {
+        **environment(kafka),
         **os.environ,
         "SMARTFARM_API_PORT": str(api_port),
         "SMARTFARM_SERVICES_CACHE_DIR": str(ServicesSettings().cache_dir),
@@ -78,6 +94,9 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
                 break
         output = "".join(lines)
         assert f"{len(KafkaTopic)} topics created under smartfarm." in output
+        assert f"127.0.0.1:{kafka_port} (SASL SCRAM-SHA-512)" in output
+        with pytest.raises(ServiceError, match="did not answer a PLAINTEXT client"):
+            check_login(kafka.model_copy(update={"security_protocol": KafkaSecurity.PLAINTEXT}), timeout_s=3)
 
         telemetry: list[bytes] = []
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="probe")
@@ -101,20 +120,26 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
             anonymous.loop(timeout=0.2)
         anonymous.disconnect()
         assert str(answers[0]) == "Not authorized", "the broker refuses clients without credentials"
-        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+        admin = KafkaAdminClient(**kafkaclient.kafka_python(kafka))
         topics = {t for t in admin.list_topics() if t.startswith("smartfarm.")}
         assert {t for t in topics if not t.startswith("smartfarm.worker-")} == {
             spec.name for spec in topic_specs("smartfarm").values()
         }
         admin.close()
-        consumer = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+        consumer = KafkaConsumer(**kafkaclient.kafka_python(kafka))
         raw = [TopicPartition("smartfarm.telemetry.raw", p) for p in range(6)]
         deadline = time.monotonic() + 20
         while sum(consumer.end_offsets(raw).values()) < 1 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert sum(consumer.end_offsets(raw).values()) >= 1, "the bridge forwards the farm's telemetry into Kafka"
         consumer.close()
-        with InfluxClient(InfluxSettings(url=f"http://127.0.0.1:{influx_port}", database="farmdb")) as influx:
+        # The writer logs in with the password drawn at the first start; the development default no longer does.
+        drawn = dotenv_values(tmp_path / "stack" / "secrets.env")
+        writer = InfluxSettings(url=f"http://127.0.0.1:{influx_port}", database="farmdb")
+        with pytest.raises(StorageDenied, match="SMARTFARM_INFLUX_PASSWORD"):
+            InfluxClient(writer).check_access()
+        writer = writer.model_copy(update={"password": SecretStr(drawn["SMARTFARM_INFLUX_PASSWORD"] or "")})
+        with InfluxClient(writer) as influx:
             assert {"name": "farmdb"} in influx.query("SHOW DATABASES")
             deadline = time.monotonic() + 60
             stored = 0
@@ -146,6 +171,8 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
             proc.kill()
     for port in (mqtt_port, kafka_port, influx_port, api_port):
         assert not port_open(port), f"port {port} still open after smartfarm up stopped"
+    logged = [p for p in (tmp_path / "stack").rglob("*.log") if KAFKA_PASSWORD in p.read_text(errors="replace")]
+    assert not logged and KAFKA_PASSWORD not in output, f"the Kafka password is logged in {logged}"
 
 
 def registered_device_logs_in(api_port: int, mqtt_port: int, farm: str, token: str) -> bool:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from cli.main import main
 from smartfarm.errors import StorageDenied, StorageError
-from smartfarm.settings import InfluxLogin
+from smartfarm.settings import InfluxLogin, environment
 from storage.accounts import declare, ensure_admin
 from storage.influx import InfluxClient
 from storage.writer import Writer
@@ -144,7 +144,7 @@ def test_a_worker_whose_login_is_refused_does_not_start_and_says_which_settings(
     influx: InfluxClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wrong = influx.settings.model_copy(update={"password": SecretStr("a-wrong-password")})
-    for variable, value in wrong.connection_env().items():
+    for variable, value in environment(wrong).items():
         monkeypatch.setenv(variable, value)
     assert main(["worker"]) == 2  # before it reaches Kafka (none runs for this test)
     said = capsys.readouterr()

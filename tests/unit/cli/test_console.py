@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import subprocess
 import sys
 import time
+
+import pytest
+
+from cli.console import settings_from
+from smartfarm.errors import ConfigError
+from smartfarm.settings import KafkaSettings
 
 CHILD = """
 import sys, time
@@ -37,3 +44,19 @@ def test_sigterm_stops_a_main_thread_that_is_waiting_on_the_stop_signal() -> Non
             child.communicate()
             outcomes.append("hung")
     assert outcomes == ["stopped"] * len(children)
+
+
+def test_a_settings_error_names_the_variables_behind_it() -> None:
+    given = argparse.Namespace(**{"KafkaSettings.security_protocol": "SASL_PLAINTEXT", "KafkaSettings.partitions": "0"})
+    with pytest.raises(ConfigError) as refused:
+        settings_from(KafkaSettings, given)
+    assert (
+        str(refused.value) == "invalid settings: SMARTFARM_KAFKA_PARTITIONS: Input should be greater than or equal to 1"
+    )
+    given = argparse.Namespace(**{"KafkaSettings.security_protocol": "SASL_PLAINTEXT"})
+    with pytest.raises(ConfigError) as refused:
+        settings_from(KafkaSettings, given)
+    assert str(refused.value) == (
+        "invalid settings: SMARTFARM_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT needs SMARTFARM_KAFKA_SASL_USERNAME and "
+        "SMARTFARM_KAFKA_SASL_PASSWORD"
+    )

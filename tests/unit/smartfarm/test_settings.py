@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from api.settings import ApiSettings
 from cli.services.settings import ServicesSettings
 from edge.settings import EdgeSettings
 from smartfarm.settings import (
+    PLACEHOLDER_SECRETS,
     InfluxSettings,
     InfluxUsers,
     KafkaSettings,
@@ -58,31 +59,31 @@ def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch)
     assert "s3cret" not in repr(settings)
 
 
-@pytest.mark.parametrize(
-    ("cls", "field"),
-    [
-        (InfluxSettings, "password"),
-        (InfluxUsers, "admin_password"),
-        (InfluxUsers, "reader_password"),
-    ],
-)
-def test_production_refuses_the_influxdb_users_default_and_placeholder_passwords(
-    monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], field: str
+@pytest.mark.parametrize("placeholder", sorted(PLACEHOLDER_SECRETS))
+def test_production_refuses_every_placeholder_in_every_secret(
+    monkeypatch: pytest.MonkeyPatch, placeholder: str
 ) -> None:
+    """Each secret setting of every component, left at its default or set to a placeholder (the development
+    fleet secret among them), stops a production start with the variable to set."""
     monkeypatch.setenv("SMARTFARM_PROFILE", "production")
-    for other in ("SMARTFARM_INFLUX_PASSWORD", "SMARTFARM_INFLUX_ADMIN_PASSWORD", "SMARTFARM_INFLUX_READER_PASSWORD"):
-        monkeypatch.setenv(other, f"real-{other.lower()}")
-    variable = env_name(cls, field)
-    monkeypatch.delenv(variable)
-    with pytest.raises(ValidationError, match=f"{variable} holds a placeholder secret"):
-        cls()  # the development default
-    for placeholder in ("", "changeme"):
-        monkeypatch.setenv(variable, placeholder)
-        with pytest.raises(ValidationError, match=f"{variable} holds a placeholder secret"):
+    secret_fields = [
+        (cls, f)
+        for cls in ALL
+        for f, info in cls.model_fields.items()
+        if info.annotation is SecretStr and info.default.get_secret_value() in PLACEHOLDER_SECRETS
+    ]  # the registry's URL is a SecretStr for the password it may hold, but its default (SQLite) is a real one
+    names = {env_name(cls, f) for cls, f in secret_fields}
+    assert {"SMARTFARM_EDGE_DEVICE_SECRET", "SMARTFARM_MQTT_PASSWORD", "SMARTFARM_INFLUX_PASSWORD"} <= names
+    assert {"SMARTFARM_INFLUX_ADMIN_PASSWORD", "SMARTFARM_INFLUX_READER_PASSWORD"} <= names
+    for cls, field in secret_fields:
+        others = {env_name(cls, f): "a-real-secret" for c, f in secret_fields if c is cls and f != field}
+        for name, value in others.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv(env_name(cls, field), placeholder)
+        with pytest.raises(ValidationError, match=f"{env_name(cls, field)} holds a placeholder secret"):
             cls()
-    monkeypatch.setenv(variable, "from-the-vault")
-    assert getattr(cls(), field).get_secret_value() == "from-the-vault"
-    assert "from-the-vault" not in repr(cls())
+        for name in [*others, env_name(cls, field)]:
+            monkeypatch.delenv(name)
 
 
 def test_development_tolerates_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,17 @@ from pydantic import BaseModel, ValidationError
 
 from smartfarm.errors import ContractError, RejectReason
 from smartfarm.identifiers import ID_PATTERN, Identifier, is_identifier, valves_user
-from smartfarm.topics import DeviceAddress, DeviceTopic, KafkaTopic, MqttTopics, topic_specs, zone_key
+from smartfarm.topics import (
+    FARM_ROLES,
+    DeviceAddress,
+    DeviceTopic,
+    KafkaTopic,
+    MqttRole,
+    MqttTopics,
+    MqttUser,
+    topic_specs,
+    zone_key,
+)
 
 TOPICS = MqttTopics("smartfarm")
 
@@ -110,19 +120,45 @@ def test_builders_and_filters_agree_with_the_parser() -> None:
     assert MqttTopics.device_named("random/topic") is None
 
 
-def test_the_acl_lets_devices_write_only_their_own_topics_and_services_everything() -> None:
-    assert MqttTopics("farmroot").acl(("smartfarm-bridge", "ops")).splitlines() == [
-        "pattern write farmroot/v1/+/devices/%u/telemetry",
-        "pattern write farmroot/v1/+/devices/%u/status",
-        "pattern read farmroot/v1/+/zones/+/recommendations",
-        "pattern read farmroot/v1/+/zones/+/commands",
+def test_the_acl_gives_each_user_its_role_and_nothing_else() -> None:
+    users = [
+        MqttUser.device("soil-1", "farm-a", "north"),
+        MqttUser.valves("valves-0-of-1", [("farm-a", "north"), ("farm-b", "east")]),
+        MqttUser.bridge("smartfarm-bridge"),
+        MqttUser.farm_service("farm-a", MqttRole.DASHBOARD),
+        MqttUser.farm_service("farm-b", MqttRole.ADVICE),
+    ]
+    assert MqttTopics("farmroot").acl(users).splitlines() == [
+        "user soil-1",
+        "topic write farmroot/v1/farm-a/devices/soil-1/telemetry",
+        "topic write farmroot/v1/farm-a/devices/soil-1/status",
+        "topic read farmroot/v1/farm-a/zones/north/recommendations",
+        "topic read farmroot/v1/farm-a/zones/north/commands",
+        "",
+        "user valves-0-of-1",
+        "topic read farmroot/v1/farm-a/zones/north/recommendations",
+        "topic read farmroot/v1/farm-a/zones/north/commands",
+        "topic read farmroot/v1/farm-b/zones/east/recommendations",
+        "topic read farmroot/v1/farm-b/zones/east/commands",
         "",
         "user smartfarm-bridge",
-        "topic readwrite farmroot/#",
+        "topic read farmroot/v1/+/devices/+/telemetry",
+        "topic read farmroot/v1/+/devices/+/status",
+        "topic write farmroot/v1/+/zones/+/recommendations",
+        "topic write farmroot/v1/+/zones/+/commands",
         "",
-        "user ops",
-        "topic readwrite farmroot/#",
+        "user farm-a.dashboard",
+        "topic read farmroot/v1/farm-a/#",
+        "",
+        "user farm-b.advice",
+        "topic read farmroot/v1/farm-b/zones/+/recommendations",
+        "topic read farmroot/v1/farm-b/zones/+/commands",
     ]
+
+
+def test_farm_service_users_cannot_be_named_like_a_device() -> None:
+    for role in FARM_ROLES:
+        assert not is_identifier(MqttUser.farm_service("farm-a", role).name)
 
 
 def test_service_user_names_are_identifiers() -> None:
