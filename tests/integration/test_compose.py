@@ -36,6 +36,7 @@ import smartfarm.settings
 import storage.registry.settings
 import stream.settings
 from cli.main import build_parser
+from cli.main import main as run_smartfarm
 from cli.services import InfluxDB, fetch_kafka_jars, free_port
 from cli.services.base import find_binary
 from cli.services.kafka import JAVA_INSTALL
@@ -240,7 +241,11 @@ def test_the_broker_auth_one_shot_writes_a_password_file_and_acl(
 
 
 def test_the_influx_users_one_shot_declares_the_users_the_services_log_in_as(
-    services: dict[str, dict[str, Any]], influxdb: InfluxDB, tmp_path: Path
+    services: dict[str, dict[str, Any]],
+    influxdb: InfluxDB,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The service's own command and environment against the session InfluxDB in place of the compose one (its URL
     and admin, whom the image makes at the first start there; a database and user names of this test's own): it
@@ -265,11 +270,14 @@ def test_the_influx_users_one_shot_declares_the_users_the_services_log_in_as(
         "SMARTFARM_INFLUX_USERNAME": unique("writer"),
         "SMARTFARM_INFLUX_READER_USERNAME": unique("reader"),
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTFARM_")} | compose_env | here
-    smartfarm = Path(sys.executable).with_name("smartfarm")
-    ran = subprocess.run([str(smartfarm), "influx-users"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert ran.returncode == 0, ran.stderr
-    assert "declared (5 changes)" in ran.stdout, ran.stdout  # the database, two users, two grants
+    for variable in [v for v in os.environ if v.startswith("SMARTFARM_")]:
+        monkeypatch.delenv(variable)
+    for variable, value in (compose_env | here).items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.chdir(tmp_path)  # no .env of the repository's
+    assert run_smartfarm(declaring["command"]) == 0  # in this process: the entrypoint is the broker-auth test's
+    said = capsys.readouterr().out
+    assert "declared (5 changes)" in said, said  # the database, two users, two grants
     settings = InfluxSettings(
         url=influxdb.url, database=here["SMARTFARM_INFLUX_DATABASE"], username=here["SMARTFARM_INFLUX_USERNAME"],
         password=SecretStr(compose_env["SMARTFARM_INFLUX_PASSWORD"]),
