@@ -119,9 +119,8 @@ def declare(influx: InfluxSettings, users: InfluxUsers) -> list[str]:
                 f"InfluxDB user {users.admin_username!r} at {influx.url} is not an admin: set {users.admin.settings} "
                 "to its admin"
             )
-        databases = {row["name"] for row in admin.query("SHOW DATABASES")}
-        admin.create_database()
-        if influx.database not in databases:
+        if influx.database not in {row["name"] for row in admin.query("SHOW DATABASES")}:
+            admin.create_database()
             changes.append(f"created the database {influx.database!r} (retention {influx.retention})")
         for account in pipeline:
             changes += _declare(admin, influx, account, known)

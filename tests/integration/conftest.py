@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 
@@ -69,9 +68,10 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
     """InfluxDB with authentication on and its admin made (``INFLUX_USERS``); the other users come with the first
     database a test declares (``influx_database``)."""
-    for service in _run(InfluxDB(tmp_path_factory.mktemp("influxdb"))):
-        ensure_admin(InfluxSettings(url=cast(InfluxDB, service).url), INFLUX_USERS.admin)
-        yield cast(InfluxDB, service)
+    influxd = InfluxDB(tmp_path_factory.mktemp("influxdb"))
+    for _ in _run(influxd):
+        ensure_admin(InfluxSettings(url=influxd.url), INFLUX_USERS.admin)  # its first start: no admin yet
+        yield influxd
 
 
 @pytest.fixture(scope="session")
