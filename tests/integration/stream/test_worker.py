@@ -22,10 +22,11 @@ from smartfarm.errors import RejectReason
 from smartfarm.layout import load_layout
 from smartfarm.records import DeadLetter, RejectStage
 from smartfarm.topics import KafkaTopic
+from storage.influx import InfluxClient
 from stream.clean import CleanRules
 from tests.helpers import edge_settings
 from tests.hostile import DEVICE, FARM, good, hostile_payloads
-from tests.integration.pipeline import Pipeline, read_topic, stored_count, wait_for
+from tests.integration.pipeline import INFLUX_USERS, Pipeline, read_topic, stored_count, wait_for
 
 LAG, STALLED = "smartfarm_worker_consumer_lag", "smartfarm_worker_stalled_seconds"
 
@@ -232,7 +233,8 @@ def test_a_device_whose_clock_reset_is_dead_lettered_and_every_other_reading_is_
 def test_points_influxdb_refuses_are_dead_lettered_with_its_answer_and_the_stream_moves_on(pipeline: Pipeline) -> None:
     """The cleaning's lower bound relaxed past the database's retention: InfluxDB refuses the reset clock's points
     (400 partial write, beyond retention policy). The batch is not retried for ever: exactly those messages are
-    dead-lettered with the database's answer and every other reading is stored."""
+    dead-lettered with the database's answer and every other reading is stored. Then the worker's grant is revoked:
+    a refusal of the worker, not of its data, which stops it (exit 1) naming the grant, with nothing dead-lettered."""
     worker = pipeline.worker(max_past_s=str(100 * 365 * 86400))
     worker.wait_ready()
     true, reset = publish_with_a_clock_reset(pipeline, datetime.now(UTC))
@@ -245,3 +247,21 @@ def test_points_influxdb_refuses_are_dead_lettered_with_its_answer_and_the_strea
     wait_for("every true reading", lambda: stored_count(pipeline.influx) == true * 4)
     assert worker.metric('smartfarm_worker_dead_lettered_total{reason="storage_refused"}') == 3
     worker.check()
+
+    # The worker's own grant revoked (an operator's slip) is not the data's fault: the worker stops, naming the
+    # grant to mend, instead of dead-lettering every reading; what it had not stored stays in Kafka.
+    writer = pipeline.influx.settings
+    admin = InfluxClient(writer, INFLUX_USERS.admin)
+    admin.query(f'REVOKE ALL ON "{writer.database}" FROM "{writer.username}"', write=True)
+    device = "soil-tomato-north-1"
+    later = [good(datetime.now(UTC) - timedelta(minutes=10 - seq), seq, device=device) for seq in range(40, 44)]
+    topic = pipeline.mqtt.topics.telemetry(FARM, device)
+    publish_messages(pipeline.device(device), [(topic, json.dumps(d).encode()) for d in later], client_id=device)
+    wait_for("the worker to stop", lambda: worker.proc is not None and worker.proc.poll() is not None, 60)
+    assert worker.proc is not None and worker.proc.returncode == 1, "a supervisor sees that it failed"
+    log = worker.log_path.read_text()
+    assert f"user '{writer.username}' lacks the grant" in log and "smartfarm influx-users" in log
+    assert writer.password.get_secret_value() not in log
+    assert len(read_topic(pipeline.kafka, KafkaTopic.DEADLETTER, 3)) == 3, "nothing more dead-lettered"
+    assert stored_count(admin) == true * 4, "the later readings wait in Kafka"
+    admin.close()
