@@ -14,20 +14,20 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import paho.mqtt.client as mqtt
 import pytest
-from pydantic import SecretStr
 
 from benchmarks.matrix import Sent, stored_readings, tally
-from edge.loadgen import publish_messages
 from ml.scoring import Baselines
 from smartfarm.layout import load_layout
+from smartfarm.mqtt import connect, mqtt_client
 from smartfarm.records import Recommendation, RecommendationKind
-from smartfarm.settings import MqttSettings
-from smartfarm.topics import KafkaTopic
+from smartfarm.topics import KafkaTopic, MqttTopics
 from storage.influx import InfluxClient
 from stream.settings import WorkerSettings
 from stream.windows import ZoneClock
 from stream.zones import ZoneStage
+from tests.helpers import unique
 from tests.integration.pipeline import Pipeline, influx_database, read_topic, stored_count, telemetry, wait_for
 
 PER_DEVICE = 1800
@@ -39,12 +39,25 @@ readings comes while messages still arrive and the takeover happens mid-stream (
 sometimes stored before the kill: nothing was in flight)."""
 
 
-def publish_paced(settings: MqttSettings, messages: list[tuple[str, bytes]], per_chunk: int) -> None:
+def publish_paced(pipeline: Pipeline, messages: list[tuple[str, bytes]], per_chunk: int) -> None:
+    """Each device's messages over its own login (the broker lets a device publish only its own topics), a chunk
+    of ``per_chunk`` at a time, every chunk acknowledged before the next, paced over ``PUBLISH_S``."""
+    clients: dict[str, mqtt.Client] = {}
+    for device in {MqttTopics.device_named(topic) or "" for topic, _ in messages}:
+        login = pipeline.device(device)
+        clients[device] = client = mqtt_client(login, unique(f"{device}-"))
+        connect(client, login, background=False)
+        client.loop_start()
     chunks = [messages[i : i + per_chunk] for i in range(0, len(messages), per_chunk)]
     began = time.monotonic()
     for n, chunk in enumerate(chunks):
-        publish_messages(settings, chunk, window=200)
+        sent = [clients[MqttTopics.device_named(topic) or ""].publish(topic, body, qos=1) for topic, body in chunk]
+        for info in sent:
+            info.wait_for_publish(30)
         time.sleep(max(0.0, began + PUBLISH_S * (n + 1) / len(chunks) - time.monotonic()))
+    for client in clients.values():
+        client.disconnect()
+        client.loop_stop()
 
 
 def missing_seqs(influx: InfluxClient, devices: list[str]) -> dict[str, list[int]]:
@@ -117,8 +130,7 @@ def test_a_killed_worker_hands_over_within_seconds_and_nothing_is_lost_or_counte
     devices = [d for d in load_layout().placements if d.startswith("soil-")]  # the worker's layout: 8 soil nodes
     per_device = {d: telemetry(pipeline.mqtt, d, start, range(PER_DEVICE), moisture=19.0) for d in devices}
     messages = [per_device[d][s] for s in range(PER_DEVICE) for d in devices]
-    tester = pipeline.mqtt.model_copy(update={"username": "tester", "password": SecretStr("tester-password")})
-    publisher = threading.Thread(target=publish_paced, args=(tester, messages, 12 * len(devices)))
+    publisher = threading.Thread(target=publish_paced, args=(pipeline, messages, 12 * len(devices)))
     publisher.start()
     total = len(messages) * 4
     wait_for("a third of the readings", lambda: stored_count(pipeline.influx) >= total // 3, timeout_s=120)
