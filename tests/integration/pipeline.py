@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from cli.services import Kafka, Mosquitto
 from cli.worker import WorkerProcess
+from smartfarm.certificates import installation_tls
 from smartfarm.credentials import device_password, write_password_file
 from smartfarm.identifiers import valves_user
 from smartfarm.layout import Layout, load_layout, replicate
@@ -34,9 +35,10 @@ SecuredBroker = tuple[Mosquitto, MqttSettings, Layout]
 
 
 @contextmanager
-def securing(tmp_path: Path) -> Iterator[SecuredBroker]:
+def securing(tmp_path: Path, tls: bool = False, client_certs: bool = False) -> Iterator[SecuredBroker]:
     """A broker under ``tmp_path`` that only lets the layout's devices, the valves and a tester in, on a topic root
-    of its own."""
+    of its own. With ``tls`` it listens over TLS only, with a CA and certificate made in ``tmp_path/tls`` (the
+    settings it yields trust that CA); ``client_certs`` adds its listener for devices' client certificates."""
     layout = replicate(load_layout(), 50)
     users = {d: device_password(FLEET_SECRET, d) for d in layout.placements}
     users[valves_user((0, 1))] = device_password(FLEET_SECRET, valves_user((0, 1)))
@@ -44,9 +46,16 @@ def securing(tmp_path: Path) -> Iterator[SecuredBroker]:
     write_password_file(tmp_path / "passwd", users)
     root = unique("t")
     (tmp_path / "acl").write_text(MqttTopics(root).acl(services=("tester",)))
-    broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "passwd", acl_file=tmp_path / "acl")
+    files = installation_tls(tmp_path / "tls") if tls else None
+    broker = Mosquitto(
+        tmp_path / "broker",
+        password_file=tmp_path / "passwd",
+        acl_file=tmp_path / "acl",
+        tls=files,
+        client_certs=client_certs,
+    )
     with broker:
-        yield broker, MqttSettings(host=broker.host, port=broker.port, topic_root=root), layout
+        yield broker, broker.client_settings(MqttSettings(topic_root=root)), layout
 
 
 """A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
