@@ -16,6 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from cli.services import Kafka, Mosquitto
+from cli.services.mosquitto import broker_answers
 from cli.worker import WorkerProcess
 from smartfarm.certificates import installation_tls
 from smartfarm.credentials import device_password, write_password_file
@@ -58,7 +59,12 @@ def securing(tmp_path: Path, tls: bool = False, client_certs: bool = False) -> I
         yield broker, broker.client_settings(MqttSettings(topic_root=root)), layout
 
 
-"""A broker of the test's own that lets in only the layout's devices, the valves and the service user tester."""
+def plaintext_answers(host: str, port: int) -> bool:
+    """Whether a plaintext MQTT CONNECT gets a CONNACK at ``host:port`` (a TLS listener hangs up on it)."""
+    try:
+        return broker_answers(host, port)
+    except OSError:
+        return False
 
 
 def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: float = 60) -> list:
