@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -310,21 +310,40 @@ def run_over(broker: Mosquitto, kafka: Kafka, args: argparse.Namespace, paced: P
     )
     print(cpu)
     figures = {"mqtt_ceiling": top, "publisher_alone": publisher}
-    one, _, cpu = through_bridges(1, broker, kafka, args.count, paced, tag)
-    figures["one_bridge"] = one
-    line(f"[{label}] one bridge:", one, f"into Kafka (acks=all)   ratio {one / top:.2f}", cpu)
+
+    def report(name: str, title: str, measured: tuple[float, str, str], detail: Callable[[float, str], str]) -> float:
+        rate, shares, cpu = measured
+        figures[name] = rate
+        line(f"[{label}] {title}:", rate, detail(rate, shares), cpu)
+        return rate
+
+    one = report(
+        "one_bridge",
+        "one bridge",
+        through_bridges(1, broker, kafka, args.count, paced, tag),
+        lambda r, _: f"into Kafka (acks=all)   ratio {r / top:.2f}",
+    )
     if args.bridges > 1:
-        two, shares, cpu = through_bridges(2, broker, kafka, args.count, paced, tag)
-        figures["two_bridges"] = two
-        line(f"[{label}] two bridges:", two, f"ratio {two / top:.2f}, {two / one:.2f}x one; shares {shares}", cpu)
+        report(
+            "two_bridges",
+            "two bridges",
+            through_bridges(2, broker, kafka, args.count, paced, tag),
+            lambda r, s: f"ratio {r / top:.2f}, {r / one:.2f}x one; shares {s}",
+        )
     if args.backlog:
-        drained1, _, cpu = drain(1, broker, kafka, args.backlog, paced, tag)
-        figures["backlog_one_bridge"] = drained1
-        line(f"[{label}] backlog, one:", drained1, f"drained into Kafka ({args.backlog} queued)", cpu)
+        drained1 = report(
+            "backlog_one_bridge",
+            "backlog, one",
+            drain(1, broker, kafka, args.backlog, paced, tag),
+            lambda _, __: f"drained into Kafka ({args.backlog} queued)",
+        )
         if args.bridges > 1:
-            drained2, shares, cpu = drain(2, broker, kafka, args.backlog, paced, tag)
-            figures["backlog_two_bridges"] = drained2
-            line(f"[{label}] backlog, two:", drained2, f"{drained2 / drained1:.2f}x one; shares {shares}", cpu)
+            report(
+                "backlog_two_bridges",
+                "backlog, two",
+                drain(2, broker, kafka, args.backlog, paced, tag),
+                lambda r, s: f"{r / drained1:.2f}x one; shares {s}",
+            )
     return figures
 
 
