@@ -178,16 +178,22 @@ class BatchingClient(mqtt.Client):
         """Read what the socket holds (up to ``READ_CHUNK``) into the empty buffer; False when no bytes wait.
         A closed or failed connection is True, left for paho's own read to meet and report as it does."""
         try:
-            data = super()._sock_recv(READ_CHUNK)
+            data = self._read()
         except BlockingIOError:
             return False
         except OSError:
             return True
+        self._keep(data)
+        return True
+
+    def _read(self) -> bytes:
+        """What the socket holds, up to ``READ_CHUNK`` bytes (over TLS, record after record); BlockingIOError when
+        nothing waits, b"" at the end of the connection."""
+        data = super()._sock_recv(READ_CHUNK)
         sock = self.socket()
         if data and isinstance(sock, ssl.SSLSocket):
             data = self._more_records(sock, data)
-        self._keep(data)
-        return True
+        return data
 
     @staticmethod
     def _more_records(sock: ssl.SSLSocket, first: bytes) -> bytes:
@@ -216,7 +222,9 @@ class BatchingClient(mqtt.Client):
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if not self._rbuf:
-            data = super()._sock_recv(READ_CHUNK)  # BlockingIOError and EOF (b"") pass through to paho
+            # As a fill reads (a whole chunk, not one TLS record: ``behind`` must say when more waits). BlockingIOError
+            # and EOF (b"") pass through to paho.
+            data = self._read()
             if not data:
                 return data
             self._keep(data)
