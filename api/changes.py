@@ -51,7 +51,10 @@ class Changes:
     device_secret: SecretStr
     topics: MqttTopics
     broker: str
-    """``mqtt://host:port`` of the broker, for the device's configuration."""
+    """``mqtts://host:port`` of the broker (``mqtt://`` without TLS), for the device's configuration."""
+    ca_pem: str | None = None
+    """The CA that signed the broker's certificate (PEM), which a device verifies the broker with; None without
+    TLS, or when the system's CAs vouch for the broker."""
 
 
 def publish_farms(registry: FarmRegistry, publisher: Publisher) -> int:
@@ -88,7 +91,10 @@ Changing = Annotated[Changes, Depends(needing_kafka("a change could not reach th
 class MqttLogin(BaseModel):
     """How a device logs in to the broker and where it publishes. The password is shown only here, once."""
 
-    broker: str
+    broker: str = Field(description="mqtts://host:port over TLS (verify the broker with ca_pem); mqtt:// without")
+    ca_pem: str | None = Field(
+        None, description="PEM of the CA the broker's certificate is signed by; null without TLS or a public CA"
+    )
     username: str
     password: str = Field(description="shown once: keep it on the device")
     telemetry_topic: str
@@ -136,6 +142,7 @@ def register_device(registry: Registry, changing: Changing, farm: str, device: D
         device=device,
         mqtt=MqttLogin(
             broker=changing.broker,
+            ca_pem=changing.ca_pem,
             username=device.id,
             password=device_password(changing.device_secret, device.id),
             telemetry_topic=topics.telemetry(farm, device.id),

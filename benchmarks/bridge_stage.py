@@ -11,7 +11,13 @@
    one (and then two) bridge processes start and drain them; the rate counts from the moment the last bridge is
    up to the last record in Kafka.
 
-    .venv/bin/python benchmarks/bridge_stage.py [--count 100000] [--devices 200] [--backlog 200000]
+``--tls both`` (the default) runs it all twice in one run, on one Kafka: on a plaintext Mosquitto and on a
+TLS-only one (a CA made for the run; the publisher, the ceiling's subscriber and the bridges verify it), each
+bridge figure against the ceiling over the same transport. ``--bridges 1`` and ``--backlog 0`` leave out the
+two-bridge and the drain phases.
+
+    .venv/bin/python -m benchmarks.bridge_stage [--count 100000] [--devices 200] [--backlog 200000] [--tls both]
+        [--bridges 2] [--json FILE]
 
 Prints each figure and the ratios; a benchmark, not a test: nothing here asserts.
 """
@@ -19,6 +25,7 @@ Prints each figure and the ratios; a benchmark, not a test: nothing here asserts
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -26,11 +33,11 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 from kafka import KafkaConsumer, TopicPartition
-from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.generators import binary, generator_report, start_go
 from benchmarks.openloop import Payloads, Plan
@@ -39,7 +46,9 @@ from cli.services import Kafka, Mosquitto, fetch_kafka_jars, free_port
 from cli.services.base import cpu_seconds
 from cli.services.settings import ServicesSettings
 from smartfarm import envelope
-from smartfarm.settings import KafkaSettings
+from smartfarm.certificates import installation_tls
+from smartfarm.mqtt import mqtt_client
+from smartfarm.settings import KafkaSettings, MqttSettings
 from smartfarm.topics import DeviceTopic, KafkaTopic, MqttTopics, topic_specs
 from stream.admin import ensure_topics
 
@@ -76,18 +85,25 @@ def paced_payloads(work: Path, devices: int) -> Payloads:
     return Payloads.simulated(path, list(layout.placements), "paced")
 
 
-def loadgen(port: int, count: int, payloads: Payloads, root: str) -> subprocess.Popen[str]:
+def loadgen(port: int, count: int, payloads: Payloads, root: str, ca_file: Path | None = None) -> subprocess.Popen[str]:
     """The Go generator publishing ``count`` of ``payloads``' messages under ``root``, paced by the broker's
-    acknowledgements (``PACED_WINDOW`` in flight); its report's ``seconds`` run from its first publish to its
-    last acknowledgement."""
+    acknowledgements (``PACED_WINDOW`` in flight), over TLS verifying ``ca_file`` when given; its report's
+    ``seconds`` run from its first publish to its last acknowledgement."""
     now = time.time()
     plan = Plan(t0=now, rate=PACED_STAMP_RATE, count=count, ts0=now)
     options = [*plan.argv(), "--paced", "--port", str(port), "--window", str(PACED_WINDOW)]
+    if ca_file is not None:
+        options += ["--ca-file", str(ca_file)]
     return start_go([*options, "--client-id", f"loadgen-{root}"], payloads.under(root))
 
 
-def ceiling(broker: Mosquitto, count: int, payloads: Payloads) -> tuple[float, float, str]:
-    root = "ceiling"
+def ca_of(broker: Mosquitto) -> Path | None:
+    """The CA a client verifies ``broker`` with; None for a plaintext broker."""
+    return None if broker.tls is None else broker.tls.ca_file
+
+
+def ceiling(broker: Mosquitto, count: int, payloads: Payloads, tag: str = "") -> tuple[float, float, str]:
+    root = f"ceiling{tag}"
     received = 0
     done = threading.Event()
     first: list[float] = []
@@ -100,7 +116,7 @@ def ceiling(broker: Mosquitto, count: int, payloads: Payloads) -> tuple[float, f
         if received == count:
             done.set()
 
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="ceiling-sub", protocol=mqtt.MQTTv5)
+    sub = mqtt_client(broker.client_settings(MqttSettings()), f"ceiling-sub{tag}")  # over TLS on a TLS broker
     sub.on_message = on_message
     subscribed = threading.Event()
     sub.on_subscribe = lambda *_: subscribed.set()
@@ -111,7 +127,7 @@ def ceiling(broker: Mosquitto, count: int, payloads: Payloads) -> tuple[float, f
     binary()  # built before the clock starts
     meter = CpuMeter({"mosquitto": broker.pid or 0, "subscriber": os.getpid()})
     began = time.perf_counter()
-    report = generator_report(loadgen(broker.port, count, payloads, root))
+    report = generator_report(loadgen(broker.port, count, payloads, root, ca_of(broker)))
     done.wait(120)
     elapsed = time.perf_counter() - began
     used = meter.used()
@@ -168,9 +184,16 @@ def start_bridge(
         "SMARTFARM_BRIDGE_BRIDGE_ID": f"{root}-{i}",
         "SMARTFARM_BRIDGE_SHARE_GROUP": root,
         "SMARTFARM_BRIDGE_METRICS_PORT": str(port),
+        **tls_env(broker),
         **(extra_env or {}),
     }
     return subprocess.Popen([sys.executable, "-m", "cli", "bridge"], env=env, stdout=subprocess.PIPE, text=True)
+
+
+def tls_env(broker: Mosquitto) -> dict[str, str]:
+    """The settings that have a client speak TLS to ``broker`` when it listens over TLS."""
+    ca_file = ca_of(broker)
+    return {} if ca_file is None else {"SMARTFARM_MQTT_TLS": "true", "SMARTFARM_MQTT_CA_FILE": str(ca_file)}
 
 
 def wait_up(proc: subprocess.Popen[str]) -> None:
@@ -208,8 +231,10 @@ def forwarded(port: int) -> float:
     return bridge_metric(port, 'smartfarm_bridge_forwarded_total{kind="telemetry"}')
 
 
-def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, payloads: Payloads) -> tuple[float, str, str]:
-    root = prefix = f"bench{n}"
+def through_bridges(
+    n: int, broker: Mosquitto, kafka: Kafka, count: int, payloads: Payloads, tag: str = ""
+) -> tuple[float, str, str]:
+    root = prefix = f"bench{n}{tag}"
     ensure_topics(KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix))
     bridges = start_bridges(n, broker, kafka, root, prefix)
     time.sleep(1.0)  # the MQTT subscriptions are made just after start
@@ -217,7 +242,7 @@ def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, payload
     binary()  # built before the clock starts
     meter = pipeline_meter(broker, kafka, bridges)
     began = time.perf_counter()
-    proc = loadgen(broker.port, count, payloads, root)
+    proc = loadgen(broker.port, count, payloads, root, ca_of(broker))
     while in_kafka() < count and time.perf_counter() - began < 300:
         time.sleep(0.05)
     elapsed = time.perf_counter() - began
@@ -232,17 +257,19 @@ def through_bridges(n: int, broker: Mosquitto, kafka: Kafka, count: int, payload
     return count / elapsed, shares, cpu
 
 
-def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, payloads: Payloads) -> tuple[float, str, str]:
+def drain(
+    n: int, broker: Mosquitto, kafka: Kafka, count: int, payloads: Payloads, tag: str = ""
+) -> tuple[float, str, str]:
     """A backlog of ``count`` messages queued in the sessions of ``n`` stopped bridges, drained into Kafka.
 
     Here the bridges are the bottleneck, not the publisher: the rate is counted from the moment the last bridge
     is up to the last record, less what reached Kafka before that moment."""
-    root = prefix = f"drain{n}"
+    root = prefix = f"drain{n}{tag}"
     ensure_topics(KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, topic_prefix=prefix))
     bridges = start_bridges(n, broker, kafka, root, prefix)
     time.sleep(1.0)  # subscribed: the persistent sessions now exist
     stop_bridges(bridges)
-    generator_report(loadgen(broker.port, count, payloads, root))
+    generator_report(loadgen(broker.port, count, payloads, root, ca_of(broker)))
     in_kafka = RawCount(kafka, prefix)
     bridges = start_bridges(n, broker, kafka, root, prefix)
     began = time.perf_counter()
@@ -261,34 +288,94 @@ def drain(n: int, broker: Mosquitto, kafka: Kafka, count: int, payloads: Payload
     return (done - before) / elapsed, shares, cpu
 
 
+TRANSPORTS = {"off": (False,), "on": (True,), "both": (False, True)}
+"""``--tls``: plaintext, TLS, or both in one run (plaintext first)."""
+
+
+@contextmanager
+def broker_over(work: Path, tls: bool) -> Iterator[Mosquitto]:
+    """A Mosquitto for the run: plaintext, or TLS only with a CA and certificate made in ``work``."""
+    files = installation_tls(work / "tls") if tls else None
+    with Mosquitto(work / "mosquitto", tls=files) as broker:
+        yield broker
+
+
+def run_over(broker: Mosquitto, kafka: Kafka, args: argparse.Namespace, paced: Payloads, tag: str) -> dict[str, float]:
+    """The phases on ``broker``, printed; the figures (messages a second) by name."""
+    label = "TLS" if broker.tls is not None else "plaintext"
+    top, publisher, cpu = ceiling(broker, args.count, paced, tag)
+    print(
+        f"[{label}] MQTT QoS 1 ceiling: {top:8.0f} messages/s end to end ({args.count} x {paced.mean_bytes()} B; "
+        f"publisher alone {publisher:.0f}/s)"
+    )
+    print(cpu)
+    figures = {"mqtt_ceiling": top, "publisher_alone": publisher}
+
+    def report(name: str, title: str, measured: tuple[float, str, str], detail: Callable[[float, str], str]) -> float:
+        rate, shares, cpu = measured
+        figures[name] = rate
+        line(f"[{label}] {title}:", rate, detail(rate, shares), cpu)
+        return rate
+
+    one = report(
+        "one_bridge",
+        "one bridge",
+        through_bridges(1, broker, kafka, args.count, paced, tag),
+        lambda r, _: f"into Kafka (acks=all)   ratio {r / top:.2f}",
+    )
+    if args.bridges > 1:
+        report(
+            "two_bridges",
+            "two bridges",
+            through_bridges(2, broker, kafka, args.count, paced, tag),
+            lambda r, s: f"ratio {r / top:.2f}, {r / one:.2f}x one; shares {s}",
+        )
+    if args.backlog:
+        drained1 = report(
+            "backlog_one_bridge",
+            "backlog, one",
+            drain(1, broker, kafka, args.backlog, paced, tag),
+            lambda _, __: f"drained into Kafka ({args.backlog} queued)",
+        )
+        if args.bridges > 1:
+            report(
+                "backlog_two_bridges",
+                "backlog, two",
+                drain(2, broker, kafka, args.backlog, paced, tag),
+                lambda r, s: f"{r / drained1:.2f}x one; shares {s}",
+            )
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--devices", type=int, default=200, help="eight-sensor nodes whose messages are published")
-    parser.add_argument("--backlog", type=int, default=200_000, help="messages queued for the drain phases")
+    parser.add_argument("--backlog", type=int, default=200_000, help="messages queued for the drain phases; 0: none")
+    parser.add_argument("--bridges", type=int, choices=(1, 2), default=2, help="2: the two-bridge phases too")
+    parser.add_argument("--tls", choices=sorted(TRANSPORTS), default="both", help="MQTT plaintext, TLS, or both")
+    parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     services = ServicesSettings()
     fetch_kafka_jars(services.kafka_home, services.kafka_version)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        Mosquitto(Path(tmp) / "mosquitto") as broker,
-        Kafka(Path(tmp) / "kafka", services.kafka_home) as kafka,
-    ):
+    figures: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, Kafka(Path(tmp) / "kafka", services.kafka_home) as kafka:
         paced = paced_payloads(Path(tmp), args.devices)
-        top, publisher, cpu = ceiling(broker, args.count, paced)
+        for tls in TRANSPORTS[args.tls]:
+            name = "tls" if tls else "plaintext"
+            with broker_over(Path(tmp) / name, tls) as broker:
+                figures[name] = run_over(broker, kafka, args, paced, "tls" if tls else "")
+    for name, got in figures.items():
+        print(f"{name:10s} one bridge / MQTT ceiling {got['one_bridge'] / got['mqtt_ceiling']:.2f}")
+    if len(figures) == 2:
+        plain, secure = figures["plaintext"], figures["tls"]
         print(
-            f"MQTT QoS 1 ceiling:   {top:8.0f} messages/s end to end ({args.count} x {paced.mean_bytes()} B; "
-            f"publisher alone {publisher:.0f}/s)"
+            f"TLS / plaintext: MQTT ceiling {secure['mqtt_ceiling'] / plain['mqtt_ceiling']:.2f}, "
+            f"one bridge {secure['one_bridge'] / plain['one_bridge']:.2f}"
         )
-        print(cpu)
-        one, _, cpu = through_bridges(1, broker, kafka, args.count, paced)
-        line("one bridge process:", one, f"into Kafka (acks=all)   ratio {one / top:.2f}", cpu)
-        two, shares, cpu = through_bridges(2, broker, kafka, args.count, paced)
-        line("two bridge processes:", two, f"ratio {two / top:.2f}, {two / one:.2f}x one; shares {shares}", cpu)
-        drained1, _, cpu = drain(1, broker, kafka, args.backlog, paced)
-        line("backlog, one bridge:", drained1, f"drained into Kafka ({args.backlog} queued)", cpu)
-        drained2, shares, cpu = drain(2, broker, kafka, args.backlog, paced)
-        line("backlog, two bridges:", drained2, f"{drained2 / drained1:.2f}x one; shares {shares}", cpu)
+    if args.json:
+        settings = {k: v for k, v in vars(args).items() if k != "json"}
+        args.json.write_text(json.dumps({"settings": settings, "figures": figures}, indent=1) + "\n")
 
 
 def line(label: str, rate: float, detail: str, cpu: str) -> None:

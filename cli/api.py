@@ -89,8 +89,8 @@ def changes_for(
     except BaseException:
         publisher.close()
         raise
-    broker = f"mqtt://{mqtt.host}:{mqtt.port}"
-    return Changes(publisher, edge.device_secret, mqtt.topics, broker), publisher
+    ca_pem = mqtt.ca_file.read_text() if mqtt.tls and mqtt.ca_file is not None else None
+    return Changes(publisher, edge.device_secret, mqtt.topics, mqtt.url, ca_pem), publisher
 
 
 def _serve(registry: FarmRegistry, args: argparse.Namespace) -> int:

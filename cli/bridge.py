@@ -34,7 +34,7 @@ def run_bridge(args: argparse.Namespace) -> int:
     ensure_topics(kafka)
     instance.start()
     say(
-        f"bridge {settings.bridge_id}: mqtt://{mqtt.host}:{mqtt.port} <-> kafka {kafka.bootstrap_servers}, "
+        f"bridge {settings.bridge_id}: {mqtt.url} <-> kafka {kafka.bootstrap_servers}, "
         f"metrics on {instance.metrics_url}"
     )
     try:

@@ -1,5 +1,6 @@
 """``smartfarm broker-auth``: the broker's password file and ACL, what ``smartfarm up`` and docker-compose's
-``mosquitto-auth`` one-shot give Mosquitto.
+``mosquitto-auth`` one-shot give Mosquitto; with ``--tls`` the installation's CA and the broker's certificate
+too (``FOLDER/tls``), with ``--device-cert`` a device's client certificate.
 
 The broker lets in only the layout's devices (passwords derived from ``SMARTFARM_EDGE_DEVICE_SECRET``), the
 valves, each farm's service users (``{farm}.dashboard`` and ``{farm}.advice``), the bridge, and the service user
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 
 from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, stop_on_signals
 from edge.settings import EdgeSettings
+from smartfarm.certificates import TlsFiles, installation_tls, issue_client
 from smartfarm.credentials import device_password, replace_file, write_password_file
 from smartfarm.errors import ConfigError
 from smartfarm.identifiers import BRIDGE_USER, valves_user
@@ -53,6 +55,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_settings_options(auth, MqttSettings, "username", "password", "topic_root")
     add_settings_options(auth, LayoutSettings, "layout")
     add_settings_options(auth, KafkaSettings, "bootstrap_servers", "topic_prefix", *KAFKA_LOGIN)
+    auth.add_argument(
+        "--tls",
+        action="store_true",
+        help="also make the installation's CA and the broker's certificate in FOLDER/tls when missing (kept after)",
+    )
+    auth.add_argument(
+        "--device-cert",
+        metavar="DEVICE",
+        action="append",
+        default=[],
+        help="issue DEVICE a client certificate signed by the CA in FOLDER/tls (FOLDER/tls/clients/DEVICE.crt "
+        "and .key), to log in with on the broker's certificate listener; repeatable",
+    )
     auth.add_argument(
         "--follow",
         action="store_true",
@@ -136,6 +151,13 @@ def run_broker_auth(args: argparse.Namespace) -> int:
         raise ConfigError("name the folder to write passwd and acl in: smartfarm broker-auth FOLDER")
     write_broker_auth(args.folder, layout, edge, mqtt)
     say(f"wrote {args.folder / 'passwd'} ({len(users)} users) and {args.folder / 'acl'}")
+    tls = TlsFiles(args.folder / "tls")
+    if args.tls:
+        installation_tls(tls.folder)
+        say(f"CA {tls.ca_file} (give it to devices) and the broker's certificate {tls.cert_file}")
+    for device in args.device_cert:
+        cert_file, key_file = issue_client(tls, device)
+        say(f"{device}: certificate {cert_file}, key {key_file}")
     if not args.follow:
         return 0
     kafka = settings_from(KafkaSettings, args)

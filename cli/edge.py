@@ -33,7 +33,7 @@ def run_edge(args: argparse.Namespace) -> int:
     layout = load_layout(layout_settings.layout)
     fleet, source = prepare(layout, mqtt, edge, args.replay)
     what = f"replaying {args.replay}" if args.replay else f"simulating (seed {edge.seed})"
-    say(f"edge: {len(fleet.links)} devices {what} -> mqtt://{mqtt.host}:{mqtt.port} at {edge.speed:g}x")
+    say(f"edge: {len(fleet.links)} devices {what} -> {mqtt.url} at {edge.speed:g}x")
     stats = fleet.run(source, stop_on_signals(), edge.speed, on_progress=lambda s: say(s.line()))
     say(f"edge: done; {stats.produced} messages produced, {stats.acked} acknowledged, {stats.dropped} dropped")
     return 0

@@ -95,19 +95,50 @@ def environment(settings: ComponentSettings) -> dict[str, str]:
     return out
 
 
+MQTT_TLS_PORT = 8883
+"""MQTT over TLS's registered port: the broker's TLS listener unless a port is set."""
+
+
 class MqttSettings(ComponentSettings):
     """Where the MQTT broker is and under which topic root the farm publishes."""
 
     model_config = component_config("mqtt")
 
     host: str = Field("127.0.0.1", description="broker host")
-    port: int = Field(1883, ge=1, le=65535, description="broker port")
+    port: int = Field(1883, ge=1, le=65535, description="broker port; 8883 when unset and tls is on")
+    tls: bool = Field(False, description="connect over TLS, verifying the broker's certificate (never without)")
+    ca_file: Path | None = Field(
+        None, description="the CA that signed the broker's certificate (.smartfarm/tls/ca.crt); the system's when unset"
+    )
+    cert_file: Path | None = Field(
+        None, description="a client certificate to log in with (its common name is the user), with key_file"
+    )
+    key_file: Path | None = Field(None, description="the private key of cert_file")
     username: str = Field("", description="user name of services (bridge); devices use their own id")
     password: SecretStr = Field(
         SecretStr(""), description="password of services; empty when the broker allows anonymous"
     )
     topic_root: str = Field("smartfarm", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="first level of every topic")
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive; the last will fires after 1.5x this")
+
+    @model_validator(mode="after")
+    def _tls_port_and_pair(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("SMARTFARM_MQTT_CERT_FILE and SMARTFARM_MQTT_KEY_FILE go together: set both or neither")
+        if self.tls and "port" not in self.model_fields_set:
+            self.port = MQTT_TLS_PORT
+        return self
+
+    def over_tls(self, ca_file: Path, port: int | None = None) -> Self:
+        """These settings with TLS on, trusting ``ca_file``; on ``port``, else this port if it was set, else 8883."""
+        if port is None:
+            port = self.port if "port" in self.model_fields_set else MQTT_TLS_PORT
+        return self.model_copy(update={"tls": True, "ca_file": ca_file, "port": port})
+
+    @property
+    def url(self) -> str:
+        """The broker as a device is told it: ``mqtts://host:port`` over TLS, ``mqtt://host:port`` without."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     @property
     def topics(self) -> MqttTopics:

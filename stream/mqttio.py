@@ -12,6 +12,14 @@ with its own ``send``. At thousands of messages a second that is most of the bri
   goes through paho as usual, whose ``on_message`` is routed to the same handler;
 - gathers writes until ``flush()``, and writes PUBACKs as the 4 bytes they are (``puback``).
 
+Over TLS (``SMARTFARM_MQTT_TLS``) the socket paho hands out (``socket()``) is an ``ssl.SSLSocket``, which reads at
+most one TLS record (up to 16 KiB; Mosquitto writes one per packet) a call: a fill then reads record after record
+until ``READ_CHUNK`` or nothing waits, so one turn still takes many packets. A write the socket cannot take now
+raises ``SSLWantWriteError`` (or ``SSLWantReadError``) rather than ``BlockingIOError``: the unsent bytes are kept
+and written, unchanged and first, at the next ``flush()`` (OpenSSL wants the same bytes again); only a connection
+that is gone drops them (the broker then sends the unacknowledged messages again). Bytes OpenSSL has decrypted but
+not yet handed over (``pending()``) are invisible to ``select()``, so the wait is skipped while there are some.
+
 It leans on paho 2's private ``_sock_recv``, ``_sock_send``, ``_sock_close`` and ``_in_packet`` (and the keepalive
 clocks), so it is pinned by the tests of the bridge, which run through it, and by
 ``tests/integration/stream/test_mqttio.py``.
@@ -24,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -33,6 +42,8 @@ from paho.mqtt.enums import MQTTErrorCode
 
 READ_CHUNK = 64 * 1024
 PUBACK = 0x40
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+"""What a non-blocking socket (plain or TLS) raises when it cannot read or write now: try again later."""
 
 PublishHandler = Callable[[str, bytes, int, int, bool], None]
 """Called with topic, payload, packet id (0 for QoS 0), QoS and the DUP flag of each PUBLISH received."""
@@ -70,25 +81,33 @@ class BatchingClient(mqtt.Client):
 
     @property
     def has_buffered(self) -> bool:
-        """Bytes already read from the socket and not yet parsed."""
-        return len(self._rbuf) > 0
+        """Bytes already read from the socket (or decrypted by TLS, not yet taken) and not yet parsed."""
+        return len(self._rbuf) > 0 or self._pending()
+
+    def _pending(self) -> bool:
+        """Bytes TLS has decrypted and holds for us: ``select()`` does not see them."""
+        sock = self.socket()
+        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
     def wait_and_read(self, timeout: float, limit: int) -> MQTTErrorCode:
         """paho's ``loop()`` for this client: write what paho queued, wait up to ``timeout`` seconds for bytes
         (not at all when some are buffered), then handle up to ``limit`` packets. ``loop_misc()`` (keepalive) is
         left to the owner, to run every so often rather than every turn."""
-        sock = self._sock
+        sock = self.socket()
         if sock is None:
             return MQTTErrorCode.MQTT_ERR_NO_CONN
         if self._out_packet:  # e.g. a SUBSCRIBE queued from a callback
             rc = self.loop_write()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return rc
-        if not self._rbuf:
+        if not self._rbuf and not self._pending():
             try:
-                readable, _, _ = select.select([sock], [], [], timeout)
+                # Waiting for bytes, and for room for the bytes a full socket left unsent (acknowledgements).
+                readable, writable, _ = select.select([sock], [sock] if self._wbuf else [], [], timeout)
             except (OSError, ValueError):
                 return self.loop_read()  # paho notices the broken socket and reports it
+            if writable:
+                self.flush()
             if not readable:
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
         return self.read_packets(limit)
@@ -159,13 +178,40 @@ class BatchingClient(mqtt.Client):
         """Read what the socket holds (up to ``READ_CHUNK``) into the empty buffer; False when no bytes wait.
         A closed or failed connection is True, left for paho's own read to meet and report as it does."""
         try:
-            data = super()._sock_recv(READ_CHUNK)
+            data = self._read()
         except BlockingIOError:
             return False
         except OSError:
             return True
         self._keep(data)
         return True
+
+    def _read(self) -> bytes:
+        """What the socket holds, up to ``READ_CHUNK`` bytes (over TLS, record after record); BlockingIOError when
+        nothing waits, b"" at the end of the connection."""
+        data = super()._sock_recv(READ_CHUNK)
+        sock = self.socket()
+        if data and isinstance(sock, ssl.SSLSocket):
+            data = self._more_records(sock, data)
+        return data
+
+    @staticmethod
+    def _more_records(sock: ssl.SSLSocket, first: bytes) -> bytes:
+        """``first`` and the TLS records after it that wait now, up to ``READ_CHUNK`` bytes in all (a TLS read
+        returns one record). What stops it (nothing waits, the connection ended or broke) is left for the next
+        read to meet."""
+        parts = [first]
+        size = len(first)
+        while size < READ_CHUNK:
+            try:
+                more = sock.recv(READ_CHUNK - size)
+            except OSError:  # nothing waits now (SSLWantRead), or a failure paho's next read reports
+                break
+            if not more:
+                break
+            parts.append(more)
+            size += len(more)
+        return first if len(parts) == 1 else b"".join(parts)
 
     def _keep(self, data: bytes) -> None:
         self.behind = len(data) == READ_CHUNK
@@ -176,7 +222,9 @@ class BatchingClient(mqtt.Client):
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if not self._rbuf:
-            data = super()._sock_recv(READ_CHUNK)  # BlockingIOError and EOF (b"") pass through to paho
+            # As a fill reads (a whole chunk, not one TLS record: ``behind`` must say when more waits). BlockingIOError
+            # and EOF (b"") pass through to paho.
+            data = self._read()
             if not data:
                 return data
             self._keep(data)
@@ -191,11 +239,13 @@ class BatchingClient(mqtt.Client):
         return len(buf)
 
     def flush(self) -> bool:
-        """Write what was gathered, as far as the socket takes it now; True when nothing is left."""
-        while self._wbuf and self._sock is not None:
+        """Write what was gathered, as far as the socket takes it now; True when nothing is left. What the socket
+        cannot take now stays, to be written first at the next call (``wait_and_read`` calls it when there is room)."""
+        sock = self.socket()
+        while self._wbuf and sock is not None:
             try:
-                sent = self._sock.send(self._wbuf)
-            except BlockingIOError:
+                sent = sock.send(self._wbuf)
+            except WOULD_BLOCK:
                 return False
             except OSError:
                 self._wbuf.clear()  # the connection is gone; paho notices on its next read

@@ -9,6 +9,9 @@
 // ceiling, and the paced load of the bridge stage). It prints one JSON line at the end, the fields of
 // benchmarks.openloop.Report.
 //
+// With -ca-file it speaks MQTT over TLS (crypto/tls, TLS 1.2 at least), verifying the broker's certificate
+// against that CA and the host name, as every client of the project does (smartfarm/mqtt.py).
+//
 // A lost connection is opened again (at once, then at most every -reconnect-every-s) and what was in flight is
 // sent again with DUP set, then what queued meanwhile; -resend-unrouted publishes again, -resend-after-s later,
 // a message the broker acknowledged with reason 16 "no matching subscribers", as our devices do.
@@ -16,6 +19,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -53,6 +58,7 @@ type options struct {
 	paced          bool
 	logPath        string
 	templates      string
+	tls            *tls.Config // nil: plaintext
 }
 
 // Report is benchmarks.openloop.Report.
@@ -85,6 +91,7 @@ func main() {
 	flag.BoolVar(&o.paced, "paced", false, "ignore the schedule: publish as fast as the window allows")
 	flag.StringVar(&o.logPath, "log", "", "append every published payload here, one a line")
 	flag.StringVar(&o.templates, "templates", "-", "the payload templates (JSON; - for standard input)")
+	caFile := flag.String("ca-file", "", "speak TLS, verifying the broker against this CA (PEM); empty: plaintext")
 	flag.Float64Var(&plan.T0, "t0", 0, "wall-clock start (epoch seconds); with -paced, unused")
 	flag.Float64Var(&plan.Rate, "rate", 0, "messages per second")
 	flag.IntVar(&plan.Count, "count", 0, "messages to publish")
@@ -106,12 +113,46 @@ func main() {
 		fail("-rate, -count and -window must be positive")
 	}
 	o.window = min(o.window, 65535)
+	if *caFile != "" {
+		config, err := tlsConfig(*caFile)
+		if err != nil {
+			fail("-ca-file: %v", err)
+		}
+		o.tls = config
+	}
 	report, err := run(o, plan)
 	if err != nil {
 		fail("%v", err)
 	}
 	line, _ := json.Marshal(report)
 	fmt.Println(string(line))
+}
+
+// tlsConfig trusts the CA in caFile alone and offers TLS 1.2 at least; the host name is checked (tls.Dial sets
+// ServerName from the address).
+func tlsConfig(caFile string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", caFile)
+	}
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, nil
+}
+
+// dial opens a TCP connection to the broker, over TLS when o.tls is set (the handshake done within timeout).
+func dial(o options, timeout time.Duration) (net.Conn, error) {
+	addr := net.JoinHostPort(o.host, strconv.Itoa(o.port))
+	if o.tls == nil {
+		return net.DialTimeout("tcp", addr, timeout)
+	}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, o.tls)
+	if err != nil {
+		return nil, err // not a nil *tls.Conn in a non-nil net.Conn
+	}
+	return conn, nil
 }
 
 func seconds(s float64) time.Duration {
@@ -219,7 +260,7 @@ func newPublisher(o options) *publisher {
 // connect opens a connection, says CONNECT and waits for the CONNACK; then a reader takes the acknowledgements.
 func (p *publisher) connect(now time.Time) error {
 	p.nextTry = now.Add(p.o.reconnectEvery)
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort(p.o.host, strconv.Itoa(p.o.port)), 2*time.Second)
+	conn, err := dial(p.o, 2*time.Second)
 	if err != nil {
 		return err
 	}

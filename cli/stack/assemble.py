@@ -35,8 +35,10 @@ from cli.stack.farm import FarmRunner, worker_env
 from cli.worker import WorkerProcess
 from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
+from smartfarm.certificates import TlsFiles, installation_tls
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.layout import Layout, load_layout, replicate
+from smartfarm.mqtt import tls_context
 from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSettings, LayoutSettings, MqttSettings
 from storage.influx import InfluxClient
 from stream.admin import check_login
@@ -76,23 +78,37 @@ class Stack:
 
 
 def _broker(
-    workdir: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings
+    workdir: Path, layout: Layout, edge: EdgeSettings, mqtt: MqttSettings, services: ServicesSettings
 ) -> tuple[Component, MqttSettings, MqttSettings, Mosquitto | None]:
     """Mosquitto, or the configured broker; the fleet's and the bridge's MQTT settings; the Mosquitto the stack
-    runs (None for a configured broker)."""
-    host, port = _address("the MQTT broker", "SMARTFARM_MQTT_PORT", mqtt.host, mqtt.port)
+    runs (None for a configured broker).
+
+    The stack's own broker listens over TLS only (``SMARTFARM_SERVICES_MQTT_TLS``, on by default: on 8883 unless
+    ``SMARTFARM_MQTT_PORT`` is set), with the installation's CA and certificate in ``workdir/tls`` (made the first
+    time, reused after); the fleet, the bridge and the API's device configuration then trust that CA."""
+    tls = TlsFiles(workdir / "tls")
+    wanted = mqtt.over_tls(tls.ca_file) if services.mqtt_tls and not mqtt.tls else mqtt
+    host, port = _address("the MQTT broker", "SMARTFARM_MQTT_PORT", wanted.host, wanted.port)
     auth = workdir / "mosquitto-auth"
     if _free_or_running("the MQTT broker", "SMARTFARM_MQTT_HOST/PORT", host, port):
-        bridge_mqtt = write_broker_auth(auth, layout, edge, mqtt)
-        broker = Mosquitto(workdir / "mosquitto", port=port, password_file=auth / "passwd", acl_file=auth / "acl")
-        service = Service("Mosquitto", broker, broker.url)
-        return service, mqtt.model_copy(update={"host": broker.host}), bridge_mqtt, broker
-    # A broker of its own: it lets in the service user when one is set, else what `smartfarm broker-auth` wrote.
-    bridge_mqtt = mqtt if mqtt.username else write_broker_auth(auth, layout, edge, mqtt)
-    running = _running(
-        "Mosquitto", f"mqtt://{host}:{port}", "SMARTFARM_MQTT_HOST/PORT", lambda: _mqtt_answers(host, port)
-    )
-    return running, mqtt, bridge_mqtt, None
+        broker = Mosquitto(
+            workdir / "mosquitto",
+            port=port,
+            password_file=auth / "passwd",
+            acl_file=auth / "acl",
+            tls=installation_tls(tls.folder) if wanted.tls else None,
+            client_certs=services.mqtt_cert_port is not None,
+            cert_port=services.mqtt_cert_port,
+        )
+        fleet = broker.client_settings(mqtt)
+        bridge_mqtt = write_broker_auth(auth, layout, edge, fleet)
+        return Service("Mosquitto", broker, broker.url), fleet, bridge_mqtt, broker
+    # A broker of its own, spoken to as SMARTFARM_MQTT_* say (TLS with SMARTFARM_MQTT_TLS and its CA): it lets in
+    # the service user when one is set, else what `smartfarm broker-auth` wrote.
+    configured = mqtt.model_copy(update={"port": port})
+    bridge_mqtt = configured if configured.username else write_broker_auth(auth, layout, edge, configured)
+    running = _running("Mosquitto", configured.url, "SMARTFARM_MQTT_HOST/PORT", lambda: _mqtt_answers(configured))
+    return running, configured, bridge_mqtt, None
 
 
 def _running(label: str, address: str, env: str, probe: Callable[[], object]) -> Running:
@@ -190,7 +206,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     layout_file.parent.mkdir(parents=True, exist_ok=True)
     layout_file.write_text(yaml.safe_dump(layout.model_dump(mode="json"), sort_keys=False))
 
-    broker, mqtt, bridge_mqtt, mosquitto = _broker(workdir, layout, edge, mqtt)
+    broker, mqtt, bridge_mqtt, mosquitto = _broker(workdir, layout, edge, mqtt, services)
     stack: list[Component] = [broker, _influx(workdir, influx), _kafka(workdir, kafka, services)]
     if port_open(services.prometheus_port):
         raise ConfigError(
@@ -214,8 +230,9 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     return Stack(stack, farm, prometheus, influx, users, len(layout.placements))
 
 
-def _mqtt_answers(host: str, port: int) -> None:
-    if not broker_answers(host, port, timeout_s=2):
+def _mqtt_answers(mqtt: MqttSettings) -> None:
+    tls = tls_context(mqtt.ca_file) if mqtt.tls else None
+    if not broker_answers(mqtt.host, mqtt.port, timeout_s=2, tls=tls):
         raise ServiceError("no MQTT CONNACK")
 
 

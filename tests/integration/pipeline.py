@@ -17,9 +17,11 @@ from pydantic import SecretStr
 
 from cli.brokerauth import write_broker_auth
 from cli.services import Kafka, Mosquitto
+from cli.services.mosquitto import broker_answers
 from cli.worker import WorkerProcess
 from edge.settings import EdgeSettings
 from smartfarm import kafkaclient
+from smartfarm.certificates import installation_tls
 from smartfarm.credentials import device_password
 from smartfarm.layout import Layout, load_layout, replicate
 from smartfarm.settings import InfluxSettings, InfluxUsers, KafkaSecurity, KafkaSettings, MqttSettings, environment
@@ -75,19 +77,33 @@ def kafka_client(kafka: Kafka, topic_prefix: str, sasl: bool = False) -> KafkaSe
 
 
 @contextmanager
-def securing(tmp_path: Path) -> Iterator[SecuredBroker]:
+def securing(tmp_path: Path, tls: bool = False, client_certs: bool = False) -> Iterator[SecuredBroker]:
     """A broker under ``tmp_path`` with the credentials and ACL ``smartfarm broker-auth`` writes for the layout, on
-    a topic root of its own: the service user ``tester`` has the bridge's role."""
+    a topic root of its own: the service user ``tester`` has the bridge's role. With ``tls`` it listens over TLS
+    only, with a CA and certificate made in ``tmp_path/tls`` (the settings it yields trust that CA);
+    ``client_certs`` adds its listener for devices' client certificates."""
     layout = replicate(load_layout(), 50)
     root = unique("t")
     tester = MqttSettings(topic_root=root, username="tester", password=SecretStr("tester-password"))
     write_broker_auth(tmp_path, layout, EdgeSettings(device_secret=FLEET_SECRET), tester)
-    broker = Mosquitto(tmp_path / "broker", password_file=tmp_path / "passwd", acl_file=tmp_path / "acl")
+    files = installation_tls(tmp_path / "tls") if tls else None
+    broker = Mosquitto(
+        tmp_path / "broker",
+        password_file=tmp_path / "passwd",
+        acl_file=tmp_path / "acl",
+        tls=files,
+        client_certs=client_certs,
+    )
     with broker:
-        yield broker, MqttSettings(host=broker.host, port=broker.port, topic_root=root), layout
+        yield broker, broker.client_settings(MqttSettings(topic_root=root)), layout
 
 
-"""A broker of the test's own that lets in only broker-auth's users of the layout, and the service user tester."""
+def plaintext_answers(host: str, port: int) -> bool:
+    """Whether a plaintext MQTT CONNECT gets a CONNACK at ``host:port`` (a TLS listener hangs up on it)."""
+    try:
+        return broker_answers(host, port)
+    except OSError:
+        return False
 
 
 def read_topic(kafka: KafkaSettings, topic: KafkaTopic, expect: int, timeout_s: float = 60) -> list:

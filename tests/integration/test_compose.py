@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
 from pydantic import AliasChoices, SecretStr
 from pydantic_settings import BaseSettings
 
@@ -40,7 +42,9 @@ from cli.main import main as run_smartfarm
 from cli.services import InfluxDB, fetch_kafka_jars, free_port
 from cli.services.base import find_binary
 from cli.services.kafka import JAVA_INSTALL
+from cli.services.mosquitto import tls_lines
 from cli.services.settings import ServicesSettings
+from smartfarm.certificates import TlsFiles
 from smartfarm.errors import ConfigError, ServiceError, StorageDenied
 from smartfarm.identifiers import BRIDGE_USER
 from smartfarm.settings import InfluxLogin, InfluxSettings, KafkaSecurity, KafkaSettings, env_name
@@ -220,16 +224,26 @@ def test_the_broker_auth_one_shot_writes_a_password_file_and_acl(
     keeps the files those of the layout topic (tests/integration/api/test_live_layout.py)."""
     auth = services["mosquitto-auth"]
     command, folder, *flags = auth["command"]
-    assert command == "broker-auth" and flags == ["--follow"]
+    assert command == "broker-auth" and flags == ["--tls", "--follow"]
     assert folder in {volume["target"] for volume in auth["volumes"]}
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTFARM_")} | auth["environment"]
     smartfarm = Path(sys.executable).with_name("smartfarm")
     assert smartfarm.exists(), f"{smartfarm} is missing: pip install -e . installs the entrypoint"
     out = tmp_path / "broker"
     ran = subprocess.run(
-        [str(smartfarm), command, str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [str(smartfarm), command, str(out), "--tls"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert ran.returncode == 0, ran.stderr
+    tls = TlsFiles(out / "tls")  # what the broker copies to /mosquitto/certs, as the compose command says
+    mosquitto_command = services["mosquitto"]["command"][-1]
+    for name in (tls.ca_file.name, tls.cert_file.name, tls.key_file.name):
+        assert f"/auth/tls/{name}" in mosquitto_command
+    assert "ca.key" not in mosquitto_command, "the CA's key stays with mosquitto-auth"
+    assert stat.S_IMODE(tls.key_file.stat().st_mode) == stat.S_IMODE(tls.ca_key.stat().st_mode) == 0o600
+    names = x509.load_pem_x509_certificate(tls.cert_file.read_bytes()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert "mosquitto" in names.value.get_values_for_type(x509.DNSName), "valid for the compose service name"
     passwd = (out / "passwd").read_text().splitlines()
     users = {line.split(":", 1)[0] for line in passwd}
     service_user = auth["environment"]["SMARTFARM_MQTT_USERNAME"]
@@ -298,6 +312,29 @@ def test_the_influx_users_one_shot_declares_the_users_the_services_log_in_as(
             operator.drop_database()
             for user in (settings.username, reading.username):
                 operator.query(f'DROP USER "{user}"', write=True)
+
+
+def test_mqtt_is_tls_only_and_every_client_verifies_the_broker(services: dict[str, dict[str, Any]]) -> None:
+    """The broker listens on 8883 with the installation's certificate and no plaintext listener (the same lines
+    ``smartfarm up``'s broker gets); its healthcheck and every client speak TLS trusting the CA from mqtt-ca."""
+    conf = (ROOT / "mosquitto.conf").read_text().splitlines()
+    listeners = [line for line in conf if line.startswith("listener ")]
+    assert listeners == ["listener 8883 0.0.0.0"], "one listener, over TLS"
+    start = conf.index(listeners[0]) + 1
+    certs = "/mosquitto/certs"
+    assert conf[start : start + 4] == tls_lines(f"{certs}/ca.crt", f"{certs}/server.crt", f"{certs}/server.key")
+    broker = services["mosquitto"]
+    assert [(p["target"], p.get("published")) for p in broker["ports"]] == [(8883, "8883")]
+    health = " ".join(broker["healthcheck"]["test"])
+    assert "-p 8883" in health and f"--cafile {certs}/ca.crt" in health
+    clients = {name: s for name, s in services.items() if "SMARTFARM_MQTT_HOST" in (s.get("environment") or {})}
+    assert {"bridge", "edge", "api"} <= set(clients)
+    for name, service in clients.items():
+        env = service["environment"]
+        assert (env["SMARTFARM_MQTT_TLS"], env["SMARTFARM_MQTT_PORT"]) == ("true", "8883"), name
+        mounts = {v["source"]: v["target"] for v in service.get("volumes") or [] if v["type"] == "volume"}
+        assert Path(env["SMARTFARM_MQTT_CA_FILE"]).parent == Path(mounts["mqtt-ca"]), f"{name} has the CA"
+        assert "broker-auth" not in mounts, f"{name} sees only the CA, not the broker's credentials"
 
 
 def test_prometheus_scrapes_the_compose_services_with_the_repository_rules(

@@ -29,7 +29,6 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from dotenv import dotenv_values
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
 
 from cli.services import InfluxDB, Kafka, free_port
@@ -39,8 +38,9 @@ from edge.faults import FaultRecord
 from ml.settings import ModelSettings
 from smartfarm.credentials import device_password
 from smartfarm.layout import load_layout
+from smartfarm.mqtt import connect, mqtt_client
 from smartfarm.records import Recommendation
-from smartfarm.settings import InfluxSettings, environment
+from smartfarm.settings import InfluxSettings, MqttSettings, environment
 from storage.influx import InfluxClient
 from tests.helpers import unique
 from tests.integration.grafana import QueryResult, check_dashboards, reader_env
@@ -86,6 +86,7 @@ def stack(
         "api": f"http://127.0.0.1:{free_port()}",
         "tokens": str(tmp_path / "stack" / "api-tokens.txt"),
         "mqtt_port": str(free_port()),
+        "ca": str(tmp_path / "stack" / "tls" / "ca.crt"),  # up's broker speaks TLS; its CA is made there
         "prometheus": f"http://127.0.0.1:{free_port()}",
         "influx": influxdb.url,
         "database": unique("farm"),
@@ -148,16 +149,27 @@ def expected_readings(record: Path, truth: Path) -> int:
         return sum(1 for row in csv.DictReader(f) if (row["device"], int(row["seq"])) not in refused)
 
 
-def _a_probe_shorts(port: int, fleet_secret: SecretStr) -> None:
+def broker(where: dict[str, str], username: str, password: str) -> MqttSettings:
+    """The stack's broker as ``username`` sees it: over TLS, trusting the CA ``smartfarm up`` made."""
+    return MqttSettings(
+        port=int(where["mqtt_port"]),
+        tls=True,
+        ca_file=Path(where["ca"]),
+        username=username,
+        password=SecretStr(password),
+    )
+
+
+def _a_probe_shorts(where: dict[str, str], fleet_secret: SecretStr) -> None:
     """A soil node reports 75 % moisture, past any soil's saturation (a shorted probe): stored, flagged
     ``out_of_range``. Stamped between the farm's five-minute ticks: a point at a tick's time would overwrite the
     reading stored there (same series, same time)."""
     device = "soil-tomato-north-1"
     reading = {"sensor": "sm-15", "kind": "soil_moisture", "value": 75.0}
     payload = {"schema_version": 1, "device": device, "seq": 10**6, "ts": "2026-06-26T12:02:30Z", "readings": [reading]}
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("shorted"), protocol=mqtt.MQTTv5)
-    client.username_pw_set(device, device_password(fleet_secret, device))
-    client.connect("127.0.0.1", port)
+    settings = broker(where, device, device_password(fleet_secret, device))
+    client = mqtt_client(settings, unique("shorted"))
+    connect(client, settings, background=False)
     client.loop_start()
     client.publish(f"smartfarm/v1/valley-farm/devices/{device}/telemetry", json.dumps(payload), qos=1).wait_for_publish(
         10
@@ -175,13 +187,13 @@ def password_of(user: str, secrets: dict[str, str]) -> str:
     return ran.stdout.strip()
 
 
-def subscribe(port: int, received: list[Recommendation], secrets: dict[str, str]) -> mqtt.Client:
+def subscribe(where: dict[str, str], received: list[Recommendation], secrets: dict[str, str]) -> mqtt.Client:
     """The farm's recommendation subscriber (its ``.advice`` user), on every zone's topic of every farm: the broker
     delivers its own farm's."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("farmer"), protocol=mqtt.MQTTv5)
-    client.username_pw_set("valley-farm.advice", password_of("valley-farm.advice", secrets))
+    settings = broker(where, "valley-farm.advice", password_of("valley-farm.advice", secrets))
+    client = mqtt_client(settings, unique("farmer"))
     client.on_message = lambda _c, _u, msg: received.append(Recommendation.model_validate_json(msg.payload))
-    client.connect("127.0.0.1", port)
+    connect(client, settings, background=False)
     client.subscribe("smartfarm/v1/+/zones/+/recommendations", qos=1)
     client.loop_start()
     return client
@@ -190,19 +202,19 @@ def subscribe(port: int, received: list[Recommendation], secrets: dict[str, str]
 @pytest.mark.long(140)
 def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], kafka: Kafka) -> None:
     output, where = stack
-    output.wait_for("Mosquitto  mqtt://", 60)
+    output.wait_for("Mosquitto  mqtts://", 60)
     secrets_file = Path(where["workdir"]) / "secrets.env"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600, "the secrets drawn at the first start are private"
     secrets = {k: v for k, v in dotenv_values(secrets_file).items() if v}
     assert "SMARTFARM_EDGE_DEVICE_SECRET" in secrets
     received: list[Recommendation] = []
-    farmer = subscribe(int(where["mqtt_port"]), received, secrets)  # before the farm starts, last
+    farmer = subscribe(where, received, secrets)  # before the farm starts, last
     output.wait_for("data and logs in", 240)
     started = datetime.now(UTC)
     text = output.text
     assert "Kafka      " + kafka.bootstrap_servers in text and "already running (configured)" in text
     assert "InfluxDB   " + where["influx"] in text
-    assert "Mosquitto  mqtt://127.0.0.1:" in text and "ready in" in text, "the stack's own broker"
+    assert "Mosquitto  mqtts://127.0.0.1:" in text and "ready in" in text, "the stack's own broker"
     assert "training them first" not in text, "a trained registry is served as it is"
     assert "Models     " + where["models"] in text
     assert text.count("Worker     ") == 2
@@ -210,7 +222,7 @@ def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], 
 
     output.wait_for("the simulated farm finished its run", 400)
     # A week's faults need not include a value out of the sensor's range.
-    _a_probe_shorts(int(where["mqtt_port"]), SecretStr(secrets["SMARTFARM_EDGE_DEVICE_SECRET"]))
+    _a_probe_shorts(where, SecretStr(secrets["SMARTFARM_EDGE_DEVICE_SECRET"]))
     expected = expected_readings(Path(where["record"]), Path(where["truth"])) + 1
     assert expected > 12 * 288 * 6, "a week of a 12-device farm, less its dropouts"
     settings = InfluxSettings(url=where["influx"], database=where["database"])

@@ -6,29 +6,32 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import paho.mqtt.client as mqtt
 import pytest
 from dotenv import dotenv_values
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
 
 from cli.services import free_port
 from cli.services.base import port_open
 from cli.services.settings import ServicesSettings
 from smartfarm import kafkaclient
+from smartfarm.certificates import TlsFiles
 from smartfarm.errors import ContractError, ServiceError, StorageDenied
-from smartfarm.settings import InfluxSettings, KafkaSecurity, KafkaSettings, environment
+from smartfarm.mqtt import connect, mqtt_client
+from smartfarm.settings import InfluxSettings, KafkaSecurity, KafkaSettings, MqttSettings, environment
 from smartfarm.telemetry import Telemetry
 from smartfarm.topics import KafkaTopic, topic_specs
 from storage.influx import InfluxClient
 from stream.admin import check_login
+from tests.integration.pipeline import plaintext_answers
 
 KAFKA_PASSWORD = "stack-kafka-password"
 
@@ -98,24 +101,29 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         with pytest.raises(ServiceError, match="did not answer a PLAINTEXT client"):
             check_login(kafka.model_copy(update={"security_protocol": KafkaSecurity.PLAINTEXT}), timeout_s=3)
 
+        tls = TlsFiles(tmp_path / "stack" / "tls")
+        assert stat.S_IMODE(tls.ca_key.stat().st_mode) == stat.S_IMODE(tls.key_file.stat().st_mode) == 0o600
+        assert not plaintext_answers("127.0.0.1", mqtt_port), "up's broker speaks TLS only"
+        over_tls = MqttSettings(port=mqtt_port, tls=True, ca_file=tls.ca_file)
         telemetry: list[bytes] = []
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="probe")
-        client.username_pw_set("ops", "ops-password")
+        client = mqtt_client(
+            over_tls.model_copy(update={"username": "ops", "password": SecretStr("ops-password")}), "probe"
+        )
         client.on_message = lambda _c, _u, msg: telemetry.append(msg.payload)
-        client.connect("127.0.0.1", mqtt_port)
+        connect(client, over_tls, background=False)
         client.subscribe("smartfarm/v1/+/devices/+/telemetry", qos=1)
         client.loop_start()
         deadline = time.monotonic() + 20
-        while len(telemetry) < 24 and time.monotonic() < deadline:
+        while len(telemetry) < 120 and time.monotonic() < deadline:  # every device, the slower to connect too
             time.sleep(0.1)
         client.loop_stop()
         client.disconnect()
         assert len(_devices(telemetry)) >= 10
 
         answers: list[object] = []
-        anonymous = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="anonymous", protocol=mqtt.MQTTv5)
+        anonymous = mqtt_client(over_tls, "anonymous")
         anonymous.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
-        anonymous.connect("127.0.0.1", mqtt_port)
+        connect(anonymous, over_tls, background=False)
         while not answers:
             anonymous.loop(timeout=0.2)
         anonymous.disconnect()
@@ -162,7 +170,7 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         with urllib.request.urlopen(request, timeout=10) as response:
             zones = json.loads(response.read())
         assert [z["id"] for z in zones] == ["tomato-north", "maize-east", "lettuce-south", "vineyard-west"]
-        assert registered_device_logs_in(api_port, mqtt_port, farm, token)
+        assert registered_device_logs_in(api_port, farm, token, tmp_path)
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
@@ -175,8 +183,9 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
     assert not logged and KAFKA_PASSWORD not in output, f"the Kafka password is logged in {logged}"
 
 
-def registered_device_logs_in(api_port: int, mqtt_port: int, farm: str, token: str) -> bool:
-    """A device registered through up's API can log in to up's broker soon after: its credentials follow."""
+def registered_device_logs_in(api_port: int, farm: str, token: str, tmp_path: Path) -> bool:
+    """A device registered through up's API can log in to up's broker soon after, configured as the API's answer
+    says (mqtts:// and the CA to verify the broker with): its credentials follow."""
     device = {"id": "soil-new-1", "zone": "tomato-north", "sensors": [{"id": "bat", "kind": "battery"}]}
     register = urllib.request.Request(
         f"http://127.0.0.1:{api_port}/farms/{farm}/devices",
@@ -185,13 +194,24 @@ def registered_device_logs_in(api_port: int, mqtt_port: int, farm: str, token: s
     )
     with urllib.request.urlopen(register, timeout=30) as response:
         login = json.loads(response.read())["mqtt"]
+    broker = urlsplit(login["broker"])
+    assert broker.scheme == "mqtts" and broker.hostname and broker.port
+    ca_file = tmp_path / "device-ca.crt"
+    ca_file.write_text(login["ca_pem"])
+    settings = MqttSettings(
+        host=broker.hostname,
+        port=broker.port,
+        tls=True,
+        ca_file=ca_file,
+        username=login["username"],
+        password=SecretStr(login["password"]),
+    )
     answers: list[object] = []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not answers or str(answers[-1]) != "Success"):
-        probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="soil-new-1", protocol=mqtt.MQTTv5)
-        probe.username_pw_set(login["username"], login["password"])
+        probe = mqtt_client(settings, "soil-new-1")
         probe.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
-        probe.connect("127.0.0.1", mqtt_port)
+        connect(probe, settings, background=False)
         began = len(answers)
         while len(answers) == began and time.monotonic() < deadline:
             probe.loop(timeout=0.2)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cli.services import Mosquitto
+from edge.loadgen import publish_messages
+from smartfarm.certificates import installation_tls
+from smartfarm.mqtt import Session, connect, mqtt_client
+from smartfarm.settings import MqttSettings
 from stream.mqttio import BatchingClient
 from tests.helpers import unique
 
@@ -190,3 +197,107 @@ def test_a_publish_that_comes_alone_takes_the_fast_path(mosquitto: Mosquitto) ->
     client.disconnect()
     assert got == sent
     assert client.parsed_here == len(sent), "each one alone in its read, and parsed here"
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A broker of this module's own that listens over TLS only, with a CA made for it."""
+    folder = tmp_path_factory.mktemp("tls-broker")
+    with Mosquitto(folder / "broker", tls=installation_tls(folder / "tls")) as broker:
+        yield broker
+
+
+def test_over_tls_a_full_socket_keeps_every_acknowledgement_and_writes_it_once(tls_broker: Mosquitto) -> None:
+    """Over TLS a write the socket cannot take raises SSLWantWriteError: the acknowledgements must stay and go
+    later, once each. A small send buffer and thousands of PUBACKs written at once make it happen; afterwards the
+    session holds nothing unacknowledged (nothing comes back on reconnecting) and nothing came twice."""
+    settings = tls_broker.client_settings(MqttSettings(topic_root=unique("tls")))
+    root = settings.topic_root
+    client_id = unique("batch-")
+    got: list[tuple[str, int, bool]] = []
+    subscribed = threading.Event()
+
+    def session() -> BatchingClient:
+        client = mqtt_client(settings, client_id, cls=BatchingClient, manual_ack=True)
+        client.on_publish_packet = lambda t, _p, mid, _q, dup: got.append((t, mid, dup))
+        client.on_subscribe = lambda *_: subscribed.set()
+        connect(client, settings, Session(expiry_s=300), background=False)
+        sock = client.socket()
+        assert isinstance(sock, ssl.SSLSocket), "the client speaks TLS by its settings alone"
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return client
+
+    def pump(client: BatchingClient, until: Callable[[], bool], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not until() and time.monotonic() < deadline:
+            client.wait_and_read(0.01, 500)
+            client.flush()
+        return until()
+
+    first = session()
+    first.subscribe(f"{root}/#", qos=1)
+    first.flush()
+    assert pump(first, subscribed.is_set, 5)
+    publisher = mqtt_client(settings, unique("pub-"))
+    connect(publisher, settings, background=False)
+    publisher.loop_start()
+    count = 20_000
+    payload = b"x" * 120
+    infos = [publisher.publish(f"{root}/d/{i % 50}", payload, qos=1) for i in range(count)]
+    assert pump(first, lambda: len(got) >= count, 60), f"{len(got)} of {count} arrived"
+    for info in infos:
+        info.wait_for_publish(10)
+    publisher.loop_stop()
+    publisher.disconnect()
+    assert len({mid for _, mid, _ in got}) == count and not any(dup for _, _, dup in got), "each came once"
+    assert first.parsed_here > count // 2, "most took the fast path over TLS too"
+
+    first.puback(mid for _, mid, _ in got)  # 80 KB of acknowledgements at once, into a 4 KiB send buffer
+    partial = 0
+    while not first.flush():
+        partial += 1
+        first.wait_and_read(0.01, 500)  # waits for room, and writes on
+        assert partial < 10_000, "the acknowledgements stalled"
+    assert pump(first, lambda: False, 0.5) is False and len(got) == count, "no message came again"
+    first._sock_close()  # dropped without DISCONNECT: the session keeps what was not acknowledged
+    got.clear()
+
+    second = session()
+    pump(second, lambda: False, 1.5)
+    second.disconnect()
+    assert got == [], "every message was acknowledged, none comes back"
+    assert partial > 0, "the socket could not take them all at once (the case under test)"
+
+
+def test_over_tls_a_read_that_ends_inside_a_packet_reads_on(tls_broker: Mosquitto) -> None:
+    """A TLS read returns one record (one packet, as Mosquitto writes them). The packet a chunk cuts in two is
+    finished by paho's read, which must read a chunk too: were it one record, the turn would end there with
+    ``behind`` saying nothing waits, and the bridge would pause with a backlog waiting (it once ran at a third of
+    its speed over TLS)."""
+    settings = tls_broker.client_settings(MqttSettings(topic_root=unique("behind")))
+    client_id = unique("batch-")
+    got: list[int] = []
+    subscribed = threading.Event()
+
+    def session() -> BatchingClient:
+        client = mqtt_client(settings, client_id, cls=BatchingClient, manual_ack=True)
+        client.on_publish_packet = lambda _t, _p, mid, _q, _d: got.append(mid)
+        client.on_subscribe = lambda *_: subscribed.set()
+        connect(client, settings, Session(expiry_s=300), background=False)
+        client.flush()  # the CONNECT
+        return client
+
+    first = session()
+    first.subscribe(f"{settings.topic_root}/#", qos=1)
+    first.flush()
+    while not subscribed.is_set():
+        first.wait_and_read(0.05, 10)
+    first._sock_close()  # the session queues what comes next: 300 KB, far more than one 64 KiB read
+    publish_messages(settings, [(f"{settings.topic_root}/d", b"x" * 1000) for _ in range(300)], client_id=unique("p"))
+    second = session()
+    time.sleep(0.5)  # the CONNACK and the queue arrive
+    second.read_packets(10_000)  # the packets read at once, a chunk's end cutting one of them
+    assert len(got) == 300 or second.behind or second.has_buffered, (
+        f"{len(got)} of 300 read, and the client does not know that more waits"
+    )
+    second.disconnect()

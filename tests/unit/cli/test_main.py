@@ -54,3 +54,17 @@ def test_up_refuses_a_port_held_by_something_that_is_not_the_service_naming_the_
     err = capsys.readouterr().err
     assert f"mqtt://127.0.0.1:{port} (SMARTFARM_MQTT_HOST/PORT) does not answer as Mosquitto" in err
     assert "set SMARTFARM_MQTT_HOST/PORT to a free loopback port" in err
+
+
+def test_broker_auth_makes_the_ca_once_and_issues_device_certificates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "broker"
+    assert main(["broker-auth", str(folder), "--device-cert", "soil-tomato-north-1"]) == 2, "no CA yet"
+    assert "no CA in" in capsys.readouterr().err
+    assert main(["broker-auth", str(folder), "--tls"]) == 0
+    ca = (folder / "tls" / "ca.crt").read_bytes()
+    assert main(["broker-auth", str(folder), "--tls", "--device-cert", "soil-tomato-north-1"]) == 0
+    assert (folder / "tls" / "ca.crt").read_bytes() == ca, "kept, not made again"
+    assert (folder / "tls" / "clients" / "soil-tomato-north-1.key").stat().st_mode & 0o077 == 0
+    assert (folder / "passwd").exists() and (folder / "acl").exists(), "broker-auth's files as before"

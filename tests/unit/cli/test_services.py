@@ -8,9 +8,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cli.services import Kafka
+from cli.services import Kafka, Mosquitto
 from cli.services.base import find_binary, tail_of
-from cli.services.mosquitto import TUNING
+from cli.services.mosquitto import CLIENT_CERT_LINES, TUNING, tls_lines
+from smartfarm.certificates import TlsFiles
 from smartfarm.errors import ServiceMissingError
 from smartfarm.settings import MqttSettings
 from tests.helpers import repo_root
@@ -83,3 +84,23 @@ def test_a_kafka_with_scram_users_has_a_sasl_listener_beside_the_plaintext_one(t
     assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512,SCRAM-SHA-256"
     assert sasl.sasl_bootstrap_servers == "127.0.0.1:19094" and 19094 in sasl.ports()
     assert "pw" not in sasl.config()
+
+
+def test_a_tls_broker_has_no_plaintext_listener_and_its_certificate_listener_asks_for_one(tmp_path: Path) -> None:
+    files = TlsFiles(tmp_path / "tls")  # the config names the files; none is read here
+    broker = Mosquitto(tmp_path / "broker", port=18883, tls=files, client_certs=True, cert_port=18884)
+    lines = broker.config().splitlines()
+    assert [line for line in lines if line.startswith("listener ")] == [
+        "listener 18883 127.0.0.1",
+        "listener 18884 127.0.0.1",
+    ]
+    tls = tls_lines(str(files.ca_file), str(files.cert_file), str(files.key_file))
+    first, second = lines.index("listener 18883 127.0.0.1"), lines.index("listener 18884 127.0.0.1")
+    assert lines[first + 1 : second] == tls, "the TLS listener: the CA, the certificate, TLS 1.2 at least"
+    assert lines[second + 1 : second + 7] == [*tls, *CLIENT_CERT_LINES]
+    assert broker.ports() == [18883, 18884] and broker.url == "mqtts://127.0.0.1:18883"
+    settings = broker.client_settings(MqttSettings(topic_root="t"))
+    assert (settings.tls, settings.ca_file, settings.port, settings.topic_root) == (True, files.ca_file, 18883, "t")
+    plain = Mosquitto(tmp_path / "plain", port=11883, client_certs=True)
+    assert plain.cert_port is None and not plain.client_settings(MqttSettings()).tls
+    assert "cafile" not in plain.config() and "listener 11883 127.0.0.1\n" in plain.config()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -113,3 +114,19 @@ def test_edge_durations_take_seconds_or_iso_8601() -> None:
     assert EdgeSettings(duration="P2DT6H").duration == timedelta(days=2, hours=6)
     with pytest.raises(ValidationError, match="shard 3/3"):
         EdgeSettings(shard="3/3")
+
+
+def test_mqtt_over_tls_defaults_to_8883_and_wants_a_certificate_with_its_key(tmp_path: Path) -> None:
+    assert (MqttSettings().port, MqttSettings().url) == (1883, "mqtt://127.0.0.1:1883")
+    assert MqttSettings(tls=True).url == "mqtts://127.0.0.1:8883"
+    assert MqttSettings(tls=True, port=1884).port == 1884, "a port that is set is kept"
+    ca = tmp_path / "ca.crt"
+    assert MqttSettings().over_tls(ca).model_dump(include={"tls", "ca_file", "port"}) == {
+        "tls": True,
+        "ca_file": ca,
+        "port": 8883,
+    }
+    assert MqttSettings(port=2000).over_tls(ca).port == 2000
+    assert MqttSettings().over_tls(ca, 3000).port == 3000
+    with pytest.raises(ValidationError, match="SMARTFARM_MQTT_CERT_FILE and SMARTFARM_MQTT_KEY_FILE go together"):
+        MqttSettings(tls=True, cert_file=tmp_path / "device.crt")
