@@ -21,7 +21,7 @@ from cli.services.base import first_error, tail_of
 from ml.models import serving_scorer
 from ml.scoring import model_tag
 from ml.settings import ModelSettings
-from smartfarm.errors import ServiceError
+from smartfarm.errors import ServiceError, StorageDenied, StorageError
 from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings
 from storage.influx import InfluxClient
@@ -48,14 +48,31 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     worker.set_defaults(run=run_worker)
 
 
+def check_writer(influx: InfluxSettings, longest_wait_s: float = 30.0) -> None:
+    """The worker's InfluxDB login and grant, checked before it consumes anything: a refusal (StorageDenied) stops
+    it, naming the settings; an InfluxDB that does not answer yet is waited for (a transient failure: InfluxDB
+    restarting, or started after the worker), with a warning at each try and a growing pause."""
+    pause = 1.0
+    while True:
+        try:
+            with InfluxClient(influx) as client:
+                client.check_access(write=True)
+            return
+        except StorageDenied:
+            raise
+        except StorageError as exc:
+            warn(f"InfluxDB does not answer yet ({exc}); trying again in {pause:.0f} s")
+            time.sleep(pause)
+            pause = min(pause * 2, longest_wait_s)
+
+
 def run_worker(args: argparse.Namespace) -> int:
     settings = settings_from(WorkerSettings, args)
     kafka = settings_from(KafkaSettings, args)
     influx = settings_from(InfluxSettings, args)
     layout = load_layout(settings_from(LayoutSettings, args).layout)
-    with InfluxClient(influx) as client:  # a refused login or grant stops it here, naming the settings to fix
-        client.check_access(write=True)
-    ensure_topics(kafka)
+    ensure_topics(kafka)  # a refused Kafka login stops it here, naming the settings to fix
+    check_writer(influx)  # and a refused InfluxDB login or grant here
     metrics = WorkerMetrics()
     port = metrics.serve(settings.metrics_host, settings.metrics_port)
     writer = Writer(influx, settings.write_chunk, metrics)

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from prometheus_client import Counter, Histogram
 from pydantic import SecretStr
 
 from cli.main import main
+from cli.services import free_port
 from smartfarm.errors import StorageDenied, StorageError
-from smartfarm.settings import InfluxLogin, environment
+from smartfarm.settings import InfluxLogin, InfluxSettings, KafkaSettings, environment
 from storage.accounts import declare, ensure_admin
 from storage.influx import InfluxClient
 from storage.writer import Writer
@@ -141,12 +147,37 @@ def test_a_writer_whose_login_is_refused_stops_at_once_rather_than_dead_letterin
 
 
 def test_a_worker_whose_login_is_refused_does_not_start_and_says_which_settings(
-    influx: InfluxClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    influx: InfluxClient,
+    kafka_settings: KafkaSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     wrong = influx.settings.model_copy(update={"password": SecretStr("a-wrong-password")})
-    for variable, value in environment(wrong).items():
+    for variable, value in (environment(wrong) | environment(kafka_settings)).items():
         monkeypatch.setenv(variable, value)
-    assert main(["worker"]) == 2  # before it reaches Kafka (none runs for this test)
+    assert main(["worker"]) == 2  # before it consumes anything
     said = capsys.readouterr()
     assert "SMARTFARM_INFLUX_USERNAME and SMARTFARM_INFLUX_PASSWORD" in said.err
     assert "a-wrong-password" not in said.out + said.err
+
+
+def test_a_worker_started_before_influxdb_answers_waits_for_it(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    """Nothing answering at InfluxDB's address is transient (it restarts, or starts after the worker): the worker
+    waits, saying so, rather than exiting."""
+    nobody = InfluxSettings(url=f"http://127.0.0.1:{free_port()}", database=unique("t"))
+    env = os.environ | environment(kafka_settings) | environment(nobody) | {"SMARTFARM_WORKER_METRICS_PORT": "0"}
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "cli", "worker"], env=env, stdout=out, stderr=out, cwd=tmp_path
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("InfluxDB does not answer yet") < 2 and time.monotonic() < deadline:
+            assert worker.poll() is None, f"the worker exited: {log.read_text()[-2000:]}"
+            time.sleep(0.25)
+        assert log.read_text().count("InfluxDB does not answer yet") >= 2, log.read_text()[-2000:]
+        assert worker.poll() is None
+    finally:
+        worker.kill()
+        worker.wait(10)
