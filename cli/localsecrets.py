@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -84,7 +85,15 @@ def apply(
     return applied
 
 
-def use_installation_secrets(workdir: Path, environ: MutableMapping[str, str] = os.environ) -> list[str]:
-    """The installation's secrets at ``workdir`` put into ``environ`` where nothing else sets them, drawn first
-    if this is the first start; returns the names put in."""
-    return apply(load_or_create(workdir / FILE_NAME, generated_names()), environ)
+@contextmanager
+def installation_secrets(workdir: Path, environ: MutableMapping[str, str] = os.environ) -> Iterator[list[str]]:
+    """The installation's secrets at ``workdir`` in ``environ`` where nothing else sets them (drawn first if this
+    is the first start), for as long as the block runs: the stack's settings and its child processes read them
+    there. Yields the names put in, and takes them out again at the end, so a caller in the same process (a test)
+    finds its environment as it was."""
+    applied = apply(load_or_create(workdir / FILE_NAME, generated_names()), environ)
+    try:
+        yield applied
+    finally:
+        for name in applied:
+            environ.pop(name, None)

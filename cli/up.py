@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cli.console import KAFKA_LOGIN, add_settings_options, say, settings_from, stop_on_signals
-from cli.localsecrets import FILE_NAME, use_installation_secrets
+from cli.localsecrets import FILE_NAME, installation_secrets
 from cli.services.settings import ServicesSettings
 from cli.stack.assemble import components
 from cli.status import collect, render
@@ -82,34 +82,34 @@ def run_up(args: argparse.Namespace) -> int:
     workdir = Path(services.workdir).resolve()
     if args.fresh and workdir.exists():
         shutil.rmtree(workdir)
-    drawn = use_installation_secrets(workdir)
-    stack = components(args, workdir)
-    stop = stop_on_signals()
-    if args.duration:
-        timer = threading.Timer(args.duration, stop.set)
-        timer.daemon = True
-        timer.start()
-    with ExitStack() as running:
-        say("SmartFarm local stack (Ctrl-C stops it):")
-        for component in stack.components:
-            if stop.is_set():
-                break
-            component.start()
-            running.callback(component.stop)
-            say(f"  {component.status()}")
-        say(f"  data and logs in {workdir}")
-        if drawn:
-            say(f"  secrets in {workdir / FILE_NAME} (mode 0600): {', '.join(drawn)}")
-        with InfluxClient(stack.influx, stack.users.reader) as influx:  # the live status only reads
-            next_status = time.monotonic() + min(args.status_s, 5)
-            while not stop.wait(0.5):
-                for component in stack.components:
-                    component.check()
-                if time.monotonic() >= next_status:
-                    next_status = time.monotonic() + args.status_s
-                    snapshot = collect(stack.prometheus.url, influx, stack.devices)
-                    for line in render(snapshot, datetime.now(UTC), stack.farm.stats):
-                        say(line)
-        say("stopping the local stack")
+    with installation_secrets(workdir) as drawn:
+        stack = components(args, workdir)
+        stop = stop_on_signals()
+        if args.duration:
+            timer = threading.Timer(args.duration, stop.set)
+            timer.daemon = True
+            timer.start()
+        with ExitStack() as running:
+            say("SmartFarm local stack (Ctrl-C stops it):")
+            for component in stack.components:
+                if stop.is_set():
+                    break
+                component.start()
+                running.callback(component.stop)
+                say(f"  {component.status()}")
+            say(f"  data and logs in {workdir}")
+            if drawn:
+                say(f"  secrets in {workdir / FILE_NAME} (mode 0600): {', '.join(drawn)}")
+            with InfluxClient(stack.influx, stack.users.reader) as influx:  # the live status only reads
+                next_status = time.monotonic() + min(args.status_s, 5)
+                while not stop.wait(0.5):
+                    for component in stack.components:
+                        component.check()
+                    if time.monotonic() >= next_status:
+                        next_status = time.monotonic() + args.status_s
+                        snapshot = collect(stack.prometheus.url, influx, stack.devices)
+                        for line in render(snapshot, datetime.now(UTC), stack.farm.stats):
+                            say(line)
+            say("stopping the local stack")
     say("stopped")
     return 0

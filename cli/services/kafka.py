@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Self
 from pydantic import SecretStr
 
 from cli.services.base import LocalService, find_binary, free_port, port_open, tail_of
-from smartfarm.errors import ServiceError, ServiceMissingError
+from smartfarm.errors import ConfigError, ServiceError, ServiceMissingError
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +308,32 @@ class Kafka(LocalService):
                     future.result(30)
                 except Exception as exc:
                     raise ServiceError(f"Kafka did not take the {mechanism} credentials of {user!r}: {exc}") from exc
+        self._wait_for_logins()
+
+    def _wait_for_logins(self, timeout_s: float = 30.0) -> None:
+        """Return once every SCRAM user logs in at the SASL listener: the broker applies credentials from its
+        metadata log a moment after the change is acknowledged (seconds, on a loaded machine)."""
+        from smartfarm.settings import KafkaSecurity, KafkaSettings
+        from stream.admin import check_login
+
+        deadline = time.monotonic() + timeout_s
+        for name, password in self.scram_users.items():
+            for mechanism in SCRAM_MECHANISMS:
+                login = KafkaSettings(
+                    bootstrap_servers=self.sasl_bootstrap_servers,
+                    security_protocol=KafkaSecurity.SASL_PLAINTEXT,
+                    sasl_mechanism=mechanism,
+                    sasl_username=name,
+                    sasl_password=password,
+                )
+                while True:
+                    try:
+                        check_login(login)
+                        break
+                    except ConfigError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.25)
 
     def command(self) -> list[str]:
         return [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.localsecrets import FILE_NAME, apply, generated_names, load_or_create, use_installation_secrets
+from cli.localsecrets import FILE_NAME, apply, generated_names, installation_secrets, load_or_create
 from smartfarm.errors import ConfigError
 from smartfarm.settings import PLACEHOLDER_SECRETS
 
@@ -45,12 +45,16 @@ def test_what_the_environment_or_dotenv_sets_wins(tmp_path: Path) -> None:
     }
 
 
-def test_up_draws_every_generated_secret_into_its_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_up_draws_every_generated_secret_into_its_data_folder_for_as_long_as_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    environ: dict[str, str] = {}
-    drawn = use_installation_secrets(tmp_path / ".smartfarm", environ)
-    assert drawn == generated_names() and set(environ) == set(drawn)
-    assert "SMARTFARM_EDGE_DEVICE_SECRET" in drawn
+    environ = {"PATH": "/bin"}
+    with installation_secrets(tmp_path / ".smartfarm", environ) as drawn:
+        assert drawn == generated_names() and set(environ) == {"PATH", *drawn}
+        assert "SMARTFARM_EDGE_DEVICE_SECRET" in drawn
+        first = dict(environ)
+    assert environ == {"PATH": "/bin"}, "taken out again at the end"
     again: dict[str, str] = {}
-    use_installation_secrets(tmp_path / ".smartfarm", again)
-    assert again == environ
+    with installation_secrets(tmp_path / ".smartfarm", again):
+        assert again == {k: v for k, v in first.items() if k != "PATH"}
