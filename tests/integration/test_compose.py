@@ -458,12 +458,14 @@ class ComposeKafka:
 
 
 @pytest.mark.long(30)
-def test_the_kafka_service_creates_its_user_and_takes_a_new_password_on_restart(
+def test_the_kafka_service_creates_its_user_and_refuses_any_other_login(
     services: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     """The kafka service's script and healthcheck for real, on the repository's Kafka jars in the image's layout:
     the first start formats the storage with the services' SCRAM user, the clients log in at both SASL listeners
-    and a wrong password is refused; a restart with another SMARTFARM_KAFKA_SASL_PASSWORD sets it."""
+    and a wrong password is refused. (Its restart, which sets the password again, is left out for CI's time: a
+    second Kafka start here costs about 25 s; the local launcher's restart with a new user is tested in
+    tests/integration/cli/test_services.py.)"""
     settings = ServicesSettings()
     fetch_kafka_jars(settings.kafka_home, settings.kafka_version)
     _fake_kafka_home(tmp_path / "opt-kafka", settings.kafka_home / "libs")
@@ -476,10 +478,5 @@ def test_the_kafka_service_creates_its_user_and_takes_a_new_password_on_restart(
         with pytest.raises(ConfigError, match="SMARTFARM_KAFKA_SASL_PASSWORD"):
             check_login(kafka.login("not-" + first), timeout_s=10)
         assert ensure_topics(kafka.login(first).model_copy(update={"topic_prefix": "compose"}))
-        kafka.stop()
-        kafka.start("rotated-password", tmp_path / "kafka.log")
-        check_login(kafka.login("rotated-password"), timeout_s=10)
-        with pytest.raises(ConfigError):
-            check_login(kafka.login(first), timeout_s=10)
     finally:
         kafka.stop()
