@@ -20,12 +20,15 @@ from smartfarm.credentials import device_password
 from smartfarm.mqtt import connect, mqtt_client
 from smartfarm.settings import MqttSettings
 from storage.influx import InfluxClient
+from stream.admin import ensure_topics
 from tests.helpers import FLEET_SECRET, unique
 from tests.hostile import FARM
 from tests.integration.pipeline import (
+    SASL_PASSWORD,
     Pipeline,
     SecuredBroker,
     plaintext_answers,
+    read_raw,
     securing,
     stored_count,
     telemetry,
@@ -124,20 +127,28 @@ def test_a_device_certificate_is_bound_by_the_acl_as_its_password_login_is(tls_b
         assert reasons == ["accepted", "Not authorized"], f"certificate={certificate}"
 
 
-def test_readings_sent_over_tls_are_stored(
+def test_readings_sent_over_every_secured_link_are_stored(
     tls_broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, tmp_path: Path
 ) -> None:
-    """A device with its password and one with its certificate publish over TLS; the bridge reads them over TLS
-    too, and a worker stores every reading."""
-    pipeline = Pipeline(tls_broker, kafka, influx, tmp_path)
+    """The pipeline with every link secured at once: a device with its password and one with its certificate
+    publish over TLS; the bridge reads them over TLS and forwards them to Kafka over SCRAM (confluent-kafka), and a
+    Faust worker (aiokafka over SCRAM, its layout follower on kafka-python) stores every reading as InfluxDB's
+    writer. (One pipeline for TLS and SASL: each costs a worker's start in CI.)"""
+    pipeline = Pipeline(tls_broker, kafka, influx, tmp_path, sasl=True)
     try:
-        pipeline.worker().wait_ready()
+        assert pipeline.kafka.sasl and pipeline.kafka.bootstrap_servers == kafka.sasl_bootstrap_servers
+        assert ensure_topics(pipeline.kafka) == []  # declared over SASL by the pipeline already
+        worker = pipeline.worker()
+        worker.wait_ready()
         start = datetime.now(UTC) - timedelta(hours=2)
         for device, certificate in ((OWN, False), (OTHER, True)):
             messages = telemetry(pipeline.mqtt, device, start, range(12), 30.0)
             publish_messages(as_device(tls_broker, device, certificate), messages, client_id=device)
+        assert len(read_raw(pipeline.kafka, 2 * 12)) == 2 * 12
         wait_for("every reading", lambda: stored_count(influx) == 2 * 12 * 4)
         rows = influx.query("SELECT seq, value FROM reading WHERE sensor = 'sm-15' GROUP BY device")
         assert sorted((r["device"], r["seq"]) for r in rows) == sorted((d, s) for d in (OWN, OTHER) for s in range(12))
+        worker.check()
+        assert SASL_PASSWORD.get_secret_value() not in worker.log_path.read_text(), "the worker logs the password"
     finally:
         pipeline.close()

@@ -7,28 +7,19 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from cli.services import Kafka
-from edge.loadgen import publish_messages
 from smartfarm.errors import ConfigError, ServiceError
 from smartfarm.settings import KafkaSecurity, ScramMechanism, environment
-from storage.influx import InfluxClient
-from stream.admin import check_login, ensure_topics
+from stream.admin import check_login
 from tests.helpers import unique
 from tests.integration.pipeline import (
     SASL_PASSWORD,
-    Pipeline,
-    SecuredBroker,
     kafka_client,
-    read_raw,
-    stored_count,
-    telemetry,
-    wait_for,
 )
 
 DEVICE = "soil-tomato-north-1"
@@ -89,26 +80,3 @@ def test_up_pointed_at_a_running_kafka_with_a_wrong_password_says_which_setting(
         _kafka(tmp_path, wrong, ServicesSettings())
     assert "refused the login" in str(refused.value) and "does not answer as Kafka" not in str(refused.value)
     _kafka(tmp_path, kafka_client(kafka, unique("t"), sasl=True), ServicesSettings())  # the right one is used
-
-
-def test_the_pipeline_runs_over_sasl(
-    secured_broker: SecuredBroker, kafka: Kafka, influx: InfluxClient, tmp_path: Path
-) -> None:
-    """Every client library over SCRAM: kafka-python declares the topics and reads them back, confluent-kafka
-    (the bridge's producer) forwards a device's messages, kafka-python's consumer runs the bridge's egress and the
-    worker's layout follower, and a Faust worker (aiokafka) stores the readings in InfluxDB."""
-    pipeline = Pipeline(secured_broker, kafka, influx, tmp_path, sasl=True)
-    try:
-        assert pipeline.kafka.sasl and pipeline.kafka.bootstrap_servers == kafka.sasl_bootstrap_servers
-        assert ensure_topics(pipeline.kafka) == []  # declared over SASL by the pipeline already
-        worker = pipeline.worker()
-        worker.wait_ready()
-        start = datetime.now(UTC) - timedelta(hours=2)
-        messages = telemetry(pipeline.mqtt, DEVICE, start, range(12), moisture=31.0)
-        publish_messages(pipeline.device(DEVICE), messages, client_id=DEVICE)
-        assert len(read_raw(pipeline.kafka, len(messages))) == len(messages)
-        wait_for("the readings stored", lambda: stored_count(influx) == 12 * 4)
-        worker.check()
-        assert SASL_PASSWORD.get_secret_value() not in worker.log_path.read_text(), "the worker logs the password"
-    finally:
-        pipeline.close()
