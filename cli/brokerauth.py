@@ -76,18 +76,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     auth.set_defaults(run=run_broker_auth)
 
 
-def broker_users(layout: Layout, valves: str, services: Iterable[str]) -> list[MqttUser]:
-    """Every broker user of ``layout`` with its role: each device (its own farm and zone), the valves (every zone
-    of the layout), each farm's dashboard and advice users, and the bridge role for each of ``services``."""
+def broker_users(layout: Layout, edge: EdgeSettings, mqtt: MqttSettings) -> list[MqttUser]:
+    """Every broker user of ``layout`` with its role: each device (its own farm and zone), the valves of this
+    fleet shard (every zone of the layout), each farm's dashboard and advice users, and the bridge role for the
+    bridge and the service user ``SMARTFARM_MQTT_USERNAME`` if set."""
+    zones = ((farm.id, zone.id) for farm in layout.farms for zone in farm.zones)
     users = [MqttUser.device(d, p.farm.id, p.zone.id) for d, p in layout.placements.items()]
-    users.append(MqttUser.valves(valves, ((farm.id, zone.id) for farm in layout.farms for zone in farm.zones)))
+    users.append(MqttUser.valves(valves_user(edge.shard_index), zones))
     users += [MqttUser.farm_service(farm.id, role) for farm in layout.farms for role in FARM_ROLES]
-    users += [MqttUser.bridge(name) for name in services]
+    users += [MqttUser.bridge(name) for name in [BRIDGE_USER] + ([mqtt.username] if mqtt.username else [])]
     return users
-
-
-def _services(mqtt: MqttSettings) -> list[str]:
-    return [BRIDGE_USER] + ([mqtt.username] if mqtt.username else [])
 
 
 def broker_passwords(users: Iterable[MqttUser], edge: EdgeSettings, mqtt: MqttSettings) -> dict[str, str]:
@@ -103,7 +101,7 @@ def write_broker_auth(folder: Path, layout: Layout, edge: EdgeSettings, mqtt: Mq
     and the service user ``SMARTFARM_MQTT_USERNAME`` if set (a bridge too). Passwords are derived from the fleet
     secret, but the service user's, which is its setting. Returns the MQTT settings the bridge logs in with."""
     folder.mkdir(parents=True, exist_ok=True)
-    users = broker_users(layout, valves_user(edge.shard_index), _services(mqtt))
+    users = broker_users(layout, edge, mqtt)
     passwords = broker_passwords(users, edge, mqtt)
     write_password_file(folder / "passwd", passwords)
     replace_file(folder / "acl", mqtt.topics.acl(users))
@@ -136,14 +134,14 @@ def run_broker_auth(args: argparse.Namespace) -> int:
     layout = load_layout(settings_from(LayoutSettings, args).layout)
     if edge.devices:
         layout = replicate(layout, edge.devices)
-    users = broker_users(layout, valves_user(edge.shard_index), _services(mqtt))
+    users = broker_users(layout, edge, mqtt)
     if args.password_of:
         passwords = broker_passwords(users, edge, mqtt)
         if args.password_of not in passwords:
-            farms = ", ".join(f"{farm.id}.{role.value}" for farm in layout.farms for role in FARM_ROLES)
+            services = ", ".join(user.name for user in users if user.role in FARM_ROLES)
             raise ConfigError(
                 f"{args.password_of!r} is not a broker user of this layout; name a device id, a farm's service user "
-                f"({farms}) or {BRIDGE_USER}"
+                f"({services}) or {BRIDGE_USER}"
             )
         say(passwords[args.password_of])
         return 0

@@ -21,7 +21,7 @@ from cli.services.base import first_error, tail_of
 from ml.models import serving_scorer
 from ml.scoring import model_tag
 from ml.settings import ModelSettings
-from smartfarm.errors import ServiceError, StorageDenied, StorageError
+from smartfarm.errors import ServiceError, StorageError
 from smartfarm.layout import load_layout
 from smartfarm.settings import InfluxSettings, KafkaSettings, LayoutSettings
 from storage.influx import InfluxClient
@@ -49,18 +49,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def check_writer(influx: InfluxSettings, longest_wait_s: float = 30.0) -> None:
-    """The worker's InfluxDB login and grant, checked before it consumes anything: a refusal (StorageDenied) stops
-    it, naming the settings; an InfluxDB that does not answer yet is waited for (a transient failure: InfluxDB
-    restarting, or started after the worker), with a warning at each try and a growing pause."""
+    """The worker's InfluxDB login and grant, checked before it consumes anything: an InfluxDB that does not answer
+    yet, times out or fails (transient: restarting, or started after the worker) is waited for, with a warning at
+    each try and a growing pause; any other answer stops it (a refused login or grant, StorageDenied, naming the
+    settings; a missing database, naming it)."""
     pause = 1.0
     while True:
         try:
             with InfluxClient(influx) as client:
                 client.check_access(write=True)
             return
-        except StorageDenied:
-            raise
         except StorageError as exc:
+            if not exc.transient:
+                raise
             warn(f"InfluxDB does not answer yet ({exc}); trying again in {pause:.0f} s")
             time.sleep(pause)
             pause = min(pause * 2, longest_wait_s)

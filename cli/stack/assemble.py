@@ -139,21 +139,20 @@ def _kafka(workdir: Path, kafka: KafkaSettings, services: ServicesSettings) -> C
     host, port = _address("Kafka", env, host, int(port_text) if port_text.isdigit() else None)
     if _free_or_running("Kafka", env, host, port):
         fetch_kafka_jars(services.kafka_home, services.kafka_version)
-        if kafka.sasl:
-            # The configured address is the SASL listener the clients log in at; the plaintext one (inter-broker,
-            # readiness) takes a free loopback port.
-            kafkad = Kafka(
-                workdir / "kafka",
-                services.kafka_home,
-                partitions=kafka.partitions,
-                heap=services.kafka_heap,
-                scram_users={kafka.sasl_username: kafka.sasl_password},
-                sasl_port=port,
-            )
-            return Service("Kafka", kafkad, f"{kafkad.sasl_bootstrap_servers} (SASL {kafka.sasl_mechanism.value})")
+        # With SASL the configured address is the SASL listener the clients log in at, and the plaintext one
+        # (inter-broker, readiness) takes a free loopback port.
+        sasl = kafka.sasl
         kafkad = Kafka(
-            workdir / "kafka", services.kafka_home, port=port, partitions=kafka.partitions, heap=services.kafka_heap
+            workdir / "kafka",
+            services.kafka_home,
+            port=None if sasl else port,
+            partitions=kafka.partitions,
+            heap=services.kafka_heap,
+            scram_users={kafka.sasl_username: kafka.sasl_password} if sasl else None,
+            sasl_port=port if sasl else None,
         )
+        if sasl:
+            return Service("Kafka", kafkad, f"{kafkad.sasl_bootstrap_servers} (SASL {kafka.sasl_mechanism.value})")
         return Service("Kafka", kafkad, kafkad.bootstrap_servers)
     return _running("Kafka", kafka.bootstrap_servers, env, lambda: _kafka_answers(kafka))
 
