@@ -276,6 +276,8 @@ class KafkaTopic(StrEnum):
     follow, so a zone added or a device registered through the API takes effect without a restart."""
     COMMANDS = "commands"
     """Irrigations people accepted through the API, for the zone's valve (the bridge sends them over MQTT)."""
+    WEATHER_FORECAST = "weather.forecast"
+    """Each farm's newest hourly weather forecast (``smartfarm.forecast.WeatherForecast``), keyed by farm id."""
 
 
 DEFAULT_PARTITIONS = 6
@@ -301,6 +303,8 @@ def topic_specs(prefix: str = "smartfarm", partitions: int = DEFAULT_PARTITIONS)
         # One partition: a follower reads every farm, in the order the registry published them.
         KafkaTopic.LAYOUT: TopicSpec(f"{prefix}.{KafkaTopic.LAYOUT}", 1, compacted=True),
         KafkaTopic.COMMANDS: TopicSpec(f"{prefix}.{KafkaTopic.COMMANDS}", partitions, retention_ms=4 * _WEEK_MS),
+        # Compacted: a worker that starts reads each farm's newest forecast, not the week of issues before it.
+        KafkaTopic.WEATHER_FORECAST: TopicSpec(f"{prefix}.{KafkaTopic.WEATHER_FORECAST}", partitions, compacted=True),
     }
 
 

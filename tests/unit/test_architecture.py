@@ -43,6 +43,7 @@ def test_each_model_example_validates_as_it_stands(path: str, doc: str) -> None:
 def test_every_wire_model_has_an_example() -> None:
     documented = {path.rpartition(".")[2] for path, _ in examples()}
     importlib.import_module("smartfarm.records")
+    importlib.import_module("smartfarm.forecast")
     models = {cls.__name__ for cls in _subclasses(Contract)}
     assert models == documented
 
