@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from smartfarm.forecast import WeatherForecast
 from smartfarm.layout import Farm, SensorKind, Zone
 from smartfarm.records import RecommendationKind, Severity, ZoneAggregate, ZoneDay
 
@@ -150,6 +151,8 @@ class ZoneContext:
     """Irrigation recommended and not yet due or applied, so it is not recommended twice."""
     sensors: Sequence[SensorHour] = ()
     """Per sensor with readings in the window that just closed, good or suspect (``ml.faultdetect`` reads them)."""
+    forecast: WeatherForecast | None = None
+    """The farm's newest weather forecast issued by ``window_end`` (``smartfarm.forecast.newest``), if any."""
 
 
 MAX_MESSAGE = 500

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from ml.context import SensorHour, SensorSuspicion, ZoneContext
 from ml.features import CONTEXT_H, zone_day
+from smartfarm.forecast import WeatherForecast
 from smartfarm.layout import Farm, SensorKind, Zone
 from smartfarm.records import ZoneAggregate, ZoneDay
 from storage.zones import StoredReading
@@ -279,6 +280,7 @@ class ZoneTimeline:
         suspicions: Sequence[SensorSuspicion] = (),
         sensors: Sequence[SensorHour] = (),
         pending_mm: float = 0.0,
+        forecast: WeatherForecast | None = None,
     ) -> ZoneContext:
         """The zone at the close of the hour ending ``end``: its aggregates of the ``CONTEXT_H`` hours before, and
         its closed days from planting to the day before the hour's local day."""
@@ -294,6 +296,7 @@ class ZoneTimeline:
             suspicions=suspicions,
             pending_irrigation_mm=pending_mm,
             sensors=sensors,
+            forecast=forecast,
         )
 
 
