@@ -68,3 +68,14 @@ def test_broker_auth_makes_the_ca_once_and_issues_device_certificates(
     assert (folder / "tls" / "ca.crt").read_bytes() == ca, "kept, not made again"
     assert (folder / "tls" / "clients" / "soil-tomato-north-1.key").stat().st_mode & 0o077 == 0
     assert (folder / "passwd").exists() and (folder / "acl").exists(), "broker-auth's files as before"
+
+
+def test_a_command_is_parsed_the_same_by_its_own_parser_as_by_the_whole_one() -> None:
+    from cli.main import COMMANDS, _chosen
+
+    assert set(subcommands()) == set(COMMANDS) | {"bench"}
+    for name in COMMANDS:
+        action = next(a for a in build_parser(name)._actions if a.dest == "command")
+        assert list(action.choices) == [name]  # type: ignore[union-attr]
+    assert _chosen(["--log-level", "INFO", "bridge", "--mqtt-port", "1"]) == "bridge"
+    assert _chosen(["--help"]) is None and _chosen(["bench", "--help"]) is None and _chosen(["nosuch"]) is None
