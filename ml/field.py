@@ -24,7 +24,9 @@ import pandas as pd
 import pyfao56
 from pyfao56.tools import SoilWaterSeries
 
-from ml.waterbalance import DEFAULT_GAIN, BalanceDay, BalanceState, Observation, run
+from ml import kalman
+from ml.kalman import Noise, Observation
+from ml.waterbalance import BalanceDay, BalanceState, run
 from smartfarm.errors import ConfigError
 
 DAY = timedelta(days=1)
@@ -369,6 +371,7 @@ def _table(states: Sequence[BalanceState]) -> pd.DataFrame:
             "DP": s.deep_percolation_mm,
             "Zr": s.root_depth_m,
             "measured_Dr": math.nan if s.measured_depletion_mm is None else s.measured_depletion_mm,
+            "drift": s.drift_mm_day,
         }
         for s in states
     }
@@ -380,26 +383,27 @@ def _table(states: Sequence[BalanceState]) -> pd.DataFrame:
 def balance_season(
     season: Season,
     measured: pd.Series | None = None,
-    gain: float = DEFAULT_GAIN,
+    noise: Noise | None = None,
     constant_p: bool = False,
     weight: float = 1.0,
 ) -> pd.DataFrame:
     """The daily depletion table of ``season`` (mm; indexed by date).
 
-    Without ``measured`` the balance runs open loop. With it (measured Dr by date), each measurement corrects
-    the balance on its own day with ``gain`` x ``weight``; ``Dr`` is then the corrected depletion, ``prior_Dr``
-    the estimate before that day's measurement, ``open_loop_Dr`` the balance without any, ``measured_Dr`` the
-    measurement."""
+    Without ``measured`` the balance runs open loop. With it (measured Dr by date), ``ml.kalman`` corrects the
+    balance with each measurement on its own day (``weight`` scales its trust); ``Dr`` is then the corrected
+    depletion, ``prior_Dr`` the estimate before that day's measurement, ``drift`` the balance's systematic error
+    learned so far (mm/day), ``open_loop_Dr`` the balance without any, ``measured_Dr`` the measurement."""
     inputs = balance_inputs(season, constant_p)
-    observations = {} if measured is None else observations_from(measured, weight)
     subsoil = inputs.initial_subsoil_depletion_mm
-    states = run(inputs.days, inputs.initial_depletion_mm, observations, gain, initial_subsoil_depletion_mm=subsoil)
+    open_loop = run(inputs.days, inputs.initial_depletion_mm, initial_subsoil_depletion_mm=subsoil)
+    if measured is None:
+        return _table(open_loop).drop(columns=["measured_Dr", "drift"])
+    observations = observations_from(measured, weight)
+    states = kalman.run(
+        inputs.days, inputs.initial_depletion_mm, observations, noise, initial_subsoil_depletion_mm=subsoil
+    )
     table = _table(states)
-    if measured is not None:
-        open_loop = run(inputs.days, inputs.initial_depletion_mm, initial_subsoil_depletion_mm=subsoil)
-        table["open_loop_Dr"] = [s.depletion_mm for s in open_loop]
-    else:
-        table = table.drop(columns=["measured_Dr"])
+    table["open_loop_Dr"] = [s.depletion_mm for s in open_loop]
     return table
 
 
@@ -528,20 +532,119 @@ def compare(ours: pd.Series, reference: pd.Series) -> Comparison:
 @dataclass(frozen=True, slots=True)
 class MeasurementSkill:
     """Depletion against measurements: the corrected balance before (prior, one step ahead) and after
-    (posterior) each measurement is assimilated, and the balance with none (open loop)."""
+    (posterior) each measurement is assimilated, the balance with none (open loop), and the drift (mm/day) the
+    filter learned by the season's end."""
 
     prior: Comparison
     posterior: Comparison
     open_loop: Comparison
-    gain: float
+    drift_mm_day: float
 
 
-def measurement_skill(table: pd.DataFrame, gain: float) -> MeasurementSkill:
+def measurement_skill(table: pd.DataFrame) -> MeasurementSkill:
     """The skill of a ``balance_season`` table made with measurements."""
     measured = table["measured_Dr"]
     return MeasurementSkill(
         prior=compare(table["prior_Dr"], measured),
         posterior=compare(table["Dr"], measured),
         open_loop=compare(table["open_loop_Dr"], measured),
-        gain=gain,
+        drift_mm_day=float(table["drift"].iloc[-1]),
     )
+
+
+# --- the public seasons with measured soil water ------------------------------------------------------------
+
+PUBLIC_DIR = Path(__file__).resolve().parents[1] / "data" / "fields" / "pyfao56"
+"""pyfao56's public seasons, copied unchanged (data/fields/pyfao56/README.md)."""
+
+
+@dataclass(frozen=True)
+class MeasuredSeason:
+    """A public season with measured soil water: its files (relative to ``PUBLIC_DIR``) and how pyfao56 ran it."""
+
+    name: str
+    par: str
+    wth: str
+    irr: str
+    sws: str
+    out: str
+    fit: str
+    sol: str | None = None
+    upd: str | None = None
+    constant_p: bool = False
+
+
+MEASURED_SEASONS = (
+    MeasuredSeason(
+        "cotton2022p10-2",
+        "test06/cotton2022p10-2.par",
+        "test06/cotton2022.wth",
+        "test06/cotton2022p10-2.irr",
+        "test06/cotton2022p10-2.sws",
+        "test06/cotton2022p10-2.out",
+        "test06/cotton2022p10-2_Dr.fit",
+        sol="test06/cotton2022p10-2.sol",
+    ),
+    MeasuredSeason(
+        "E42FF2023",
+        "test07/E42FF2023.par",
+        "test07/LIRFWeather2023.wth",
+        "test07/E42FF2023.irr",
+        "test07/E42FF2023.sws",
+        "test07/E42FF2023.out",
+        "test07/E42FF2023_Dr.fit",
+        sol="test07/E42FF2023.sol",
+        upd="test07/E42FF2023.upd",
+        constant_p=True,  # cornE42FF2023.py runs pyfao56 with cons_p=True
+    ),
+)
+
+
+def season_measurements(path: Path | str, season: Season, constant_p: bool = False) -> pd.Series:
+    """The measured Dr of a .sws over the balance's own root zone on each date, the Zr pyfao56's fit uses."""
+    root_depth = {d.day: d.root_depth_m for d in balance_inputs(season, constant_p).days}
+    measured = measured_depletion(path, season, root_depth)
+    if measured.empty:
+        raise ConfigError(f"{path} has no measurement between {season.start} and {season.end}: check --sws")
+    return measured
+
+
+def load_measured(case: MeasuredSeason, root: Path = PUBLIC_DIR) -> tuple[Season, pd.Series]:
+    """The season over its .out's days, and its measured Dr."""
+    out = read_out(root / case.out)
+    season = load_season(
+        root / case.par,
+        root / case.wth,
+        root / case.irr,
+        None if case.sol is None else root / case.sol,
+        None if case.upd is None else root / case.upd,
+        out.index[0].date(),
+        out.index[-1].date(),
+    )
+    return season, season_measurements(root / case.sws, season, case.constant_p)
+
+
+def public_skill(
+    noise: Noise | None = None, root: Path = PUBLIC_DIR, seasons: Sequence[MeasuredSeason] = MEASURED_SEASONS
+) -> pd.DataFrame:
+    """One row per public season with measured soil water (mm, drift mm/day): the open loop's RMSE against the
+    measurements and pyfao56's own (its .fit), the Kalman filter's prior and posterior RMSE and bias, and the
+    drift it learned by the season's end. The figures ``smartfarm train`` logs to MLflow."""
+    rows = []
+    for case in seasons:
+        season, measured = load_measured(case, root)
+        skill = measurement_skill(balance_season(season, measured, noise, case.constant_p))
+        rows.append(
+            {
+                "season": case.name,
+                "measurements": skill.prior.days,
+                "open_loop_rmse": skill.open_loop.rmse,
+                "pyfao56_rmse": read_fit(root / case.fit)["rmse"],
+                "prior_rmse": skill.prior.rmse,
+                "prior_bias": skill.prior.bias,
+                "posterior_rmse": skill.posterior.rmse,
+                "posterior_bias": skill.posterior.bias,
+                "drift_mm_day": skill.drift_mm_day,
+            }
+        )
+    return pd.DataFrame(rows).set_index("season")
