@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from cli.console import say
+from edge.faults import FaultRates
+from edge.season import SeasonRecipe, farmer_valves, run_season
+from ml.estimator_skill import ESTIMATORS, simulated_skill
 from ml.field import (
     PUBLIC_DIR,
     Season,
@@ -23,6 +26,10 @@ from ml.field import (
 )
 from ml.kalman import Noise
 from smartfarm.errors import ConfigError
+from smartfarm.layout import load_layout
+
+SIM_START = datetime(2025, 5, 1, tzinfo=UTC)
+"""Simulated seasons start a week apart from here: early summer, crops from young to established."""
 
 
 def _day(text: str) -> date:
@@ -66,6 +73,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "after each measurement. --public scores every public season with measurements in data/fields/pyfao56.",
     )
     balance.add_argument(
+        "--simulated",
+        type=int,
+        metavar="SEASONS",
+        help="score the estimators on this many simulated seasons against their true soil water instead",
+    )
+    balance.add_argument(
+        "--sim-days", type=int, default=30, metavar="DAYS", help="days per simulated season (default 30)"
+    )
+    balance.add_argument(
         "--public",
         action="store_true",
         help="score the filter on every public season with measured soil water instead of one season's files",
@@ -104,6 +120,9 @@ def run_balance(args: argparse.Namespace) -> int:
     if args.public:
         _public(noise)
         return 0
+    if args.simulated is not None:
+        _simulated(args.simulated, args.sim_days)
+        return 0
     if args.par is None or args.wth is None:
         raise ConfigError("a season needs its parameters and weather: give --par and --wth (or --public)")
     reference = read_out(args.ref) if args.ref else None
@@ -136,6 +155,33 @@ def _public(noise: Noise) -> None:
             f"{row['prior_rmse']:>7.2f} {row['prior_bias']:>+7.2f} {row['posterior_rmse']:>9.2f} "
             f"{row['posterior_bias']:>+7.2f} {row['drift_mm_day']:>+6.2f}"
         )
+
+
+def _simulated(seasons: int, days: int) -> None:
+    """The root-zone estimators on simulated seasons (the default layout, re-planted per seed, the farmer's
+    valves of the training seasons), against each zone's true soil water."""
+    if not 1 <= seasons <= 20 or days < 3:
+        raise ConfigError("give --simulated 1..20 seasons of --sim-days 3 or more days")
+    table = pd.concat(
+        [
+            simulated_skill(tables.layout, tables.readings, tables.truth, season=seed)
+            for seed in range(1, seasons + 1)
+            for tables in [run_season(load_layout(), _recipe(seed, days), on_hour=farmer_valves(seed))]
+        ]
+    )
+    say(f"estimated against true depletion (mm) over {seasons} simulated seasons of {days} days; RMSE / bias:")
+    wide = table.pivot_table(index=["season", "zone", "crop"], columns="estimator", values=["rmse", "bias"])
+    names = [n for n in ESTIMATORS if n in set(table["estimator"])]
+    say(f"  {'season zone (crop)':<34}" + "".join(f"{n:>17}" for n in names))
+    for (season, zone, crop), row in wide.iterrows():
+        cells = "".join(f"{row[('rmse', n)]:>9.2f} /{row[('bias', n)]:>+6.2f}" for n in names)
+        say(f"  {f'{season} {zone} ({crop})':<34}{cells}")
+    mean = table.groupby("estimator")[["rmse", "bias"]].mean()
+    say(f"  {'mean':<34}" + "".join(f"{mean.loc[n, 'rmse']:>9.2f} /{mean.loc[n, 'bias']:>+6.2f}" for n in names))
+
+
+def _recipe(seed: int, days: int) -> SeasonRecipe:
+    return SeasonRecipe(seed=seed, start=SIM_START + timedelta(days=7 * seed), days=days, rates=FaultRates())
 
 
 def _summary(season: Season, table: pd.DataFrame) -> None:

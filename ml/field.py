@@ -648,3 +648,14 @@ def public_skill(
             }
         )
     return pd.DataFrame(rows).set_index("season")
+
+
+FIELD_TABLE = "field_seasons.csv"
+"""The artifact name of ``public_skill``'s table in a training run."""
+
+
+def field_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """``public_skill``'s table as MLflow metrics: ``field_<season>_<column>``."""
+    return {
+        f"field_{season}_{column}": float(value) for season, row in table.iterrows() for column, value in row.items()
+    }
