@@ -108,6 +108,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     for name, (flag, metavar, text) in NOISE_OPTIONS.items():
         default = getattr(Noise(), name)
         noise.add_argument(flag, dest=name, type=_figure, default=default, metavar=metavar, help=f"{text} ({default})")
+    balance.add_argument(
+        "--adjust-kc",
+        action="store_true",
+        help="adjust Kcb mid and end for the season's wind and humidity (FAO-56 eq. 70, pyfao56's K_adj)",
+    )
     balance.add_argument("--out", type=Path, metavar="CSV", help="write the daily table to this CSV file")
     balance.set_defaults(run=run_balance)
 
@@ -128,7 +133,7 @@ def run_balance(args: argparse.Namespace) -> int:
     reference = read_out(args.ref) if args.ref else None
     start = args.start or (reference.index[0].date() if reference is not None else None)
     end = args.end or (reference.index[-1].date() if reference is not None else None)
-    season = load_season(args.par, args.wth, args.irr, args.sol, args.upd, start, end)
+    season = load_season(args.par, args.wth, args.irr, args.sol, args.upd, start, end, args.adjust_kc)
     measured = season_measurements(args.sws, season, args.constant_p) if args.sws else None
     table = balance_season(season, measured, noise, args.constant_p)
     _summary(season, table)

@@ -13,9 +13,10 @@ deepest roots) come from the layers, as pyfao56's layered method. Runoff is not 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,8 @@ class Season:
     irr: Any = None
     sol: Any = None
     upd: Any = None
+    adjust_kc: bool = False
+    """Adjust Kcb mid and end for the season's wind and humidity (``kc_adjusted``; pyfao56's ``K_adj``)."""
 
     @property
     def days(self) -> list[date]:
@@ -84,6 +87,7 @@ def load_season(
     upd: Path | str | None = None,
     start: date | None = None,
     end: date | None = None,
+    adjust_kc: bool = False,
 ) -> Season:
     """A season from pyfao56 files; ``start`` and ``end`` default to the weather file's first and last days."""
     season = Season(
@@ -105,7 +109,7 @@ def load_season(
             f"the season {first}..{last} is not within the weather file {wth} ({keys[0]}..{keys[-1]}): "
             "give --start and --end inside it"
         )
-    return Season(season.par, season.wth, first, last, season.irr, season.sol, season.upd)
+    return Season(season.par, season.wth, first, last, season.irr, season.sol, season.upd, adjust_kc)
 
 
 # --- soil ------------------------------------------------------------------------------------------------
@@ -294,8 +298,29 @@ def _tew(season: Season) -> float:
     return soil.mm(soil.fc, 0, ze) - 0.5 * soil.mm(soil.wp, 0, ze)
 
 
+def kc_adjusted(season: Season) -> Any:
+    """The season's parameters with Kcb mid and end adjusted for its climate, FAO-56 eq. 70 as pyfao56's
+    ``K_adj`` does: Kcb + [0.04 (u2 - 2) - 0.004 (RHmin - 45)] (h / 3)^0.3 with the stage's mean wind at 2 m
+    (within 1-6 m/s) and mean RHmin (within 20-80 %), h the crop's maximum height, where Kcb >= 0.45."""
+    par = copy.copy(season.par)
+    data = season.wth.wdata
+    to_2m = 4.87 / math.log(67.8 * season.wth.wndht - 5.42)  # FAO-56 eq. 47
+    first = par.Lini + par.Ldev
+    stages = {"Kcbmid": (first, first + par.Lmid - 1), "Kcbend": (first + par.Lmid, first + par.Lmid + par.Lend - 1)}
+    for name, (begin, last) in stages.items():
+        rows = data.loc[_key(season.start + begin * DAY) : _key(season.start + last * DAY)]
+        rhmin = min(80.0, max(20.0, float(rows["RHmin"].mean())))
+        u2 = min(6.0, max(1.0, float((rows["Wndsp"] * to_2m).mean())))
+        change = (0.04 * (u2 - 2) - 0.004 * (rhmin - 45)) * (par.hmax / 3) ** 0.3
+        if getattr(par, name) >= 0.45 and not math.isnan(change):
+            setattr(par, name, getattr(par, name) + round(change, 3))
+    return par
+
+
 def crop_days(season: Season) -> list[CropDay]:
     """Each day's ET0, rain, net irrigation, Kcb, Ke and root depth, as FAO-56's dual method gives them."""
+    if season.adjust_kc:
+        season = replace(season, par=kc_adjusted(season), adjust_kc=False)
     par = season.par
     crop = _Crop(kcb=par.Kcbini, tkcb=par.Kcbini, h=par.hini, zr=par.Zrini, de=_tew(season))
     out = []
@@ -456,6 +481,7 @@ def pyfao56_reference(season: Season, constant_p: bool = False) -> pd.DataFrame:
         sol=season.sol,
         upd=season.upd,
         cons_p=constant_p,
+        K_adj=season.adjust_kc,
     )
     model.run()
     data = model.odata.loc[:, ~model.odata.columns.duplicated()]
@@ -567,11 +593,14 @@ class MeasuredSeason:
     wth: str
     irr: str
     sws: str
-    out: str
     fit: str
+    out: str | None = None
+    """pyfao56's output, whose days are the season's; without one, ``days`` are."""
+    days: tuple[date, date] | None = None
     sol: str | None = None
     upd: str | None = None
     constant_p: bool = False
+    adjust_kc: bool = False
 
 
 MEASURED_SEASONS = (
@@ -581,8 +610,8 @@ MEASURED_SEASONS = (
         "test06/cotton2022.wth",
         "test06/cotton2022p10-2.irr",
         "test06/cotton2022p10-2.sws",
-        "test06/cotton2022p10-2.out",
         "test06/cotton2022p10-2_Dr.fit",
+        out="test06/cotton2022p10-2.out",
         sol="test06/cotton2022p10-2.sol",
     ),
     MeasuredSeason(
@@ -591,11 +620,22 @@ MEASURED_SEASONS = (
         "test07/LIRFWeather2023.wth",
         "test07/E42FF2023.irr",
         "test07/E42FF2023.sws",
-        "test07/E42FF2023.out",
         "test07/E42FF2023_Dr.fit",
+        out="test07/E42FF2023.out",
         sol="test07/E42FF2023.sol",
         upd="test07/E42FF2023.upd",
         constant_p=True,  # cornE42FF2023.py runs pyfao56 with cons_p=True
+    ),
+    MeasuredSeason(
+        "cotton2018p06-1",
+        "test09/cotton2018p06-1.par",
+        "test09/cotton2018.wth",
+        "test09/cotton2018_full.irr",
+        "test09/cotton2018p06-1.sws",
+        "test09/cotton2018p06-1.fit",
+        days=(date(2018, 4, 18), date(2018, 10, 30)),  # cotton2018.py: Model('2018-108', '2018-303', K_adj=True)
+        sol="test09/cotton2018p06-1.sol",
+        adjust_kc=True,
     ),
 )
 
@@ -610,16 +650,23 @@ def season_measurements(path: Path | str, season: Season, constant_p: bool = Fal
 
 
 def load_measured(case: MeasuredSeason, root: Path = PUBLIC_DIR) -> tuple[Season, pd.Series]:
-    """The season over its .out's days, and its measured Dr."""
-    out = read_out(root / case.out)
+    """The season over its .out's days (or its ``days``), and its measured Dr."""
+    if case.out is not None:
+        out = read_out(root / case.out).index
+        first, last = out[0].date(), out[-1].date()
+    elif case.days is not None:
+        first, last = case.days
+    else:
+        raise ConfigError(f"season {case.name} needs its pyfao56 output or its days")
     season = load_season(
         root / case.par,
         root / case.wth,
         root / case.irr,
         None if case.sol is None else root / case.sol,
         None if case.upd is None else root / case.upd,
-        out.index[0].date(),
-        out.index[-1].date(),
+        first,
+        last,
+        case.adjust_kc,
     )
     return season, season_measurements(root / case.sws, season, case.constant_p)
 
