@@ -39,9 +39,9 @@ from ml.waterbalance import BalanceDay, BalanceState, Subsoil, clamp, step, tota
 
 ET_ERROR_SHARE = 0.10
 """The random day-to-day error of the crop's water use Kc x ET0, as a share of it. Penman-Monteith ET0 from one
-station's daily weather scatters about 10 % around lysimeter ET on single days (the reason FAO-56 ch. 2 chose
-it: the smallest daily error of the methods compared), and the day's Kc adds little random error on top: its
-error is systematic, which is the drift's."""
+station's daily weather scatters by about 10 % around lysimeter ET on single days (it ranked best against
+lysimeters in the comparisons FAO-56 ch. 2 rests on), and the day's Kc adds little random error on top: its error
+is systematic, which is the drift's."""
 WATER_IN_ERROR_SHARE = 0.10
 """The error of the water that came in and stayed (rain less runoff, irrigation), as a share of it. A tipping
 bucket under-catches rain by 5-10 % (wind, splash), and a zone's mean irrigation depth from a flow meter and the
