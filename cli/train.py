@@ -118,6 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
     settings = settings_from(ModelSettings, args)
     chosen = plan(args.seasons, args.holdout, args.days, args.seed, _start(args.start), args.interval_s)
     # MLflow and XGBoost take seconds to import: only this command pays for them.
+    from ml.field import public_skill
     from ml.registry import Registry
     from ml.training import train
 
@@ -127,9 +128,16 @@ def run_train(args: argparse.Namespace) -> int:
     holdout_data = record(layout, chosen.holdout, say)
     data_s = time.perf_counter() - started
     say(f"train: fitting and judging on the held-out seasons; MLflow store {settings.store}")
-    report = train(train_data, holdout_data, Registry(settings), seed=args.seed)
+    fields = public_skill()
+    report = train(train_data, holdout_data, Registry(settings), seed=args.seed, fields=fields)
     for line in summary(report.metrics, report.versions, report.seconds, data_s):
         say(line)
+    for season, row in fields.iterrows():
+        say(
+            f"train: root-zone filter on field season {season}: prior RMSE {row['prior_rmse']:.1f} mm (open loop "
+            f"{row['open_loop_rmse']:.1f}), posterior {row['posterior_rmse']:.1f} mm, drift "
+            f"{row['drift_mm_day']:+.2f} mm/day"
+        )
     say(f"train: data sha256 {report.data_sha256}")
     say(f"train: every run: MLFLOW_DISABLE_TELEMETRY=true mlflow ui --backend-store-uri {settings.tracking_uri}")
     return 0

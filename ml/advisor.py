@@ -4,11 +4,13 @@ At the close of each hour, over the 48 hours a scorer is shown:
 
 1. The balance (``ml.waterbalance.step``) runs hour by hour from the depletion measured 48 hours ago: the crop
    takes Kc x Ks x ET0 (the day's reference ET spread evenly over its hours), rain puts water back.
-2. Each hour the measured depletion corrects it, a state update weighted by the sensors' quality, not a
-   replacement: Dr = prior + gain x weight x (measured - prior). The weight is the hour's share of the zone's usual
-   soil readings, less the share the stream flagged in the hour that just closed. Water the balance cannot know
-   about (a valve's irrigation, rain a gauge missed) shows as the soil getting much wetter than the balance says;
-   that jump is taken as water in, not as sensor noise.
+2. Each hour the measured depletion corrects it through ``ml.kalman``'s filter, a state update weighted by the
+   sensors' quality, not a replacement: the gain comes from the balance's and the sensors' error variances (the
+   sensors' divided by the weight), and the filter learns the balance's drift (a crop drying the soil faster or
+   slower than Kc x ET0), so a steady gap closes instead of trailing. The weight is the hour's share of the
+   zone's usual soil readings, less the share the stream flagged in the hour that just closed. Water the balance
+   cannot know about (a valve's irrigation, rain a gauge missed) shows as the soil getting much wetter than the
+   balance says; that jump is taken as water in, not as sensor noise.
 3. The trigger is the management allowed depletion, RAW = p x TAW (FAO-56 eq. 83): due now when the corrected
    depletion has reached it, or later today when the soil-moisture forecast (``ml.forecast``) says it will
    within 24 hours; without a forecaster, today's ETc is extrapolated. The amount refills the root zone to field
@@ -20,7 +22,6 @@ Advice says what, when, how much and why, with the numbers (``Advice.inputs`` ho
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -30,13 +31,12 @@ from zoneinfo import ZoneInfo
 from ml.context import Advice, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM
 from ml.irrigation import Depletion, decide
+from ml.kalman import Filter, Noise, Observation, predict, update
 from ml.waterbalance import (
     BalanceDay,
-    Observation,
     depletion_fraction,
     depletion_from_theta,
     root_depth_m,
-    step,
     theta_at_depletion,
     total_available_water,
 )
@@ -51,20 +51,10 @@ WET_JUMP_MM = 2.0
 """A measured depletion this much below the balance's prior, and fallen this much more than the balance's in one
 hour, is water that came in (valves, unmeasured rain): a soil probe's noise is a few tenths of a millimetre over the
 root zone, a valve's irrigation tens."""
-MEASUREMENT_VAR_MM2 = 10.0
-PROCESS_VAR_MM2_PER_DAY = 1.0
-"""The noise figures behind ``ml.waterbalance.DEFAULT_GAIN`` (its docstring), per hour here."""
-
-
-def steady_gain(process_var: float, measurement_var: float) -> float:
-    """The steady-state Kalman gain of a random walk measured every step: P = (Q + sqrt(Q^2 + 4QR)) / 2, K = P/(P+R)."""
-    p = (process_var + math.sqrt(process_var**2 + 4 * process_var * measurement_var)) / 2
-    return p / (p + measurement_var)
-
-
-HOURLY_GAIN = steady_gain(PROCESS_VAR_MM2_PER_DAY / 24, MEASUREMENT_VAR_MM2)
-"""About 0.06: measured every hour, each reading moves the estimate a little (24 of them close about 79 % of a
-steady gap, where one daily update at 0.3 closes 30 %: hourly probes are trusted more, each of them less)."""
+HOUR_DAYS = 1 / 24
+"""An hour, as the filter's step length in days."""
+NOISE = Noise()
+"""``ml.kalman``'s noise figures: the same sensors and the same balance as a field season's, hour by hour."""
 
 
 class SoilForecast(Protocol):
@@ -92,6 +82,12 @@ class Estimate:
     weight: float
     water_in_mm: float
     """Water the balance took in from jumps in the measurement over the 48 hours."""
+    drift_mm_day: float = 0.0
+    """The balance's systematic error the filter learned over the 48 hours (mm/day; > 0: drying faster)."""
+    sd_mm: float = 0.0
+    """The estimate's standard deviation (mm)."""
+    gain: float = 0.0
+    """The filter's gain in the last hour: the share of the gap to the measurement it closed."""
 
     @property
     def etc_mm_day(self) -> float:
@@ -178,6 +174,7 @@ def estimate(context: ZoneContext) -> Estimate | None:
     most = max(a.count for a in soil_hours.values())
     ordered = sorted(t for t in soil_hours if t > context.window_end - timedelta(hours=HOURS))
     depletion = depletion_from_theta(soil_hours[ordered[0]].mean / 100, soil.field_capacity, zr)
+    state = Filter.start(depletion, zr, NOISE)
     prior, water_in, weight, previous = depletion, 0.0, 0.0, depletion
     for end in ordered[1:]:
         hour = soil_hours[end]
@@ -194,21 +191,22 @@ def estimate(context: ZoneContext) -> Estimate | None:
             wilting_point=soil.wilting_point,
             adjust_p=False,
         )
-        dry = step(depletion, zr, inputs)
-        # Water in shows twice: the soil is wetter than the balance's prior, and got that much wetter within this
-        # hour. The level alone mistakes for water the few mm a fixed gain trails behind a probe drying slower than
-        # Kc x ET0; the hour's change alone counts again rain the gauge gave the balance before the probes felt it.
-        jump = min(dry.depletion_mm - measured, (dry.depletion_mm - depletion) - (measured - previous))
+        guess, _ = predict(state, inputs, NOISE, HOUR_DAYS)
+        # Water in shows twice: the soil is wetter than the filter's prior, and got that much wetter within this
+        # hour. The level alone mistakes for water the few mm the estimate trails a probe drying slower than
+        # Kc x ET0 before the drift is learned; the hour's change alone counts again rain the gauge gave the
+        # balance before the probes felt it.
+        jump = min(guess.depletion_mm - measured, (guess.depletion_mm - state.depletion_mm) - (measured - previous))
         previous = measured
         if jump > WET_JUMP_MM:
             water_in += jump
-            inputs = replace(inputs, irrigation_mm=jump)
+            guess, _ = predict(state, replace(inputs, irrigation_mm=jump), NOISE, HOUR_DAYS)
         weight = _quality(context, hour, most)
-        state = step(depletion, zr, inputs, Observation(measured, weight), HOURLY_GAIN)
-        depletion, prior = state.depletion_mm, state.prior_depletion_mm
+        state = update(guess, Observation(measured, weight), NOISE)
+        prior = guess.depletion_mm
     taw = total_available_water(soil.field_capacity, soil.wilting_point, zr)
     return Estimate(
-        depletion_mm=depletion,
+        depletion_mm=state.depletion_mm,
         measured_mm=depletion_from_theta(now.mean / 100, soil.field_capacity, zr),
         prior_mm=prior,
         taw_mm=taw,
@@ -222,6 +220,9 @@ def estimate(context: ZoneContext) -> Estimate | None:
         fc_pct=soil.field_capacity * 100,
         weight=weight if len(ordered) > 1 else _quality(context, now, most),
         water_in_mm=water_in,
+        drift_mm_day=state.drift_mm_day,
+        sd_mm=state.sd_mm,
+        gain=state.gain,
     )
 
 
@@ -334,7 +335,9 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
         "theta_pct": est.theta_pct,
         "fc_pct": est.fc_pct,
         "sensor_weight": est.weight,
-        "gain": HOURLY_GAIN,
+        "gain": est.gain,
+        "drift_mm_day": est.drift_mm_day,
+        "depletion_sd_mm": est.sd_mm,
         "water_in_mm": est.water_in_mm,
         "hours_to_raw": ahead.hours,
         "amount_mm": amount,

@@ -13,9 +13,10 @@ deepest roots) come from the layers, as pyfao56's layered method. Runoff is not 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ import pandas as pd
 import pyfao56
 from pyfao56.tools import SoilWaterSeries
 
-from ml.waterbalance import DEFAULT_GAIN, BalanceDay, BalanceState, Observation, run
+from ml import kalman
+from ml.kalman import Noise, Observation
+from ml.waterbalance import BalanceDay, BalanceState, run
 from smartfarm.errors import ConfigError
 
 DAY = timedelta(days=1)
@@ -68,6 +71,8 @@ class Season:
     irr: Any = None
     sol: Any = None
     upd: Any = None
+    adjust_kc: bool = False
+    """Adjust Kcb mid and end for the season's wind and humidity (``kc_adjusted``; pyfao56's ``K_adj``)."""
 
     @property
     def days(self) -> list[date]:
@@ -82,6 +87,7 @@ def load_season(
     upd: Path | str | None = None,
     start: date | None = None,
     end: date | None = None,
+    adjust_kc: bool = False,
 ) -> Season:
     """A season from pyfao56 files; ``start`` and ``end`` default to the weather file's first and last days."""
     season = Season(
@@ -103,7 +109,7 @@ def load_season(
             f"the season {first}..{last} is not within the weather file {wth} ({keys[0]}..{keys[-1]}): "
             "give --start and --end inside it"
         )
-    return Season(season.par, season.wth, first, last, season.irr, season.sol, season.upd)
+    return Season(season.par, season.wth, first, last, season.irr, season.sol, season.upd, adjust_kc)
 
 
 # --- soil ------------------------------------------------------------------------------------------------
@@ -292,8 +298,29 @@ def _tew(season: Season) -> float:
     return soil.mm(soil.fc, 0, ze) - 0.5 * soil.mm(soil.wp, 0, ze)
 
 
+def kc_adjusted(season: Season) -> Any:
+    """The season's parameters with Kcb mid and end adjusted for its climate, FAO-56 eq. 70 as pyfao56's
+    ``K_adj`` does: Kcb + [0.04 (u2 - 2) - 0.004 (RHmin - 45)] (h / 3)^0.3 with the stage's mean wind at 2 m
+    (within 1-6 m/s) and mean RHmin (within 20-80 %), h the crop's maximum height, where Kcb >= 0.45."""
+    par = copy.copy(season.par)
+    data = season.wth.wdata
+    to_2m = 4.87 / math.log(67.8 * season.wth.wndht - 5.42)  # FAO-56 eq. 47
+    first = par.Lini + par.Ldev
+    stages = {"Kcbmid": (first, first + par.Lmid - 1), "Kcbend": (first + par.Lmid, first + par.Lmid + par.Lend - 1)}
+    for name, (begin, last) in stages.items():
+        rows = data.loc[_key(season.start + begin * DAY) : _key(season.start + last * DAY)]
+        rhmin = min(80.0, max(20.0, float(rows["RHmin"].mean())))
+        u2 = min(6.0, max(1.0, float((rows["Wndsp"] * to_2m).mean())))
+        change = (0.04 * (u2 - 2) - 0.004 * (rhmin - 45)) * (par.hmax / 3) ** 0.3
+        if getattr(par, name) >= 0.45 and not math.isnan(change):
+            setattr(par, name, getattr(par, name) + round(change, 3))
+    return par
+
+
 def crop_days(season: Season) -> list[CropDay]:
     """Each day's ET0, rain, net irrigation, Kcb, Ke and root depth, as FAO-56's dual method gives them."""
+    if season.adjust_kc:
+        season = replace(season, par=kc_adjusted(season), adjust_kc=False)
     par = season.par
     crop = _Crop(kcb=par.Kcbini, tkcb=par.Kcbini, h=par.hini, zr=par.Zrini, de=_tew(season))
     out = []
@@ -369,6 +396,7 @@ def _table(states: Sequence[BalanceState]) -> pd.DataFrame:
             "DP": s.deep_percolation_mm,
             "Zr": s.root_depth_m,
             "measured_Dr": math.nan if s.measured_depletion_mm is None else s.measured_depletion_mm,
+            "drift": s.drift_mm_day,
         }
         for s in states
     }
@@ -380,26 +408,27 @@ def _table(states: Sequence[BalanceState]) -> pd.DataFrame:
 def balance_season(
     season: Season,
     measured: pd.Series | None = None,
-    gain: float = DEFAULT_GAIN,
+    noise: Noise | None = None,
     constant_p: bool = False,
     weight: float = 1.0,
 ) -> pd.DataFrame:
     """The daily depletion table of ``season`` (mm; indexed by date).
 
-    Without ``measured`` the balance runs open loop. With it (measured Dr by date), each measurement corrects
-    the balance on its own day with ``gain`` x ``weight``; ``Dr`` is then the corrected depletion, ``prior_Dr``
-    the estimate before that day's measurement, ``open_loop_Dr`` the balance without any, ``measured_Dr`` the
-    measurement."""
+    Without ``measured`` the balance runs open loop. With it (measured Dr by date), ``ml.kalman`` corrects the
+    balance with each measurement on its own day (``weight`` scales its trust); ``Dr`` is then the corrected
+    depletion, ``prior_Dr`` the estimate before that day's measurement, ``drift`` the balance's systematic error
+    learned so far (mm/day), ``open_loop_Dr`` the balance without any, ``measured_Dr`` the measurement."""
     inputs = balance_inputs(season, constant_p)
-    observations = {} if measured is None else observations_from(measured, weight)
     subsoil = inputs.initial_subsoil_depletion_mm
-    states = run(inputs.days, inputs.initial_depletion_mm, observations, gain, initial_subsoil_depletion_mm=subsoil)
+    open_loop = run(inputs.days, inputs.initial_depletion_mm, initial_subsoil_depletion_mm=subsoil)
+    if measured is None:
+        return _table(open_loop).drop(columns=["measured_Dr", "drift"])
+    observations = observations_from(measured, weight)
+    states = kalman.run(
+        inputs.days, inputs.initial_depletion_mm, observations, noise, initial_subsoil_depletion_mm=subsoil
+    )
     table = _table(states)
-    if measured is not None:
-        open_loop = run(inputs.days, inputs.initial_depletion_mm, initial_subsoil_depletion_mm=subsoil)
-        table["open_loop_Dr"] = [s.depletion_mm for s in open_loop]
-    else:
-        table = table.drop(columns=["measured_Dr"])
+    table["open_loop_Dr"] = [s.depletion_mm for s in open_loop]
     return table
 
 
@@ -452,6 +481,7 @@ def pyfao56_reference(season: Season, constant_p: bool = False) -> pd.DataFrame:
         sol=season.sol,
         upd=season.upd,
         cons_p=constant_p,
+        K_adj=season.adjust_kc,
     )
     model.run()
     data = model.odata.loc[:, ~model.odata.columns.duplicated()]
@@ -528,20 +558,151 @@ def compare(ours: pd.Series, reference: pd.Series) -> Comparison:
 @dataclass(frozen=True, slots=True)
 class MeasurementSkill:
     """Depletion against measurements: the corrected balance before (prior, one step ahead) and after
-    (posterior) each measurement is assimilated, and the balance with none (open loop)."""
+    (posterior) each measurement is assimilated, the balance with none (open loop), and the drift (mm/day) the
+    filter learned by the season's end."""
 
     prior: Comparison
     posterior: Comparison
     open_loop: Comparison
-    gain: float
+    drift_mm_day: float
 
 
-def measurement_skill(table: pd.DataFrame, gain: float) -> MeasurementSkill:
+def measurement_skill(table: pd.DataFrame) -> MeasurementSkill:
     """The skill of a ``balance_season`` table made with measurements."""
     measured = table["measured_Dr"]
     return MeasurementSkill(
         prior=compare(table["prior_Dr"], measured),
         posterior=compare(table["Dr"], measured),
         open_loop=compare(table["open_loop_Dr"], measured),
-        gain=gain,
+        drift_mm_day=float(table["drift"].iloc[-1]),
     )
+
+
+# --- the public seasons with measured soil water ------------------------------------------------------------
+
+PUBLIC_DIR = Path(__file__).resolve().parents[1] / "data" / "fields" / "pyfao56"
+"""pyfao56's public seasons, copied unchanged (data/fields/pyfao56/README.md)."""
+
+
+@dataclass(frozen=True)
+class MeasuredSeason:
+    """A public season with measured soil water: its files (relative to ``PUBLIC_DIR``) and how pyfao56 ran it."""
+
+    name: str
+    par: str
+    wth: str
+    irr: str
+    sws: str
+    fit: str
+    out: str | None = None
+    """pyfao56's output, whose days are the season's; without one, ``days`` are."""
+    days: tuple[date, date] | None = None
+    sol: str | None = None
+    upd: str | None = None
+    constant_p: bool = False
+    adjust_kc: bool = False
+
+
+MEASURED_SEASONS = (
+    MeasuredSeason(
+        "cotton2022p10-2",
+        "test06/cotton2022p10-2.par",
+        "test06/cotton2022.wth",
+        "test06/cotton2022p10-2.irr",
+        "test06/cotton2022p10-2.sws",
+        "test06/cotton2022p10-2_Dr.fit",
+        out="test06/cotton2022p10-2.out",
+        sol="test06/cotton2022p10-2.sol",
+    ),
+    MeasuredSeason(
+        "E42FF2023",
+        "test07/E42FF2023.par",
+        "test07/LIRFWeather2023.wth",
+        "test07/E42FF2023.irr",
+        "test07/E42FF2023.sws",
+        "test07/E42FF2023_Dr.fit",
+        out="test07/E42FF2023.out",
+        sol="test07/E42FF2023.sol",
+        upd="test07/E42FF2023.upd",
+        constant_p=True,  # cornE42FF2023.py runs pyfao56 with cons_p=True
+    ),
+    MeasuredSeason(
+        "cotton2018p06-1",
+        "test09/cotton2018p06-1.par",
+        "test09/cotton2018.wth",
+        "test09/cotton2018_full.irr",
+        "test09/cotton2018p06-1.sws",
+        "test09/cotton2018p06-1.fit",
+        days=(date(2018, 4, 18), date(2018, 10, 30)),  # cotton2018.py: Model('2018-108', '2018-303', K_adj=True)
+        sol="test09/cotton2018p06-1.sol",
+        adjust_kc=True,
+    ),
+)
+
+
+def season_measurements(path: Path | str, season: Season, constant_p: bool = False) -> pd.Series:
+    """The measured Dr of a .sws over the balance's own root zone on each date, the Zr pyfao56's fit uses."""
+    root_depth = {d.day: d.root_depth_m for d in balance_inputs(season, constant_p).days}
+    measured = measured_depletion(path, season, root_depth)
+    if measured.empty:
+        raise ConfigError(f"{path} has no measurement between {season.start} and {season.end}: check --sws")
+    return measured
+
+
+def load_measured(case: MeasuredSeason, root: Path = PUBLIC_DIR) -> tuple[Season, pd.Series]:
+    """The season over its .out's days (or its ``days``), and its measured Dr."""
+    if case.out is not None:
+        out = read_out(root / case.out).index
+        first, last = out[0].date(), out[-1].date()
+    elif case.days is not None:
+        first, last = case.days
+    else:
+        raise ConfigError(f"season {case.name} needs its pyfao56 output or its days")
+    season = load_season(
+        root / case.par,
+        root / case.wth,
+        root / case.irr,
+        None if case.sol is None else root / case.sol,
+        None if case.upd is None else root / case.upd,
+        first,
+        last,
+        case.adjust_kc,
+    )
+    return season, season_measurements(root / case.sws, season, case.constant_p)
+
+
+def public_skill(
+    noise: Noise | None = None, root: Path = PUBLIC_DIR, seasons: Sequence[MeasuredSeason] = MEASURED_SEASONS
+) -> pd.DataFrame:
+    """One row per public season with measured soil water (mm, drift mm/day): the open loop's RMSE against the
+    measurements and pyfao56's own (its .fit), the Kalman filter's prior and posterior RMSE and bias, and the
+    drift it learned by the season's end. The figures ``smartfarm train`` logs to MLflow."""
+    rows = []
+    for case in seasons:
+        season, measured = load_measured(case, root)
+        skill = measurement_skill(balance_season(season, measured, noise, case.constant_p))
+        rows.append(
+            {
+                "season": case.name,
+                "measurements": skill.prior.days,
+                "open_loop_rmse": skill.open_loop.rmse,
+                "pyfao56_rmse": read_fit(root / case.fit)["rmse"],
+                "prior_rmse": skill.prior.rmse,
+                "prior_bias": skill.prior.bias,
+                "posterior_rmse": skill.posterior.rmse,
+                "posterior_bias": skill.posterior.bias,
+                "drift_mm_day": skill.drift_mm_day,
+            }
+        )
+    return pd.DataFrame(rows).set_index("season")
+
+
+FIELD_TABLE = "field_seasons.csv"
+"""The artifact name of ``public_skill``'s table in a training run."""
+
+
+def field_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """``public_skill``'s table as MLflow metrics: ``field_<season>_<column>``."""
+    return {
+        f"field_{season}_{column}": float(value) for season, row in table.iterrows() for column, value in row.items()
+    }

@@ -52,6 +52,7 @@ from pathlib import Path  # noqa: E402
 
 import joblib  # noqa: E402
 import mlflow.artifacts  # noqa: E402
+import pandas as pd  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
 from mlflow.entities.model_registry import ModelVersion  # noqa: E402
@@ -394,6 +395,14 @@ class TrainingRun:
         with _mlflow_errors(f"log the metrics of run {self.run_id}"):
             for start in range(0, len(items), 1000):  # MLflow takes at most 1000 metrics per batch
                 self.registry.client.log_batch(self.run_id, metrics=items[start : start + 1000])
+
+    def log_table(self, file_name: str, table: pd.DataFrame) -> None:
+        """Log ``table`` as a CSV artifact of the run, ``file_name`` at the artifacts' root."""
+        with tempfile.TemporaryDirectory(prefix="smartfarm-table-") as tmp:
+            path = Path(tmp) / file_name
+            table.to_csv(path, float_format="%.4f")
+            with _mlflow_errors(f"log the table {file_name} of run {self.run_id}"):
+                self.registry.client.log_artifact(self.run_id, str(path))
 
     def register(
         self,

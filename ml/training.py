@@ -18,6 +18,7 @@ import pandas as pd
 
 from ml.dataset import SeasonData, table_hash
 from ml.faultdetect import FaultDetector, evaluate
+from ml.field import FIELD_TABLE, field_metrics
 from ml.forecast import Forecaster
 from ml.models import FAULT_DETECTOR, FORECASTER
 from ml.registry import ModelVersionInfo, Registry
@@ -34,6 +35,8 @@ class TrainingReport:
     """Fitting time by model, and "total"."""
     data_sha256: str = ""
     rows: dict[str, int] = field(default_factory=dict)
+    fields: pd.DataFrame | None = None
+    """``ml.field.public_skill``'s table, when training was given it."""
 
 
 def _concat(frames: Sequence[pd.DataFrame], keep_index: bool = True) -> pd.DataFrame:
@@ -49,10 +52,16 @@ def data_hash(train: Sequence[SeasonData], holdout: Sequence[SeasonData]) -> str
 
 
 def train(
-    train_seasons: Sequence[SeasonData], holdout: Sequence[SeasonData], registry: Registry, seed: int = 0
+    train_seasons: Sequence[SeasonData],
+    holdout: Sequence[SeasonData],
+    registry: Registry,
+    seed: int = 0,
+    fields: pd.DataFrame | None = None,
 ) -> TrainingReport:
-    """Fit the forecaster and the fault detector on ``train_seasons``, judge them on ``holdout``, log and register."""
-    report = TrainingReport(data_sha256=data_hash(train_seasons, holdout))
+    """Fit the forecaster and the fault detector on ``train_seasons``, judge them on ``holdout``, log and register.
+    ``fields`` (``ml.field.public_skill``: the root-zone filter on the public field seasons) is logged with the
+    run, as ``field_<season>_<figure>`` metrics and a CSV artifact."""
+    report = TrainingReport(data_sha256=data_hash(train_seasons, holdout), fields=fields)
     started = time.perf_counter()
     forecast_train = _concat([s.forecast for s in train_seasons])
     forecast_test = _concat([s.forecast for s in holdout])
@@ -96,6 +105,9 @@ def train(
             detector.beats_baseline(scores),
             "Isolation forest over sensor-hour residuals beside range, spike, plateau, drift and dropout rules",
         )
+        if fields is not None:
+            run.log_metrics(field_metrics(fields))
+            run.log_table(FIELD_TABLE, fields)
         report.seconds["total"] = time.perf_counter() - started
         run.log_metrics({"train_s": report.seconds["total"]})
     return report

@@ -1,4 +1,4 @@
-"""The daily root-zone water balance of FAO-56 chapter 8 (Allen et al., 1998), with a sensor correction.
+"""The daily root-zone water balance of FAO-56 chapter 8 (Allen et al., 1998): the model a sensor correction runs.
 
 Pure: no I/O, no clock. One ``BalanceDay`` of inputs and yesterday's depletion give one ``BalanceState``:
 
@@ -20,15 +20,16 @@ to the deepest roots is known (``BalanceDay.subsoil_taw_mm`` > 0, pyfao56's laye
 the roots and that depth is a second store: roots growing into it take on its depletion (``root_growth_mm``),
 and DP refills it before any water leaves. With ``subsoil_taw_mm = 0`` this is the plain FAO-56 bucket.
 
-Sensor correction. A measured depletion corrects the state instead of replacing it, a scalar Kalman update with
-a fixed gain: Dr = prior + gain x weight x (measured - prior). Day i sees only day i's observation, so the
-estimate made before a measurement (``prior_depletion_mm``) uses only earlier ones.
+Sensor correction lives in ``ml.kalman``: a Kalman filter that runs this balance (``step``) day by day or hour
+by hour and corrects it with measured soil water, learning the balance's drift. ``sensitivity`` on each state is
+what it needs to carry its uncertainty through the day: how much of a change in the day's starting depletion is
+left at its end.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -41,16 +42,6 @@ from smartfarm.layout import Crop
 P_MIN = 0.1
 P_MAX = 0.8
 """FAO-56 table 22 footnote: the adjusted p stays within 0.1-0.8."""
-
-DEFAULT_GAIN = 0.3
-"""The steady-state Kalman gain K = P/(P + R) of a random-walk depletion model measured once a day.
-
-Process noise Q = 1 mm2/day: a 15 % error in Kc x ET0 of about 6 mm/day (the spread of FAO-56 table 12 values
-against measured ET) is 0.9 mm/day. Measurement noise R = 10 mm2: a calibrated capacitance probe reads theta to
-about +-0.01 m3/m3 at random (after the bias a field calibration removes), over the 0.3 m a sensor stands for,
-3 mm. The steady state P = (Q + sqrt(Q2 + 4QR)) / 2 = 3.7 mm2 gives K = 3.7 / 13.7 = 0.27, rounded to 0.3.
-Weekly measurements (Q = 7 mm2 between them) would give 0.6: a caller with sparser sensors passes its own."""
-
 
 ROOT_DEPTH_MIN_M = 0.15
 """FAO-56 ch. 8: the effective root depth at sowing or transplanting is 0.15-0.20 m; the lower end is cautious,
@@ -118,11 +109,6 @@ def dry_theta_pct(
     return np.minimum(theta_pct, fc_pct) - etc_mm / (10 * root_depth_m)
 
 
-def correct(prior_mm: float, measured_mm: float, weight: float, gain: float) -> float:
-    """The scalar Kalman-style update: prior + gain x weight x (measured - prior)."""
-    return prior_mm + gain * weight * (measured_mm - prior_mm)
-
-
 @dataclass(frozen=True, slots=True)
 class BalanceDay:
     """One day's inputs to the balance (water in mm over the field, water contents in m3/m3).
@@ -170,20 +156,6 @@ class BalanceDay:
 
 
 @dataclass(frozen=True, slots=True)
-class Observation:
-    """A measured state for a day: the depletion from measured soil water and how far to trust it."""
-
-    depletion_mm: float
-    """Dr from measured soil water (mm); negative when the sensors read above field capacity."""
-    weight: float
-    """0..1 quality from the sensors' quality flags and coverage: 1 trusted, 0 ignored."""
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.depletion_mm) and 0 <= self.weight <= 1):
-            raise ValueError(f"observation needs a finite depletion and a weight within 0..1, got {self}")
-
-
-@dataclass(frozen=True, slots=True)
 class Subsoil:
     """The soil between the roots and the deepest they will reach: its TAW and depletion (mm)."""
 
@@ -197,9 +169,10 @@ class BalanceState:
 
     day: date
     depletion_mm: float
-    """Dr after the day's correction, if any (eq. 85-86)."""
+    """Dr at the end of the day: the balance's (eqs. 85-86), or ``ml.kalman``'s estimate after the day's
+    measurement, which may lie outside 0..TAW where the sensors see water the soil's limits have no room for."""
     prior_depletion_mm: float
-    """Dr from the balance alone, before the day's observation: the one-step-ahead estimate."""
+    """Dr before the day's measurement: the one-step-ahead estimate (the balance's own Dr when uncorrected)."""
     taw_mm: float
     raw_mm: float
     p: float
@@ -210,12 +183,21 @@ class BalanceState:
     runoff_mm: float
     deep_percolation_mm: float
     irrigation_mm: float
-    corrected: bool
+    corrected: bool = False
     root_depth_m: float = 0.0
     root_growth_mm: float = 0.0
     """Depletion the roots took on from the subsoil they grew into today."""
     subsoil: Subsoil = Subsoil()
     measured_depletion_mm: float | None = None
+    retained_mm: float = 0.0
+    """Water in (rain less runoff, irrigation, capillary rise) that stayed in the root zone: not drained."""
+    sensitivity: float = 1.0
+    """d Dr(end) / d Dr(start): how much of an error in the day's starting depletion is left at its end. 0 when
+    the day's water filled the root zone past field capacity or the crop dried it to the wilting point (the end
+    is the same whatever the start), 1 - (Kc - Ke) ET0 / (TAW - RAW) under water stress (a drier start
+    transpires less), else 1."""
+    drift_mm_day: float = 0.0
+    """The balance's systematic error that ``ml.kalman`` learned by the end of the day (mm/day; 0 uncorrected)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +206,10 @@ class _Flows:
     etc_adj_mm: float
     deep_percolation_mm: float
     subsoil: Subsoil
+    drained_mm: float = 0.0
+    """Water beyond field capacity: it left the root zone (to the subsoil or as deep percolation)."""
+    dried: bool = False
+    """The crop took the root zone to the wilting point."""
 
 
 def _root_growth(prev_root_depth_m: float | None, day: BalanceDay, prev: Subsoil) -> tuple[float, float]:
@@ -243,30 +229,35 @@ def _flows(start_mm: float, water_in_mm: float, etc_adj_mm: float, taw_mm: float
     if depletion < 0:
         excess = -depletion
         refill = min(excess, subsoil.depletion_mm)
-        return _Flows(0.0, etc_adj_mm, excess - refill, Subsoil(subsoil.depletion_mm - refill, subsoil.taw_mm))
+        below = Subsoil(subsoil.depletion_mm - refill, subsoil.taw_mm)
+        return _Flows(0.0, etc_adj_mm, excess - refill, below, drained_mm=excess)
     if depletion > taw_mm:
         # Water that is not there cannot transpire: Ks at the day's start overshot by less than a day's ETc.
-        return _Flows(taw_mm, etc_adj_mm - (depletion - taw_mm), 0.0, subsoil)
+        return _Flows(taw_mm, etc_adj_mm - (depletion - taw_mm), 0.0, subsoil, dried=True)
     return _Flows(depletion, etc_adj_mm, 0.0, subsoil)
+
+
+def _sensitivity(flows: _Flows, day: BalanceDay, start_mm: float, taw_mm: float, raw_mm: float) -> float:
+    """``BalanceState.sensitivity``: the balance's derivative of the day's end by its start."""
+    if flows.drained_mm > 0 or flows.dried:
+        return 0.0
+    if start_mm > raw_mm and taw_mm > raw_mm:
+        return max(0.0, 1 - (day.kc - day.ke) * day.et0_mm / (taw_mm - raw_mm))
+    return 1.0
 
 
 def step(
     prev_depletion_mm: float,
     prev_root_depth_m: float | None,
     day: BalanceDay,
-    observation: Observation | None = None,
-    gain: float = DEFAULT_GAIN,
     *,
     prev_subsoil: Subsoil | None = None,
 ) -> BalanceState:
     """One day of the balance from yesterday's depletion and root depth (None on the first day).
 
     Args:
-        observation: a measurement of this day's depletion, assimilated after the balance with ``gain``.
         prev_subsoil: yesterday's subsoil store; None for the FAO-56 bucket (a subsoil at field capacity).
     """
-    if not 0 <= gain <= 1:
-        raise ValueError(f"gain must be within 0..1, got {gain}")
     taw = total_available_water(day.field_capacity, day.wilting_point, day.root_depth_m)
     etc = day.kc * day.et0_mm
     p = depletion_fraction(day.p_table, etc) if day.adjust_p else day.p_table
@@ -279,12 +270,9 @@ def step(
     effective_rain = day.rain_mm - day.runoff_mm
     water_in = effective_rain + day.irrigation_mm + day.capillary_rise_mm
     flows = _flows(start + growth, water_in, etc_adj, taw, Subsoil(subsoil_depletion, day.subsoil_taw_mm))
-    depletion = flows.depletion_mm
-    if observation is not None:
-        depletion = clamp(correct(flows.depletion_mm, observation.depletion_mm, observation.weight, gain), 0, taw)
     return BalanceState(
         day=day.day,
-        depletion_mm=depletion,
+        depletion_mm=flows.depletion_mm,
         prior_depletion_mm=flows.depletion_mm,
         taw_mm=taw,
         raw_mm=raw,
@@ -296,32 +284,25 @@ def step(
         runoff_mm=day.runoff_mm,
         deep_percolation_mm=flows.deep_percolation_mm,
         irrigation_mm=day.irrigation_mm,
-        corrected=observation is not None and observation.weight > 0 and gain > 0,
         root_depth_m=day.root_depth_m,
         root_growth_mm=growth,
         subsoil=flows.subsoil,
-        measured_depletion_mm=None if observation is None else observation.depletion_mm,
+        retained_mm=water_in - flows.drained_mm,
+        sensitivity=_sensitivity(flows, day, start, taw, raw),
     )
 
 
 def run(
-    days: Sequence[BalanceDay],
-    initial_depletion_mm: float,
-    observations: Mapping[date, Observation] | None = None,
-    gain: float = DEFAULT_GAIN,
-    *,
-    initial_subsoil_depletion_mm: float = 0.0,
+    days: Sequence[BalanceDay], initial_depletion_mm: float, *, initial_subsoil_depletion_mm: float = 0.0
 ) -> list[BalanceState]:
-    """The balance over consecutive ``days`` from ``initial_depletion_mm`` (Dr at the start of the first day).
-
-    Each day is corrected by the observation of that same day only, so no estimate sees a later measurement.
-    ``initial_subsoil_depletion_mm`` is the subsoil's depletion where ``subsoil_taw_mm`` is given."""
-    found = observations or {}
+    """The balance alone (open loop) over consecutive ``days`` from ``initial_depletion_mm`` (Dr at the start of
+    the first day); ``initial_subsoil_depletion_mm`` is the subsoil's depletion where ``subsoil_taw_mm`` is given.
+    ``ml.kalman.run`` is the same balance corrected by measurements."""
     states: list[BalanceState] = []
     depletion, root_depth = initial_depletion_mm, None
     subsoil = Subsoil(initial_subsoil_depletion_mm, days[0].subsoil_taw_mm) if days else Subsoil()
     for day in days:
-        state = step(depletion, root_depth, day, found.get(day.day), gain, prev_subsoil=subsoil)
+        state = step(depletion, root_depth, day, prev_subsoil=subsoil)
         states.append(state)
         depletion, root_depth, subsoil = state.depletion_mm, day.root_depth_m, state.subsoil
     return states

@@ -47,6 +47,10 @@ def test_a_training_run_records_what_made_it_and_registers_both_models(trained: 
     metrics = run.data.metrics
     assert {f"{FORECASTER}.skill_24h", f"{FORECASTER}.rmse_persistence_24h", "train_s"} <= set(metrics)
     assert f"{FAULT_DETECTOR}.rules.spike.recall" in metrics
+    # The root-zone filter's public field seasons ride along (ml.field.public_skill): metrics and a CSV.
+    assert metrics["field_cotton2022p10-2_prior_rmse"] < 30
+    assert {"field_E42FF2023_prior_rmse", "field_E42FF2023_drift_mm_day"} <= set(metrics)
+    assert "field_seasons.csv" in {a.path for a in MlflowClient(trained.tracking_uri).list_artifacts(run.info.run_id)}
 
 
 def test_models_lists_the_versions_and_the_promoted_one(

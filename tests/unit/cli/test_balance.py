@@ -47,12 +47,14 @@ def test_a_season_with_measurements_prints_the_comparisons_and_writes_the_table(
     text = capsys.readouterr().out
     assert "194 days 2022-04-21..2022-10-31" in text
     assert "against pyfao56 (cotton2022p10-2.out), open loop: RMSE 0.00 mm" in text
-    assert "prior (before each measurement): RMSE 65.7" in text
+    assert "prior (before each measurement): RMSE 22.0" in text
     assert "open loop (no correction):       RMSE 80.25 mm" in text
+    assert "corrected by the Kalman filter (--et-error 0.1, --water-in-error 0.1, --drift 1" in text
+    assert "learned drift of the balance: -1.89 mm/day at the season's end (wetter than the balance says" in text
     assert "pyfao56's own fit (cotton2022p10-2_Dr.fit):  RMSE 80.25 mm" in text
     table = pd.read_csv(out, index_col="date", parse_dates=True)
     assert len(table) == 194
-    assert {"Dr", "prior_Dr", "measured_Dr", "open_loop_Dr", "TAW", "RAW", "Ks"} <= set(table.columns)
+    assert {"Dr", "prior_Dr", "measured_Dr", "open_loop_Dr", "drift", "TAW", "RAW", "Ks"} <= set(table.columns)
     assert table["measured_Dr"].notna().sum() == 25
 
 
@@ -83,9 +85,24 @@ def test_an_unwritable_csv_is_a_clear_message(tmp_path: Path) -> None:
         args.run(args)
 
 
-@pytest.mark.parametrize("bad", [["--start", "2022-400"], ["--gain", "1.5"], ["--gain", "x"], []])
+def test_noise_figures_are_options_and_a_zero_sensor_error_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    extra = ["--sws", str(SEASON / "cotton2022p10-2.sws"), "--theta-error", "0.02", "--drift-change", "0.1"]
+    assert main(["balance", *FILES, *extra]) == 0
+    assert "--drift-change 0.1, --theta-error 0.02)" in capsys.readouterr().out
+    args = parser().parse_args(["balance", *FILES, "--theta-error", "0"])
+    with pytest.raises(ConfigError, match="give --theta-error above 0"):
+        args.run(args)
+
+
+def test_a_season_needs_its_files_unless_public() -> None:
+    args = parser().parse_args(["balance"])
+    with pytest.raises(ConfigError, match="give --par and --wth"):
+        args.run(args)
+
+
+@pytest.mark.parametrize("bad", [["--start", "2022-400"], ["--drift", "-1"], ["--theta-error", "x"]])
 def test_bad_options_stop_argparse_with_code_2(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["balance", *bad] if not bad else ["balance", *FILES, *bad]
+    argv = ["balance", *FILES, *bad]
     with pytest.raises(SystemExit) as stopped:
         parser().parse_args(argv)
     assert stopped.value.code == 2

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from ml.context import SensorHour, SensorSuspicion, ZoneContext, sensor_hour
+from ml.waterbalance import BalanceDay
 from smartfarm.layout import Farm, SensorKind, Zone, load_layout
 from smartfarm.records import ZoneAggregate, ZoneDay
 
@@ -106,3 +108,24 @@ def sensor_hour_of(
 ) -> SensorHour:
     """One sensor's hour from T0: ``values`` ``every`` seconds apart, after ``previous`` (time, value)."""
     return sensor_hour(device, sensor, kind, depth, [(T0 + i * every, v) for i, v in enumerate(values)], previous)
+
+
+BALANCE_DAY0 = date(2026, 5, 1)
+
+
+def balance_day(i: int = 0, **changes: object) -> BalanceDay:
+    """Day ``i`` from ``BALANCE_DAY0`` of a dry balance: ETc = 1.0 x 5 mm, p held at 0.5, over 1 m of loam-like
+    soil (FC 0.25, WP 0.12: TAW 130 mm, RAW 65 mm); ``changes`` replace any field."""
+    base = BalanceDay(
+        day=BALANCE_DAY0 + timedelta(days=i),
+        et0_mm=5.0,
+        rain_mm=0.0,
+        irrigation_mm=0.0,
+        kc=1.0,
+        root_depth_m=1.0,
+        p_table=0.5,
+        field_capacity=0.25,
+        wilting_point=0.12,
+        adjust_p=False,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]

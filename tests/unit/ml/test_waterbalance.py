@@ -1,21 +1,19 @@
 """The FAO-56 root-zone balance, day by day: water out by ETc x Ks, water in to field capacity and beyond, roots
-that grow, and a sensor correction that moves toward the measurement and never sees tomorrow's."""
+that grow, and how much of the day's starting depletion is left at its end (what ``ml.kalman`` carries its
+uncertainty with)."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from ml.rules import rootzone as baselines
 from ml.waterbalance import (
-    DEFAULT_GAIN,
     BalanceDay,
-    Observation,
     Subsoil,
-    correct,
     depletion_fraction,
     depletion_from_theta,
     run,
@@ -23,8 +21,9 @@ from ml.waterbalance import (
     total_available_water,
     water_stress,
 )
+from tests.unit.ml.builders import BALANCE_DAY0, balance_day
 
-DAY0 = date(2026, 5, 1)
+DAY0 = BALANCE_DAY0
 # Loam-like soil over 1 m of roots: TAW = 1000 (0.25 - 0.12) x 1.0 = 130 mm; p held at 0.5, so RAW = 65 mm.
 TAW = 130.0
 RAW = 65.0
@@ -32,19 +31,7 @@ RAW = 65.0
 
 def bday(**changes: object) -> BalanceDay:
     """A dry day with ETc = 1.0 x 5 mm, p fixed at 0.5, over 1 m of roots."""
-    base = BalanceDay(
-        day=DAY0,
-        et0_mm=5.0,
-        rain_mm=0.0,
-        irrigation_mm=0.0,
-        kc=1.0,
-        root_depth_m=1.0,
-        p_table=0.5,
-        field_capacity=0.25,
-        wilting_point=0.12,
-        adjust_p=False,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return balance_day(**changes)
 
 
 def days(n: int, **changes: object) -> list[BalanceDay]:
@@ -161,43 +148,34 @@ def test_percolation_refills_the_subsoil_before_leaving() -> None:
 
 
 @pytest.mark.parametrize(
-    ("gain", "weight", "measured", "expected"),
+    ("prev", "changes", "sensitivity"),
     [
-        (0.3, 1.0, 50.0, 35 + 0.3 * 15),
-        (0.3, 0.5, 50.0, 35 + 0.15 * 15),
-        (1.0, 1.0, 50.0, 50.0),  # full gain: the measurement
-        (0.3, 0.0, 50.0, 35.0),  # weight 0: the prior, untouched
-        (0.0, 1.0, 50.0, 35.0),
-        (0.5, 1.0, 5.0, 20.0),
-        (1.0, 1.0, -40.0, 0.0),  # a reading above field capacity: kept within 0..TAW
-        (1.0, 1.0, 400.0, TAW),
+        (30.0, {}, 1.0),  # below RAW: an error in the start is carried whole
+        (30.0, {"rain_mm": 20.0}, 1.0),  # water in that stays: still carried
+        (10.0, {"rain_mm": 40.0}, 0.0),  # filled past field capacity: the end is 0 whatever the start was
+        ((RAW + TAW) / 2, {}, 1 - 5.0 / (TAW - RAW)),  # under stress a drier start transpires less
+        (TAW - 1, {"et0_mm": 80.0}, 0.0),  # dried to the wilting point (a step whose ETc overshoots it)
     ],
 )
-def test_the_correction_moves_toward_the_measurement_by_gain_times_weight(
-    gain: float, weight: float, measured: float, expected: float
+def test_the_sensitivity_is_the_derivative_of_the_end_by_the_start(
+    prev: float, changes: dict[str, float], sensitivity: float
 ) -> None:
-    state = step(30.0, 1.0, bday(), Observation(measured, weight), gain)
-    assert state.prior_depletion_mm == pytest.approx(35.0)
-    assert state.depletion_mm == pytest.approx(expected)
-    assert state.corrected is (gain * weight > 0)
-    assert state.measured_depletion_mm == measured
+    day = bday(**changes)
+    state = step(prev, 1.0, day)
+    assert state.sensitivity == pytest.approx(sensitivity)
+    nudged = step(prev + 0.01, 1.0, day)
+    assert (nudged.depletion_mm - state.depletion_mm) / 0.01 == pytest.approx(sensitivity, abs=1e-6)
 
 
-def test_the_correction_formula() -> None:
-    assert correct(10.0, 30.0, 0.5, 0.4) == pytest.approx(14.0)
-    assert 0 < DEFAULT_GAIN < 1
+def test_retained_water_is_what_did_not_drain() -> None:
+    assert step(30.0, 1.0, bday(rain_mm=20.0)).retained_mm == pytest.approx(20.0)
+    assert step(10.0, 1.0, bday(rain_mm=40.0)).retained_mm == pytest.approx(15.0)  # 10 refilled, 5 transpired
 
 
-def test_no_peeking_a_measurement_dated_tomorrow_changes_nothing_today() -> None:
-    season = days(5)
-    open_loop = run(season, 10.0)
-    tomorrow = {DAY0 + timedelta(days=3): Observation(100.0, 1.0)}
-    corrected = run(season, 10.0, tomorrow)
-    assert corrected[:3] == open_loop[:3]
-    # The day of the measurement: its prior is still the open-loop balance, only its posterior moves.
-    assert corrected[3].prior_depletion_mm == pytest.approx(open_loop[3].depletion_mm)
-    assert corrected[3].depletion_mm > open_loop[3].depletion_mm
-    assert corrected[4].prior_depletion_mm == pytest.approx(corrected[3].depletion_mm + 5)
+def test_the_balance_alone_is_its_own_prior() -> None:
+    for state in run(days(5, rain_mm=3.0), 10.0):
+        assert state.prior_depletion_mm == state.depletion_mm
+        assert not state.corrected and state.measured_depletion_mm is None and state.drift_mm_day == 0
 
 
 @pytest.mark.parametrize(
@@ -235,10 +213,3 @@ def test_the_baselines_use_this_module_s_rules() -> None:
 def test_impossible_days_are_refused(changes: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="balance day"):
         bday(**changes)
-
-
-def test_bad_observations_and_gains_are_refused() -> None:
-    with pytest.raises(ValueError, match="weight"):
-        Observation(10.0, 1.5)
-    with pytest.raises(ValueError, match="gain"):
-        step(0.0, 1.0, bday(), gain=1.5)
