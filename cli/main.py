@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from cli import api, balance, bridge, brokerauth, edge, influxusers, layout, models, season, train, up, worker
+from cli import api, balance, bridge, brokerauth, edge, forecast, influxusers, layout, models, season, train, up, worker
 from cli.console import warn
 from cli.services import command as services
 from smartfarm import __version__
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up.register(commands)
     edge.register(commands)
+    forecast.register(commands)
     bridge.register(commands)
     brokerauth.register(commands)
     influxusers.register(commands)
