@@ -101,7 +101,7 @@ class ForecastFollower(TopicFollower):
             letter = DeadLetter.of_record(exc, record, RejectStage.FORECAST)
             try:
                 self.refused(record.key or b"unknown", letter)
-            except Exception:  # the worker stopping: the letter is written at the next start
+            except Exception:  # the worker stopping, Kafka away: the letter is written at the next start
                 log.exception(
                     "the dead letter of %s[%d]@%d was not sent", record.topic, record.partition, record.offset
                 )

@@ -26,8 +26,8 @@ should take records again within seconds of its return."""
 
 
 class FarmPublisher:
-    """Writes farms, irrigation commands and ingested telemetry; each call returns once Kafka confirmed the record
-    (acks=all), and raises ServiceError when it did not within ``PUBLISH_TIMEOUT_S``."""
+    """Writes farms, irrigation commands, ingested telemetry and weather forecasts; each call returns once Kafka
+    confirmed the record (acks=all), and raises ServiceError when it did not within ``PUBLISH_TIMEOUT_S``."""
 
     def __init__(self, kafka: KafkaSettings, client_id: str = "smartfarm-api") -> None:
         self.specs = topic_specs(kafka.topic_prefix, kafka.partitions)

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 STALL_CHECK_S = 3.0
 """How often the worker looks for partitions its agents stopped receiving although records wait there."""
+DEAD_LETTER_WAIT_S = 30.0
+"""How long the forecast follower waits for Kafka to take a dead letter before it logs the letter as unsent."""
 FORECASTS_WAIT_S = 10.0
 """How long the zone agent's first batch waits for the forecasts that were on ``weather.forecast`` when the worker
 started (read in about a second), so the hours a restarted worker scores first are scored with them."""
@@ -110,11 +112,11 @@ class WorkerCore:
 
     async def follow_forecasts(self) -> None:
         """Follow ``weather.forecast`` (``stream.forecasts``) into the book the zone stage reads; a record that is
-        not a forecast is dead-lettered from the app's event loop."""
+        not a forecast is dead-lettered on the app's event loop, the follower waiting until Kafka has the letter."""
         loop = asyncio.get_running_loop()
 
         def refused(key: bytes, letter: DeadLetter) -> None:
-            loop.call_soon_threadsafe(lambda: loop.create_task(self._dead_letters([(key, letter)])))
+            asyncio.run_coroutine_threadsafe(self._dead_letters([(key, letter)]), loop).result(DEAD_LETTER_WAIT_S)
 
         self.forecast_follower = ForecastFollower(self.kafka, self.forecasts, refused, "worker").start()
 
