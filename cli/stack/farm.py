@@ -110,20 +110,28 @@ class ForecastRunner:
         provider = SimulatedProvider(self.layout.farms, self.edge)
         last: datetime | None = None
         try:
-            while not self._stop.wait(self.POLL_S):
-                stats = self.farm.stats
-                if stats is None or stats.sim_time is None:
+            while not self._stop.is_set():
+                now = self._farm_time()
+                if now is None:
+                    self._stop.wait(self.POLL_S)
                     continue
                 # The first time, the newest issue out; then each issue the farm's clock passed since.
-                since = last + HOUR if last else stats.sim_time - ISSUE_EVERY + timedelta(seconds=1)
-                for at in issue_times(since, stats.sim_time):
+                since = last + HOUR if last else now - ISSUE_EVERY + timedelta(seconds=1)
+                for at in issue_times(since, now):
                     done = publish_round(provider, self.layout.farms, self._publisher.forecast, at)
                     self.published += len(done.published)
                     for farm, problem in done.failed:
                         log.warning("farm %s: the forecast issued at %s was not published: %s", farm, at, problem)
                     last = at
+                self._stop.wait(self.POLL_S)
         except BaseException as exc:  # surfaced by check() on the main thread
             self.error = exc
+
+    def _farm_time(self) -> datetime | None:
+        """The farm's simulated time: its progress's, or before its first progress its start (the season's, which
+        the stack sets), so the first hours it plays have the forecast issued at their start."""
+        stats = self.farm.stats
+        return stats.sim_time if stats is not None and stats.sim_time is not None else self.edge.start
 
     def stop(self) -> None:
         self._stop.set()
