@@ -48,7 +48,7 @@ def test_the_query_asks_for_the_farms_place_three_days_of_the_variables_in_gmt_a
         "wind_speed_unit": "ms",
         "forecast_days": "3",
     }
-    assert query(FARM, "k3y")["apikey"] == "k3y"
+    assert query(FARM, FARM.id)["apikey"] == FARM.id, "any key given goes along"
     assert len(SAMPLE["hourly"]["time"]) == FORECAST_DAYS * 24
 
 
