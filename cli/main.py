@@ -33,6 +33,7 @@ def run_bench(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, str] = {
     "up": "cli.up",
     "edge": "cli.edge",
+    "forecast": "cli.forecast",
     "bridge": "cli.bridge",
     "broker-auth": "cli.brokerauth",
     "influx-users": "cli.influxusers",

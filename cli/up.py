@@ -5,7 +5,8 @@ exit stack: they start in order, stop in reverse, and a failure while starting s
 (``cli.stack.assemble``) is the three services, what the pipeline declares in them (Kafka topics; InfluxDB's admin
 at its first start, the database, the writer and the reader: ``storage.accounts``), the models (trained first into
 an empty registry), the bridge, the stream workers (child processes),
-Prometheus and the simulated farm publishing into Mosquitto.
+Prometheus, the simulated farm publishing into Mosquitto and the simulated forecast provider following its clock
+(``weather.forecast``).
 The broker lets in only what ``cli.brokerauth`` writes: the layout's devices, the valves, each farm's service users,
 the bridge and the service user ``SMARTFARM_MQTT_USERNAME`` when one is set, each kept to its own topics. The
 secrets nobody set are drawn at the first start into the data folder (``cli.localsecrets``). The workers and the

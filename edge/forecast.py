@@ -207,13 +207,21 @@ class SimulatedForecasts:
 
     def issues(self, start: datetime, end: datetime) -> list[WeatherForecast]:
         """Every forecast issued on the provider's schedule (each ``ISSUE_EVERY``) from ``start`` to ``end``."""
-        first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        first += timedelta(hours=-first.hour % 6)
-        out, when = [], first
-        while when <= end:
-            out.append(self.issue(when))
-            when += ISSUE_EVERY
-        return out
+        return [self.issue(when) for when in issue_times(start, end)]
+
+
+def issue_times(start: datetime, end: datetime) -> list[datetime]:
+    """The provider's issue times (00, 06, 12 and 18 UTC: each ``ISSUE_EVERY`` from midnight) from ``start`` to
+    ``end``, both included."""
+    first = start.astimezone(UTC)
+    if first != first.replace(minute=0, second=0, microsecond=0):
+        first = first.replace(minute=0, second=0, microsecond=0) + HOUR
+    first += timedelta(hours=-first.hour % (ISSUE_EVERY // HOUR))
+    out, when = [], first
+    while when <= end:
+        out.append(when)
+        when += ISSUE_EVERY
+    return out
 
 
 def _is_rain(event: WeatherEvent) -> bool:

@@ -1,9 +1,11 @@
-"""Settings of the simulated fleet (the MQTT connection's are ``smartfarm.settings.MqttSettings``)."""
+"""Settings of the simulated fleet (the MQTT connection's are ``smartfarm.settings.MqttSettings``) and of the weather
+forecast providers (``smartfarm forecast``)."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
 
@@ -109,3 +111,41 @@ class EdgeSettings(ComponentSettings):
         if index >= count:
             raise ValueError(f"shard {self.shard}: the index must be below the count")
         return self
+
+
+class ForecastSource(StrEnum):
+    """Where ``smartfarm forecast`` gets each farm's weather forecast (``edge.providers``)."""
+
+    SIMULATED = "simulated"
+    """The simulated provider (``edge.forecast``): the simulated farm's own weather (``SMARTFARM_EDGE_SEED`` and
+    ``SMARTFARM_EDGE_WEATHER``), forecast with errors that grow with lead time. No network."""
+    OPEN_METEO = "open-meteo"
+    """Open-Meteo's hourly forecast API (``edge.openmeteo``) at the farm's coordinates: the real weather."""
+
+
+class ForecastSettings(ComponentSettings):
+    """The weather forecast provider and how often ``smartfarm forecast`` publishes."""
+
+    model_config = component_config("forecast")
+
+    provider: ForecastSource = Field(ForecastSource.SIMULATED, description="simulated or open-meteo")
+    every: float = Field(
+        0.0,
+        ge=0,
+        le=7 * 24 * 60,
+        description="minutes between two forecasts of each farm, on the farm's clock (the simulated farm's, at "
+        "SMARTFARM_EDGE_SPEED, for the simulated provider); 0: publish once and exit",
+    )
+    openmeteo_url: str = Field(
+        "https://api.open-meteo.com",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="the root of an Open-Meteo server (its API is /v1/forecast under it)",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Open-Meteo's API key, for its commercial servers (customer-api.open-meteo.com) only"
+    )
+    timeout_s: float = Field(10.0, gt=0, le=300, description="seconds to connect, and again to read the answer")
+    attempts: int = Field(
+        4, ge=1, le=20, description="tries of a request that fails transiently (unreachable, timeout, 5xx)"
+    )
+    backoff_s: float = Field(1.0, ge=0, le=600, description="seconds before the second try; doubled before each next")

@@ -1,11 +1,13 @@
 """Crop and soil parameters from FAO Irrigation and Drainage Paper 56 (Allen et al., 1998).
 
 Shared by the simulator (edge) and the models (ml): crop coefficients and growth stages (tables 11 and 12),
-rooting depth and the depletion fraction p (table 22), and soil water limits by texture (table 19, midpoints).
+rooting depth and the depletion fraction p (table 22), soil water limits by texture (table 19, midpoints), and
+wind measured at another height brought to the 2 m of the reference surface (eq. 47).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -112,3 +114,12 @@ def crop_coefficient(crop: Crop, planting: date, day: date) -> float:
     if age < l_late:
         return params.kc_mid + (params.kc_end - params.kc_mid) * age / l_late
     return params.kc_end
+
+
+def wind_at_2m(speed_ms: float, height_m: float) -> float:
+    """Wind speed at 2 m above the ground from ``speed_ms`` measured (or forecast) at ``height_m``, by FAO-56 eq. 47
+    (a logarithmic profile over short grass): the reference ET equations take wind at 2 m, weather models and
+    stations give it at 10 m, where it is about a third faster (x 0.748)."""
+    if height_m <= 0.1:
+        raise ValueError(f"a wind height of {height_m} m is below the profile eq. 47 describes")
+    return speed_ms * 4.87 / math.log(67.8 * height_m - 5.42)

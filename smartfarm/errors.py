@@ -144,6 +144,22 @@ class StorageDenied(StorageError):
         self.settings = settings
 
 
+class ProviderError(SmartFarmError):
+    """A weather forecast provider could not be asked, or its answer could not be read (``edge.providers``).
+
+    Args:
+        status: the HTTP status of the answer, or None when none came (unreachable, timed out).
+        transient: worth asking again in a few seconds: unreachable, timed out or failing (5xx). A refusal (4xx)
+            or an answer that cannot be read is not, nor is a 429 (unlike ``StorageError.transient``): a provider's
+            rate limit (Open-Meteo's are per minute, hour and day) does not lift in the seconds a retry waits.
+    """
+
+    def __init__(self, message: str, status: int | None = None, transient: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.transient = transient
+
+
 class RegistryError(SmartFarmError):
     """The model registry (MLflow's local store) refused a request, or a registered model could not be loaded.
 

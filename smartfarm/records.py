@@ -186,6 +186,9 @@ class RejectStage(StrEnum):
     STORE = "store"
     """Where a record is stored in InfluxDB: the database refused its points, or a device.status record the
     store-status agent cannot read."""
+    FORECAST = "forecast"
+    """Where the worker follows ``weather.forecast``: a record that is not a weather forecast of the farm it is
+    keyed by."""
 
 
 class DeadLetter(Contract):

@@ -163,6 +163,13 @@ class WorkerMetrics(ServedMetrics):
             registry=r,
         )
         self.days = Counter("smartfarm_worker_zone_days", "zone days emitted (reference ET, degree days)", registry=r)
+        self.scored_hours = Counter(
+            "smartfarm_worker_scored_hours",
+            "zone hours scored (closed, or revised after), by whether the farm had a weather forecast out by the "
+            "hour's end (forecast=yes|no)",
+            ["forecast"],
+            registry=r,
+        )
         self.recommendations = Counter(
             "smartfarm_worker_recommendations", "recommendations emitted, by kind", ["kind"], registry=r
         )

@@ -1,7 +1,8 @@
 """What the farm API writes to Kafka, each record confirmed before the API answers: a farm's layout (``layout``
 topic, followed by the workers and the broker's credentials), the irrigations people accepted (``commands``,
 which the bridge sends to the valves) and the telemetry of its ingest door (``telemetry.raw``, as the bridge writes
-an MQTT message)."""
+an MQTT message); and the weather forecasts ``smartfarm forecast`` publishes (``weather.forecast``, followed by the
+workers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from kafka.errors import KafkaError
 
 from smartfarm import kafkaclient
 from smartfarm.errors import ServiceError
+from smartfarm.forecast import WeatherForecast
 from smartfarm.layout import Farm
 from smartfarm.records import IrrigationCommand, RawHeaders
 from smartfarm.settings import KafkaSettings
@@ -24,8 +26,8 @@ should take records again within seconds of its return."""
 
 
 class FarmPublisher:
-    """Writes farms, irrigation commands and ingested telemetry; each call returns once Kafka confirmed the record
-    (acks=all), and raises ServiceError when it did not within ``PUBLISH_TIMEOUT_S``."""
+    """Writes farms, irrigation commands, ingested telemetry and weather forecasts; each call returns once Kafka
+    confirmed the record (acks=all), and raises ServiceError when it did not within ``PUBLISH_TIMEOUT_S``."""
 
     def __init__(self, kafka: KafkaSettings, client_id: str = "smartfarm-api") -> None:
         self.specs = topic_specs(kafka.topic_prefix, kafka.partitions)
@@ -58,6 +60,11 @@ class FarmPublisher:
         naming the MQTT topic the device would have published on and this API as the ``bridge_id``."""
         headers = RawHeaders(mqtt_topic=mqtt_topic, received_at=received_at, bridge_id=self.client_id).to_kafka()
         self._send(KafkaTopic.TELEMETRY_RAW, device.encode(), payload, f"{device}'s telemetry", headers)
+
+    def forecast(self, forecast: WeatherForecast) -> None:
+        """A farm's weather forecast, keyed by the farm: the topic keeps each farm's newest."""
+        what = f"farm {forecast.farm!r}'s forecast issued at {forecast.issued_at.isoformat()}"
+        self._send(KafkaTopic.WEATHER_FORECAST, forecast.farm.encode(), forecast.encode(), what)
 
     def _send(
         self, topic: KafkaTopic, key: bytes, value: bytes, what: str, headers: list[tuple[str, bytes]] | None = None

@@ -44,6 +44,7 @@ from storage.zones import (
     stored_readings,
 )
 from stream.advice import ISSUED_FOR_S, advise, forget_declined, readvise
+from stream.forecasts import ForecastBook
 from stream.live import LiveMessage, LiveZone
 from stream.windows import WIDTHS_S, ZoneClock
 
@@ -74,6 +75,10 @@ class ZoneOutput:
     """Due windows computed from this process's own count (no readback)."""
     read_back: int = 0
     """Due windows computed from their stored readings, read back (taken over, restarted, late readings)."""
+    scored: int = 0
+    """Hours scored (closed, or revised after their close)."""
+    with_forecast: int = 0
+    """Of those, hours whose context had the farm's weather forecast."""
 
     def lines(self) -> list[str]:
         """The InfluxDB lines of every record (a revision overwrites its window's point)."""
@@ -123,12 +128,22 @@ class ZoneStage:
 
     Args:
         grace_s: how far behind a zone's latest event time its windows stay open for late readings.
+        forecasts: each farm's weather forecasts (``stream.forecasts``): an hour's context gets the newest out by
+            its end.
     """
 
-    def __init__(self, layout: Layout, client: InfluxClient, scorer: Scorer, grace_s: float) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        client: InfluxClient,
+        scorer: Scorer,
+        grace_s: float,
+        forecasts: ForecastBook | None = None,
+    ) -> None:
         self.client = client
         self.scorer = scorer
         self.grace_s = grace_s
+        self.forecasts = forecasts or ForecastBook()
         self.live: dict[tuple[str, str], LiveZone] = {}
         """Each zone's open windows as this process counted them (the zone thread's alone)."""
         self.use(layout)
@@ -298,7 +313,10 @@ class ZoneStage:
                 window.end,
                 suspicions=flags.get(window.start_s, ()),
                 sensors=sensors.get(window.start_s, ()),
+                forecast=self.forecasts.newest(farm.id, window.end),
             )
+            out.scored += 1
+            out.with_forecast += context.forecast is not None
             if window in again:
                 out.recommendations += readvise(self.scorer, context, clock.advice, clock.newest_s)
             else:

@@ -31,7 +31,7 @@ from cli.stack.components import (
     Running,
     Service,
 )
-from cli.stack.farm import FarmRunner, worker_env
+from cli.stack.farm import FarmRunner, ForecastRunner, worker_env
 from cli.worker import WorkerProcess
 from edge.settings import EdgeSettings
 from ml.settings import ModelSettings
@@ -225,7 +225,7 @@ def components(args: argparse.Namespace, workdir: Path) -> Stack:
     api = settings_from(ApiSettings, args)
     stack.append(ApiComponent(workdir / "registry.db", layout, influx, models, api.host, api.port, kafka, mqtt, edge))
     farm = FarmRunner(layout, mqtt, edge, season, workers)
-    stack.append(farm)
+    stack += [farm, ForecastRunner(layout, edge, kafka, farm)]  # the forecasts follow the farm's clock
     return Stack(stack, farm, prometheus, influx, users, len(layout.placements))
 
 

@@ -39,5 +39,6 @@ class StreamWorker(CleanAndStore, StoreStatus, ZoneWindows, Watch):
         app.timer(5.0)(self.report_lag)
         app.timer(STALL_CHECK_S)(self.resume_stalled)
         app.task(self.follow_layout)
+        app.task(self.follow_forecasts)
         app.on_rebalance_complete.connect(self._rebalanced)
         self._own_the_offsets()

@@ -23,6 +23,7 @@ from storage.lines import ReadingLines
 from storage.writer import Writer
 from stream.clean import Cleaner
 from stream.faustpatch import changelog_partitions, own_the_offsets
+from stream.forecasts import ForecastBook, ForecastFollower
 from stream.layouts import LayoutFollower
 from stream.metrics import WorkerMetrics
 from stream.offsets import Progress, Stalls
@@ -34,6 +35,11 @@ log = logging.getLogger(__name__)
 
 STALL_CHECK_S = 3.0
 """How often the worker looks for partitions its agents stopped receiving although records wait there."""
+DEAD_LETTER_WAIT_S = 30.0
+"""How long the forecast follower waits for Kafka to take a dead letter before it logs the letter as unsent."""
+FORECASTS_WAIT_S = 10.0
+"""How long the zone agent's first batch waits for the forecasts that were on ``weather.forecast`` when the worker
+started (read in about a second), so the hours a restarted worker scores first are scored with them."""
 
 AGENTS = {
     KafkaTopic.TELEMETRY_RAW: "clean-and-store",
@@ -80,7 +86,9 @@ class WorkerCore:
         """For the metrics: how long each partition has stood still with records waiting."""
         self._unmoved = Stalls()
         """For ``resume_stalled``: whether a partition stood still since its previous check."""
-        self.zones = ZoneStage(layout, writer.client, scorer or Baselines(), settings.window_grace_s)
+        self.forecasts = ForecastBook()
+        self.forecast_follower: ForecastFollower | None = None
+        self.zones = ZoneStage(layout, writer.client, scorer or Baselines(), settings.window_grace_s, self.forecasts)
         metrics.watch_farms((farm.id for farm in layout.farms), time.time())
         self.layout = layout
         self.follower: LayoutFollower | None = None
@@ -102,6 +110,25 @@ class WorkerCore:
 
         self.follower = LayoutFollower(self.kafka, self.layout, on_change, "worker").start()
 
+    async def follow_forecasts(self) -> None:
+        """Follow ``weather.forecast`` (``stream.forecasts``) into the book the zone stage reads; a record that is
+        not a forecast is dead-lettered on the app's event loop, the follower waiting until Kafka has the letter."""
+        loop = asyncio.get_running_loop()
+
+        def refused(key: bytes, letter: DeadLetter) -> None:
+            asyncio.run_coroutine_threadsafe(self._dead_letters([(key, letter)]), loop).result(DEAD_LETTER_WAIT_S)
+
+        self.forecast_follower = ForecastFollower(self.kafka, self.forecasts, refused, "worker").start()
+
+    async def forecasts_read(self) -> None:
+        """Wait (up to ``FORECASTS_WAIT_S``) until the forecasts on the topic at the start are in the book."""
+        deadline = time.monotonic() + FORECASTS_WAIT_S
+        while self.forecast_follower is None or not self.forecast_follower.caught_up.is_set():
+            if time.monotonic() > deadline:
+                log.warning("the weather forecasts are not read yet; the zones are scored without them meanwhile")
+                return
+            await asyncio.sleep(0.1)
+
     def use_layout(self, layout: Layout) -> None:
         added = {f.id for f in layout.farms} - {f.id for f in self.layout.farms}
         self.cleaner.use(layout)
@@ -118,8 +145,9 @@ class WorkerCore:
         )
 
     def stop_following(self) -> None:
-        if self.follower is not None:
-            self.follower.stop()
+        for follower in (self.follower, self.forecast_follower):
+            if follower is not None:
+                follower.stop()
 
     def _table(self, name: str) -> Any:
         """A table of JSON bytes by key whose changelog is partitioned by murmur2 of the key, as the topic its agent

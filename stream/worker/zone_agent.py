@@ -32,6 +32,7 @@ class ZoneWindows(WorkerCore):
     (``stream.zones``), its windows, days and advice sent, written and remembered."""
 
     async def zone_windows(self, stream: faust.StreamT[bytes]) -> None:
+        await self.forecasts_read()
         await self._each_batch(
             stream,
             self._zone_windows,
@@ -103,6 +104,9 @@ class ZoneWindows(WorkerCore):
         self.metrics.zone_step_seconds.observe(time.perf_counter() - began)
         self.metrics.zone_windows.labels("counted").inc(sum(o.counted for o in out.values()))
         self.metrics.zone_windows.labels("read_back").inc(sum(o.read_back for o in out.values()))
+        with_forecast = sum(o.with_forecast for o in out.values())
+        self.metrics.scored_hours.labels("yes").inc(with_forecast)
+        self.metrics.scored_hours.labels("no").inc(sum(o.scored for o in out.values()) - with_forecast)
         return out
 
     async def _send_zone_records(

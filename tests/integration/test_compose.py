@@ -154,8 +154,16 @@ def settings_env_names() -> set[str]:
 
 def test_the_compose_file_loads_with_the_documented_env_file(services: dict[str, dict[str, Any]]) -> None:
     expected = {"mosquitto", "mosquitto-auth", "kafka", "influxdb", "influx-users", "bridge", "worker", "edge"}
-    expected |= {"grafana", "api"}
+    expected |= {"grafana", "api", "forecast"}
     assert expected | {"prometheus"} <= set(services)
+
+
+def test_the_simulated_forecasts_follow_the_simulated_farms_seed_and_clock(services: dict[str, dict[str, Any]]) -> None:
+    forecast, edge = services["forecast"], services["edge"]
+    assert forecast["command"][:1] == ["forecast"] and "--every" in forecast["command"]
+    assert forecast["environment"]["SMARTFARM_FORECAST_PROVIDER"] == "simulated"
+    for variable in ("SMARTFARM_EDGE_SEED", "SMARTFARM_EDGE_SPEED"):
+        assert forecast["environment"][variable] == edge["environment"][variable], variable
 
 
 @pytest.mark.parametrize("variable", REQUIRED)

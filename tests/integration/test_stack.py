@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -247,6 +248,7 @@ def test_a_simulated_week_runs_end_to_end(stack: tuple[Output, dict[str, str]], 
         _the_web_app_shows_the_farm(where)
         _a_farmer_answers_advice(where, received)
         _every_dashboard_query_returns_data(where, started)
+        _the_advice_had_the_forecasts(where)
         _the_api_tells_a_zones_state(where)
 
         status = output.text.rsplit("status at ", 1)[1]
@@ -283,6 +285,18 @@ def _watered(influx: InfluxClient, irrigations: list[Recommendation]) -> list[st
         if before and after and after[0]["max"] >= before[0]["last"] + 1.0:
             found.append(f"{rec.zone} at {t0:%Y-%m-%d %H:%M}: {before[0]['last']:.1f} -> {after[0]['max']:.1f}")
     return found
+
+
+def _the_advice_had_the_forecasts(where: dict[str, str]) -> None:
+    """The simulated provider beside the farm publishes forecasts on the farm's clock from its start, and the
+    workers score the hours with them (their ``scored_hours`` counters, through the stack's Prometheus; one run:
+    693 with, none without)."""
+    query = urllib.parse.urlencode({"query": "sum by (forecast) (smartfarm_worker_scored_hours_total)"})
+    with urllib.request.urlopen(f"{where['prometheus']}/api/v1/query?{query}", timeout=10) as response:
+        result = json.loads(response.read())["data"]["result"]
+    hours = {r["metric"].get("forecast"): float(r["value"][1]) for r in result}
+    print(f"hours scored with the farm's forecast and without: {hours}")
+    assert hours.get("yes", 0) > 0 and hours.get("no", 0) <= 0.05 * hours["yes"], hours
 
 
 def _the_api_tells_a_zones_state(where: dict[str, str]) -> None:

@@ -134,13 +134,9 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
             spec.name for spec in topic_specs("smartfarm").values()
         }
         admin.close()
-        consumer = KafkaConsumer(**kafkaclient.kafka_python(kafka))
-        raw = [TopicPartition("smartfarm.telemetry.raw", p) for p in range(6)]
-        deadline = time.monotonic() + 20
-        while sum(consumer.end_offsets(raw).values()) < 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert sum(consumer.end_offsets(raw).values()) >= 1, "the bridge forwards the farm's telemetry into Kafka"
-        consumer.close()
+        assert records_arrive(kafka, "smartfarm.telemetry.raw"), "the bridge forwards the farm's telemetry into Kafka"
+        assert "Forecasts  simulated provider (seed 42)" in output
+        assert records_arrive(kafka, "smartfarm.weather.forecast"), "the simulated provider follows the farm's clock"
         # The writer logs in with the password drawn at the first start; the development default no longer does.
         drawn = dotenv_values(tmp_path / "stack" / "secrets.env")
         writer = InfluxSettings(url=f"http://127.0.0.1:{influx_port}", database="farmdb")
@@ -181,6 +177,18 @@ def test_up_runs_the_local_stack_until_sigterm(tmp_path: Path) -> None:
         assert not port_open(port), f"port {port} still open after smartfarm up stopped"
     logged = [p for p in (tmp_path / "stack").rglob("*.log") if KAFKA_PASSWORD in p.read_text(errors="replace")]
     assert not logged and KAFKA_PASSWORD not in output, f"the Kafka password is logged in {logged}"
+
+
+def records_arrive(kafka: KafkaSettings, topic: str, timeout_s: float = 20) -> bool:
+    """Whether ``topic`` holds a record within ``timeout_s``."""
+    consumer = KafkaConsumer(**kafkaclient.kafka_python(kafka))
+    partitions = [TopicPartition(topic, p) for p in range(6)]
+    deadline = time.monotonic() + timeout_s
+    while sum(consumer.end_offsets(partitions).values()) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    found = sum(consumer.end_offsets(partitions).values()) >= 1
+    consumer.close()
+    return found
 
 
 def registered_device_logs_in(api_port: int, farm: str, token: str, tmp_path: Path) -> bool:

@@ -15,7 +15,7 @@ def subcommands() -> dict[str, object]:
     return dict(action.choices)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["up", "layout", "edge"])
+@pytest.mark.parametrize("name", ["up", "layout", "edge", "forecast"])
 def test_every_settings_option_names_its_env_variable(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([name, "--help"])

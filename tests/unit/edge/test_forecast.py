@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.forecast import ForecastErrors, SimulatedForecasts, verify
+from edge.forecast import ForecastErrors, SimulatedForecasts, issue_times, verify
 from edge.weather import Climate, FarmWeather, WeatherEvent
 from smartfarm.forecast import HOUR
 from smartfarm.layout import load_layout
@@ -85,3 +85,10 @@ def test_temperature_error_grows_with_lead_as_stated() -> None:
     assert day1.lead_h == (0, 24) and day2.lead_h == (24, 48)
     assert day1.temp_rmse_c < day2.temp_rmse_c
     assert day1.temp_rmse_c == pytest.approx(statistics.mean([0.8 + 1.4 * h / 48 for h in range(1, 25)]), rel=0.35)
+
+
+def test_issues_come_at_00_06_12_and_18_utc_from_the_start_on() -> None:
+    assert issue_times(ISSUED, ISSUED + timedelta(hours=12)) == [ISSUED + timedelta(hours=h) for h in (0, 6, 12)]
+    assert issue_times(ISSUED + timedelta(minutes=1), ISSUED + timedelta(hours=6)) == [ISSUED + timedelta(hours=6)]
+    assert issue_times(ISSUED - timedelta(hours=5), ISSUED - timedelta(minutes=1)) == []
+    assert [f.issued_at for f in SimulatedForecasts(FarmWeather(FARM, 3), 3).issues(ISSUED, ISSUED + HOUR)] == [ISSUED]

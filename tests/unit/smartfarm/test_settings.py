@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings
 
 from api.settings import ApiSettings
 from cli.services.settings import ServicesSettings
-from edge.settings import EdgeSettings
+from edge.settings import EdgeSettings, ForecastSettings
 from smartfarm.settings import (
     PLACEHOLDER_SECRETS,
     InfluxSettings,
@@ -30,6 +30,7 @@ ALL: list[type[BaseSettings]] = [
     RegistrySettings,
     LayoutSettings,
     EdgeSettings,
+    ForecastSettings,
     BridgeSettings,
     WorkerSettings,
     MqttSettings,
