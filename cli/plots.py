@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from edge.season import SeasonTables
+from ml.irrigation import regime
 from ml.waterbalance import depletion_fraction
 from smartfarm.agronomy import CROPS, SOILS, crop_coefficient
 from smartfarm.layout import Farm, SensorKind, Zone
@@ -37,24 +38,37 @@ def _measured(season: SeasonTables, zone: Zone) -> pd.Series:
     return mine.set_index("ts")["value"].resample("1h").mean()
 
 
+def _by_depth(season: SeasonTables, zone: Zone) -> dict[float, pd.Series]:
+    """The zone's hourly mean soil moisture at each probe depth (%): what ``ml.irrigation.driest_layer`` compares."""
+    r = season.readings
+    mine = r[(r["zone"] == zone.id) & (r["kind"] == SensorKind.SOIL_MOISTURE.value)]
+    return {
+        float(depth): rows.set_index("ts")["value"].resample("1h").mean() for depth, rows in mine.groupby("depth_cm")
+    }
+
+
 def _trigger(season: SeasonTables, zone: Zone) -> pd.Series:
-    """Soil moisture (%) at which the depletion reaches RAW, per day: FC - p (FC - WP), p adjusted by the day's
-    ETc (FAO-56 table 22); the depth cancels out of the ratio."""
+    """Soil moisture (%) at which the depletion reaches the crop's policy's trigger, per day: RAW, FC - p (FC - WP)
+    with p adjusted by the day's ETc (FAO-56 table 22), or deeper in a deficit window (``ml.irrigation``); the
+    depth cancels out of the ratio."""
     soil, crop = SOILS[zone.soil], CROPS[zone.crop]
     t = season.truth[season.truth["zone"] == zone.id]
     et0 = t.set_index("ts")["et0_mm"].resample("1D").sum()
-    p = [
-        depletion_fraction(crop.p, crop_coefficient(zone.crop, zone.planting_date, d.date()) * e)
+    shares = [
+        regime(zone, d.date()).trigger_mm(
+            depletion_fraction(crop.p, crop_coefficient(zone.crop, zone.planting_date, d.date()) * e), 1.0
+        )
         for d, e in et0.items()
     ]
     return pd.Series(
-        [100 * (soil.field_capacity - q * (soil.field_capacity - soil.wilting_point)) for q in p], et0.index
+        [100 * (soil.field_capacity - q * (soil.field_capacity - soil.wilting_point)) for q in shares], et0.index
     )
 
 
 def season_plot(path: Path, farm: Farm, zone: Zone, runs: Mapping[str, SeasonTables], log: AdvisorLog) -> None:
-    """Soil moisture measured under each policy and forecast 24 h ahead (advisor), the trigger, rain and the
-    advisor's irrigation as daily bars, and its recommendations marked."""
+    """Soil moisture measured under each policy (the advisor's also per probe depth, dashed) and forecast 24 h ahead
+    (advisor), the policy's trigger, rain and the advisor's irrigation as daily bars, and its recommendations
+    marked."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for policy, season in runs.items():
         measured = _measured(season, zone)
@@ -65,6 +79,9 @@ def season_plot(path: Path, farm: Farm, zone: Zone, runs: Mapping[str, SeasonTab
             lw=1.2 if policy == "advisor" else 0.8,
             label=f"measured, {policy}",
         )
+    for depth, series in _by_depth(runs["advisor"], zone).items():
+        top.plot(series.index, series.to_numpy(), color="tab:green", lw=0.5, ls="--", alpha=0.6)
+        top.annotate(f"{depth:g} cm", (series.index[-1], series.iloc[-1]), fontsize=6, color="tab:green")
     if log.forecasts:
         when, value = zip(*log.forecasts, strict=True)
         top.plot(when, value, color="tab:blue", lw=0.7, ls=":", label="advisor's 24 h forecast")
@@ -76,7 +93,7 @@ def season_plot(path: Path, farm: Farm, zone: Zone, runs: Mapping[str, SeasonTab
         color="tab:red",
         ls="--",
         lw=1,
-        label="irrigation trigger (RAW)",
+        label="irrigation trigger (the crop's policy)",
     )
     top.axhline(100 * SOILS[zone.soil].field_capacity, color="k", lw=0.5, ls=":", label="field capacity")
     for start, _mm in log.recommended:

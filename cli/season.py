@@ -24,13 +24,14 @@ from edge.schedule import IrrigationSchedule
 from edge.season import SeasonRecipe, SeasonTables, run_season
 from edge.simulator import FarmSimulation, Message
 from ml.advisor import SoilForecast
-from ml.context import ZoneContext
+from ml.context import SensorHour, ZoneContext, sensor_hour
+from ml.irrigation import POLICIES as CROP_POLICIES
 from ml.models import IrrigationAdvisor
-from ml.outcome import SeasonOutcome, outcome
+from ml.outcome import WATER_SAVING, SeasonOutcome, judge, outcome, season_days
 from ml.settings import ModelSettings
 from ml.timeline import ZoneTimeline, hour_aggregates
 from smartfarm.errors import ConfigError
-from smartfarm.layout import Farm, Layout, Zone, load_layout
+from smartfarm.layout import Farm, Layout, SensorKind, Zone, load_layout
 from smartfarm.records import RecommendationKind
 from smartfarm.settings import LayoutSettings
 from stream.advice import advise
@@ -50,7 +51,9 @@ class ZoneLog:
 
 @dataclass
 class Calendar:
-    """A fixed schedule: ``mm`` on every zone every ``every_days`` days at 06:00 farm time."""
+    """A fixed schedule: ``mm`` on every zone with a crop in the field every ``every_days`` days at 06:00 farm
+    time. Not before planting nor after harvest: water the calendar gave an empty field would be water ``outcome``
+    does not count (it counts the crop's season) that still wets the soil the crop starts in."""
 
     every_days: int
     mm: float
@@ -61,7 +64,9 @@ class Calendar:
             local = time.astimezone(ZoneInfo(farm.timezone))
             if local.hour == 6 and local.toordinal() % self.every_days == 0:
                 for zone in farm.zones:
-                    sim.irrigate(farm.id, zone.id, self.mm)
+                    first, last = season_days(zone, local.date(), local.date())
+                    if first <= last:
+                        sim.irrigate(farm.id, zone.id, self.mm)
 
 
 class OnceAnHour:
@@ -92,8 +97,29 @@ class ClosedLoop:
         self.timelines = {z.id: ZoneTimeline(f, z) for f, z in self.zones}
         self.state: dict[str, dict[str, Any]] = {z.id: {} for _, z in self.zones}
         self.zone_of = {d.id: d.zone for f in layout.farms for d in f.devices}
+        self.soil_depth = {
+            (d.id, s.id): s.depth_cm
+            for f in layout.farms
+            for d in f.devices
+            for s in d.sensors
+            if s.kind is SensorKind.SOIL_MOISTURE
+        }
         self.schedule = IrrigationSchedule()
         self.log = {z.id: ZoneLog() for _, z in self.zones}
+
+    def soil_hours(self, zone: Zone, messages: list[Message]) -> list[SensorHour]:
+        """Each soil-moisture sensor's hour in ``zone``, as the stream hands them to a scorer: the advisor compares
+        the depths its probes watch (``ml.irrigation.driest_layer``)."""
+        pairs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for m in messages:
+            if self.zone_of.get(m.device) == zone.id:
+                for r in m.readings:
+                    if (m.device, r.sensor) in self.soil_depth:
+                        pairs.setdefault((m.device, r.sensor), []).append((m.ts.timestamp(), r.value))
+        return [
+            sensor_hour(device, sensor, SensorKind.SOIL_MOISTURE, self.soil_depth[(device, sensor)], found)
+            for (device, sensor), found in pairs.items()
+        ]
 
     def __call__(self, time: datetime, messages: list[Message], sim: FarmSimulation) -> None:
         for farm, zone in self.zones:
@@ -106,7 +132,7 @@ class ClosedLoop:
             )
             timeline.add_hours(hour_aggregates(farm.id, zone.id, readings))
             timeline.close_days(before=time.astimezone(timeline.tz).date())
-            context = timeline.context(time)
+            context = timeline.context(time, sensors=self.soil_hours(zone, messages))
             if self.forecaster is not None:
                 ahead = self.forecaster.forecast(context).get(24)
                 if ahead is not None:
@@ -173,9 +199,16 @@ def run_season_command(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         runs[policy] = run_season(layout, recipe, hook)
         say(f"  {policy}: simulated in {time.perf_counter() - t:.1f} s")
-    outcomes = [outcome(runs[p].truth, z, p) for f in layout.farms for z in f.zones for p in POLICIES]
+    zones = [z for f in layout.farms for z in f.zones]
+    outcomes = [
+        outcome(runs[p].truth, z, p, CROP_POLICIES[z.crop] if p == "advisor" else None) for z in zones for p in POLICIES
+    ]
     for line in table(outcomes):
         say(line)
+    by_run = {(o.zone, o.policy): o for o in outcomes}
+    say(f"against the calendar (the target: at least {100 * WATER_SAVING:.0f}% less water):")
+    for z in zones:
+        say("  " + judge(by_run[(z.id, "advisor")], by_run[(z.id, "calendar")], CROP_POLICIES[z.crop]).line())
     from cli.plots import season_plot
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -188,14 +221,17 @@ def run_season_command(args: argparse.Namespace) -> int:
 
 
 def table(outcomes: Sequence[SeasonOutcome]) -> list[str]:
-    head = f"{'zone':<16} {'policy':<9} {'days':>4} {'irrigation mm':>13} {'rain mm':>8} {'ETa/ETm':>8} "
-    head += f"{'stress days':>11} {'yield %':>8}"
+    """One line per zone and way of irrigating; the advisor's also give the stressed days its crop's policy
+    planned and the yield it promised."""
+    head = f"{'zone':<16} {'run':<9} {'days':>4} {'irrigation mm':>13} {'rain mm':>8} {'ETa/ETm':>8} "
+    head += f"{'stress days':>11} {'planned':>7} {'yield %':>8} {'promised %':>10}"
     lines = [head, "-" * len(head)]
     for o in outcomes:
         r = o.row()
+        planned, promised = ("-", "-") if o.promised_yield_pct is None else (o.planned_days, o.promised_yield_pct)
         lines.append(
             f"{o.zone:<16} {o.policy:<9} {o.days:>4} {r['irrigation_mm']:>13} {r['rain_mm']:>8} {r['eta_etm']:>8} "
-            f"{o.stressed_days:>11} {r['yield_pct']:>8}"
+            f"{o.stressed_days:>11} {planned:>7} {r['yield_pct']:>8} {promised:>10}"
         )
     return lines
 

@@ -30,8 +30,9 @@ from zoneinfo import ZoneInfo
 
 from ml.context import Advice, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM
-from ml.irrigation import Depletion, decide
+from ml.irrigation import Depletion, decide, driest_layer, regime
 from ml.kalman import Filter, Noise, Observation, predict, update
+from ml.rules.common import farm_day
 from ml.waterbalance import (
     BalanceDay,
     depletion_fraction,
@@ -264,19 +265,22 @@ def outlook(est: Estimate, forecast: Mapping[int, float]) -> Outlook | None:
     return Outlook(hours, est.raw_mm, "crop water use") if hours <= LOOKAHEAD_H else None
 
 
-def _message(context: ZoneContext, est: Estimate, ahead: Outlook, amount: float, start: datetime) -> str:
+def _message(
+    context: ZoneContext, est: Estimate, ahead: Outlook | None, hours: float, amount: float, start: datetime
+) -> str:
     zone = context.zone
     local = start.astimezone(ZoneInfo(context.farm.timezone))
-    when = "now" if ahead.hours == 0 else f"at {local:%H:%M} (in {num(ahead.hours)} h)"
+    when = "now" if hours == 0 else f"at {local:%H:%M} (in {num(hours)} h)"
     pending = context.pending_irrigation_mm
     extra = f" on top of the {num(pending)} mm already planned" if pending > 0 else ""
-    state = (
-        f"has lost {num(est.depletion_mm, 0)} mm of water, past the {num(est.raw_mm, 0)} mm the crop can use "
-        "without stress (readily available water)"
-        if ahead.hours == 0
-        else f"has lost {num(est.depletion_mm, 0)} mm of water and the {ahead.source} says it reaches the "
-        f"{num(est.raw_mm, 0)} mm the crop can use without stress by then"
-    )
+    lost, raw = num(est.depletion_mm, 0), num(est.raw_mm, 0)
+    limit = f"the {raw} mm the crop can use without stress"
+    if est.depletion_mm >= est.raw_mm:
+        state = f"has lost {lost} mm of water, past {limit} (readily available water)"
+    elif hours > 0 and ahead is not None:
+        state = f"has lost {lost} mm of water and the {ahead.source} says it reaches {limit} by then"
+    else:  # its driest layer decided: ``ml.irrigation.decide``'s words say which
+        state = f"has lost {lost} mm of water, short of {limit} on average"
     assumed = " (assumed, no day closed yet)" if est.et0_assumed else ""
     text = (
         f"Irrigate {num(amount)} mm{extra} on {zone.name} {when}: the root zone (0-{est.root_depth_m * 100:.0f} cm) "
@@ -306,18 +310,18 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
         return []
     forecast = forecaster.forecast(context) if forecaster is not None else {}
     ahead = outlook(est, forecast)
-    if ahead is None:
-        return []
     depletion = Depletion(
         now_mm=est.depletion_mm,
-        due_mm=ahead.depletion_mm,
-        hours=ahead.hours,
+        due_mm=ahead.depletion_mm if ahead is not None else est.depletion_mm,
+        hours=ahead.hours if ahead is not None else None,
         raw_mm=est.raw_mm,
         taw_mm=est.taw_mm,
         coverage=est.weight,
         et0_assumed=est.et0_assumed,
+        driest=driest_layer(context, est.root_depth_m, PROBE_REACH_CM),
+        etc_mm_day=est.etc_mm_day,
     )
-    decided = decide(depletion, context.pending_irrigation_mm)
+    decided = decide(depletion, context.pending_irrigation_mm, regime(context.zone, farm_day(context)))
     if decided is None:
         return []
     amount, start = decided.amount_mm, decided.start_at(context)
@@ -339,9 +343,10 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
         "drift_mm_day": est.drift_mm_day,
         "depletion_sd_mm": est.sd_mm,
         "water_in_mm": est.water_in_mm,
-        "hours_to_raw": ahead.hours,
         "amount_mm": amount,
         "pending_mm": context.pending_irrigation_mm,
         "irrigation_rate_mm_h": context.zone.irrigation_rate_mm_h,
     } | {f"forecast_sm_{h}h": v for h, v in forecast.items()}
-    return [decided.advice(context, _message(context, est, ahead, amount, start), inputs)]
+    if ahead is not None:
+        inputs["hours_to_raw"] = ahead.hours
+    return [decided.advice(context, _message(context, est, ahead, decided.hours, amount, start), inputs)]

@@ -7,7 +7,11 @@ its late stage, FAO-56 table 11 lengths) within the simulated days:
 - water stress: a day's Ks is its ETa / ETm, with ETm = Kc x ET0 the unstressed crop's use (FAO-56 eq. 58 and 80);
   a day is stressed when it falls below 1 (``STRESSED_BELOW``, which keeps rounding noise out);
 - yield: the FAO-33 yield response, 1 - Ya/Ym = Ky (1 - ETa/ETm) over the season (Doorenbos & Kassam 1979, FAO
-  Irrigation and Drainage Paper 33, table 24; the same Ky in FAO-66, Steduto et al. 2012).
+  Irrigation and Drainage Paper 33, table 24; the same Ky in FAO-66, Steduto et al. 2012);
+- against the crop's irrigation policy (``ml.irrigation.POLICIES``) when the run followed it: a stressed day in the
+  policy's deficit window is planned, not a failure, and the yield is held to the one the policy promises;
+- against the calendar (``judge``): the closed loop should use ``WATER_SAVING`` less water, and have no more
+  stressed days (full replenishment) or at least the promised yield (a deficit policy).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from ml.irrigation import IrrigationPolicy
 from smartfarm.agronomy import CROPS, crop_coefficient
 from smartfarm.layout import Crop, Zone
 
@@ -48,6 +53,10 @@ class SeasonOutcome:
     """Days with Ks (ETa / ETm) below 1."""
     yield_pct: float
     """Estimated yield against the unstressed crop's (FAO-33), percent."""
+    planned_days: int = 0
+    """Of the stressed days, those in the deficit window of the crop's policy, when the run followed it."""
+    promised_yield_pct: float | None = None
+    """The yield the crop's policy promises, when the run followed it."""
 
     def row(self) -> dict[str, object]:
         return {
@@ -58,7 +67,9 @@ class SeasonOutcome:
             "rain_mm": round(self.rain_mm, 1),
             "eta_etm": round(self.eta_mm / self.etm_mm, 3) if self.etm_mm > 0 else 1.0,
             "stressed_days": self.stressed_days,
+            "planned_days": self.planned_days,
             "yield_pct": round(self.yield_pct, 1),
+            "promised_yield_pct": self.promised_yield_pct,
         }
 
 
@@ -86,14 +97,17 @@ def daily_balance(truth: pd.DataFrame, zone: Zone) -> pd.DataFrame:
     return daily.rename(columns={"etc_mm": "eta_mm"})
 
 
-def outcome(truth: pd.DataFrame, zone: Zone, policy: str) -> SeasonOutcome:
-    """The zone's season under ``policy`` from its truth table."""
+def outcome(truth: pd.DataFrame, zone: Zone, policy: str, plan: IrrigationPolicy | None = None) -> SeasonOutcome:
+    """The zone's season under ``policy`` from its truth table; ``plan``: the crop's irrigation policy, when the
+    run followed it (its planned stress and promised yield are then reported)."""
+    promised = plan.promised_yield_pct if plan is not None else None
     daily = daily_balance(truth, zone)
     if daily.empty:
-        return SeasonOutcome(zone.id, policy, 0, 0.0, 0.0, 0.0, 0.0, 0, 100.0)
+        return SeasonOutcome(zone.id, policy, 0, 0.0, 0.0, 0.0, 0.0, 0, 100.0, 0, promised)
     start, end = season_days(zone, min(daily.index), max(daily.index))
     season = daily[(daily.index >= start) & (daily.index <= end)]
     eta, etm = float(season["eta_mm"].sum()), float(season["etm_mm"].sum())
+    stressed = season.index[season["ks"] < STRESSED_BELOW]
     return SeasonOutcome(
         zone=zone.id,
         policy=policy,
@@ -102,6 +116,52 @@ def outcome(truth: pd.DataFrame, zone: Zone, policy: str) -> SeasonOutcome:
         rain_mm=float(season["rain_mm"].sum()),
         eta_mm=eta,
         etm_mm=etm,
-        stressed_days=int((season["ks"] < STRESSED_BELOW).sum()),
+        stressed_days=len(stressed),
         yield_pct=100 * yield_share(zone.crop, eta, etm),
+        planned_days=0 if plan is None else sum(plan.deficit_on(zone.planting_date, day) for day in stressed),
+        promised_yield_pct=promised,
     )
+
+
+WATER_SAVING = 0.25
+"""The closed loop's target (issue 26): at least a quarter less water than the calendar in every zone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One zone's closed loop against its calendar: the water saved and whether the crop fared as it should."""
+
+    zone: str
+    plan: str
+    """The crop's policy's name."""
+    saving: float
+    """Share of the calendar's water the closed loop did not use (negative: it used more)."""
+    crop_ok: bool
+    """Full replenishment: no more stressed days than the calendar; a deficit policy: at least its promised yield."""
+    because: str
+
+    judged: bool = True
+    """False when the simulated days hold none of the crop's season."""
+
+    @property
+    def met(self) -> bool:
+        return self.judged and self.saving >= WATER_SAVING and self.crop_ok
+
+    def line(self) -> str:
+        if not self.judged:
+            return f"{self.zone}: {self.plan}: no day of the crop's season simulated"
+        less = "less" if self.saving >= 0 else "more"
+        saved = f"{abs(100 * self.saving):.0f}% {less} water than the calendar"
+        return f"{self.zone}: {self.plan}: {saved}, {self.because}: {'met' if self.met else 'NOT met'}"
+
+
+def judge(loop: SeasonOutcome, calendar: SeasonOutcome, plan: IrrigationPolicy) -> Verdict:
+    """The closed loop's season ``loop`` against the calendar's ``calendar`` for a crop irrigated by ``plan``."""
+    saving = 1 - loop.irrigation_mm / calendar.irrigation_mm if calendar.irrigation_mm > 0 else 0.0
+    if plan.is_deficit:
+        crop_ok = loop.yield_pct >= plan.promised_yield_pct
+        because = f"yield {loop.yield_pct:.1f}% against {plan.promised_yield_pct:g}% promised"
+    else:
+        crop_ok = loop.stressed_days <= calendar.stressed_days
+        because = f"{loop.stressed_days} days under stress against the calendar's {calendar.stressed_days}"
+    return Verdict(loop.zone, plan.name, saving, crop_ok, because, judged=loop.days > 0)

@@ -4,7 +4,9 @@ irrigation.
 - **Ids** come from (zone, kind, window) (and the device and sensor of a sensor fault), so scoring a window again
   (a redelivered batch, a worker that took over) gives the same id: a valve acting on ids once never waters twice.
 - **Cooldown** per (zone, kind), by event time: advice of a kind is not repeated until its cooldown has passed
-  (an irrigation's runs from the time the valve opens, so the water can show in the soil first).
+  (an irrigation's runs from the time its valve closes, its start plus the amount at the zone's rate, so the
+  water is in the soil first: a slow valve runs longer than the cooldown, 37 mm at 2 mm/h for 18.5 h, and advice
+  scored while it still runs sees the soil short of the water yet to come).
 - **Pending irrigation** (``PlannedIrrigation``): an irrigation whose valve has not opened yet. Each closed hour the
   zone is scored again as if nothing were planned; if its soil is clearly wetter than when the plan was made
   (``REFILL_RISE_PCT``) and it no longer needs water within the scorer's look-ahead (rain refilled the root zone), a
@@ -43,7 +45,16 @@ COOLDOWN: dict[RecommendationKind, timedelta] = {
     RecommendationKind.DISEASE_RISK: timedelta(hours=24),
     RecommendationKind.HARVEST: timedelta(days=7),
 }
-"""How long the same advice is not repeated for a zone (an irrigation: after its valve opens)."""
+"""How long the same advice is not repeated for a zone (an irrigation: after its valve closes, ``quiet_from``)."""
+
+
+def quiet_from(item: Advice, context: ZoneContext) -> datetime:
+    """When ``item``'s cooldown starts: at its start (the close of the hour without one); an irrigation's when its
+    valve closes, the amount at the zone's irrigation rate later."""
+    start = item.start_at if item.start_at is not None else context.window_end
+    if item.kind is RecommendationKind.IRRIGATION and item.amount_mm:
+        start += timedelta(hours=item.amount_mm / context.zone.irrigation_rate_mm_h)
+    return start
 
 
 def recommendation_id(farm: str, zone: str, kind: str, window_end: datetime, *more: str) -> uuid.UUID:
@@ -183,8 +194,7 @@ def advise(scorer: Scorer, context: ZoneContext, state: dict[str, Any]) -> list[
         record = _record(scorer, context, item)
         out.append(record)
         advice.remember(end_s, key, record)
-        quiet_from = item.start_at if item.start_at is not None else end
-        advice.cooldown[key] = (quiet_from + COOLDOWN[item.kind]).timestamp()
+        advice.cooldown[key] = (quiet_from(item, context) + COOLDOWN[item.kind]).timestamp()
         irrigation = item.kind is RecommendationKind.IRRIGATION and bool(item.amount_mm)
         if irrigation and item.start_at is not None and item.start_at > end and item.amount_mm:
             advice.pending = PlannedIrrigation(
@@ -260,8 +270,7 @@ def readvise(scorer: Scorer, context: ZoneContext, state: dict[str, Any], now_s:
         record = _record(scorer, context, item, was)
         out.append(record)
         advice.remember(end_s, key, record)
-        quiet_from = item.start_at if item.start_at is not None else end
-        advice.cooldown[key] = (quiet_from + COOLDOWN[item.kind]).timestamp()
+        advice.cooldown[key] = (quiet_from(item, context) + COOLDOWN[item.kind]).timestamp()
         if was is not None and pending is not None and pending.id == was.id:
             advice.pending = None
         if item.kind is RecommendationKind.IRRIGATION and item.amount_mm and item.start_at and item.start_at > end:

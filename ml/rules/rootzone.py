@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from ml.context import Advice, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM
-from ml.irrigation import Depletion, decide
+from ml.irrigation import Depletion, decide, regime
 from ml.rules.common import farm_day, last_hour, local_time
 from ml.waterbalance import (
     depletion_fraction,
@@ -151,8 +151,9 @@ def irrigation(context: ZoneContext) -> list[Advice]:
         taw_mm=rz.taw_mm,
         coverage=coverage,
         et0_assumed=rz.et0_assumed,
+        etc_mm_day=rz.etc_mm_day,
     )
-    decided = decide(depletion, context.pending_irrigation_mm)
+    decided = decide(depletion, context.pending_irrigation_mm, regime(context.zone, farm_day(context)))
     if decided is None:
         return []
     inputs = {

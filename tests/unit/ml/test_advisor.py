@@ -15,7 +15,7 @@ from ml.context import Advice, SensorSuspicion, ZoneContext
 from ml.kalman import Noise
 from smartfarm.layout import SensorKind
 from smartfarm.records import RecommendationKind, Severity, ZoneAggregate
-from tests.unit.ml.builders import END, FARM, HOUR, context, day, hour, series
+from tests.unit.ml.builders import END, FARM, HOUR, context, day, hour, sensor_hour_of, series
 
 SOIL = SensorKind.SOIL_MOISTURE
 RAIN = SensorKind.RAINFALL
@@ -434,3 +434,46 @@ def test_the_advisor_s_filter_figures_are_ml_kalman_s() -> None:
 def test_no_irrigation_is_advised_without_a_crop_in_the_field(zone_id: str, end: datetime, advised: bool) -> None:
     ctx = context(zone_id, aggregates=series(SOIL, [15.0] * 12, end=end), end=end)
     assert bool(advise_irrigation(ctx, None)) is advised
+
+
+# --- the crop's policy and the driest layer ---------------------------------------------------------------------
+
+
+def test_a_dry_lower_layer_the_probes_show_is_irrigated_now_though_the_zone_s_mean_is_not() -> None:
+    """Dr 12 mm on the zone's mean, RAW six days away; the 45 cm probes read 19.2 %: 45 % of that layer's water
+    gone, past the tomato's p of 0.4 (with the probes' error)."""
+    ctx = context(aggregates=soil([23.0] * 48), days=YESTERDAY)
+    assert advise_irrigation(ctx, None) == []
+    probes = [
+        sensor_hour_of([theta] * 4, device=device, sensor=sensor, depth=depth)
+        for device, sensor, depth, theta in [
+            ("soil-tomato-north-1", "sm-15", 15.0, 25.0),
+            ("soil-tomato-north-2", "sm-15", 15.0, 25.0),
+            ("soil-tomato-north-1", "sm-45", 45.0, 19.0),
+            ("soil-tomato-north-2", "sm-45", 45.0, 19.4),
+        ]
+    ]
+    advice = only(advise_irrigation(dataclasses.replace(ctx, sensors=probes), None))
+    assert advice.start_at == END and advice.amount_mm == round(advice.inputs["depletion_mm"] * 2) / 2
+    lost = f"has lost {advice.inputs['depletion_mm']:.0f} mm of water, short of the 31 mm the crop can use"
+    assert f"{lost} without stress on average. Its 45 cm layer reads 19.2%, 45% of its water gone" in advice.message
+    assert "(50% within the probes' error): past the 40% the crop can lose." in advice.message
+    assert "Policy: full replenishment until fruit set (day 93)." in advice.message
+    assert len(advice.message) <= 500
+    assert advice.inputs["layer_depth_cm"] == 45.0 and "hours_to_raw" not in advice.inputs
+
+
+@pytest.mark.parametrize(("theta", "amount"), [(27.7, None), (26.0, 20.5)])
+def test_the_vineyard_in_its_deficit_window_is_let_dry_past_raw(theta: float, amount: float | None) -> None:
+    """Day 75 after budbreak, between fruit set and veraison; a still day (ET0 0): p 0.55, RAW 39.6 mm of TAW 72
+    (clay, 0.6 m), the deficit's trigger at Ks 0.5 is 55.8 mm. Theta 27.7 % is Dr 49.8, 26 % is 60 mm."""
+    end = datetime(2026, 5, 15, 20, tzinfo=UTC)
+    ctx = context("vineyard-west", series(SOIL, [theta] * 48, end=end), [day(date(2026, 5, 14), et0=0.0)], end=end)
+    found = advise_irrigation(ctx, None)
+    if amount is None:
+        assert found == [], "past RAW, short of the deficit's trigger"
+        return
+    advice = only(found)
+    assert advice.amount_mm == amount, "refilled to RAW, not to field capacity"
+    assert "Policy: deficit irrigation for wine grapes, fruit set to veraison (days 60-120)" in advice.message
+    assert advice.inputs["deficit"] == 1.0 and advice.inputs["refill_to_mm"] == pytest.approx(39.6)

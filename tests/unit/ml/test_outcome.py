@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from edge.season import TRUTH_COLUMNS
-from ml.outcome import KY, daily_balance, outcome, season_days, yield_share
+from ml.irrigation import FULL, PROCESSING_TOMATO_RDI, WINE_GRAPE_RDI
+from ml.outcome import KY, WATER_SAVING, SeasonOutcome, daily_balance, judge, outcome, season_days, yield_share
 from smartfarm.layout import Crop
 from tests.unit.ml.builders import FARM, zone
 
@@ -139,7 +140,9 @@ def test_outcome_of_a_stressed_fortnight_by_hand() -> None:
         "rain_mm": 21.0,
         "eta_etm": round(12 / 14, 3),
         "stressed_days": 4,
+        "planned_days": 0,
         "yield_pct": 85.0,
+        "promised_yield_pct": None,
     }
 
 
@@ -182,3 +185,50 @@ def test_no_season_in_the_simulation_is_no_outcome(days: list[tuple[date, float,
     assert (found.days, found.irrigation_mm, found.rain_mm, found.stressed_days) == (0, 0.0, 0.0, 0)
     assert found.yield_pct == 100.0
     assert found.row()["eta_etm"] == 1.0
+
+
+# --- against the crop's policy and the calendar ---------------------------------------------------------------
+
+
+def test_a_deficit_policy_s_stressed_days_in_its_window_are_planned() -> None:
+    """The processing tomato's deficit runs from day 93 after planting: 17 July."""
+    days = [(date(2026, 7, 15) + timedelta(days=i), ETM / 2, 0.0, 5.0) for i in range(6)]
+    found = outcome(truth(days), TOMATO, "advisor", PROCESSING_TOMATO_RDI)
+    assert (found.stressed_days, found.planned_days, found.promised_yield_pct) == (6, 4, 85.0)
+    assert found.row()["planned_days"] == 4 and found.row()["promised_yield_pct"] == 85.0
+    calendar = outcome(truth(days), TOMATO, "calendar")
+    assert (calendar.planned_days, calendar.promised_yield_pct) == (0, None), "only a run that followed it"
+    assert outcome(truth(days), TOMATO, "advisor", FULL).planned_days == 0
+
+
+def season(policy: str, irrigation: float, stressed: int, yield_pct: float, days: int = 100) -> SeasonOutcome:
+    return SeasonOutcome("z", policy, days, irrigation, 100.0, 500.0, 500.0, stressed, yield_pct)
+
+
+@pytest.mark.parametrize(
+    ("loop", "met", "line"),
+    [
+        (season("advisor", 450.0, 5, 99.0), True, "25% less water than the calendar, 5 days under stress against"),
+        (season("advisor", 451.0, 5, 99.0), False, "25% less water"),  # 24.9 %: short of the target
+        (season("advisor", 300.0, 11, 99.0), False, "11 days under stress against the calendar's 10: NOT met"),
+        (season("advisor", 700.0, 0, 100.0), False, "17% more water than the calendar"),
+    ],
+)
+def test_full_replenishment_is_judged_on_water_and_stressed_days(loop: SeasonOutcome, met: bool, line: str) -> None:
+    verdict = judge(loop, season("calendar", 600.0, 10, 95.0), FULL)
+    assert verdict.met is met and line in verdict.line()
+    assert verdict.line().startswith("z: full replenishment: ")
+
+
+def test_a_deficit_policy_is_judged_on_water_and_its_promised_yield() -> None:
+    calendar = season("calendar", 600.0, 0, 100.0)
+    kept = judge(season("advisor", 400.0, 40, 90.0), calendar, WINE_GRAPE_RDI)
+    assert kept.met and kept.saving == pytest.approx(1 / 3)
+    assert "yield 90.0% against 85% promised: met" in kept.line(), "planned stress is not a failure"
+    assert not judge(season("advisor", 400.0, 40, 84.0), calendar, WINE_GRAPE_RDI).met
+
+
+def test_a_zone_without_its_season_in_the_simulation_is_not_judged() -> None:
+    verdict = judge(season("advisor", 0.0, 0, 100.0, days=0), season("calendar", 0.0, 0, 100.0, days=0), FULL)
+    assert not verdict.met and verdict.line() == "z: full replenishment: no day of the crop's season simulated"
+    assert WATER_SAVING == 0.25

@@ -11,7 +11,17 @@ from typing import Any
 from ml.scoring import Baselines
 from smartfarm.layout import SensorKind
 from smartfarm.records import RecommendationKind
-from stream.advice import ID_NAMESPACE, ISSUED_FOR_S, REVISED_MM, Issued, advise, changed, forget_declined, readvise
+from stream.advice import (
+    COOLDOWN,
+    ID_NAMESPACE,
+    ISSUED_FOR_S,
+    REVISED_MM,
+    Issued,
+    advise,
+    changed,
+    forget_declined,
+    readvise,
+)
 from tests.unit.ml.builders import END, HOUR, context, hour, series
 
 SCORER = Baselines()
@@ -81,6 +91,23 @@ def test_a_cooldown_quiets_the_same_advice_and_lets_it_speak_again_after() -> No
     end = END + 13 * HOUR
     colder = series(SensorKind.AIR_TEMPERATURE, [2.0, 1.5, 1.0, 0.5, 0.0, -0.5], end)
     assert [r.kind for r in advise(SCORER, context(aggregates=colder, end=end), state)] == [RecommendationKind.FROST]
+
+
+def test_an_irrigation_s_cooldown_runs_from_when_its_valve_closes() -> None:
+    """A slow valve runs longer than the cooldown: advice scored while it still runs would see the soil short of
+    the water yet to come and ask for it again."""
+    state: dict[str, Any] = {}
+    (planned,) = irrigations(advise(SCORER, context(aggregates=soil(20.5)), state))
+    assert planned.start_at is not None and planned.amount_mm
+    closes = planned.start_at + timedelta(hours=planned.amount_mm / context().zone.irrigation_rate_mm_h)
+    assert state["cooldown"]["irrigation"] == (closes + COOLDOWN[RecommendationKind.IRRIGATION]).timestamp()
+    still_running = closes + timedelta(hours=11)
+    end = still_running.replace(minute=0, second=0, microsecond=0)
+    assert not irrigations(advise(SCORER, context(aggregates=soil(14.0, end), end=end), state))
+    end += timedelta(hours=2)
+    assert irrigations(advise(SCORER, context(aggregates=soil(14.0, end), end=end), state)), (
+        "dry enough for the deficit the tomato is in by then"
+    )
 
 
 def test_soil_moisture_wandering_by_a_few_tenths_does_not_cancel_a_plan() -> None:
