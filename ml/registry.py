@@ -395,6 +395,11 @@ class TrainingRun:
             for start in range(0, len(items), 1000):  # MLflow takes at most 1000 metrics per batch
                 self.registry.client.log_batch(self.run_id, metrics=items[start : start + 1000])
 
+    def log_text(self, text: str, path: str) -> None:
+        """Store ``text`` among the run's artifacts at ``path`` (e.g. a table of held-out figures)."""
+        with _mlflow_errors(f"store {path} in run {self.run_id}"):
+            self.registry.client.log_text(self.run_id, text, path)
+
     def register(
         self,
         name: str,
