@@ -69,17 +69,21 @@ class Calendar:
 
 class OnceAnHour:
     """A forecaster that forecasts each zone's hour once: the plot's log and the scorer (which ``advise`` may call
-    twice, once as if nothing were planned) ask for the same hour; the features do not depend on what is planned."""
+    twice, once as if nothing were planned) ask for the same hour; the features do not depend on what is planned.
+    They do on the weather forecast, which the advisor's look-ahead leaves out (``ml.advisor``): two per hour."""
 
     def __init__(self, forecaster: SoilForecast) -> None:
         self.forecaster = forecaster
-        self._last: tuple[tuple[str, datetime], Mapping[int, float]] | None = None
+        self._hour: tuple[str, datetime] | None = None
+        self._found: dict[bool, Mapping[int, float]] = {}
 
     def forecast(self, context: ZoneContext) -> Mapping[int, float]:
-        key = (context.zone.id, context.window_end)
-        if self._last is None or self._last[0] != key:
-            self._last = (key, self.forecaster.forecast(context))
-        return self._last[1]
+        if self._hour != (context.zone.id, context.window_end):
+            self._hour, self._found = (context.zone.id, context.window_end), {}
+        weather = context.forecast is not None
+        if weather not in self._found:
+            self._found[weather] = self.forecaster.forecast(context)
+        return self._found[weather]
 
 
 @dataclass

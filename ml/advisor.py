@@ -13,11 +13,13 @@ At the close of each hour, over the 48 hours a scorer is shown:
    depletion has reached it, or later today when the soil-moisture forecast (``ml.forecast``) says it will
    within 24 hours; without a forecaster, today's ETc is extrapolated. The amount refills the root zone to field
    capacity as it will be then.
-4. Rain the weather forecast (``ZoneContext.forecast``) gives a fair chance within the look-ahead counts as water
-   coming (``ml.rainahead``: its effective part, when its chance reaches ``RAIN_CHANCE_MIN``): the irrigation is
-   trimmed by it, or held off when it covers the whole refill ("Hold off: 14 mm of rain forecast by 06:00
-   tomorrow ..."), leaving no more room for it than the crop can do without, should it not come, before it is
-   stressed past ``WAIT_KS_MIN``.
+4. Rain the weather forecast (``ZoneContext.forecast``) gives a fair chance, from now to a day past the valve's
+   opening, counts as water coming (``ml.rainahead``: its effective part, when its chance reaches
+   ``RAIN_CHANCE_MIN``): the irrigation is trimmed by it, or held off when it covers the whole refill ("Hold off: 14
+   mm of rain forecast by 06:00 tomorrow ..."), leaving no more room for it than the crop can do without, should it
+   not come, before it is stressed past ``WAIT_KS_MIN``. The look-ahead of step 3 is the soil's own course (the
+   forecaster is shown the hour without the weather forecast), so rain is counted once, here, where the advice can
+   say so.
 
 Advice says what, when, how much and why, with the numbers (``Advice.inputs`` holds every one).
 """
@@ -353,10 +355,18 @@ class RainPlan:
         }
 
 
-def rain_plan(context: ZoneContext, est: Estimate) -> RainPlan | None:
-    """The forecast rain within the look-ahead and the room the irrigation may leave for it (``rain_room_mm``);
-    None without a forecast or without rain in it."""
-    rain = rain_ahead(context.forecast, context.window_end, LOOKAHEAD_H, est.et0_mm)
+def rain_plan(context: ZoneContext, est: Estimate, ahead: Outlook) -> RainPlan | None:
+    """The forecast rain that bears on an irrigation due in ``ahead.hours``, and the room it may leave for it
+    (``rain_room_mm``); None without a forecast or without rain in it.
+
+    The rain counts from now to a look-ahead past the valve's opening: rain before it refills the root zone
+    instead, rain after it would find the root zone full. (An irrigation advised 23 h ahead is planned then; rain
+    due a day after the valve opens would only enter the look-ahead once the plan is made.) As far as the forecast
+    reaches, and at least the look-ahead."""
+    window = math.ceil(ahead.hours) + LOOKAHEAD_H
+    if context.forecast is not None:
+        window = max(LOOKAHEAD_H, min(window, len(context.forecast.ahead(context.window_end, window))))
+    rain = rain_ahead(context.forecast, context.window_end, window, est.et0_mm)
     if rain is None:
         return None
     wait_h = max(rain.hours, VALID_FOR / HOUR)
@@ -413,7 +423,9 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
     est = estimate(context)
     if est is None:
         return []
-    forecast = forecaster.forecast(context) if forecaster is not None else {}
+    # The look-ahead follows the soil's own course, the forecaster shown no weather forecast: the rain that one
+    # brings is weighed after, by rule and in words (``rain_plan``), not hidden in the path and counted twice.
+    forecast = forecaster.forecast(replace(context, forecast=None)) if forecaster is not None else {}
     ahead = outlook(est, forecast)
     if ahead is None:
         return []
@@ -430,7 +442,7 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
     if decided is None:
         return []
     needed = decided.amount_mm
-    rain = rain_plan(context, est)
+    rain = rain_plan(context, est, ahead)
     if rain is not None and rain.counted_mm > 0:
         decided = decide(depletion, context.pending_irrigation_mm + rain.counted_mm)
     amount, start = (decided.amount_mm, decided.start_at(context)) if decided is not None else (0.0, None)

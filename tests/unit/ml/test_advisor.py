@@ -534,3 +534,23 @@ def test_without_rain_ahead_the_advice_is_as_before(forecast) -> None:  # type: 
 def test_rain_does_not_make_advice_where_none_was_due() -> None:
     ctx = context(aggregates=soil([23.0] * 48), days=YESTERDAY, forecast=weather_forecast({5: 50.0}))
     assert advise_irrigation(ctx, None) == []
+
+
+def test_the_look_ahead_follows_the_soil_s_own_course_and_the_rain_is_weighed_after() -> None:
+    """The forecaster is shown the hour without the weather forecast, so rain is counted once, by rule, in words."""
+    forecaster = FakeForecaster({6: 20.5, 24: 19.0})
+    ctx = context(aggregates=soil([21.0] * 48), days=YESTERDAY, forecast=weather_forecast({20: 50.0}))
+    advice = only(advise_irrigation(ctx, forecaster))
+    assert forecaster.shown and all(shown.forecast is None for shown in forecaster.shown)
+    assert advice.message.startswith("Hold off: 50 mm of rain forecast by 09:00 tomorrow (70 % chance)")
+    assert "and the forecast says it reaches the 31 mm the crop can use without stress by then" in advice.message
+
+
+def test_rain_a_day_past_a_later_valve_opening_counts_though_beyond_a_day_from_now() -> None:
+    forecaster = FakeForecaster({6: 20.5, 24: 19.0})
+    ctx = context(aggregates=soil([21.0] * 48), days=YESTERDAY, forecast=weather_forecast({30: 50.0}))
+    advice = only(advise_irrigation(ctx, forecaster))
+    assert advice.inputs["hours_to_raw"] == pytest.approx(8.0, abs=0.1), "the valve would open at 21:00"
+    assert advice.inputs["forecast_rain_in_h"] == 30 and advice.amount_mm == 0.0
+    now = only(advise_irrigation(context(aggregates=DUE, days=YESTERDAY, forecast=weather_forecast({30: 50.0})), None))
+    assert now.inputs["hours_to_raw"] == 0 and "forecast_rain_mm" not in now.inputs, "due now: a day ahead only"
