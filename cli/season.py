@@ -3,8 +3,9 @@
 The same season (seed, weather, soils) is simulated three times: with the irrigation advisor's recommendations
 applied by the valves (the closed loop, through the very pieces that run live: the stream's ``advise`` with its
 pending plans, cancellations and cooldowns, and the valves' ``IrrigationSchedule`` holding each until its
-``start_at``), with a fixed calendar schedule, and with no irrigation. Per zone: water applied, days under water
-stress (Ks below 1) and the yield effect by FAO-33 (``ml.outcome``); a PNG per zone shows the advisor's season.
+``start_at``; the advisor's context carries the season's weather forecasts, as the stream's does), with a fixed
+calendar schedule, and with no irrigation. Per zone: water applied, days under water stress (Ks below 1) and the
+yield effect by FAO-33 (``ml.outcome``); a PNG per zone shows the advisor's season.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from zoneinfo import ZoneInfo
 
 from cli.console import add_settings_options, say, settings_from
 from edge.faults import FaultRates
+from edge.forecast import ERROR_MODELS, ForecastErrors
 from edge.schedule import IrrigationSchedule
-from edge.season import SeasonRecipe, SeasonTables, run_season
+from edge.season import SeasonRecipe, SeasonTables, run_season, season_forecasts
 from edge.simulator import FarmSimulation, Message
 from ml.advisor import SoilForecast
 from ml.context import SensorHour, ZoneContext, sensor_hour
@@ -31,6 +33,7 @@ from ml.outcome import WATER_SAVING, SeasonOutcome, judge, outcome, season_days
 from ml.settings import ModelSettings
 from ml.timeline import ZoneTimeline, hour_aggregates
 from smartfarm.errors import ConfigError
+from smartfarm.forecast import WeatherForecast, newest
 from smartfarm.layout import Farm, Layout, SensorKind, Zone, load_layout
 from smartfarm.records import RecommendationKind
 from smartfarm.settings import LayoutSettings
@@ -71,17 +74,36 @@ class Calendar:
 
 class OnceAnHour:
     """A forecaster that forecasts each zone's hour once: the plot's log and the scorer (which ``advise`` may call
-    twice, once as if nothing were planned) ask for the same hour; the features do not depend on what is planned."""
+    twice, once as if nothing were planned) ask for the same hour; the features do not depend on what is planned.
+    They do on the weather forecast, which the advisor's look-ahead leaves out (``ml.advisor``): two per hour."""
 
     def __init__(self, forecaster: SoilForecast) -> None:
         self.forecaster = forecaster
-        self._last: tuple[tuple[str, datetime], Mapping[int, float]] | None = None
+        self._hour: tuple[str, datetime] | None = None
+        self._found: dict[bool, Mapping[int, float]] = {}
 
     def forecast(self, context: ZoneContext) -> Mapping[int, float]:
-        key = (context.zone.id, context.window_end)
-        if self._last is None or self._last[0] != key:
-            self._last = (key, self.forecaster.forecast(context))
-        return self._last[1]
+        if self._hour != (context.zone.id, context.window_end):
+            self._hour, self._found = (context.zone.id, context.window_end), {}
+        weather = context.forecast is not None
+        if weather not in self._found:
+            self._found[weather] = self.forecaster.forecast(context)
+        return self._found[weather]
+
+
+@dataclass
+class SeasonForecasts:
+    """The season's weather forecasts as the zone stage shows them: the simulated provider's, of the running
+    simulation's own weather (issued on the first hour), the newest by each hour."""
+
+    recipe: SeasonRecipe
+    errors: ForecastErrors
+    issued: dict[str, list[WeatherForecast]] | None = None
+
+    def newest(self, sim: FarmSimulation, farm: str, time: datetime) -> WeatherForecast | None:
+        if self.issued is None:
+            self.issued = season_forecasts(sim.weather, self.recipe, self.errors)
+        return newest(self.issued.get(farm, ()), time)
 
 
 class ClosedLoop:
@@ -90,8 +112,9 @@ class ClosedLoop:
     Each zone runs the stream's zone stage (``ml.timeline``): the hour's aggregates of its readings, the days
     before today closed, the context at the hour's close scored by ``stream.advice.advise``."""
 
-    def __init__(self, layout: Layout, forecaster: SoilForecast | None) -> None:
+    def __init__(self, layout: Layout, forecaster: SoilForecast | None, weather: SeasonForecasts | None = None) -> None:
         self.forecaster = OnceAnHour(forecaster) if forecaster is not None else None
+        self.weather = weather
         self.scorer = IrrigationAdvisor(self.forecaster)
         self.zones: list[tuple[Farm, Zone]] = [(f, z) for f in layout.farms for z in f.zones]
         self.timelines = {z.id: ZoneTimeline(f, z) for f, z in self.zones}
@@ -132,7 +155,8 @@ class ClosedLoop:
             )
             timeline.add_hours(hour_aggregates(farm.id, zone.id, readings))
             timeline.close_days(before=time.astimezone(timeline.tz).date())
-            context = timeline.context(time, sensors=self.soil_hours(zone, messages))
+            forecast = self.weather.newest(sim, farm.id, time) if self.weather is not None else None
+            context = timeline.context(time, sensors=self.soil_hours(zone, messages), forecast=forecast)
             if self.forecaster is not None:
                 ahead = self.forecaster.forecast(context).get(24)
                 if ahead is not None:
@@ -150,15 +174,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "season",
         help="a simulated season irrigated by the advisor, by a calendar and not at all: water, stress, yield",
         description="Simulates one season of the layout three times with the same weather: the irrigation "
-        "advisor's recommendations applied by the valves (with the promoted forecaster when the registry has one), "
-        "a fixed calendar schedule, and no irrigation. Prints water applied, days under water stress (Ks < 1) and "
-        "the FAO-33 yield estimate per zone and policy, and writes a plot per zone of the advisor's season.",
+        "advisor's recommendations applied by the valves (with the promoted forecaster when the registry has one, "
+        "and the season's weather forecasts unless --forecasts none), a fixed calendar schedule, and no "
+        "irrigation. Prints water applied, days under water stress (Ks < 1) and the FAO-33 yield estimate per zone "
+        "and policy, and writes a plot per zone of the advisor's season.",
     )
     season.add_argument("--start", default="2026-04-01", help="first day, a UTC date (default 2026-04-01)")
     season.add_argument("--days", type=int, default=150, help="days to simulate (default 150)")
     season.add_argument("--seed", type=int, default=7, help="seed of the season's weather and devices (default 7)")
     season.add_argument("--calendar-days", type=int, default=3, help="calendar: irrigate every N days (default 3)")
     season.add_argument("--calendar-mm", type=float, default=15.0, help="calendar: millimetres each time (default 15)")
+    season.add_argument(
+        "--forecasts",
+        choices=[*sorted(ERROR_MODELS), "none"],
+        default="simulated",
+        help="the weather forecasts the advisor is shown: the simulated provider's (a real one's errors), perfect "
+        "ones, or none (default simulated)",
+    )
     season.add_argument("--out", type=Path, default=Path(".smartfarm/season"), help="folder for the plots")
     add_settings_options(season, LayoutSettings, "layout")
     add_settings_options(season, ModelSettings, "store")
@@ -187,9 +219,10 @@ def run_season_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--start {args.start!r} is not a date; give one like 2026-04-01") from exc
     layout = load_layout(settings_from(LayoutSettings, args).layout)
     forecaster, which = _forecaster(settings_from(ModelSettings, args))
-    say(f"season: {args.days} days from {start:%Y-%m-%d}, seed {args.seed}; {which}")
+    say(f"season: {args.days} days from {start:%Y-%m-%d}, seed {args.seed}; {which}; forecasts: {args.forecasts}")
     recipe = SeasonRecipe(seed=args.seed, start=start, days=args.days, rates=FaultRates.none(), replant=False)
-    loop = ClosedLoop(layout, forecaster)
+    weather = SeasonForecasts(recipe, ERROR_MODELS[args.forecasts]) if args.forecasts in ERROR_MODELS else None
+    loop = ClosedLoop(layout, forecaster, weather)
     runs: dict[str, SeasonTables] = {}
     for policy, hook in (
         ("advisor", loop),

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from cli.console import add_settings_options, say, settings_from
 from edge.faults import FaultRates
-from edge.season import SeasonRecipe, farmer_valves, run_season
+from edge.forecast import ERROR_MODELS
+from edge.season import SeasonRecipe, farmer_valves, run_season, season_forecasts
 from ml.dataset import SeasonData, forecast_table
 from ml.faultdetect import sensor_hours_table
 from ml.settings import ModelSettings
@@ -62,21 +63,26 @@ def plan(seasons: int, holdout: int, days: int, seed: int, start: datetime, inte
     )
 
 
-def record(layout: Layout, recipes: Sequence[SeasonRecipe], on_done: Callable[[str], None]) -> list[SeasonData]:
-    """Simulate each recipe and build its training tables."""
+def record(
+    layout: Layout, recipes: Sequence[SeasonRecipe], on_done: Callable[[str], None], forecasts: str = "simulated"
+) -> list[SeasonData]:
+    """Simulate each recipe, issue the simulated provider's weather forecasts over it (``forecasts`` names the
+    error model of ``edge.forecast.ERROR_MODELS``) and build its training tables."""
     out: list[SeasonData] = []
     for recipe in recipes:
         t = time.perf_counter()
         season = run_season(layout, recipe, on_hour=farmer_valves(recipe.seed))
+        issued = season_forecasts(season.weather, recipe, ERROR_MODELS[forecasts])
         data = SeasonData(
-            recipe=recipe.describe(),
-            forecast=forecast_table(season.layout, season.readings, season.truth, recipe.seed),
+            recipe=recipe.describe() | {"forecasts": forecasts},
+            forecast=forecast_table(season.layout, season.readings, season.truth, recipe.seed, forecasts=issued),
             sensors=sensor_hours_table(season.readings).assign(season=recipe.seed),
         )
         out.append(data)
         on_done(
             f"  season seed {recipe.seed} from {recipe.start:%Y-%m-%d}, {recipe.days} days: "
-            f"{len(season.readings):,} readings, {len(season.faults):,} faults, {time.perf_counter() - t:.1f} s"
+            f"{len(season.readings):,} readings, {len(season.faults):,} faults, "
+            f"{sum(map(len, issued.values()))} weather forecasts, {time.perf_counter() - t:.1f} s"
         )
     return out
 
@@ -101,6 +107,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--start", default="2025-04-01", help="first season's start, a UTC date (default 2025-04-01, spring)"
     )
     train.add_argument("--interval-s", type=float, default=900.0, help="seconds between readings (default 900)")
+    train.add_argument(
+        "--forecasts",
+        choices=sorted(ERROR_MODELS),
+        default="simulated",
+        help="the weather forecasts the seasons' hours are shown: the simulated provider's, with a real one's "
+        "errors, or perfect ones (how much of the forecaster's error is the forecast's) (default simulated)",
+    )
     add_settings_options(train, LayoutSettings, "layout")
     add_settings_options(train, ModelSettings, "store")
     train.set_defaults(run=run_train)
@@ -124,8 +137,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     say(f"train: simulating {len(chosen.train)} training and {len(chosen.holdout)} held-out seasons")
-    train_data = record(layout, chosen.train, say)
-    holdout_data = record(layout, chosen.holdout, say)
+    train_data = record(layout, chosen.train, say, args.forecasts)
+    holdout_data = record(layout, chosen.holdout, say, args.forecasts)
     data_s = time.perf_counter() - started
     say(f"train: fitting and judging on the held-out seasons; MLflow store {settings.store}")
     fields = public_skill()
@@ -138,6 +151,10 @@ def run_train(args: argparse.Namespace) -> int:
             f"{row['open_loop_rmse']:.1f}), posterior {row['posterior_rmse']:.1f} mm, drift "
             f"{row['drift_mm_day']:+.2f} mm/day"
         )
+    for name, lines in report.tables.items():
+        say(f"train: {name} on the held-out seasons")
+        for line in lines:
+            say(line)
     say(f"train: data sha256 {report.data_sha256}")
     say(f"train: every run: MLFLOW_DISABLE_TELEMETRY=true mlflow ui --backend-store-uri {settings.tracking_uri}")
     return 0

@@ -64,6 +64,14 @@ class ForecastErrors:
     wind_sigma: tuple[float, float] = (0.15, 0.35)
     solar_sd: tuple[float, float] = (0.10, 0.25)
 
+    @classmethod
+    def perfect(cls) -> ForecastErrors:
+        """A provider without the errors above: every rain event forecast, at its start and amount, and the air
+        as it comes. (A spell's length is still drawn 0.7-1.4 times its true one, so a few per cent of an event's
+        rain can fall outside a window that holds all of the true event.) Runs with it tell how much of a model's
+        error is its forecast's fault."""
+        return cls(**{name: (1.0, 1.0) if name == "hit_rate" else (0.0, 0.0) for name in cls.__dataclass_fields__})
+
     def at(self, name: str, lead_h: float) -> float:
         at_0, at_48 = getattr(self, name)
         return _lerp(at_0, at_48, lead_h)
@@ -80,6 +88,11 @@ class ForecastErrors:
         missed = wet_day_share * (1 - self.at("hit_rate", lead_h))
         quiet = missed + (1 - wet_day_share) * (1 - self.at("false_alarm_per_day", lead_h))
         return missed / quiet if quiet > 0 else 0.0
+
+
+ERROR_MODELS: dict[str, ForecastErrors] = {"simulated": ForecastErrors(), "perfect": ForecastErrors.perfect()}
+"""The provider's error models by the name a command takes (``smartfarm train --forecasts``, ``smartfarm season``):
+a real provider's errors, or none (what the forecast's own errors cost a model)."""
 
 
 @dataclass(frozen=True, slots=True)

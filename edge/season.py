@@ -8,7 +8,9 @@ crop, soil and planting date); ``run_season`` advances a ``FarmSimulation`` thro
   dead-letters them: malformed payloads, a reset clock's stamps; a duplicate kept once), with ``fault`` naming
   the ground-truth fault that touched it, or empty;
 - ``truth``: one row per zone and tick with the soil water the sensors try to measure and what moved it;
-- ``faults``: the simulator's ground-truth log, one row per fault occurrence.
+- ``faults``: the simulator's ground-truth log, one row per fault occurrence;
+- ``weather``: each farm's weather as simulated, which ``season_forecasts`` forecasts as the simulated provider
+  (``edge.forecast``) would have over the season.
 
 Pure: no clock, no I/O. A caller acts as the valves through ``on_hour``, called at every whole simulated hour (UTC)
 with the messages of the hour that ended, and may call ``FarmSimulation.irrigate``: that is how a policy closes the
@@ -25,9 +27,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from edge.faults import FaultKind, FaultRates, FaultRecord
+from edge.forecast import ISSUE_EVERY, ForecastErrors, SimulatedForecasts
 from edge.simulator import FarmSimulation, Message
-from edge.weather import Weather
+from edge.weather import FarmWeather, Weather
 from smartfarm.agronomy import CROPS, SOILS
+from smartfarm.forecast import WeatherForecast
 from smartfarm.layout import Crop, Layout
 
 READING_COLUMNS = ("farm", "zone", "device", "sensor", "kind", "depth_cm", "seq", "ts", "value", "fault")
@@ -105,6 +109,24 @@ class SeasonTables:
     readings: pd.DataFrame
     truth: pd.DataFrame
     faults: pd.DataFrame
+    weather: Mapping[str, FarmWeather] = field(default_factory=dict)
+    """Each farm's weather as simulated, by farm id."""
+
+
+def season_forecasts(
+    weather: Mapping[str, FarmWeather], recipe: SeasonRecipe, errors: ForecastErrors | None = None
+) -> dict[str, list[WeatherForecast]]:
+    """Per farm, every forecast the simulated provider issues over the season of ``recipe`` (each ``ISSUE_EVERY``,
+    from the last issue before its start): what the compacted ``weather.forecast`` topic holds as the season goes,
+    of which the zone stage shows a scorer the newest issued by each hour (``smartfarm.forecast.newest``).
+
+    Args:
+        weather: the season's weather by farm id (``SeasonTables.weather``, or the running ``FarmSimulation``'s).
+        errors: the provider's errors; ``ForecastErrors.perfect()`` forecasts the weather that comes.
+    """
+    start = recipe.start - ISSUE_EVERY
+    end = recipe.start + timedelta(days=recipe.days)
+    return {farm: SimulatedForecasts(w, recipe.seed, errors).issues(start, end) for farm, w in weather.items()}
 
 
 OnHour = Callable[[datetime, list[Message], FarmSimulation], None]
@@ -193,6 +215,7 @@ def run_season(layout: Layout, recipe: SeasonRecipe, on_hour: OnHour | None = No
         readings=label_readings(_frame(recorder.readings, READING_COLUMNS[:-1]), recorder.faults),
         truth=_frame(recorder.truth, TRUTH_COLUMNS),
         faults=fault_frame(recorder.faults),
+        weather=sim.weather,
     )
 
 
@@ -279,4 +302,12 @@ def label_readings(readings: pd.DataFrame, faults: Iterable[FaultRecord]) -> pd.
 
 
 _LABELLED = frozenset({FaultKind.STUCK, FaultKind.SPIKE, FaultKind.DRIFT, *DEVICE_FAULTS})
-__all__ = ["SeasonRecipe", "SeasonTables", "farmer_valves", "label_readings", "replanted", "run_season"]
+__all__ = [
+    "SeasonRecipe",
+    "SeasonTables",
+    "farmer_valves",
+    "label_readings",
+    "replanted",
+    "run_season",
+    "season_forecasts",
+]

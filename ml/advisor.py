@@ -15,6 +15,13 @@ At the close of each hour, over the 48 hours a scorer is shown:
    depletion has reached it, or later today when the soil-moisture forecast (``ml.forecast``) says it will
    within 24 hours; without a forecaster, today's ETc is extrapolated. The amount refills the root zone to field
    capacity as it will be then.
+4. Rain the weather forecast (``ZoneContext.forecast``) gives a fair chance, from now to a day past the valve's
+   opening, counts as water coming (``ml.rainahead``: its effective part, when its chance reaches
+   ``RAIN_CHANCE_MIN``): the irrigation is trimmed by it, or held off when it covers the whole refill ("Hold off: 14
+   mm of rain forecast by 06:00 tomorrow ..."), leaving no more room for it than the crop can do without, should it
+   not come, before it is stressed past ``WAIT_KS_MIN``. The look-ahead of step 3 is the soil's own course (the
+   forecaster is shown the hour without the weather forecast), so rain is counted once, here, where the advice can
+   say so.
 
 Advice says what, when, how much and why, with the numbers (``Advice.inputs`` holds every one).
 """
@@ -22,6 +29,7 @@ Advice says what, when, how much and why, with the numbers (``Advice.inputs`` ho
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -30,20 +38,23 @@ from zoneinfo import ZoneInfo
 
 from ml.context import Advice, ZoneContext, fit_message, num
 from ml.features import ASSUMED_ET0_MM
-from ml.irrigation import Depletion, decide, driest_layer, regime
+from ml.irrigation import VALID_FOR, Depletion, decide, driest_layer, regime
 from ml.kalman import Filter, Noise, Observation, predict, update
+from ml.rainahead import RAIN_CHANCE_MIN, WAIT_KS_MIN, RainAhead, rain_ahead, rain_room_mm
 from ml.rules.common import farm_day
 from ml.waterbalance import (
     BalanceDay,
+    clamp,
     depletion_fraction,
     depletion_from_theta,
     root_depth_m,
     theta_at_depletion,
     total_available_water,
+    water_stress,
 )
 from smartfarm.agronomy import CROPS, SOILS, CropStage, crop_coefficient, growth_stage
 from smartfarm.layout import SensorKind
-from smartfarm.records import ZoneAggregate, ZoneDay
+from smartfarm.records import RecommendationKind, Severity, ZoneAggregate, ZoneDay
 
 HOUR = timedelta(hours=1)
 HOURS = 48
@@ -266,7 +277,13 @@ def outlook(est: Estimate, forecast: Mapping[int, float]) -> Outlook | None:
 
 
 def _message(
-    context: ZoneContext, est: Estimate, ahead: Outlook | None, hours: float, amount: float, start: datetime
+    context: ZoneContext,
+    est: Estimate,
+    ahead: Outlook | None,
+    hours: float,
+    amount: float,
+    start: datetime,
+    rain_note: str = "",
 ) -> str:
     zone = context.zone
     local = start.astimezone(ZoneInfo(context.farm.timezone))
@@ -284,12 +301,119 @@ def _message(
     assumed = " (assumed, no day closed yet)" if est.et0_assumed else ""
     text = (
         f"Irrigate {num(amount)} mm{extra} on {zone.name} {when}: the root zone (0-{est.root_depth_m * 100:.0f} cm) "
-        f"{state}. Sensors read {est.theta_pct:.1f}% against field capacity {num(est.fc_pct)}% "
+        f"{state}.{rain_note} Sensors read {est.theta_pct:.1f}% against field capacity {num(est.fc_pct)}% "
         f"({num(est.measured_mm, 0)} mm lost); the water balance corrected by them says {num(est.depletion_mm, 0)} "
         f"mm. Crop water use {est.etc_mm_day:.1f} mm/day (Kc {est.kc:.2f} x ET0 {est.et0_mm:.1f} mm{assumed}). "
         f"That is about {num(amount / zone.irrigation_rate_mm_h)} h at {num(zone.irrigation_rate_mm_h)} mm/h."
     )
-    return fit_message(text)
+    return text  # ``ml.irrigation.compose`` fits it to the limit, whole sentences, the rain's words kept first
+
+
+@dataclass(frozen=True, slots=True)
+class RainPlan:
+    """How the weather forecast's rain bears on an irrigation that is due (``ml.rainahead`` has the rules)."""
+
+    rain: RainAhead
+    room_mm: float
+    """The most rain the irrigation may leave room for: what the crop can do without until the rain has fallen
+    (at least ``VALID_FOR`` ahead: advice to hold off quiets the zone's irrigation advice that long)."""
+    wait_h: float
+    """Hours the crop waits: until the rain has fallen, and at least ``VALID_FOR``."""
+
+    @property
+    def counted_mm(self) -> float:
+        """The effective rain taken off the irrigation: as much as there is room for, when its chance counts."""
+        return min(self.rain.effective_mm, self.room_mm) if self.rain.counts else 0.0
+
+    def forecast_words(self, context: ZoneContext) -> str:
+        """ "14 mm of rain forecast by 06:00 tomorrow (70 % chance)"."""
+        tz = ZoneInfo(context.farm.timezone)
+        local, today = self.rain.by.astimezone(tz), (context.window_end - HOUR).astimezone(tz).date()
+        if local.date() == today:
+            when = f"{local:%H:%M}"
+        elif local.date() == today + timedelta(days=1):
+            when = f"{local:%H:%M} tomorrow"
+        else:
+            when = f"{local:%H:%M} on {local:%A}"
+        return f"{num(self.rain.rain_mm)} mm of rain forecast by {when} ({self.rain.chance * 100:.0f} % chance)"
+
+    def note(self, context: ZoneContext) -> str:
+        """The irrigation message's words on the rain: trimmed for it, or why it is not counted (short: the
+        message they end has at most 500 characters)."""
+        forecast, counted = self.forecast_words(context), self.counted_mm
+        if not self.rain.counts:
+            return f" The {forecast} is too uncertain to count on." if self.rain.effective_mm > 0 else ""
+        if counted <= 0:
+            return f" The {forecast} is not waited for: the crop is too dry."
+        if counted < self.rain.effective_mm:
+            return f" Trimmed by {num(counted)} mm (what the crop can wait for) for the {forecast}."
+        return f" Trimmed by {num(counted)} mm for the {forecast}."
+
+    def inputs(self, needed_mm: float) -> dict[str, float]:
+        return {
+            "forecast_rain_mm": self.rain.rain_mm,
+            "forecast_rain_effective_mm": self.rain.effective_mm,
+            "forecast_rain_chance": self.rain.chance,
+            "forecast_rain_in_h": self.rain.hours,
+            "rain_chance_min": RAIN_CHANCE_MIN,
+            "wait_h": self.wait_h,
+            "wait_ks_min": WAIT_KS_MIN,
+            "rain_room_mm": self.room_mm,
+            "rain_counted_mm": self.counted_mm,
+            "needed_mm": needed_mm,
+        }
+
+
+def rain_plan(context: ZoneContext, est: Estimate, ahead: Outlook) -> RainPlan | None:
+    """The forecast rain that bears on an irrigation due in ``ahead.hours``, and the room it may leave for it
+    (``rain_room_mm``); None without a forecast or without rain in it.
+
+    The rain counts from now to a look-ahead past the valve's opening: rain before it refills the root zone
+    instead, rain after it would find the root zone full. (An irrigation advised 23 h ahead is planned then; rain
+    due a day after the valve opens would only enter the look-ahead once the plan is made.) As far as the forecast
+    reaches, and at least the look-ahead."""
+    window = math.ceil(ahead.hours) + LOOKAHEAD_H
+    if context.forecast is not None:
+        window = max(LOOKAHEAD_H, min(window, len(context.forecast.ahead(context.window_end, window))))
+    rain = rain_ahead(context.forecast, context.window_end, window, est.et0_mm)
+    if rain is None:
+        return None
+    wait_h = max(rain.hours, VALID_FOR / HOUR)
+    return RainPlan(rain, rain_room_mm(est.etc_mm_day, wait_h, est.taw_mm, est.raw_mm), wait_h)
+
+
+def hold_off(
+    context: ZoneContext, est: Estimate, ahead: Outlook, needed_mm: float, rain: RainPlan, inputs: dict[str, float]
+) -> Advice:
+    """Advice not to irrigate: the forecast rain will give the root zone what it needs. An irrigation of 0 mm, so
+    valves ignore it and the stream's cooldown keeps the zone's irrigation advice quiet for ``VALID_FOR``."""
+    zone, tz = context.zone, ZoneInfo(context.farm.timezone)
+    due = "now" if ahead.hours == 0 else f"by {(context.window_end + ahead.hours * HOUR).astimezone(tz):%H:%M}"
+    state = (
+        f"past the {num(est.raw_mm, 0)} mm the crop can use without stress"
+        if ahead.hours == 0
+        else f"and the {ahead.source} says it reaches the {num(est.raw_mm, 0)} mm the crop can use without "
+        "stress by then"
+    )
+    waited = est.depletion_mm + est.etc_mm_day * rain.wait_h / 24
+    ks = water_stress(waited, est.taw_mm, est.raw_mm)
+    text = (
+        f"Hold off: {rain.forecast_words(context)} will refill {zone.name}; about "
+        f"{num(rain.rain.effective_mm)} mm of it will reach the roots, and the root zone (0-"
+        f"{est.root_depth_m * 100:.0f} cm) needs {num(needed_mm)} mm {due}. It has lost {num(est.depletion_mm, 0)} "
+        f"mm of water, {state}. Sensors read {est.theta_pct:.1f}% against field capacity {num(est.fc_pct)}%. "
+        f"Should the rain not come, the crop is at Ks {ks:.2f} by then (it cannot wait below {num(WAIT_KS_MIN)}); "
+        f"irrigation is checked again in {num(VALID_FOR / HOUR)} h."
+    )
+    return Advice(
+        kind=RecommendationKind.IRRIGATION,
+        severity=Severity.INFO,
+        message=fit_message(text),
+        confidence=clamp(rain.rain.chance, 0.5, 0.95),
+        inputs=inputs | {"wait_ks": ks},
+        valid_for=VALID_FOR,
+        amount_mm=0.0,
+    )
 
 
 def in_field(context: ZoneContext) -> bool:
@@ -308,7 +432,9 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
     est = estimate(context)
     if est is None:
         return []
-    forecast = forecaster.forecast(context) if forecaster is not None else {}
+    # The look-ahead follows the soil's own course, the forecaster shown no weather forecast: the rain that one
+    # brings is weighed after, by rule and in words (``rain_plan``), not hidden in the path and counted twice.
+    forecast = forecaster.forecast(replace(context, forecast=None)) if forecaster is not None else {}
     ahead = outlook(est, forecast)
     depletion = Depletion(
         now_mm=est.depletion_mm,
@@ -321,10 +447,16 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
         driest=driest_layer(context, est.root_depth_m, PROBE_REACH_CM),
         etc_mm_day=est.etc_mm_day,
     )
-    decided = decide(depletion, context.pending_irrigation_mm, regime(context.zone, farm_day(context)))
+    policy = regime(context.zone, farm_day(context))
+    decided = decide(depletion, context.pending_irrigation_mm, policy)
     if decided is None:
         return []
-    amount, start = decided.amount_mm, decided.start_at(context)
+    needed = decided.amount_mm
+    # A driest layer past its limit with the zone's mean short of RAW (no outlook) cannot wait for rain.
+    rain = rain_plan(context, est, ahead) if ahead is not None else None
+    if rain is not None and rain.counted_mm > 0:
+        decided = decide(depletion, context.pending_irrigation_mm + rain.counted_mm, policy)
+    amount, start = (decided.amount_mm, decided.start_at(context)) if decided is not None else (0.0, None)
     inputs = {
         "depletion_mm": est.depletion_mm,
         "measured_depletion_mm": est.measured_mm,
@@ -349,4 +481,9 @@ def advise_irrigation(context: ZoneContext, forecaster: SoilForecast | None) -> 
     } | {f"forecast_sm_{h}h": v for h, v in forecast.items()}
     if ahead is not None:
         inputs["hours_to_raw"] = ahead.hours
-    return [decided.advice(context, _message(context, est, ahead, decided.hours, amount, start), inputs)]
+    if rain is not None:
+        inputs |= rain.inputs(needed)
+    if decided is None or start is None:
+        return [hold_off(context, est, ahead, needed, rain, inputs)] if rain is not None and ahead is not None else []
+    note = rain.note(context) if rain is not None else ""
+    return [decided.advice(context, _message(context, est, ahead, decided.hours, amount, start, note), inputs)]

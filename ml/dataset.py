@@ -8,8 +8,8 @@ one row each with its ground-truth fault, and each zone's true state. From them:
   at once, and a test holds it against ``ml.timeline.window_stats``, the stream's own;
 - ``feature_rows``: ``ml.features.zone_features`` of every closed hour, from the ``ZoneContext`` of the zone stage
   the stream runs (``ml.timeline.ZoneTimeline``: 48 hours of aggregates, the closed days before the hour's local
-  day), with the days made by its ``zone_days``; a test runs the stream's stage on the same readings and gets the
-  same rows;
+  day, the farm's newest weather forecast issued by the hour's close), with the days made by its ``zone_days``; a
+  test runs the stream's stage on the same readings and gets the same rows;
 - ``forecast_table``: those rows with the targets (soil moisture 6 h and 24 h later) and what the evaluation needs
   (the season, whether the valves ran in the horizon);
 - ``table_hash``: the SHA-256 of a table, logged with every training run beside its recipe.
@@ -28,6 +28,7 @@ import pandas as pd
 
 from ml.features import FEATURES, zone_features
 from ml.timeline import HOUR, Day, ZoneTimeline, zone_days
+from smartfarm.forecast import WeatherForecast, newest
 from smartfarm.layout import Farm, Layout, SensorKind, Zone
 from smartfarm.records import ZoneAggregate, ZoneDay
 from storage.influx import InfluxClient
@@ -85,12 +86,19 @@ def zone_aggregates(hourly: pd.DataFrame, farm: str, zone: str) -> list[ZoneAggr
     ]
 
 
-def feature_rows(farm: Farm, zone: Zone, hours: Sequence[ZoneAggregate], days: Sequence[ZoneDay]) -> pd.DataFrame:
+def feature_rows(
+    farm: Farm,
+    zone: Zone,
+    hours: Sequence[ZoneAggregate],
+    days: Sequence[ZoneDay],
+    forecasts: Sequence[WeatherForecast] = (),
+) -> pd.DataFrame:
     """``zone_features`` at the end of every hour the zone has soil moisture, indexed by the hour's end (UTC), of
-    the context ``ml.timeline.ZoneTimeline`` shows a scorer in service."""
+    the context ``ml.timeline.ZoneTimeline`` shows a scorer in service, with the newest of the farm's
+    ``forecasts`` issued by then (none before the first: the stream's context before a provider publishes)."""
     timeline = ZoneTimeline(farm, zone, hours, days)
     ends = [a.window_end for a in timeline.by_kind.get(SensorKind.SOIL_MOISTURE, [])]
-    rows = [zone_features(timeline.context(end)) for end in ends]
+    rows = [zone_features(timeline.context(end, forecast=newest(forecasts, end))) for end in ends]
     return pd.DataFrame(rows, index=pd.DatetimeIndex(ends, name="window_end"), columns=list(FEATURES))
 
 
@@ -126,18 +134,30 @@ def irrigated_within(
 
 
 def forecast_table(
-    layout: Layout, readings: pd.DataFrame, truth: pd.DataFrame, season: int, horizons: Iterable[int] = HORIZONS_H
+    layout: Layout,
+    readings: pd.DataFrame,
+    truth: pd.DataFrame,
+    season: int,
+    horizons: Iterable[int] = HORIZONS_H,
+    forecasts: Mapping[str, Sequence[WeatherForecast]] | None = None,
 ) -> pd.DataFrame:
     """Every zone's feature rows with targets, one season: columns ``FEATURES``, the targets, ``irrigated_{h}h``
     (the valves ran within the horizon), ``rained_{h}h`` (more than 0.1 mm of rain in a tick of it: for judging
     the forecast on dry horizons; no model sees it), and ``season``, ``farm``, ``zone``, ``crop``, ``soil`` for
-    splitting and reporting."""
+    splitting and reporting.
+
+    Args:
+        forecasts: each farm's weather forecasts over the season, by farm id; each hour's row sees the newest
+            issued by its close. Without them the forecast features are NaN, as in service before a provider
+            publishes.
+    """
     hourly = hourly_aggregates(readings)
     tables = []
     for farm in layout.farms:
+        issued = (forecasts or {}).get(farm.id, ())
         for zone in farm.zones:
             hours = zone_aggregates(hourly, farm.id, zone.id)
-            rows = feature_rows(farm, zone, hours, zone_days(farm, zone, hours))
+            rows = feature_rows(farm, zone, hours, zone_days(farm, zone, hours), issued)
             if rows.empty:
                 continue
             table = pd.concat([rows, targets(rows, horizons)], axis=1)

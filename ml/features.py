@@ -261,7 +261,13 @@ CONTEXT_H = 48
 """Hours of aggregates a feature row may look back; the stream shows a scorer 48 h (``stream.zones``)."""
 SOIL_LAGS_H = (1, 3, 6, 12, 24)
 RAIN_SPANS_H = (1, 6, 24, 48)
+FORECAST_SPANS_H = (6, 24)
+"""Hours ahead the weather forecast is read: the soil-moisture forecaster's horizons (``ml.dataset.HORIZONS_H``)."""
 NAN = float("nan")
+WEATHER_FORECAST_FEATURES: tuple[str, ...] = tuple(
+    f"forecast_{what}_{h}h" for h in FORECAST_SPANS_H for what in ("rain", "rain_chance", "et0")
+)
+"""The features read from the weather forecast (``ZoneContext.forecast``); NaN without one."""
 
 FEATURES: tuple[str, ...] = (
     "sm",
@@ -291,6 +297,7 @@ FEATURES: tuple[str, ...] = (
     "depletion_mm",
     "depletion_share",
     "ks",
+    *WEATHER_FORECAST_FEATURES,
 )
 """The forecaster's and the fault detector's inputs, in column order. Missing data is NaN (XGBoost routes it)."""
 
@@ -347,15 +354,32 @@ def _weather_features(context: ZoneContext) -> dict[str, float]:
     return out
 
 
+def _forecast_features(context: ZoneContext) -> dict[str, float]:
+    """The weather forecast's rain (mm), its chance (0-1) and reference ET (mm) over each span after the hour; NaN
+    where the context has no forecast or its forecast does not reach that far (a stale forecast is not a dry one)."""
+    forecast, start = context.forecast, context.window_end
+    out: dict[str, float] = {}
+    for h in FORECAST_SPANS_H:
+        if forecast is None or not forecast.covers(start, h):
+            out |= {f"forecast_rain_{h}h": NAN, f"forecast_rain_chance_{h}h": NAN, f"forecast_et0_{h}h": NAN}
+            continue
+        et0 = forecast.et0_mm(start, h)
+        out[f"forecast_rain_{h}h"] = forecast.rain_mm(start, h)
+        out[f"forecast_rain_chance_{h}h"] = forecast.rain_chance(start, h)
+        out[f"forecast_et0_{h}h"] = NAN if et0 is None else et0
+    return out
+
+
 def zone_features(context: ZoneContext) -> dict[str, float]:
     """The feature row of a zone at ``context.window_end``: lags and rolling statistics of soil moisture, rain,
-    temperature, daily reference ET, crop stage and the root zone's water balance (TAW, RAW, depletion and Ks from
-    the measured soil moisture). Used as is by training (``ml.dataset``) and by the stream's scoring, so the two
-    cannot drift apart."""
+    temperature, daily reference ET, crop stage, the root zone's water balance (TAW, RAW, depletion and Ks from
+    the measured soil moisture) and the weather forecast's rain and reference ET ahead (from ``context.forecast``
+    only). Used as is by training (``ml.dataset``) and by the stream's scoring, so the two cannot drift apart."""
     zone = context.zone
     soil_params = SOILS[zone.soil]
     today = (context.window_end - timedelta(hours=1)).astimezone(ZoneInfo(context.farm.timezone)).date()
     row = _soil_features(_hourly_means(context, SensorKind.SOIL_MOISTURE)) | _weather_features(context)
+    row |= _forecast_features(context)
     et0 = [d.et0_mm for d in context.days[-3:]]
     zr = root_depth_m(zone.crop, zone.planting_date, today)
     kc = crop_coefficient(zone.crop, zone.planting_date, today)

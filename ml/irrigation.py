@@ -171,7 +171,7 @@ def regime(zone: Zone, day: date) -> Regime:
 
 PROBE_ERROR_PCT = 1.0
 """How far a soil-moisture probe's reading may be off, % vol: a capacitance probe's calibration, the ±0.01 m3/m3
-behind ``ml.waterbalance.DEFAULT_GAIN``. The probes of one depth together are off by this over the root of their
+behind ``ml.kalman``'s measurement noise. The probes of one depth together are off by this over the root of their
 number."""
 
 

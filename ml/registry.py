@@ -404,6 +404,11 @@ class TrainingRun:
             with _mlflow_errors(f"log the table {file_name} of run {self.run_id}"):
                 self.registry.client.log_artifact(self.run_id, str(path))
 
+    def log_text(self, text: str, path: str) -> None:
+        """Store ``text`` among the run's artifacts at ``path`` (e.g. a table of held-out figures)."""
+        with _mlflow_errors(f"store {path} in run {self.run_id}"):
+            self.registry.client.log_text(self.run_id, text, path)
+
     def register(
         self,
         name: str,

@@ -19,7 +19,7 @@ import pandas as pd
 from ml.dataset import SeasonData, table_hash
 from ml.faultdetect import FaultDetector, evaluate
 from ml.field import FIELD_TABLE, field_metrics
-from ml.forecast import Forecaster
+from ml.forecast import Forecaster, forecast_report
 from ml.models import FAULT_DETECTOR, FORECASTER
 from ml.registry import ModelVersionInfo, Registry
 
@@ -37,6 +37,12 @@ class TrainingReport:
     rows: dict[str, int] = field(default_factory=dict)
     fields: pd.DataFrame | None = None
     """``ml.field.public_skill``'s table, when training was given it."""
+    tables: dict[str, list[str]] = field(default_factory=dict)
+    """By model name: its held-out figures as a table, as stored among the run's artifacts (``TABLE_FILE``)."""
+
+
+TABLE_FILE = "{name}-heldout.txt"
+"""The run's artifact with a model's held-out table."""
 
 
 def _concat(frames: Sequence[pd.DataFrame], keep_index: bool = True) -> pd.DataFrame:
@@ -85,12 +91,15 @@ def train(
         report.seconds[FORECASTER] = time.perf_counter() - t
         metrics = forecaster.evaluate(forecast_test) | {"fit_s": report.seconds[FORECASTER]}
         report.metrics[FORECASTER] = metrics
+        report.tables[FORECASTER] = forecast_report(metrics)
+        run.log_text("\n".join(report.tables[FORECASTER]) + "\n", TABLE_FILE.format(name=FORECASTER))
         report.versions[FORECASTER] = run.register(
             FORECASTER,
             forecaster,
             metrics,
             forecaster.beats_baseline(metrics),
-            "XGBoost soil-moisture change 6 h and 24 h ahead; baselines: persistence, FAO-56 balance forward",
+            "XGBoost soil-moisture change 6 h and 24 h ahead with the weather forecast (and a model without it for "
+            "hours without one); baselines: persistence, FAO-56 balance forward dry and with the forecast",
         )
         t = time.perf_counter()
         detector = FaultDetector.fit(sensors_train, seed=seed)

@@ -1,4 +1,5 @@
-"""The soil-moisture forecaster on held-out seasons: better than persistence and than the FAO-56 balance alone."""
+"""The soil-moisture forecaster on held-out seasons: better than persistence and than the FAO-56 balance alone, and
+better with the weather forecast than without."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edge.season import SeasonRecipe, farmer_valves, run_season
+from edge.season import SeasonRecipe, farmer_valves, run_season, season_forecasts
 from ml.dataset import forecast_table
 from ml.forecast import Forecaster, physics, trainable
 from smartfarm.layout import load_layout
@@ -20,7 +21,8 @@ START = datetime(2025, 6, 1, tzinfo=UTC)
 def _table(seed: int, offset_days: int) -> pd.DataFrame:
     recipe = SeasonRecipe(seed=seed, start=START + timedelta(days=offset_days), days=40)
     season = run_season(load_layout(), recipe, farmer_valves(seed))
-    return forecast_table(season.layout, season.readings, season.truth, season=seed)
+    forecasts = season_forecasts(season.weather, recipe)
+    return forecast_table(season.layout, season.readings, season.truth, season=seed, forecasts=forecasts)
 
 
 def _seasons() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -49,6 +51,15 @@ def test_positive_skill_against_persistence_and_physics_on_a_held_out_season(
     assert metrics["skill_vs_physics_24h"] > 0.0, metrics
     assert metrics["mae_model_24h"] < metrics["mae_persistence_24h"]
     assert forecaster.beats_baseline(metrics)
+
+
+def test_the_weather_forecast_is_worth_having_most_on_rainy_horizons(
+    forecaster: Forecaster, seasons: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    metrics = forecaster.evaluate(seasons[1])
+    for h in (6, 24):
+        assert metrics[f"skill_{h}h"] > metrics[f"skill_model_no_forecast_{h}h"] + 0.05, metrics
+        assert metrics[f"skill_rainy_{h}h"] > metrics[f"skill_model_no_forecast_rainy_{h}h"] + 0.1, metrics
 
 
 def test_held_out_seasons_share_no_seed_with_training(seasons: tuple[pd.DataFrame, pd.DataFrame]) -> None:

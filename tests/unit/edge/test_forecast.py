@@ -14,16 +14,7 @@ from smartfarm.layout import load_layout
 
 FARM = load_layout().farms[0]
 ISSUED = datetime(2026, 7, 1, 6, tzinfo=UTC)
-PERFECT = ForecastErrors(
-    hit_rate=(1.0, 1.0),
-    false_alarm_per_day=(0.0, 0.0),
-    amount_sigma=(0.0, 0.0),
-    timing_sd_h=(0.0, 0.0),
-    temp_sd_c=(0.0, 0.0),
-    humidity_sd_pct=(0.0, 0.0),
-    wind_sigma=(0.0, 0.0),
-    solar_sd=(0.0, 0.0),
-)
+PERFECT = ForecastErrors.perfect()
 DOWNPOUR = WeatherEvent.rain(ISSUED + 5 * HOUR, timedelta(hours=2), rain_mm=30.0)
 DRY = Climate(p_wet_after_dry=0.0, p_wet_after_wet=0.0)
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from ml.context import SensorHour, SensorSuspicion, ZoneContext, sensor_hour
 from ml.waterbalance import BalanceDay
+from smartfarm.forecast import ForecastHour, WeatherForecast
 from smartfarm.layout import Farm, SensorKind, Zone, load_layout
 from smartfarm.records import ZoneAggregate, ZoneDay
 
@@ -66,6 +67,7 @@ def context(
     suspicions: Sequence[SensorSuspicion] = (),
     pending: float = 0.0,
     end: datetime = END,
+    forecast: WeatherForecast | None = None,
 ) -> ZoneContext:
     by_kind: dict[SensorKind, list[ZoneAggregate]] = {}
     for a in aggregates:
@@ -81,6 +83,36 @@ def context(
         days=days,
         suspicions=suspicions,
         pending_irrigation_mm=pending,
+        forecast=forecast,
+    )
+
+
+def weather_forecast(
+    rain: Mapping[int, float] | None = None,
+    chance: float = 0.7,
+    issued: datetime = END,
+    hours: int = 48,
+    et0_mm_h: float | None = 0.2,
+) -> WeatherForecast:
+    """The farm's forecast issued at ``issued`` for ``hours``: ``rain[h]`` mm in the hour ending ``h`` hours after
+    the issue, at ``chance``; dry hours at 5 %; ``et0_mm_h`` reference ET every hour (None: not given)."""
+    rain = rain or {}
+    return WeatherForecast.create(
+        farm=FARM.id,
+        issued_at=issued,
+        source="test",
+        hours=tuple(
+            ForecastHour(
+                time=issued + h * HOUR,
+                rain_mm=rain.get(h, 0.0),
+                rain_probability=chance if rain.get(h, 0.0) > 0 else 0.05,
+                air_temp_c=25.0,
+                humidity_pct=50.0,
+                wind_ms=2.0,
+                et0_mm=et0_mm_h,
+            )
+            for h in range(1, hours + 1)
+        ),
     )
 
 

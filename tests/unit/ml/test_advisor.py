@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ml.advisor import NOISE, WET_JUMP_MM, advise_irrigation, estimate
+from ml.advisor import NOISE, WET_JUMP_MM, RainPlan, advise_irrigation, estimate
 from ml.context import Advice, SensorSuspicion, ZoneContext
 from ml.kalman import Noise
+from ml.rainahead import RainAhead
 from smartfarm.layout import SensorKind
 from smartfarm.records import RecommendationKind, Severity, ZoneAggregate
-from tests.unit.ml.builders import END, FARM, HOUR, context, day, hour, sensor_hour_of, series
+from tests.unit.ml.builders import END, FARM, HOUR, context, day, hour, sensor_hour_of, series, weather_forecast
 
 SOIL = SensorKind.SOIL_MOISTURE
 RAIN = SensorKind.RAINFALL
@@ -477,3 +478,113 @@ def test_the_vineyard_in_its_deficit_window_is_let_dry_past_raw(theta: float, am
     assert advice.amount_mm == amount, "refilled to RAW, not to field capacity"
     assert "Policy: deficit irrigation for wine grapes, fruit set to veraison (days 60-120)" in advice.message
     assert advice.inputs["deficit"] == 1.0 and advice.inputs["refill_to_mm"] == pytest.approx(39.6)
+
+
+# --- forecast rain ------------------------------------------------------------------------------------------
+
+# At 19.5 % the corrected balance says 36 mm lost (RAW 31): a 36 mm refill is due now. The farm's 13:00 plus 17 h
+# is 06:00 tomorrow. Waiting 17 h at ETc 5.06 mm/day leaves room for 36.8 mm of rain: RAW + 0.2 (TAW - RAW) = 40.4
+# mm less the 3.6 mm the crop uses meanwhile.
+DUE = soil([19.5] * 48)
+BY_6_TOMORROW = 17
+
+
+def with_rain(rain: dict[int, float], chance: float = 0.7, aggregates: list[ZoneAggregate] = DUE) -> Advice:
+    forecast = weather_forecast(rain, chance=chance)
+    return only(advise_irrigation(context(aggregates=aggregates, days=YESTERDAY, forecast=forecast), None))
+
+
+def test_enough_likely_rain_holds_the_irrigation_off_and_says_so() -> None:
+    advice = with_rain({BY_6_TOMORROW: 50.0})
+    assert (advice.amount_mm, advice.severity, advice.start_at) == (0.0, Severity.INFO, None)
+    assert advice.message.startswith(
+        "Hold off: 50 mm of rain forecast by 06:00 tomorrow (70 % chance) will refill Tomatoes, north field; "
+        "about 37.5 mm of it will reach the roots, and the root zone (0-60 cm) needs 36 mm now."
+    )
+    assert "Should the rain not come, the crop is at Ks 0.81 by then (it cannot wait below 0.8)" in advice.message
+    assert advice.inputs["forecast_rain_mm"] == 50.0 and advice.inputs["forecast_rain_chance"] == 0.7
+    assert advice.inputs["rain_counted_mm"] == pytest.approx(36.8, abs=0.05), "the room the crop can wait for"
+    assert advice.inputs["needed_mm"] == 36.0
+    assert advice.inputs["forecast_rain_in_h"] == BY_6_TOMORROW and advice.inputs["amount_mm"] == 0.0
+    assert advice.confidence == 0.7
+
+
+def test_some_likely_rain_trims_the_irrigation_by_what_reaches_the_roots() -> None:
+    advice = with_rain({BY_6_TOMORROW - 2: 4.0, BY_6_TOMORROW: 6.0})
+    effective = advice.inputs["forecast_rain_effective_mm"]
+    assert effective == pytest.approx(8.72, abs=0.01), "10 mm less 0.2 ET0, on the SCS curve"
+    assert advice.amount_mm == round((36.0 - effective) * 2) / 2 == 27.5
+    assert advice.severity is Severity.ADVISORY
+    assert advice.message.startswith("Irrigate 27.5 mm on Tomatoes, north field now:")
+    assert " Trimmed by 8.7 mm for the 10 mm of rain forecast by 06:00 tomorrow (70 % chance). " in advice.message
+
+
+def test_unlikely_rain_is_named_but_not_counted() -> None:
+    advice = with_rain({BY_6_TOMORROW: 50.0}, chance=0.4)
+    assert advice.amount_mm == 36.0 and advice.inputs["rain_counted_mm"] == 0.0
+    assert (
+        " The 50 mm of rain forecast by 06:00 tomorrow (40 % chance) is too uncertain to count on. " in advice.message
+    )
+
+
+def test_a_crop_that_cannot_wait_for_the_rain_is_irrigated_all_but_what_it_can_wait_for() -> None:
+    """Dry past the stress limit: no holding off; the irrigation leaves only the room the crop can do without."""
+    advice = with_rain({BY_6_TOMORROW: 50.0}, aggregates=soil([17.0] * 48))
+    assert advice.amount_mm == 13.5 and advice.inputs["needed_mm"] == 50.0
+    assert (
+        advice.inputs["rain_counted_mm"] == advice.inputs["rain_room_mm"] < advice.inputs["forecast_rain_effective_mm"]
+    )
+    assert "Trimmed by 36.8 mm (what the crop can wait for) for the 50 mm of rain" in advice.message
+
+
+def test_rain_is_not_waited_for_when_the_crop_has_no_room_to_wait() -> None:
+    rain = RainAhead(rain_mm=50.0, effective_mm=37.5, chance=0.7, by=END + 17 * HOUR, hours=17.0)
+    plan = RainPlan(rain, room_mm=0.0, wait_h=17.0)
+    assert plan.counted_mm == 0.0
+    note = plan.note(context())
+    assert note == " The 50 mm of rain forecast by 06:00 tomorrow (70 % chance) is not waited for: the crop is too dry."
+
+
+@pytest.mark.parametrize(
+    ("hours", "words"),
+    [(3, "by 16:00 ("), (17, "by 06:00 tomorrow ("), (36, "by 01:00 on Friday (")],
+)
+def test_the_rain_s_time_is_local_and_named_by_its_day(hours: int, words: str) -> None:
+    rain = RainAhead(rain_mm=5.0, effective_mm=4.0, chance=0.7, by=END + hours * HOUR, hours=float(hours))
+    assert words in RainPlan(rain, room_mm=10.0, wait_h=12.0).forecast_words(context())
+
+
+@pytest.mark.parametrize(
+    "forecast",
+    [None, weather_forecast(), weather_forecast({30: 50.0})],
+    ids=["no forecast", "dry", "rain beyond the look-ahead"],
+)
+def test_without_rain_ahead_the_advice_is_as_before(forecast) -> None:  # type: ignore[no-untyped-def]
+    advice = only(advise_irrigation(context(aggregates=DUE, days=YESTERDAY, forecast=forecast), None))
+    assert advice.amount_mm == 36.0 and "rain" not in advice.message
+    assert "forecast_rain_mm" not in advice.inputs
+
+
+def test_rain_does_not_make_advice_where_none_was_due() -> None:
+    ctx = context(aggregates=soil([23.0] * 48), days=YESTERDAY, forecast=weather_forecast({5: 50.0}))
+    assert advise_irrigation(ctx, None) == []
+
+
+def test_the_look_ahead_follows_the_soil_s_own_course_and_the_rain_is_weighed_after() -> None:
+    """The forecaster is shown the hour without the weather forecast, so rain is counted once, by rule, in words."""
+    forecaster = FakeForecaster({6: 20.5, 24: 19.0})
+    ctx = context(aggregates=soil([21.0] * 48), days=YESTERDAY, forecast=weather_forecast({20: 50.0}))
+    advice = only(advise_irrigation(ctx, forecaster))
+    assert forecaster.shown and all(shown.forecast is None for shown in forecaster.shown)
+    assert advice.message.startswith("Hold off: 50 mm of rain forecast by 09:00 tomorrow (70 % chance)")
+    assert "and the forecast says it reaches the 31 mm the crop can use without stress by then" in advice.message
+
+
+def test_rain_a_day_past_a_later_valve_opening_counts_though_beyond_a_day_from_now() -> None:
+    forecaster = FakeForecaster({6: 20.5, 24: 19.0})
+    ctx = context(aggregates=soil([21.0] * 48), days=YESTERDAY, forecast=weather_forecast({30: 50.0}))
+    advice = only(advise_irrigation(ctx, forecaster))
+    assert advice.inputs["hours_to_raw"] == pytest.approx(7.5, abs=0.1), "the valve would open at 20:30"
+    assert advice.inputs["forecast_rain_in_h"] == 30 and advice.amount_mm == 0.0
+    now = only(advise_irrigation(context(aggregates=DUE, days=YESTERDAY, forecast=weather_forecast({30: 50.0})), None))
+    assert now.inputs["hours_to_raw"] == 0 and "forecast_rain_mm" not in now.inputs, "due now: a day ahead only"

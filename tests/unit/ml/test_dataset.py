@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from edge.season import SeasonRecipe, farmer_valves, run_season
+from edge.season import SeasonRecipe, farmer_valves, run_season, season_forecasts
 from ml.dataset import (
     feature_rows,
     forecast_table,
@@ -20,8 +20,10 @@ from ml.dataset import (
 )
 from ml.features import FEATURES, zone_features
 from ml.timeline import ZoneTimeline, hour_aggregates, zone_days
+from smartfarm.forecast import newest
 from smartfarm.layout import SensorKind, load_layout
 from smartfarm.records import ZoneAggregate
+from tests.unit.ml import builders
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -62,7 +64,8 @@ def test_a_training_row_is_the_row_a_season_hour_by_hour_scores(season) -> None:
     zone = min(farm.zones, key=lambda z: z.planting_date)
     assert zone.planting_date < START.date(), "a zone with closed days since planting"
     hours = zone_aggregates(hourly_aggregates(season.readings), farm.id, zone.id)
-    training = feature_rows(farm, zone, hours, zone_days(farm, zone, hours))
+    forecasts = season_forecasts(season.weather, season.recipe)[farm.id]
+    training = feature_rows(farm, zone, hours, zone_days(farm, zone, hours), forecasts)
 
     mine = season.readings[(season.readings["farm"] == farm.id) & (season.readings["zone"] == zone.id)]
     by_hour: dict[pd.Timestamp, list[tuple[float, SensorKind, float]]] = {}
@@ -73,7 +76,8 @@ def test_a_training_row_is_the_row_a_season_hour_by_hour_scores(season) -> None:
     for end in sorted(by_hour):
         timeline.add_hours(hour_aggregates(farm.id, zone.id, by_hour[end]))
         timeline.close_days(before=timeline.local_day(end + timedelta(hours=1)))
-        served = zone_features(timeline.context(end.to_pydatetime()))
+        when = end.to_pydatetime()
+        served = zone_features(timeline.context(when, forecast=newest(forecasts, when)))
         row = training.loc[end]
         for name in FEATURES:
             a, b = served[name], float(row[name])
@@ -81,6 +85,7 @@ def test_a_training_row_is_the_row_a_season_hour_by_hour_scores(season) -> None:
         checked += 1
     assert checked == len(training) == 5 * 24
     assert training["et0_last_day"].notna().sum() > 0, "closed days reach the rows"
+    assert training["forecast_et0_24h"].notna().all(), "a forecast from the first hour on"
 
 
 def test_targets_look_ahead_on_the_rows_own_soil_moisture() -> None:
@@ -114,3 +119,19 @@ def test_the_forecast_table_and_its_hash(season) -> None:  # type: ignore[no-unt
     changed = table.copy()
     changed.iloc[3, 0] += 0.01
     assert table_hash(changed) != table_hash(table)
+
+
+def test_each_hour_s_row_sees_the_newest_forecast_issued_by_its_close() -> None:
+    """None before the first issue (the stream before a provider publishes), then the newest out by each hour:
+    one issued at END - 8 h with 4 mm at END + 2 h, one at END - 2 h with 7 mm at END + 1 h."""
+    zone = builders.zone("tomato-north")
+    hours = builders.series(SensorKind.SOIL_MOISTURE, [20.0] * 12)
+    early = builders.weather_forecast({10: 4.0}, issued=builders.END - 8 * builders.HOUR)
+    late = builders.weather_forecast({3: 7.0}, issued=builders.END - 2 * builders.HOUR)
+    rows = feature_rows(builders.FARM, zone, hours, [], [late, early])
+    rain = rows["forecast_rain_6h"]
+    before = rows.index < builders.END - 8 * builders.HOUR
+    assert before.sum() == 3 and rain[before].isna().all()
+    assert rain[builders.END - 3 * builders.HOUR] == 4.0, "the early forecast's rain 5 h ahead"
+    assert rain[builders.END] == 7.0, "the late one's; the early one's rain would count too were it read"
+    assert feature_rows(builders.FARM, zone, hours, [])["forecast_rain_6h"].isna().all()

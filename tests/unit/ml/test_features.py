@@ -9,16 +9,19 @@ import pytest
 from pyfao56.refet import ascedaily
 
 from ml.features import (
+    FEATURES,
+    WEATHER_FORECAST_FEATURES,
     DayWeather,
     daily_weather,
     extraterrestrial_radiation,
     growing_degree_days,
     hargreaves_radiation,
     reference_et_daily,
+    zone_features,
 )
 from smartfarm.layout import Crop, SensorKind
 from smartfarm.records import ZoneAggregate
-from tests.unit.ml.builders import FARM, HOUR, hour
+from tests.unit.ml.builders import END, FARM, HOUR, context, hour, series, weather_forecast
 
 
 @pytest.mark.parametrize(
@@ -165,3 +168,33 @@ def test_reference_et_is_never_negative() -> None:
     assert ascedaily("S", 18.0, 38.54, 5, 0.0, -1.0, -2.0, vapr=es, wndsp=0.5) < 0
     et0, _ = reference_et_daily(weather, FARM)
     assert et0 == 0.0
+
+
+# --- the weather forecast -----------------------------------------------------------------------------------
+
+
+def test_the_forecast_features_read_the_context_s_forecast() -> None:
+    forecast = weather_forecast({2: 3.0, 10: 5.0}, chance=0.8, et0_mm_h=0.25)
+    row = zone_features(context(aggregates=series(SensorKind.SOIL_MOISTURE, [20.0] * 30), forecast=forecast))
+    assert (row["forecast_rain_6h"], row["forecast_rain_24h"]) == (3.0, 8.0)
+    assert (row["forecast_rain_chance_6h"], row["forecast_rain_chance_24h"]) == (0.8, 0.8)
+    assert (row["forecast_et0_6h"], row["forecast_et0_24h"]) == pytest.approx((1.5, 6.0))
+    assert set(WEATHER_FORECAST_FEATURES) <= set(FEATURES)
+
+
+SIX_H = {"forecast_rain_6h", "forecast_rain_chance_6h", "forecast_et0_6h"}
+RAIN = {"forecast_rain_6h", "forecast_rain_chance_6h", "forecast_rain_24h", "forecast_rain_chance_24h"}
+
+
+@pytest.mark.parametrize(
+    ("forecast", "known"),
+    [
+        (None, set()),
+        (weather_forecast({3: 2.0}, issued=END - 30 * HOUR), SIX_H),
+        (weather_forecast(et0_mm_h=None), RAIN),
+    ],
+    ids=["no forecast (before a provider publishes)", "an old one reaching 18 h ahead", "one without ET0"],
+)
+def test_what_the_forecast_does_not_say_is_nan_not_dry(forecast, known: set[str]) -> None:  # type: ignore[no-untyped-def]
+    row = zone_features(context(aggregates=series(SensorKind.SOIL_MOISTURE, [20.0] * 30), forecast=forecast))
+    assert {name for name in WEATHER_FORECAST_FEATURES if not math.isnan(row[name])} == known
