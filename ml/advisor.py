@@ -315,10 +315,10 @@ class RainPlan:
 
     rain: RainAhead
     room_mm: float
-    """The most rain the irrigation may leave room for: what the crop can do without until the rain has fallen
-    (at least ``VALID_FOR`` ahead: advice to hold off quiets the zone's irrigation advice that long)."""
+    """The most rain the irrigation may leave room for: what the crop can do without for ``wait_h``."""
     wait_h: float
-    """Hours the crop waits: until the rain has fallen, and at least ``VALID_FOR``."""
+    """Hours the crop waits: until the rain has fallen, and at least ``VALID_FOR`` (advice to hold off quiets the
+    zone's irrigation advice that long, ``stream.advice``)."""
 
     @property
     def counted_mm(self) -> float:
@@ -326,7 +326,7 @@ class RainPlan:
         return min(self.rain.effective_mm, self.room_mm) if self.rain.counts else 0.0
 
     def forecast_words(self, context: ZoneContext) -> str:
-        """ "14 mm of rain forecast by 06:00 tomorrow (70 % chance)"."""
+        """The rain in words: "14 mm of rain forecast by 06:00 tomorrow (70 % chance)", in the farm's time."""
         tz = ZoneInfo(context.farm.timezone)
         local, today = self.rain.by.astimezone(tz), (context.window_end - HOUR).astimezone(tz).date()
         if local.date() == today:
