@@ -335,9 +335,10 @@ def decide(depletion: Depletion, pending_mm: float, today: Regime = FULL_REGIME)
             f"its water gone ({num(100 * (layer.lost + layer.margin), 0)}% within the probes' error): past the "
             f"{num(100 * layer_share, 0)}% the crop can lose.",
         )
-    if today.days_left is not None and d.etc_mm_day > 0:
+    if today.days_left is not None and today.days_left > 0 and d.etc_mm_day > 0:
         # Water still in the root zone at harvest is water the crop never used (rain left out: never too little).
-        use = d.etc_mm_day * max(today.days_left, 0)
+        # Past harvest there is no crop to plan for: the advisor advises nothing then (``ml.advisor.in_field``).
+        use = d.etc_mm_day * today.days_left
         if d.now_mm + use - trigger < refill:
             refill = d.now_mm + use - trigger
             numbers["use_to_harvest_mm"] = use

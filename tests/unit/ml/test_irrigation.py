@@ -233,6 +233,8 @@ def test_near_harvest_only_what_the_crop_will_use_is_refilled() -> None:
     assert "Harvest in 2 days: the crop uses about 10 mm until then, 0 mm of it from the soil." in found.words
     assert found.numbers["use_to_harvest_mm"] == 10.0
     assert decided(soon, 0.0, Regime(FULL, deficit=False, days_left=30)).amount_mm == 62.0
+    past = decided(soon, 0.0, Regime(FULL, deficit=False, days_left=-98))
+    assert past.amount_mm == 62.0 and "Harvest in" not in past.words, "past harvest there is no harvest to plan for"
     assert (
         decide(replace(DUE, now_mm=50.0, due_mm=60.0, hours=4.0, etc_mm_day=5.0), 0.0, Regime(FULL, False, 1.0, 1))
         is None
