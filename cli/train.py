@@ -19,6 +19,7 @@ from edge.faults import FaultRates
 from edge.season import SeasonRecipe, farmer_valves, run_season
 from ml.dataset import SeasonData, forecast_table
 from ml.faultdetect import sensor_hours_table
+from ml.faulthistory import balance_inputs
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError
 from smartfarm.layout import Layout, load_layout
@@ -68,10 +69,11 @@ def record(layout: Layout, recipes: Sequence[SeasonRecipe], on_done: Callable[[s
     for recipe in recipes:
         t = time.perf_counter()
         season = run_season(layout, recipe, on_hour=farmer_valves(recipe.seed))
+        forecast = forecast_table(season.layout, season.readings, season.truth, recipe.seed)
         data = SeasonData(
             recipe=recipe.describe(),
-            forecast=forecast_table(season.layout, season.readings, season.truth, recipe.seed),
-            sensors=sensor_hours_table(season.readings).assign(season=recipe.seed),
+            forecast=forecast,
+            sensors=sensor_hours_table(season.readings, balance_inputs(forecast)).assign(season=recipe.seed),
         )
         out.append(data)
         on_done(

@@ -180,6 +180,37 @@ def last_readings(
     return out
 
 
+def recent_readings(
+    client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float, limit: int
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Each sensor's latest ``limit`` stored readings in the range, ``(time_s, value)`` oldest first, by (device,
+    sensor): one query, for the gap before an hour and how long a repeated value had held (the fault detector's
+    ``ml.context.SensorHour.run``) without reading the hours in between."""
+    where = _where(farm, zone, start_s, end_s)
+    query = f"SELECT value FROM reading WHERE {where} GROUP BY device, sensor ORDER BY time DESC LIMIT {int(limit)}"
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for series in client.series(query):
+        rows = [(row[0] / NS, float(row[1])) for row in series["values"] if row[1] is not None]
+        if rows:
+            out[(series["tags"]["device"], series["tags"]["sensor"])] = rows[::-1]
+    return out
+
+
+def hourly_means(
+    client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float
+) -> dict[tuple[str, str], dict[int, float]]:
+    """Each sensor's mean over every whole UTC hour of the range it has readings in (good or suspect), by (device,
+    sensor) and the hour's start (epoch seconds): the fault detector's ``ml.context.SensorHour.history``, one
+    aggregate query rather than a week of readings (10,000 of a default zone at 15-minute readings)."""
+    where = _where(farm, zone, start_s, end_s)
+    query = f"SELECT mean(value) FROM reading WHERE {where} GROUP BY time(1h), device, sensor fill(none)"
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for series in client.series(query):
+        means = {int(row[0] // NS): float(row[1]) for row in series["values"] if row[1] is not None}
+        out[(series["tags"]["device"], series["tags"]["sensor"])] = means
+    return out
+
+
 def latest_state(client: InfluxClient, farm: str, zone: str) -> dict[str, Any] | None:
     """The zone's newest ``zone_state`` point (its fields, ``time`` in epoch ns); None before its first scored hour."""
     rows = client.query(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ml.context import SensorHour, SensorSuspicion, sensor_hour
+from ml.context import HISTORY_H, RUN_BEFORE, SensorHour, SensorSuspicion, sensor_hour
 from ml.features import CONTEXT_H
 from ml.scoring import Scorer, ZoneContext
 from ml.timeline import HOUR_S, Day, Stats, Window, ZoneTimeline, revise, suspicions, window_stats, zone_days
@@ -37,7 +37,8 @@ from storage.schema import (
 from storage.zones import (
     StoredReading,
     decisions,
-    last_readings,
+    hourly_means,
+    recent_readings,
     stored_aggregates,
     stored_counts,
     stored_days,
@@ -50,8 +51,9 @@ from stream.windows import WIDTHS_S, ZoneClock
 log = logging.getLogger(__name__)
 
 PREVIOUS_WITHIN_S = 12 * 3600
-"""How far back a sensor's reading before an hour is looked for: past the longest silence a node sends after
-(a dropout of the simulator lasts up to 9 h at 15-minute readings)."""
+"""How far back a sensor's readings before an hour are looked for: past the longest silence a node sends after
+(a dropout of the simulator lasts up to 9 h at 15-minute readings), and past the ``RUN_BEFORE`` readings its
+run of repeats counts back over."""
 
 
 def _wants_sensor_hours(scorer: Scorer) -> bool:
@@ -309,23 +311,27 @@ class ZoneStage:
         self, farm: Farm, zone: Zone, closed: list[Window], readings: list[StoredReading]
     ) -> dict[int, list[SensorHour]]:
         """Each closed hour's ``SensorHour`` of every sensor with readings in it (good and suspect: the fault
-        detector judges them all), with the sensor's reading before the hour for its gap and first step."""
+        detector judges them all), with the sensor's last readings before the hour (its gap, its first step, how
+        long a repeated value had held) and its hourly means of the week before (``ml.context.HISTORY_H``)."""
         first = closed[0].start_s
-        previous = last_readings(self.client, farm.id, zone.id, first - PREVIOUS_WITHIN_S, first)
+        stored = recent_readings(self.client, farm.id, zone.id, first - PREVIOUS_WITHIN_S, first, RUN_BEFORE)
+        means = hourly_means(self.client, farm.id, zone.id, first - HISTORY_H * HOUR_S, closed[-1].start_s)
         by_sensor: dict[tuple[str, str, SensorKind], list[tuple[float, float]]] = {}
         for r in sorted(readings, key=lambda r: r.time_s):
             by_sensor.setdefault((r.device, r.sensor, r.kind), []).append((r.time_s, r.value))
         out: dict[int, list[SensorHour]] = {}
         for (device, sensor, kind), pairs in by_sensor.items():
-            before = previous.get((device, sensor))
+            known = dict(stored.get((device, sensor), []))
+            hourly = means.get((device, sensor), {})
             for window in closed:
                 inside = [p for p in pairs if window.start_s <= p[0] < window.end_s]
-                earlier = [p for p in pairs if p[0] < window.start_s]
-                if earlier:
-                    before = earlier[-1]
-                if inside:
-                    depth = self.depths.get((device, sensor))
-                    out.setdefault(window.start_s, []).append(sensor_hour(device, sensor, kind, depth, inside, before))
+                if not inside:
+                    continue
+                before = sorted({**known, **{t: v for t, v in pairs if t < window.start_s}}.items())[-RUN_BEFORE:]
+                history = [hourly.get(window.start_s - HOUR_S * (i + 1), math.nan) for i in range(HISTORY_H)]
+                depth = self.depths.get((device, sensor))
+                hour = sensor_hour(device, sensor, kind, depth, inside, before, history)
+                out.setdefault(window.start_s, []).append(hour)
         return out
 
     def _days_before(self, farm: Farm, zone: Zone, window: Window, tz: ZoneInfo, fresh: list[ZoneDay]) -> list[ZoneDay]:
