@@ -25,13 +25,13 @@ from sklearn.ensemble import IsolationForest
 from ml.context import RUN_BEFORE, STEP_WITHIN_S, SensorHour, ZoneContext, num
 from ml.faulthistory import (
     BALANCE_INPUTS,
-    HOUR_S,
     history_columns,
     learn_soil_lags,
     peer_keys,
     peer_residual,
     zone_inputs,
 )
+from ml.features import HOUR_S
 from smartfarm.layout import SensorKind
 from smartfarm.sensing import MOTION, PRECISION, Precision
 
@@ -94,7 +94,6 @@ def _repeats_needed(chance: float) -> int:
 STUCK_REPEATS = {kind: _repeats_needed(repeat_chance(PRECISION[kind])) for kind in PLATEAU_KINDS}
 """Exact repeats in a row (``SensorHour.run``) that no working sensor of the kind makes by chance (air
 temperature, humidity, sun and soil temperature 3, soil moisture 4, leaf wetness 5, wind 6; ``STUCK_CHANCE``)."""
-assert max(STUCK_REPEATS.values()) <= RUN_BEFORE, "a sensor-hour's run must reach back far enough to see them"
 
 DRIFT_BOUND = {kind: m.drift_bound for kind, m in MOTION.items() if m.drift_bound is not None}
 """An hourly mean this far from its peers' median drifts, when the sensor's usual offset is not known yet
@@ -191,7 +190,6 @@ def with_features(
     past = history_columns(out, soil_lags or {})
     out[past.columns] = past
     out["shift"] = out["trusted_residual"] - out["baseline"]
-    out["unexplained"] = (out["change"] - out["expected"].fillna(0.0)).abs()
     return out
 
 
@@ -225,7 +223,8 @@ def spike(frame: pd.DataFrame) -> pd.Series:
 def stuck(frame: pd.DataFrame) -> pd.Series:
     """A value held too long for a working sensor: at least the kind's ``STUCK_REPEATS`` exact repeats in a row
     (``SensorHour.run``, counted into the hour from before it), where the kind's noise would have moved the
-    readings, at a value inside its range (an end of the range is where sun, wind, humidity and leaves rest)."""
+    readings, at a value inside its range (an end of the range is where sun, wind, humidity and leaves rest). A
+    kind not judged (rain, battery) has no count of repeats that is too many."""
     low = _per_kind(frame, {k: k.physical_range[0] for k in SensorKind})
     high = _per_kind(frame, {k: k.physical_range[1] for k in SensorKind})
     held = frame["run"] >= _per_kind(frame, STUCK_REPEATS)

@@ -26,14 +26,13 @@ import numpy as np
 import pandas as pd
 
 from ml.context import HISTORY_H
-from ml.features import ASSUMED_ET0_MM, zone_features
+from ml.features import ASSUMED_ET0_MM, HOUR_S, zone_features
 from ml.waterbalance import dry_theta_pct
 from smartfarm.layout import SensorKind
 
 if TYPE_CHECKING:
     from ml.context import ZoneContext
 
-HOUR_S = 3600
 BASELINE_MIN_H = 24
 """Hours of a sensor's offset from its peers in the past week before its median counts as the usual offset:
 fewer (a season's first day, a node back from a long silence) leave the drift rule to its static bound."""
@@ -75,14 +74,16 @@ def peer_residual(frame: pd.DataFrame, values: pd.Series | None = None) -> pd.Se
     large = (others_n > 2) & present
     if large.any():
         wide = others_n > 2
-        loo = v[wide].groupby(group[wide], sort=False).transform(_loo_median)
-        residual[large] = v[large] - loo[large]
+        loo = v[wide].groupby(group[wide], sort=False).transform(_loo_median).reindex(v.index)
+        residual[large] = (v - loo)[large]
     return residual
 
 
 def _loo_median(values: pd.Series) -> pd.Series:
     v = values.to_numpy(dtype=float)
-    return pd.Series([float(np.nanmedian(np.delete(v, i))) for i in range(len(v))], index=values.index)
+    others = [np.delete(v, i) for i in range(len(v))]
+    medians = [float(np.median(o[~np.isnan(o)])) if (~np.isnan(o)).any() else np.nan for o in others]
+    return pd.Series(medians, index=values.index)
 
 
 class _Grid:
@@ -146,16 +147,57 @@ def history_columns(frame: pd.DataFrame, soil_lags: Mapping[float, float]) -> pd
         )
         before, change = _own_change(block, grid)
         columns["before"][positions], columns["change"][positions] = before, change
-        air = _ZoneAir.of(block)
+        air = _ZoneAir.of(block) if soil_lags else None
         for depth, lag_h in soil_lags.items():
-            rows, values = air.change_at(block, depth, lag_h) if air is not None else (np.array([], int), None)
-            columns["anchor"][positions[rows]] = values
+            if air is not None:
+                rows, values = air.change_at(block, depth, lag_h)
+                columns["anchor"][positions[rows]] = values
     inputs = {c: frame[c] for c in ("kind", *BALANCE_INPUTS) if c in frame}
     expected = expected_change(pd.DataFrame(inputs | {"before": columns["before"], "anchor": columns["anchor"]}))
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {"baseline": columns["baseline"], "change": columns["change"], "expected": expected.to_numpy()},
         index=frame.index,
     )
+    keys = [c for c in ("season", "farm", "zone", "kind", "depth_cm", "hour") if c in frame]
+    out["unexplained"] = unexplained(frame[keys].join(out))
+    return out
+
+
+def unexplained(frame: pd.DataFrame) -> pd.Series:
+    """How much of each sensor's ``change`` over the last day its zone does not explain (NaN without a change):
+
+    - soil moisture: drying faster than the balance lets it (``expected``), or wetting more than water that
+      reached the zone shows: rain or irrigation wets the zone's probes at the other depths too, so a probe may
+      rise beyond the balance by as much as the most any of those rose beyond theirs that day, and no more;
+    - other kinds: the distance from ``expected`` (from standing still without one).
+    """
+    change, expected = frame["change"], frame["expected"].fillna(0.0)
+    excess = change - expected
+    out = excess.abs()
+    soil = frame["kind"] == SensorKind.SOIL_MOISTURE.value
+    if soil.any():
+        water = _rise_elsewhere(frame.loc[soil], excess[soil])
+        out[soil] = (-excess[soil]).clip(lower=0.0) + (excess[soil] - water).clip(lower=0.0)
+    return out.where(change.notna())
+
+
+def _rise_elsewhere(rows: pd.DataFrame, excess: pd.Series) -> pd.Series:
+    """For each row: the largest ``excess`` (rise beyond the balance) among the zone's rows of the same hour at
+    another depth, 0 when none rose."""
+    zone = [c for c in ("season", "farm", "zone", "hour") if c in rows]
+    depth = rows["depth_cm"].fillna(-1.0)
+    by_depth = excess.groupby([*(rows[c] for c in zone), depth], sort=False).max()
+    levels = list(range(len(zone)))
+    first = by_depth.groupby(level=levels, sort=False).transform("max")
+    second = by_depth.where(by_depth < first).groupby(level=levels, sort=False).transform("max")
+    tied = (by_depth == first).groupby(level=levels, sort=False).transform("sum") > 1
+    table = pd.DataFrame({"own": by_depth, "first": first, "second": second, "tied": tied}).reset_index()
+    table.columns = [*zone, "depth", "own", "first", "second", "tied"]
+    alone_on_top = (table["own"] >= table["first"]) & ~table["tied"]
+    table["other"] = np.where(alone_on_top, table["second"], table["first"])
+    keys = rows[zone].assign(depth=depth.to_numpy())
+    found = keys.merge(table[[*zone, "depth", "other"]], on=[*zone, "depth"], how="left")["other"].to_numpy()
+    return pd.Series(np.clip(np.nan_to_num(found, nan=0.0), 0.0, None), index=rows.index)
 
 
 def _own_change(block: pd.DataFrame, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -286,5 +328,6 @@ __all__ = [
     "lag_series",
     "learn_soil_lags",
     "peer_residual",
+    "unexplained",
     "zone_inputs",
 ]

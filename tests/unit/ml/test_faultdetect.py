@@ -27,7 +27,7 @@ from ml.faultdetect import (
     stuck,
     with_features,
 )
-from ml.faulthistory import expected_change, learn_soil_lags, peer_residual
+from ml.faulthistory import expected_change, learn_soil_lags, peer_residual, unexplained
 from smartfarm.layout import SensorKind
 from smartfarm.sensing import PRECISION
 from tests.unit.ml.builders import T0
@@ -143,6 +143,7 @@ def test_stuck_waits_for_more_repeats_than_the_noise_makes() -> None:
     assert STUCK_REPEATS[SOIL] == 4 and STUCK_REPEATS[SensorKind.SOIL_TEMPERATURE] == 3
     assert STUCK_REPEATS[AIR] == 3 and STUCK_REPEATS[LEAF] == 5 and SensorKind.WIND_SPEED in STUCK_REPEATS
     assert RAIN not in STUCK_REPEATS and BATTERY not in STUCK_REPEATS
+    assert max(STUCK_REPEATS.values()) <= RUN_BEFORE, "a sensor-hour's run reaches back far enough to see them"
 
 
 SOIL_T = SensorKind.SOIL_TEMPERATURE
@@ -293,6 +294,26 @@ def test_the_balance_expects_drying_by_kc_et0_after_drainage(
     assert found == pytest.approx(expected, nan_ok=True)
 
 
+@pytest.mark.parametrize(
+    ("top_change", "deep_changes", "expected"),
+    [
+        (-1.0, (2.5, -1.1), (2.8, 0.8)),  # no water came: the deep probe that rose is the one nothing explains
+        (5.0, (2.5, -1.1), (0.0, 0.8)),  # the top rose: water came, the rise is explained; not drying too fast
+        (1.0, (2.5, -1.1), (0.8, 0.8)),  # water explains a rise only as far as it showed elsewhere (2 %)
+    ],
+)
+def test_a_probe_may_rise_by_as_much_as_water_showed_at_the_zones_other_depths(
+    top_change: float, deep_changes: tuple[float, float], expected: tuple[float, float]
+) -> None:
+    """Two probes at 45 cm, the balance expecting 0.3 % of drying there and 1 % at 15 cm: "wetter than any rain
+    or irrigation explains" is wetter than the zone's other depths show water came."""
+    rows = [("soil-1", 15.0, top_change, -1.0), ("soil-2", 15.0, top_change, -1.0)]
+    rows += [("soil-1", 45.0, deep_changes[0], -0.3), ("soil-2", 45.0, deep_changes[1], -0.3)]
+    frame = pd.DataFrame(rows, columns=["device", "depth_cm", "change", "expected"])
+    frame = frame.assign(farm="f", zone="z", kind=SOIL.value, hour=0)
+    assert list(unexplained(frame).round(6)[2:]) == list(expected)
+
+
 def test_the_soil_lag_is_learnt_from_the_probes_that_follow_the_air() -> None:
     """Air swinging from day to day, a probe following it by a 4 h first-order lag: the lag that explains its
     changes over a day. (A swing with a period of exactly a day would not tell: it falls out of a day's change.)"""
@@ -361,31 +382,33 @@ def test_a_peer_a_surer_rule_doubts_is_no_peer() -> None:
     assert list(rule_kinds(_frame(held, peer), 900.0)) == ["stuck", ""]
 
 
+def _probes_at_one_depth(means: list[float], **more: list[int]) -> pd.DataFrame:
+    """Soil-moisture hourly means of probes at 15 cm in one zone and hour (``more``: further columns)."""
+    return pd.DataFrame(
+        {"farm": "f", "zone": "z", "kind": "soil_moisture", "depth_cm": 15.0, "hour": 0, "mean": means} | more
+    )
+
+
 def test_peers_are_sought_within_one_season_of_a_table_of_several() -> None:
     """Seasons recorded over the same dates share hours: a sensor's peers are its own season's, not another's."""
-    rows = pd.DataFrame(
-        {
-            "farm": "f",
-            "zone": "z",
-            "kind": "soil_moisture",
-            "depth_cm": 15.0,
-            "hour": 0,
-            "mean": [20.0, 20.2, 30.0, 30.4],
-            "season": [1, 1, 2, 2],
-        }
-    )
+    rows = _probes_at_one_depth([20.0, 20.2, 30.0, 30.4], season=[1, 1, 2, 2])
     assert list(peer_residual(rows).round(6)) == [-0.2, 0.2, -0.4, 0.4]
     mixed = peer_residual(rows.drop(columns="season"))
     assert mixed.abs().max() > 5, "without the season the two seasons' sensors would judge each other"
 
 
 def test_a_missing_value_is_no_peer() -> None:
-    rows = pd.DataFrame(
-        {"farm": "f", "zone": "z", "kind": "soil_moisture", "depth_cm": 15.0, "hour": 0, "mean": [20.0, 21.0, 25.0]}
-    )
+    rows = _probes_at_one_depth([20.0, 21.0, 25.0])
     assert list(peer_residual(rows).round(6)) == [-3.0, -1.5, 4.5]
     some = peer_residual(rows, rows["mean"].where(rows["mean"] < 25))
     assert list(some.round(6)[:2]) == [-1.0, 1.0] and math.isnan(some.iloc[2])
+
+
+def test_more_than_two_peers_are_judged_by_their_median() -> None:
+    rows = _probes_at_one_depth([25.0, 25.5, 25.2, 31.0])
+    assert list(peer_residual(rows).round(6)) == [-0.5, 0.3, -0.3, 5.8]
+    some = peer_residual(rows, rows["mean"].where(rows["mean"] != 25.5))  # a doubted peer: two others, their mean
+    assert list(some.round(6)[[0, 2, 3]]) == [-3.1, -2.8, 5.9]
 
 
 def test_service_lays_each_hours_history_out_as_earlier_rows() -> None:
