@@ -191,6 +191,10 @@ class ZoneContext:
     """Irrigation recommended and not yet due or applied, so it is not recommended twice."""
     sensors: Sequence[SensorHour] = ()
     """Per sensor with readings in the window that just closed, good or suspect (``ml.faultdetect`` reads them)."""
+    farm_sensors: Sequence[tuple[str, SensorHour]] = ()
+    """The same of the farm's other zones' sensors of a kind that reads the farm's weather, alike in every zone
+    (``ml.faulthistory.FARM_KINDS``), each with its zone: the peers ``ml.faultdetect`` holds the zone's own weather
+    sensors against (each zone judges its own)."""
 
 
 MAX_MESSAGE = 500

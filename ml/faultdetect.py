@@ -8,8 +8,10 @@ lays the service's hours out as the table's rows) and the same rules, so the rul
 function of that frame's columns, with its threshold named beside it.
 
 Peers: a sensor is compared with the zone's other sensors of the same kind and depth in the same hour (soil
-sensors differ by depth). In the default layout only the soil nodes (two per zone) and the batteries have peers;
-with two, a drift shows on both, and what the zone explains tells which one moved (``ml.faulthistory``).
+sensors differ by depth), and a weather sensor with the farm's others (``ml.faulthistory.FARM_KINDS``; service
+hands them in as ``ZoneContext.farm_sensors``). In the default layout the soil probes come in pairs: a drift shows
+on both, and what the zone explains tells which one moved (``ml.faulthistory``); the air sensors are four, one a
+zone, and the odd one out tells itself.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sklearn.ensemble import IsolationForest
 from ml.context import RUN_BEFORE, STEP_WITHIN_S, SensorHour, ZoneContext, num
 from ml.faulthistory import (
     BALANCE_INPUTS,
+    FARM_KINDS,
     history_columns,
     learn_soil_lags,
     peer_keys,
@@ -139,24 +142,36 @@ the held-out seasons). ``evaluate`` counts each kept forest's extra true and fal
 # --- the frame both sides share ---------------------------------------------------------------------------------
 
 
-def hour_frame(hours: Sequence[SensorHour], zone: Mapping[str, float] | None = None) -> pd.DataFrame:
+def hour_frame(
+    hours: Sequence[SensorHour],
+    zone: Mapping[str, float] | None = None,
+    peers: Sequence[tuple[str, SensorHour]] = (),
+    zone_id: str = "",
+) -> pd.DataFrame:
     """Sensor-hours of one zone and hour as rows of the shape ``sensor_hours_table`` makes (without the label),
-    followed by a row per hour of each one's ``history`` (its mean only): the past the drift rule reads, laid out as
-    training's table holds it. ``zone``: the zone's ``BALANCE_INPUTS`` (``ml.faulthistory.zone_inputs``), on every
-    row; without them the soil-moisture balance explains nothing."""
-    rows = [{c: getattr(h, c) for c in ("device", "sensor", "depth_cm", *STAT_COLUMNS)} for h in hours]
+    ``hours`` first, then the farm's other zones' ``peers`` (``ZoneContext.farm_sensors``), then a row per hour of
+    each one's ``history`` (its mean only): the past the drift rule reads, laid out as training's table holds it.
+
+    Args:
+        zone: the zone's ``BALANCE_INPUTS`` (``ml.faulthistory.zone_inputs``), on every row; without them the
+            soil-moisture balance explains nothing.
+        zone_id: the zone of ``hours``, told apart from the peers' zones.
+    """
+    every = [*hours, *(h for _, h in peers)]
+    rows = [{c: getattr(h, c) for c in ("device", "sensor", "depth_cm", *STAT_COLUMNS)} for h in every]
     frame = pd.DataFrame(rows, columns=["device", "sensor", "kind", "depth_cm", *STAT_COLUMNS])
-    frame["kind"] = [h.kind.value for h in hours]
+    frame["kind"] = [h.kind.value for h in every]
+    frame["zone"] = [zone_id] * len(hours) + [z for z, _ in peers]
     frame["hour"] = (frame["first_ts"] // HOUR_S * HOUR_S).astype("int64")
-    sizes = [len(h.history) for h in hours]
+    sizes = [len(h.history) for h in every]
     if sum(sizes):
-        means = np.concatenate([np.asarray(h.history, dtype=float) for h in hours])
+        means = np.concatenate([np.asarray(h.history, dtype=float) for h in every])
         back = np.concatenate([np.arange(1, n + 1) for n in sizes])
-        keys = {c: np.repeat(frame[c].to_numpy(), sizes) for c in ("device", "sensor", "kind", "depth_cm")}
+        keys = {c: np.repeat(frame[c].to_numpy(), sizes) for c in ("device", "sensor", "kind", "depth_cm", "zone")}
         hour = np.repeat(frame["hour"].to_numpy(), sizes) - HOUR_S * back
         past = pd.DataFrame(keys | {"hour": hour, "mean": means})
         frame = pd.concat([frame, past[~np.isnan(means)]], ignore_index=True)
-    frame["farm"], frame["zone"] = "", ""
+    frame["farm"] = ""
     frame["depth_cm"] = frame["depth_cm"].astype(float)
     frame["gap_s"] = frame["gap_s"].astype(float)
     for name in BALANCE_INPUTS:
@@ -168,8 +183,9 @@ def with_features(
     frame: pd.DataFrame, interval_s: float | None = None, soil_lags: Mapping[float, float] | None = None
 ) -> pd.DataFrame:
     """``frame`` with what the rules and the forest read beside its statistics: the offset from the peers
-    (``residual``; ``trusted_residual`` among the peers no surer rule calls stuck or spiking this hour), the
-    sensor's past (``ml.faulthistory.history_columns``: ``baseline``, ``change``, ``expected``), and the derived
+    (``residual``; ``trusted_residual`` among the peers whose offset the hour shows: none a surer rule calls stuck
+    or spiking, none reading at an end of its range, where its offset is clipped away), the sensor's past
+    (``ml.faulthistory.history_columns``: ``baseline``, ``change``, ``expected``, ``unexplained``), and the derived
     shape features.
 
     Args:
@@ -185,9 +201,9 @@ def with_features(
     if interval_s is not None:
         out["count_ratio"] = out["count"] * interval_s / 3600
         out["gap_ratio"] = (out["gap_s"] / interval_s).fillna(1.0)
-    out["unsure"] = stuck(out) | spike(out) | out_of_range(out)
+    out["unsure"] = stuck(out) | spike(out) | out_of_range(out) | at_an_end(out)
     out["trusted_residual"] = peer_residual(out, out["mean"].where(~out["unsure"]))
-    past = history_columns(out, soil_lags or {})
+    past = history_columns(out, soil_lags or {}, DRIFT_SHIFT.keys() | DRIFT_BOUND.keys())
     out[past.columns] = past
     out["shift"] = out["trusted_residual"] - out["baseline"]
     return out
@@ -203,6 +219,14 @@ def _per_kind(frame: pd.DataFrame, table: Mapping[SensorKind, float]) -> pd.Seri
 
 
 # --- the rules ---------------------------------------------------------------------------------------------------
+
+
+def at_an_end(frame: pd.DataFrame) -> pd.Series:
+    """A reading at an end of the kind's range: saturated air, dry or soaked leaves, no sun. Sensors rest there
+    together, whatever their offsets, so the hour says nothing of one's offset from the others."""
+    low = _per_kind(frame, {k: k.physical_range[0] for k in SensorKind})
+    high = _per_kind(frame, {k: k.physical_range[1] for k in SensorKind})
+    return (frame["min"] <= low) | (frame["max"] >= high)
 
 
 def out_of_range(frame: pd.DataFrame) -> pd.Series:
@@ -239,8 +263,8 @@ def drift(frame: pd.DataFrame) -> pd.Series:
 
     Two sensors that moved apart both show it, so of a peer group one at most is named each hour: the one whose
     own change over the last day the zone explains least (``unexplained``: against the water balance for soil
-    moisture, the air for soil temperature, against standing still otherwise). A third peer would tell by itself;
-    with two, that is what tells."""
+    moisture, the air for soil temperature, against standing still otherwise). More peers tell by themselves;
+    with two, that is what tells. Peers read at an end of their range are no peers (``at_an_end``)."""
     known = frame["baseline"].notna()
     moved = known & (frame["shift"].abs() > _per_kind(frame, DRIFT_SHIFT))
     apart = ~known & (frame["trusted_residual"].abs() > _per_kind(frame, DRIFT_BOUND))
@@ -487,17 +511,26 @@ class FaultDetector:
         return found
 
     def detect(
-        self, hours: Sequence[SensorHour], use_forest: bool = True, zone: Mapping[str, float] | None = None
+        self,
+        hours: Sequence[SensorHour],
+        use_forest: bool = True,
+        zone: Mapping[str, float] | None = None,
+        peers: Sequence[tuple[str, SensorHour]] = (),
+        zone_id: str = "",
     ) -> list[Detection]:
         """The faults in one zone's sensor-hours of one hour (all of them: they are each other's peers).
 
         Args:
             zone: the zone's ``BALANCE_INPUTS`` (``detect_context`` passes them), for the soil-moisture balance.
+            peers: the farm's other zones' sensor-hours of the farm's weather (``ZoneContext.farm_sensors``),
+                peers of the zone's own and not judged here; ``zone_id`` tells the zone's own apart.
         """
         if not hours:
             return []
-        frame = self.features(hour_frame(hours, zone)).iloc[: len(hours)]
-        found = self._kinds(frame, use_forest)
+        # The rules run over the hour's peers too (a drift is named once among them), then the zone's own are told.
+        frame = self.features(hour_frame(hours, zone, peers, zone_id)).iloc[: len(hours) + len(peers)]
+        found = self._kinds(frame, use_forest).iloc[: len(hours)]
+        frame = frame.iloc[: len(hours)]
         out: list[Detection] = []
         seen: set[tuple[str, str]] = set()
         for i in frame.index[found != ""]:
@@ -522,7 +555,8 @@ class FaultDetector:
         balance's inputs."""
         if not context.sensors:
             return []
-        return self.detect(context.sensors, use_forest, zone_inputs(context))
+        zone = zone_inputs(context)
+        return self.detect(context.sensors, use_forest, zone, context.farm_sensors, context.zone.id)
 
 
 def _alarm_level(scores: np.ndarray, faulty: np.ndarray, silent: np.ndarray) -> float | None:
@@ -581,10 +615,11 @@ EXPLAINED_BY = {
 
 def _explain_drift(row: pd.Series, what: str, k: SensorKind) -> str:
     unit = k.unit
+    others = f"the farm's other {k.value} sensors" if k in FARM_KINDS else f"the zone's other {k.value} sensors"
     if math.isnan(row["baseline"]):
         return (
-            f"{what} read {num(row['trusted_residual'], 2)} {unit} away from the zone's other {k.value} sensors at "
-            f"the same depth over the last hour (more than {num(DRIFT_BOUND[k])} {unit}); one of them drifts."
+            f"{what} read {num(row['trusted_residual'], 2)} {unit} away from {others} at the same depth over the last "
+            f"hour (more than {num(DRIFT_BOUND[k])} {unit}); one of them drifts."
         )
     why = EXPLAINED_BY.get(k, "standing still")
     expected = 0.0 if math.isnan(row["expected"]) else row["expected"]
@@ -595,8 +630,8 @@ def _explain_drift(row: pd.Series, what: str, k: SensorKind) -> str:
         else ""
     )
     return (
-        f"{what} read {num(row['trusted_residual'], 2)} {unit} from the zone's other {k.value} sensors at the same "
-        f"depth over the last hour, where it usually reads {num(row['baseline'], 2)} (its median over the past "
+        f"{what} read {num(row['trusted_residual'], 2)} {unit} from {others} at the same depth over the last hour, "
+        f"where it usually reads {num(row['baseline'], 2)} (its median over the past "
         f"week): it moved {num(row['shift'], 2)} {unit}, more than working sensors do ({num(DRIFT_SHIFT[k])})."
         f"{change} It drifts: have it checked or recalibrated."
     )

@@ -19,7 +19,8 @@ hourly grid (a pivot), so a rolling median or a day's lag is a shift along it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,9 +51,27 @@ SOIL_LAG_MIN_ROWS = 48
 """Clean soil-temperature hours a depth needs before its lag is learnt."""
 
 
+FARM_KINDS = frozenset(
+    {
+        SensorKind.AIR_TEMPERATURE,
+        SensorKind.AIR_HUMIDITY,
+        SensorKind.SOLAR_RADIATION,
+        SensorKind.WIND_SPEED,
+        SensorKind.RAINFALL,
+    }
+)
+"""Kinds that read the farm's weather, alike in every one of its zones, so a sensor's peers are the farm's others:
+a weather node is the only one of its kind in its zone, and without them its drift would go unseen (a quarter to
+a half of the simulated seasons' drifting hours). Leaf wetness is the zone's canopy (and sprinklers), soil the
+zone's own."""
+
+
 def peer_keys(frame: pd.DataFrame) -> list[pd.Series]:
-    """A sensor's peers: same farm, zone, kind, depth and hour and, in a table of several seasons, season."""
-    keys = [frame["farm"], frame["zone"], frame["kind"], frame["depth_cm"].fillna(-1.0), frame["hour"]]
+    """A sensor's peers: same farm, kind, depth and hour, same zone but for ``FARM_KINDS``, and, in a table of
+    several seasons, same season."""
+    farm_wide = frame["kind"].isin([k.value for k in FARM_KINDS])
+    zone = frame["zone"].where(~farm_wide, "*") if farm_wide.any() else frame["zone"]
+    keys = [frame["farm"], zone, frame["kind"], frame["depth_cm"].fillna(-1.0), frame["hour"]]
     if "season" in frame:  # tables of several recorded seasons: peers only within one (their hours overlap)
         keys.append(frame["season"])
     return keys
@@ -73,17 +92,27 @@ def peer_residual(frame: pd.DataFrame, values: pd.Series | None = None) -> pd.Se
     residual = pd.Series(v.to_numpy() - others, index=frame.index)
     large = (others_n > 2) & present
     if large.any():
-        wide = others_n > 2
-        loo = v[wide].groupby(group[wide], sort=False).transform(_loo_median).reindex(v.index)
-        residual[large] = (v - loo)[large]
+        residual[large] = v.to_numpy()[large] - _loo_median(v.to_numpy(), group, large)
     return residual
 
 
-def _loo_median(values: pd.Series) -> pd.Series:
-    v = values.to_numpy(dtype=float)
-    others = [np.delete(v, i) for i in range(len(v))]
-    medians = [float(np.median(o[~np.isnan(o)])) if (~np.isnan(o)).any() else np.nan for o in others]
-    return pd.Series(medians, index=values.index)
+def _loo_median(values: np.ndarray, group: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each of ``rows`` (a mask of present values): the median of the other present values of its group.
+    Vectorised by group size: with a group's m values sorted, the median of all but the j-th is read off the
+    sorted row, one place further along from j on."""
+    present = ~np.isnan(values)
+    size = np.bincount(group[present], minlength=int(group.max()) + 1)
+    medians = np.full(len(values), np.nan)
+    for m in np.unique(size[group[rows]]):
+        members = np.flatnonzero(present & (size[group] == m))
+        members = members[np.lexsort((values[members], group[members]))]  # by group, then by value
+        table = values[members].reshape(-1, m)
+        which = np.repeat(np.arange(len(table)), m)
+        rank = np.tile(np.arange(m), len(table))
+        lo, hi = (m - 2) // 2, (m - 1) // 2  # the middle of the m - 1 others
+        lo_at, hi_at = lo + (lo >= rank), hi + (hi >= rank)
+        medians[members] = (table[which, lo_at] + table[which, hi_at]) / 2
+    return medians[rows]
 
 
 class _Grid:
@@ -130,11 +159,14 @@ def _blocks(frame: pd.DataFrame) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
 SENSOR_KEYS = ("farm", "zone", "device", "sensor")
 
 
-def history_columns(frame: pd.DataFrame, soil_lags: Mapping[float, float]) -> pd.DataFrame:
+def history_columns(
+    frame: pd.DataFrame, soil_lags: Mapping[float, float], judged: Collection[SensorKind] = frozenset(SensorKind)
+) -> pd.DataFrame:
     """For each row of ``frame`` (with ``residual``: a sensor's offset from its peers over all its readings):
 
     - ``baseline``: the median of the sensor's ``residual`` over the ``HISTORY_H`` hours before, given at least
-      ``BASELINE_MIN_H`` of them (NaN otherwise);
+      ``BASELINE_MIN_H`` of them (NaN otherwise), from the peers read in the row's hour; worked out for the
+      ``judged`` kinds only (the drift rule's) where a peer is silent in the hour;
     - ``change``: its ``mean`` less its mean ``CHANGE_H`` hours before (NaN without one);
     - ``expected``: the change over that day the zone explains (``expected_change``), NaN where nothing does.
     """
@@ -142,9 +174,9 @@ def history_columns(frame: pd.DataFrame, soil_lags: Mapping[float, float]) -> pd
     for positions, block in _blocks(frame):
         grid = _Grid(block, SENSOR_KEYS)
         residual = grid.spread(block["residual"])
-        columns["baseline"][positions] = grid.gather(
-            residual.shift(1).rolling(HISTORY_H, min_periods=BASELINE_MIN_H).median()
-        )
+        baseline = grid.gather(residual.shift(1).rolling(HISTORY_H, min_periods=BASELINE_MIN_H).median())
+        _with_peers_of_the_hour(block, grid, baseline, judged)
+        columns["baseline"][positions] = baseline
         before, change = _own_change(block, grid)
         columns["before"][positions], columns["change"][positions] = before, change
         air = _ZoneAir.of(block) if soil_lags else None
@@ -159,7 +191,9 @@ def history_columns(frame: pd.DataFrame, soil_lags: Mapping[float, float]) -> pd
         index=frame.index,
     )
     keys = [c for c in ("season", "farm", "zone", "kind", "depth_cm", "hour") if c in frame]
-    out["unexplained"] = unexplained(frame[keys].join(out))
+    hours = frame["count"].notna() if "count" in frame else pd.Series(True, index=frame.index)
+    out["unexplained"] = np.nan  # for the hours judged (a service frame's history rows are only the past)
+    out.loc[hours, "unexplained"] = unexplained(frame.loc[hours, keys].join(out[hours]))
     return out
 
 
@@ -174,7 +208,7 @@ def unexplained(frame: pd.DataFrame) -> pd.Series:
     change, expected = frame["change"], frame["expected"].fillna(0.0)
     excess = change - expected
     out = excess.abs()
-    soil = frame["kind"] == SensorKind.SOIL_MOISTURE.value
+    soil = (frame["kind"] == SensorKind.SOIL_MOISTURE.value) & change.notna()
     if soil.any():
         water = _rise_elsewhere(frame.loc[soil], excess[soil])
         out[soil] = (-excess[soil]).clip(lower=0.0) + (excess[soil] - water).clip(lower=0.0)
@@ -198,6 +232,40 @@ def _rise_elsewhere(rows: pd.DataFrame, excess: pd.Series) -> pd.Series:
     keys = rows[zone].assign(depth=depth.to_numpy())
     found = keys.merge(table[[*zone, "depth", "other"]], on=[*zone, "depth"], how="left")["other"].to_numpy()
     return pd.Series(np.clip(np.nan_to_num(found, nan=0.0), 0.0, None), index=rows.index)
+
+
+def _with_peers_of_the_hour(
+    block: pd.DataFrame, grid: _Grid, baseline: np.ndarray, judged: Collection[SensorKind]
+) -> None:
+    """Correct ``baseline`` (in place) where a peer group has a member silent in the row's hour: service knows a
+    sensor's past only through its hour (``SensorHour.history``), so a usual offset is the offset from the peers
+    read in the hour, not from every peer the week had. Silent members are rare (a dropout, a dead node), so the
+    rows they touch (of the ``judged`` kinds, and of the hours judged: a service frame's history rows are only the
+    past) are worked out one by one, as ``peer_residual`` would over the hour's peers."""
+    group = pd.Series(0, index=block.index).groupby(peer_keys(block)[:4], sort=False, dropna=False).ngroup()
+    members = pd.Series(grid.col).groupby(group.to_numpy()).unique()
+    hour_group = pd.Series(0, index=block.index).groupby([group.to_numpy(), grid.row], sort=False).ngroup()
+    present = np.bincount(hour_group.to_numpy())[hour_group.to_numpy()]
+    short = (present < members.map(len).to_numpy()[group.to_numpy()]) & (present > 1)
+    short &= block["kind"].isin([k.value for k in judged]).to_numpy() & block["count"].notna().to_numpy()
+    if not short.any():
+        return
+    means = grid.spread(block["mean"]).to_numpy()
+    by_hour = pd.Series(np.arange(len(block))).groupby(hour_group.to_numpy()).agg(list)
+    for rows in by_hour[pd.unique(hour_group.to_numpy()[short])]:
+        now, hour = grid.col[rows], int(grid.row[rows[0]])
+        past = means[max(0, hour - HISTORY_H) : hour][:, now]
+        for i, row in enumerate(rows):
+            others = np.delete(past, i, axis=1)
+            counts = (~np.isnan(others)).sum(axis=1)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                peer = np.nanmean(others, axis=1)
+                if (counts > 2).any():
+                    peer = np.where(counts > 2, np.nanmedian(others, axis=1), peer)
+            offsets = past[:, i] - peer
+            offsets = offsets[~np.isnan(offsets)]
+            baseline[row] = float(np.median(offsets)) if len(offsets) >= BASELINE_MIN_H else np.nan
 
 
 def _own_change(block: pd.DataFrame, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -322,6 +390,7 @@ def balance_inputs(forecast: pd.DataFrame) -> pd.DataFrame:
 __all__ = [
     "BALANCE_INPUTS",
     "CHANGE_H",
+    "FARM_KINDS",
     "balance_inputs",
     "expected_change",
     "history_columns",

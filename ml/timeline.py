@@ -278,6 +278,7 @@ class ZoneTimeline:
         *,
         suspicions: Sequence[SensorSuspicion] = (),
         sensors: Sequence[SensorHour] = (),
+        farm_sensors: Sequence[tuple[str, SensorHour]] = (),
         pending_mm: float = 0.0,
     ) -> ZoneContext:
         """The zone at the close of the hour ending ``end``: its aggregates of the ``CONTEXT_H`` hours before, and
@@ -294,6 +295,7 @@ class ZoneTimeline:
             suspicions=suspicions,
             pending_irrigation_mm=pending_mm,
             sensors=sensors,
+            farm_sensors=farm_sensors,
         )
 
 

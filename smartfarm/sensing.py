@@ -44,11 +44,12 @@ class Motion:
     drift_shift: float | None
     """Fault detector: an hourly mean whose offset from its peers moved this far from its usual offset (the median
     over the past week) drifts. Working sensors keep their calibration offsets, so only noise moves this: set near
-    the largest such move of the simulated seasons' clean hours (soil moisture 0.9 %, the 99.99th percentile; soil
-    temperature 0.3 degC, the 99.9th: two probes' hourly difference scatters more than their noise says) and, for
-    kinds without a peer in the default farm, at four standard deviations of two sensors' hourly means' difference
-    by their noise (``PRECISION``), rounded up. About a tenth of a drift's final offset (``edge.faults.DRIFT``),
-    where ``drift_bound`` waits for half of it. None where ``drift_bound`` is None."""
+    the largest such move of the simulated seasons' clean hours (soil moisture 0.9 %, the 99.99th percentile; air
+    temperature 0.5 degC, the 99.9th; humidity 4 %, between the 99.9th and the 99.99th; soil temperature 0.3 degC,
+    the 99.5th: two probes' hourly difference scatters more than their noise says) and, for kinds without a peer
+    in the default farm, at four standard deviations of two sensors' hourly means' difference by their noise
+    (``PRECISION``), rounded up. About a tenth of a drift's final offset (``edge.faults.DRIFT``), where
+    ``drift_bound`` waits for half of it. None where ``drift_bound`` is None."""
     never_rests: bool
     """Noise alone moves its readings, so exact repeats for long mean a stuck sensor (the cleaner's ``stuck``
     flag); rain, sun, wind and leaf wetness sit at zero for hours."""
@@ -63,7 +64,7 @@ class Motion:
 
 MOTION: dict[SensorKind, Motion] = {
     SensorKind.AIR_TEMPERATURE: Motion(10.0, 8.0, 15.0, 2.0, 0.5, True, True, True),
-    SensorKind.AIR_HUMIDITY: Motion(30.0, 25.0, 60.0, 8.0, 2.5, True, True, True),
+    SensorKind.AIR_HUMIDITY: Motion(30.0, 25.0, 60.0, 8.0, 4.0, True, True, True),
     SensorKind.SOLAR_RADIATION: Motion(500.0, 450.0, None, 80.0, 15.0, False, False, True),
     SensorKind.WIND_SPEED: Motion(12.0, 10.0, None, 1.5, 0.5, False, True, True),
     SensorKind.RAINFALL: Motion(15.0, 15.0, None, None, None, False, False, False),

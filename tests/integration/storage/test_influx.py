@@ -136,7 +136,7 @@ def test_each_sensors_last_reading_before_an_hour_in_one_query(influx: InfluxCli
 
 def test_each_sensors_latest_readings_and_hourly_means_for_the_fault_detector(influx: InfluxClient) -> None:
     """A sensor's last readings before an hour (its gap and how long a value held) and its hourly means of the
-    week before (its usual offset from its peers), one query each."""
+    week before (its usual offset from its peers), one query each; and the same of the farm's other zones."""
     influx.write(_soil_points(10, timedelta(minutes=15)))  # 12:00 to 14:15
     start, end = T0.timestamp(), (T0 + timedelta(hours=3)).timestamp()
     latest = recent_readings(influx, "f", "z", start, (T0 + timedelta(hours=2)).timestamp(), 3)
@@ -146,6 +146,15 @@ def test_each_sensors_latest_readings_and_hourly_means_for_the_fault_detector(in
     hours = [int((T0 + timedelta(hours=h)).timestamp()) for h in range(3)]
     assert means == {("d-0", "sm-15"): {hours[0]: 21.5, hours[1]: 25.5, hours[2]: 28.5}}
     assert recent_readings(influx, "f", "other", start, end, 3) == {} and hourly_means(influx, "f", "z", 0, 1) == {}
+    # The farm's other zones' sensors of the farm's weather: peers of the zone's own, read the same way.
+    soil = {SensorKind.SOIL_MOISTURE}
+    assert hourly_means(influx, "f", "elsewhere", start, end, peers_of=soil) == means
+    assert hourly_means(influx, "f", "elsewhere", start, end, peers_of={SensorKind.AIR_TEMPERATURE}) == {}
+    assert recent_readings(influx, "f", "elsewhere", start, at[2] + 1, 3, peers_of=soil) == latest
+    assert len(stored_readings(influx, "f", "elsewhere", start, end, peers_of=soil, own=False)) == 10
+    assert stored_readings(influx, "f", "z", start, end, peers_of=soil, own=False) == [], "not the zone's own"
+    with pytest.raises(ValueError, match="no zone's series"):
+        stored_readings(influx, "f", "z", start, end, own=False)
 
 
 def test_the_lines_influxdb_refuses_for_good_are_found_and_every_other_line_is_stored(influx: InfluxClient) -> None:

@@ -15,6 +15,7 @@ from edge.season import SeasonRecipe, farmer_valves, run_season
 from ml.context import HISTORY_H, SensorHour
 from ml.dataset import forecast_table
 from ml.faultdetect import STAT_COLUMNS, sensor_hours_table
+from ml.faulthistory import FARM_KINDS
 from ml.features import FEATURES, zone_features
 from ml.scoring import Advice, Baselines, ZoneContext
 from smartfarm.layout import load_layout
@@ -32,11 +33,13 @@ class Recording(Baselines):
 
     def __init__(self) -> None:
         self.seen: dict[tuple[str, datetime], dict[str, float]] = {}
-        self.sensors: list[SensorHour] = []
+        self.sensors: list[tuple[str, SensorHour]] = []
+        self.peers: dict[tuple[str, datetime], list[tuple[str, SensorHour]]] = {}
 
     def score(self, context: ZoneContext) -> list[Advice]:
         self.seen[(context.zone.id, context.window_end)] = zone_features(context)
-        self.sensors += context.sensors
+        self.sensors += [(context.zone.id, h) for h in context.sensors]
+        self.peers[(context.zone.id, context.window_end)] = list(context.farm_sensors)
         return super().score(context)
 
 
@@ -68,7 +71,18 @@ def test_the_stream_shows_a_scorer_the_features_training_learns_from(influx: Inf
     keys = list(zip(table["device"], table["sensor"], table["hour"], strict=True))
     rows = dict(zip(keys, table[list(STAT_COLUMNS)].to_numpy(dtype=float), strict=True))
     means = dict(zip(keys, table["mean"], strict=True))
-    for hour in scorer.sensors[::3]:  # a third of them: enough, and the check costs a second for all
+    zone_of = dict(zip(table["device"], table["zone"], strict=False))
+    farm_wide = table[table["kind"].isin([k.value for k in FARM_KINDS])]
+    for (zone_id, end), peers in list(scorer.peers.items())[::7]:
+        start = int(end.timestamp()) - 3600
+        own = set(farm_wide.loc[farm_wide["zone"] == zone_id, "kind"])  # peers of the kinds the zone has
+        want_peers = farm_wide[(farm_wide["hour"] == start) & (farm_wide["zone"] != zone_id)]
+        want_peers = want_peers[want_peers["kind"].isin(own)]
+        got = {(z, h.device, h.sensor) for z, h in peers}
+        assert got == set(zip(want_peers["zone"], want_peers["device"], want_peers["sensor"], strict=True)), end
+    served = scorer.sensors + [(z, h) for peers in scorer.peers.values() for z, h in peers]
+    for zone_id, hour in served[::3]:  # a third of them: enough, and the check costs a second for all
+        assert zone_of[hour.device] == zone_id
         key = (hour.device, hour.sensor, int(hour.first_ts // 3600 * 3600))
         for name, trained in zip(STAT_COLUMNS, rows[key], strict=True):
             served = getattr(hour, name)
@@ -79,4 +93,6 @@ def test_the_stream_shows_a_scorer_the_features_training_learns_from(influx: Inf
             math.isclose(a, b) or (math.isnan(a) and math.isnan(b)) for a, b in zip(hour.history, want, strict=True)
         ]
         assert all(same_past), key
-    assert len(scorer.sensors) > DAYS * 24 * 40 and any(h.run for h in scorer.sensors)
+    assert len(scorer.sensors) > DAYS * 24 * 40 and any(h.run for _, h in scorer.sensors)
+    closed = DAYS * 24 - 1  # hours closed in each zone
+    assert sum(map(len, scorer.peers.values())) == closed * 4 * 3 * 2, "three other zones' air temperature, humidity"

@@ -13,6 +13,7 @@ from ml.context import HISTORY_H, RUN_BEFORE, STEP_WITHIN_S, SensorHour, ZoneCon
 from ml.faultdetect import (
     FOREST_EVIDENCE,
     STUCK_REPEATS,
+    FaultDetector,
     _coin_chance,
     _episodes,
     battery_death,
@@ -248,6 +249,28 @@ def test_against_the_air_a_soil_probe_not_following_the_warming_is_named() -> No
     )
     assert _named([air, follows, lags]) == ["soil-2"], "without the air's lag learnt: the one that moved more"
     assert _named([air, follows, lags], lags={15.0: 6.0}) == ["soil-1"]
+
+
+def _weather(device: str, now: float, last_day: Sequence[float] = ()) -> SensorHour:
+    """An air-temperature sensor of a zone's weather node at ``now``, having read 20 degC all week but ``last_day``."""
+    values = [now - 0.1, now + 0.1, now - 0.1, now + 0.1]
+    history = _week(now, 20.0, last_day)
+    return _hour(values, kind=AIR, device=device, sensor="air-t", depth=None, history=history)
+
+
+def test_a_weather_sensor_is_held_against_the_farms_others() -> None:
+    """The farm's weather is alike in every zone: a zone's only air sensor has the other zones' for peers. Its own
+    drift is named in its zone; a drifting peer is its own zone's to name, not this one's."""
+    detector = FaultDetector(900.0)
+    farm = [("maize", _weather("wx-2", 20.0)), ("lettuce", _weather("wx-3", 20.1)), ("vines", _weather("wx-4", 19.9))]
+    drifting = _weather("wx-1", 21.5, _ramp(20.0, 21.5, 24))
+    found = detector.detect([drifting], use_forest=False, peers=farm, zone_id="tomato")
+    assert [(d.device, d.kind) for d in found] == [("wx-1", "drift")]
+    assert "the farm's other air_temperature sensors" in found[0].message
+    assert detector.detect([_weather("wx-1", 20.0)], use_forest=False, peers=farm, zone_id="tomato") == []
+    assert detector.detect([drifting], use_forest=False) == [], "no peer in its own zone"
+    wandering = [("maize", _weather("wx-2", 21.5, _ramp(20.0, 21.5, 24))), *farm[1:]]
+    assert detector.detect([_weather("wx-1", 20.0)], use_forest=False, peers=wandering, zone_id="tomato") == []
 
 
 def test_before_a_usual_offset_is_known_the_static_bound_names_one_of_a_pair() -> None:
