@@ -29,6 +29,7 @@ from edge.faults import FaultRates
 from edge.season import SeasonRecipe, farmer_valves, run_season
 from ml.dataset import forecast_table
 from ml.faultdetect import FaultDetector, sensor_hours_table
+from ml.faulthistory import balance_inputs
 from ml.forecast import Forecaster
 from smartfarm.layout import load_layout
 from smartfarm.settings import KafkaSettings
@@ -171,7 +172,7 @@ def model_rates(days: int = 8) -> dict[str, dict[str, float]]:
     season = run_season(load_layout(), recipe, farmer_valves(5))
     forecast = forecast_table(season.layout, season.readings, season.truth, season=5)
     forecaster = Forecaster.fit(forecast, seed=0)
-    hours = sensor_hours_table(season.readings)
+    hours = sensor_hours_table(season.readings, balance_inputs(forecast))
     detector = FaultDetector.fit(hours, seed=0)
     scorers: dict[str, Callable[[pd.DataFrame], object]] = {
         f"forecaster {h}h (XGBoost)": partial(forecaster.predict, horizon=h) for h in forecaster.models

@@ -20,6 +20,7 @@ from edge.forecast import ERROR_MODELS
 from edge.season import SeasonRecipe, farmer_valves, run_season, season_forecasts
 from ml.dataset import SeasonData, forecast_table
 from ml.faultdetect import sensor_hours_table
+from ml.faulthistory import balance_inputs
 from ml.settings import ModelSettings
 from smartfarm.errors import ConfigError
 from smartfarm.layout import Layout, load_layout
@@ -73,10 +74,11 @@ def record(
         t = time.perf_counter()
         season = run_season(layout, recipe, on_hour=farmer_valves(recipe.seed))
         issued = season_forecasts(season.weather, recipe, ERROR_MODELS[forecasts])
+        forecast = forecast_table(season.layout, season.readings, season.truth, recipe.seed, forecasts=issued)
         data = SeasonData(
             recipe=recipe.describe() | {"forecasts": forecasts},
-            forecast=forecast_table(season.layout, season.readings, season.truth, recipe.seed, forecasts=issued),
-            sensors=sensor_hours_table(season.readings).assign(season=recipe.seed),
+            forecast=forecast,
+            sensors=sensor_hours_table(season.readings, balance_inputs(forecast)).assign(season=recipe.seed),
         )
         out.append(data)
         on_done(

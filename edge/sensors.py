@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from edge.soil import SimulatedZone
 from edge.weather import Weather
 from smartfarm.layout import Sensor, SensorKind
+from smartfarm.sensing import PRECISION
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,17 +25,22 @@ class ErrorModel:
     resolution: float
 
 
-ERRORS: dict[SensorKind, ErrorModel] = {
-    SensorKind.AIR_TEMPERATURE: ErrorModel(0.3, 0.15, 0.01),
-    SensorKind.AIR_HUMIDITY: ErrorModel(1.5, 0.8, 0.1),
-    SensorKind.SOLAR_RADIATION: ErrorModel(10.0, 5.0, 1),
-    SensorKind.WIND_SPEED: ErrorModel(0.05, 0.15, 0.1),
-    SensorKind.RAINFALL: ErrorModel(0.0, 0.0, 0.2),
-    SensorKind.SOIL_MOISTURE: ErrorModel(1.0, 0.3, 0.1),
-    SensorKind.SOIL_TEMPERATURE: ErrorModel(0.2, 0.05, 0.01),
-    SensorKind.LEAF_WETNESS: ErrorModel(0.0, 2.0, 1),
-    SensorKind.BATTERY: ErrorModel(0.0, 0.005, 0.001),
+OFFSET_SD: dict[SensorKind, float] = {
+    SensorKind.AIR_TEMPERATURE: 0.3,
+    SensorKind.AIR_HUMIDITY: 1.5,
+    SensorKind.SOLAR_RADIATION: 10.0,
+    SensorKind.WIND_SPEED: 0.05,
+    SensorKind.RAINFALL: 0.0,
+    SensorKind.SOIL_MOISTURE: 1.0,
+    SensorKind.SOIL_TEMPERATURE: 0.2,
+    SensorKind.LEAF_WETNESS: 0.0,
+    SensorKind.BATTERY: 0.0,
 }
+"""The spread of each kind's calibration offsets from one device to the next."""
+ERRORS: dict[SensorKind, ErrorModel] = {
+    kind: ErrorModel(OFFSET_SD[kind], p.noise_sd, p.resolution) for kind, p in PRECISION.items()
+}
+"""Noise and resolution are the kind's ``smartfarm.sensing.PRECISION``, which the fault detector reads too."""
 
 
 def true_value(sensor: Sensor, weather: Weather, zone: SimulatedZone, battery_v: float) -> float:

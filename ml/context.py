@@ -33,6 +33,15 @@ class SensorSuspicion:
 STEP_WITHIN_S = 3600.0
 """A change between two readings further apart than this is not a step: an hour's silence can hide a real change
 (the stream's cleaning judges jumps over the same span, ``stream.clean.SPIKE_WITHIN_S``)."""
+RUN_BEFORE = 8
+"""How many of a sensor's readings before an hour its ``SensorHour.run`` counts back over: more than the longest
+run of repeats the fault detector waits for (``ml.faultdetect.STUCK_REPEATS``), so a sensor stuck since before
+the hour is known stuck in the hour its value comes free. Eight readings span at most 7 h of steps (a step is at
+most ``STEP_WITHIN_S``), within the 12 h the stream looks back for them."""
+HISTORY_H = 168
+"""Hours of a sensor's hourly means before an hour that its ``SensorHour.history`` carries: a week, so the
+median of its offset from its peers over them is its usual offset even while a drift of up to three days (the
+simulator's longest, ``edge.faults.DURATION``) is under way or just over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,12 @@ class SensorHour:
     spike on the last reading has no way back yet when the hour closes."""
     gap_s: float | None
     """Seconds from the sensor's previous reading to the hour's first one; None when no previous one is known."""
+    run: int = 0
+    """The most steps of exactly zero in a row, in a stretch that reaches into the hour: a stretch that began
+    before the hour counts its steps there too, over at most ``RUN_BEFORE`` readings before it."""
+    history: tuple[float, ...] = ()
+    """The sensor's hourly means of the ``HISTORY_H`` hours before this one (over all its readings, as ``mean``),
+    the hour just before first; NaN for an hour without readings. Empty when none is known."""
 
 
 def _excursion(values: Sequence[float], steps_in: Sequence[float | None]) -> float:
@@ -85,26 +100,50 @@ def _excursion(values: Sequence[float], steps_in: Sequence[float | None]) -> flo
     return best
 
 
+def _steps(chain: Sequence[tuple[float, float]]) -> list[float | None]:
+    """The change between each two consecutive ``(time, value)`` readings; None across more than
+    ``STEP_WITHIN_S``."""
+    return [b[1] - a[1] if b[0] - a[0] <= STEP_WITHIN_S else None for a, b in itertools.pairwise(chain)]
+
+
+def _run(before: Sequence[tuple[float, float]], readings: Sequence[tuple[float, float]]) -> int:
+    """``SensorHour.run``: the most zero steps in a row ending at one of ``readings``, counted back over the last
+    ``RUN_BEFORE`` of ``before``."""
+    chain = [*before[-RUN_BEFORE:], *readings]
+    first_inside = len(chain) - len(readings)  # chain index of the hour's first reading
+    best = current = 0
+    for i, step in enumerate(_steps(chain), start=1):
+        current = current + 1 if step == 0 else 0
+        if i >= first_inside:
+            best = max(best, current)
+    return best
+
+
 def sensor_hour(
     device: str,
     sensor: str,
     kind: SensorKind,
     depth_cm: float | None,
     pairs: Iterable[tuple[float, float]],
-    previous: tuple[float, float] | None = None,
+    before: Iterable[tuple[float, float]] = (),
+    history: Sequence[float] = (),
 ) -> SensorHour:
     """The statistics of one sensor's ``(epoch seconds, value)`` readings of an hour, in any order.
 
     Args:
-        previous: the sensor's last reading before the hour, ``(epoch seconds, value)``, when one is stored: it
-            gives the gap before the hour (a dropout ends with one) and the step into the hour's first reading.
+        before: the sensor's latest readings before the hour, ``(epoch seconds, value)``, as many as are stored
+            (``RUN_BEFORE`` are enough): the last one gives the gap before the hour (a dropout ends with one) and
+            the step into the hour's first reading; all of them, how long a repeated value has held.
+        history: ``SensorHour.history``, the hour just before first.
     """
     readings = sorted(pairs)
     if not readings:
         raise ValueError(f"sensor {device}/{sensor}: no readings in the hour")
+    earlier = sorted(before)
+    previous = earlier[-1] if earlier else None
     values = [v for _, v in readings]
     chain = [previous, *readings] if previous is not None else readings
-    steps = [b[1] - a[1] if b[0] - a[0] <= STEP_WITHIN_S else None for a, b in itertools.pairwise(chain)]
+    steps = _steps(chain)
     steps_in: list[float | None] = [] if previous is not None else [None]
     steps_in += steps
     measured = [abs(s) for s in steps if s is not None]
@@ -130,6 +169,8 @@ def sensor_hour(
         excursion=_excursion(values, steps_in),
         last_step=abs(last_in) if last_in is not None else 0.0,
         gap_s=readings[0][0] - previous[0] if previous is not None else None,
+        run=_run(earlier, readings),
+        history=tuple(float(v) for v in history),
     )
 
 
@@ -153,6 +194,10 @@ class ZoneContext:
     """Per sensor with readings in the window that just closed, good or suspect (``ml.faultdetect`` reads them)."""
     forecast: WeatherForecast | None = None
     """The farm's newest weather forecast issued by ``window_end`` (``smartfarm.forecast.newest``), if any."""
+    farm_sensors: Sequence[tuple[str, SensorHour]] = ()
+    """The same of the farm's other zones' sensors of a kind that reads the farm's weather, alike in every zone
+    (``ml.faulthistory.FARM_KINDS``), each with its zone: the peers ``ml.faultdetect`` holds the zone's own weather
+    sensors against (each zone judges its own)."""
 
 
 MAX_MESSAGE = 500

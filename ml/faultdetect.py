@@ -1,29 +1,42 @@
-"""The sensor-fault detector: plain rules (range, spike, plateau, drift, dropout, battery) and an isolation forest.
+"""The sensor-fault detector: plain rules (range, spike, stuck, drift, dropout, battery) and an isolation forest.
 
 The unit is one sensor over one hour (``ml.context.SensorHour``), since the stream scores a zone at the close of
 each hour. Training reads a recorded season's readings (``sensor_hours_table``: the same statistics, vectorised,
 with the ground-truth label of each sensor-hour); service hands ``FaultDetector.detect`` the zone's sensor-hours
-of the hour that just closed. Both go through one frame (``hour_frame``) and the same rules, so the rules have one
-home: each is a pure function of that frame's columns, with its threshold named beside it.
+of the hour that just closed, each with its past week of hourly means. Both go through one frame (``hour_frame``
+lays the service's hours out as the table's rows) and the same rules, so the rules have one home: each is a pure
+function of that frame's columns, with its threshold named beside it.
 
 Peers: a sensor is compared with the zone's other sensors of the same kind and depth in the same hour (soil
-sensors differ by depth). In the default layout only the soil nodes (two per zone) and the batteries have peers;
-with two, a drift shows on both, and the rule cannot tell which one moved (see ``drift``).
+sensors differ by depth), and a weather sensor with the farm's others (``ml.faulthistory.FARM_KINDS``; service
+hands them in as ``ZoneContext.farm_sensors``). In the default layout the soil probes come in pairs: a drift shows
+on both, and what the zone explains tells which one moved (``ml.faulthistory``); the air sensors are four, one a
+zone, and the odd one out tells itself.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from ml.context import STEP_WITHIN_S, SensorHour, ZoneContext, num
+from ml.context import RUN_BEFORE, STEP_WITHIN_S, SensorHour, ZoneContext, num
+from ml.faulthistory import (
+    BALANCE_INPUTS,
+    FARM_KINDS,
+    history_columns,
+    learn_soil_lags,
+    peer_keys,
+    peer_residual,
+    zone_inputs,
+)
+from ml.features import HOUR_S
 from smartfarm.layout import SensorKind
-from smartfarm.sensing import MOTION
+from smartfarm.sensing import MOTION, PRECISION, Precision
 
 FAULT_KINDS = ("battery_death", "dropout", "spike", "stuck", "drift")
 """The ground-truth kinds a sensor-hour can carry, in the order a label and a detection pick one when several
@@ -46,6 +59,7 @@ STAT_COLUMNS = (
     "excursion",
     "last_step",
     "gap_s",
+    "run",
 )
 KEY_COLUMNS = ("farm", "zone", "device", "sensor", "kind", "depth_cm", "hour")
 
@@ -57,13 +71,39 @@ JUMP = {kind: m.jump for kind, m in MOTION.items()}
 LAST_STEP_KINDS = frozenset(kind for kind, m in MOTION.items() if m.steps_into_last)
 """Kinds for which a ``JUMP`` into the hour's last reading is a spike too (``Motion.steps_into_last``)."""
 
-PLATEAU_MIN_READINGS = 3
-"""A plateau needs this many readings in the hour: two equal readings happen by rounding alone."""
 PLATEAU_KINDS = frozenset(kind for kind, m in MOTION.items() if m.plateaus_judged)
-"""Kinds judged for plateaus (``Motion.plateaus_judged``)."""
+"""Kinds judged for stuck values (``Motion.plateaus_judged``)."""
+STUCK_CHANCE = 2e-4
+"""How rarely a working sensor may repeat its reading exactly as many times in a row as ``stuck`` waits for. A
+reading is its true value plus noise, rounded to the kind's resolution, and the true value moves slowly: two
+readings in a row come out equal about resolution / (2 sd sqrt(pi)) of the time (the chance that two draws of
+the noise land in one step; ``repeat_chance``), so n repeats in a row come by chance about that to the n. At
+2e-4 a reading, a working sensor read four times an hour is called stuck at most about once in 1,250 hours (less:
+its true value moves too)."""
+
+
+def repeat_chance(precision: Precision) -> float:
+    """The chance that a working sensor's reading equals the one before it (``STUCK_CHANCE``); 1 for a kind with
+    no noise (a rain gauge repeats zero for days)."""
+    if precision.noise_sd <= 0:
+        return 1.0
+    return min(1.0, precision.resolution / (2 * precision.noise_sd * math.sqrt(math.pi)))
+
+
+def _repeats_needed(chance: float) -> int:
+    return max(2, math.ceil(math.log(STUCK_CHANCE) / math.log(chance)))
+
+
+STUCK_REPEATS = {kind: _repeats_needed(repeat_chance(PRECISION[kind])) for kind in PLATEAU_KINDS}
+"""Exact repeats in a row (``SensorHour.run``) that no working sensor of the kind makes by chance (air
+temperature, humidity, sun and soil temperature 3, soil moisture 4, leaf wetness 5, wind 6; ``STUCK_CHANCE``)."""
 
 DRIFT_BOUND = {kind: m.drift_bound for kind, m in MOTION.items() if m.drift_bound is not None}
-"""An hourly mean this far from its peers' median drifts (``Motion.drift_bound``)."""
+"""An hourly mean this far from its peers' median drifts, when the sensor's usual offset is not known yet
+(``Motion.drift_bound``)."""
+DRIFT_SHIFT = {kind: m.drift_shift for kind, m in MOTION.items() if m.drift_shift is not None}
+"""An offset from the peers this much beyond the sensor's usual offset (``ml.faulthistory``'s ``baseline``)
+drifts (``Motion.drift_shift``)."""
 
 DROPOUT_GAPS = 4.0
 """A sensor whose previous reading is more than this many reading intervals before the hour's first one was
@@ -90,57 +130,68 @@ FOREST_FEATURES = (
 FOREST_CANDIDATE_QUANTILES = (0.99, 0.995, 0.998, 0.999, 0.9995)
 """Alarm levels tried for each kind's forest: the share of the training's clean sensor-hours scoring above the
 threshold (0.999: one clean hour in a thousand raises an alarm)."""
-FOREST_MIN_PRECISION = 0.5
+FOREST_EVIDENCE = 0.05
 """``fit`` keeps the most sensitive level at which the forest's own alarms (on hours the rules left alone) were
-faults at least this often on the training seasons, and switches the kind's forest off when none was: the rules
-catch the clear signs, and an alarm that is wrong more often than right costs a farmer's trust."""
-FOREST_MIN_ALARMS = 3
-"""Fewer alarms than this at a level are too few to judge its precision by."""
+faults more often than not on the training seasons beyond chance: a forest whose alarms were right or wrong at the
+toss of a coin would score as well less than this often (a one-sided binomial test: at least 5 of 5, 9 of 10 or
+15 of 20 right). It switches the kind's forest off when no level does: the rules catch the clear signs, and a few
+lucky alarms in training are not evidence (2026-12: the solar forest's 3 of 5 right in training were 0 of 2 on
+the held-out seasons). ``evaluate`` counts each kept forest's extra true and false alarms there."""
 
 
 # --- the frame both sides share ---------------------------------------------------------------------------------
 
 
-def hour_frame(hours: Sequence[SensorHour]) -> pd.DataFrame:
-    """Sensor-hours of one zone and hour as rows of the shape ``sensor_hours_table`` makes (without the label)."""
-    rows = [asdict(h) | {"kind": h.kind.value} for h in hours]
+def hour_frame(
+    hours: Sequence[SensorHour],
+    zone: Mapping[str, float] | None = None,
+    peers: Sequence[tuple[str, SensorHour]] = (),
+    zone_id: str = "",
+) -> pd.DataFrame:
+    """Sensor-hours of one zone and hour as rows of the shape ``sensor_hours_table`` makes (without the label),
+    ``hours`` first, then the farm's other zones' ``peers`` (``ZoneContext.farm_sensors``), then a row per hour of
+    each one's ``history`` (its mean only): the past the drift rule reads, laid out as training's table holds it.
+
+    Args:
+        zone: the zone's ``BALANCE_INPUTS`` (``ml.faulthistory.zone_inputs``), on every row; without them the
+            soil-moisture balance explains nothing.
+        zone_id: the zone of ``hours``, told apart from the peers' zones.
+    """
+    every = [*hours, *(h for _, h in peers)]
+    rows = [{c: getattr(h, c) for c in ("device", "sensor", "depth_cm", *STAT_COLUMNS)} for h in every]
     frame = pd.DataFrame(rows, columns=["device", "sensor", "kind", "depth_cm", *STAT_COLUMNS])
-    frame["farm"], frame["zone"], frame["hour"] = "", "", 0
+    frame["kind"] = [h.kind.value for h in every]
+    frame["zone"] = [zone_id] * len(hours) + [z for z, _ in peers]
+    frame["hour"] = (frame["first_ts"] // HOUR_S * HOUR_S).astype("int64")
+    sizes = [len(h.history) for h in every]
+    if sum(sizes):
+        means = np.concatenate([np.asarray(h.history, dtype=float) for h in every])
+        back = np.concatenate([np.arange(1, n + 1) for n in sizes])
+        keys = {c: np.repeat(frame[c].to_numpy(), sizes) for c in ("device", "sensor", "kind", "depth_cm", "zone")}
+        hour = np.repeat(frame["hour"].to_numpy(), sizes) - HOUR_S * back
+        past = pd.DataFrame(keys | {"hour": hour, "mean": means})
+        frame = pd.concat([frame, past[~np.isnan(means)]], ignore_index=True)
+    frame["farm"] = ""
     frame["depth_cm"] = frame["depth_cm"].astype(float)
     frame["gap_s"] = frame["gap_s"].astype(float)
+    for name in BALANCE_INPUTS:
+        frame[name] = np.nan if zone is None else float(zone[name])
     return frame
 
 
-def peer_residual(frame: pd.DataFrame) -> pd.Series:
-    """Each sensor-hour's mean minus the median of its peers' means (same farm, zone, kind, depth, hour and, in a
-    table of several seasons, ``season``); NaN
-    without a peer. Groups are small (two or three sensors), so the median of the others is their mean up to two
-    peers; larger groups take the exact leave-one-out median."""
-    depth = frame["depth_cm"].fillna(-1.0)
-    keys = [frame["farm"], frame["zone"], frame["kind"], depth, frame["hour"]]
-    if "season" in frame:  # tables of several recorded seasons: peers only within one (their hours overlap)
-        keys.append(frame["season"])
-    group = frame["mean"].groupby(keys, sort=False)
-    n = group.transform("size")
-    others = (group.transform("sum") - frame["mean"]) / (n - 1).where(n > 1)
-    residual = frame["mean"] - others
-    large = n > 3
-    if large.any():
-        loo = frame.loc[large, "mean"].groupby([k[large] for k in keys], sort=False).transform(_loo_median)
-        residual[large] = frame.loc[large, "mean"] - loo
-    return residual
-
-
-def _loo_median(values: pd.Series) -> pd.Series:
-    v = values.to_numpy()
-    return pd.Series([float(np.median(np.delete(v, i))) for i in range(len(v))], index=values.index)
-
-
-def with_features(frame: pd.DataFrame, interval_s: float | None = None) -> pd.DataFrame:
-    """``frame`` with the residual against peers and the derived features the rules and the forest read.
+def with_features(
+    frame: pd.DataFrame, interval_s: float | None = None, soil_lags: Mapping[float, float] | None = None
+) -> pd.DataFrame:
+    """``frame`` with what the rules and the forest read beside its statistics: the offset from the peers
+    (``residual``; ``trusted_residual`` among the peers whose offset the hour shows: none a surer rule calls stuck
+    or spiking, none reading at an end of its range, where its offset is clipped away), the sensor's past
+    (``ml.faulthistory.history_columns``: ``baseline``, ``change``, ``expected``, ``unexplained``), and the derived
+    shape features.
 
     Args:
         interval_s: the devices' reading interval; ``count_ratio`` and ``gap_ratio`` need it (NaN without).
+        soil_lags: per soil-temperature depth, how the soil follows the air (``FaultDetector.soil_lags``); none
+            known: soil temperature's change is explained by nothing.
     """
     out = frame.copy()
     out["residual"] = peer_residual(out)
@@ -150,14 +201,32 @@ def with_features(frame: pd.DataFrame, interval_s: float | None = None) -> pd.Da
     if interval_s is not None:
         out["count_ratio"] = out["count"] * interval_s / 3600
         out["gap_ratio"] = (out["gap_s"] / interval_s).fillna(1.0)
+    out["unsure"] = stuck(out) | spike(out) | out_of_range(out) | at_an_end(out)
+    out["trusted_residual"] = peer_residual(out, out["mean"].where(~out["unsure"]))
+    past = history_columns(out, soil_lags or {}, DRIFT_SHIFT.keys() | DRIFT_BOUND.keys())
+    out[past.columns] = past
+    out["shift"] = out["trusted_residual"] - out["baseline"]
     return out
 
 
 def _per_kind(frame: pd.DataFrame, table: Mapping[SensorKind, float]) -> pd.Series:
-    return frame["kind"].map({k.value: v for k, v in table.items()}).astype(float)
+    """``table``'s value for each row's kind (NaN for a kind it leaves out); through the few distinct kinds, as
+    mapping every row costs milliseconds a frame."""
+    codes, kinds = pd.factorize(frame["kind"])
+    by_value = {k.value: v for k, v in table.items()}
+    values = np.array([by_value.get(k, np.nan) for k in kinds], dtype=float)
+    return pd.Series(values[codes] if len(kinds) else np.nan, index=frame.index)
 
 
 # --- the rules ---------------------------------------------------------------------------------------------------
+
+
+def at_an_end(frame: pd.DataFrame) -> pd.Series:
+    """A reading at an end of the kind's range: saturated air, dry or soaked leaves, no sun. Sensors rest there
+    together, whatever their offsets, so the hour says nothing of one's offset from the others."""
+    low = _per_kind(frame, {k: k.physical_range[0] for k in SensorKind})
+    high = _per_kind(frame, {k: k.physical_range[1] for k in SensorKind})
+    return (frame["min"] <= low) | (frame["max"] >= high)
 
 
 def out_of_range(frame: pd.DataFrame) -> pd.Series:
@@ -175,21 +244,36 @@ def spike(frame: pd.DataFrame) -> pd.Series:
     return (frame["excursion"] >= jump) | last
 
 
-def plateau(frame: pd.DataFrame) -> pd.Series:
-    """Every step of the hour exactly zero over at least ``PLATEAU_MIN_READINGS`` readings, for a kind that
-    varies, at a value inside its range (an end of the range is where sun, wind, humidity and leaves rest)."""
+def stuck(frame: pd.DataFrame) -> pd.Series:
+    """A value held too long for a working sensor: at least the kind's ``STUCK_REPEATS`` exact repeats in a row
+    (``SensorHour.run``, counted into the hour from before it), where the kind's noise would have moved the
+    readings, at a value inside its range (an end of the range is where sun, wind, humidity and leaves rest). A
+    kind not judged (rain, battery) has no count of repeats that is too many."""
     low = _per_kind(frame, {k: k.physical_range[0] for k in SensorKind})
     high = _per_kind(frame, {k: k.physical_range[1] for k in SensorKind})
-    flat = (frame["count"] >= PLATEAU_MIN_READINGS) & (frame["steps"] > 0) & (frame["repeats"] >= frame["steps"])
+    held = frame["run"] >= _per_kind(frame, STUCK_REPEATS)
     inside = (frame["min"] > low) & (frame["max"] < high)
-    return flat & inside & frame["kind"].isin({k.value for k in PLATEAU_KINDS})
+    return held & inside
 
 
 def drift(frame: pd.DataFrame) -> pd.Series:
-    """The hour's mean further than the kind's ``DRIFT_BOUND`` from the median of its peers. With a single peer
-    both sensors of the pair are named: from one hour alone nothing tells which of the two moved."""
-    bound = _per_kind(frame, DRIFT_BOUND)
-    return (frame["residual"].abs() > bound).fillna(False).astype(bool)
+    """An offset from the peers (among those no surer rule doubts this hour) that moved more than the kind's
+    ``DRIFT_SHIFT`` from its usual one over the past week, or, before a usual offset is known, lies further than
+    its ``DRIFT_BOUND``. Working sensors keep their offsets; a drifting one walks away.
+
+    Two sensors that moved apart both show it, so of a peer group one at most is named each hour: the one whose
+    own change over the last day the zone explains least (``unexplained``: against the water balance for soil
+    moisture, the air for soil temperature, against standing still otherwise). More peers tell by themselves;
+    with two, that is what tells. Peers read at an end of their range are no peers (``at_an_end``)."""
+    known = frame["baseline"].notna()
+    moved = known & (frame["shift"].abs() > _per_kind(frame, DRIFT_SHIFT))
+    apart = ~known & (frame["trusted_residual"].abs() > _per_kind(frame, DRIFT_BOUND))
+    flagged = (moved | apart) & ~frame["unsure"]
+    named = pd.Series(False, index=frame.index)
+    if flagged.any():
+        candidates = frame.loc[flagged, "unexplained"].fillna(-1.0)
+        named[candidates.groupby([k[flagged] for k in peer_keys(frame)], sort=False).idxmax()] = True
+    return named
 
 
 def dropout(frame: pd.DataFrame, interval_s: float) -> pd.Series:
@@ -214,7 +298,7 @@ def rule_kinds(frame: pd.DataFrame, interval_s: float) -> pd.Series:
     found = pd.Series("", index=frame.index, dtype=object)
     checks = (
         ("drift", drift(frame)),
-        ("stuck", plateau(frame)),
+        ("stuck", stuck(frame)),
         ("spike", spike(frame) | out_of_range(frame)),
         ("dropout", dropout(frame, interval_s)),
         ("battery_death", battery_death(frame)),
@@ -227,14 +311,20 @@ def rule_kinds(frame: pd.DataFrame, interval_s: float) -> pd.Series:
 # --- the training table -------------------------------------------------------------------------------------------
 
 
-def sensor_hours_table(readings: pd.DataFrame) -> pd.DataFrame:
-    """One row per (device, sensor, UTC hour) of a recorded season's readings: the ``SensorHour`` statistics, the
-    residual against peers and ``label``, the ground-truth fault of the hour ("" for none).
+def sensor_hours_table(readings: pd.DataFrame, zones: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (device, sensor, UTC hour) of a recorded season's readings: the ``SensorHour`` statistics and
+    ``label``, the ground-truth fault of the hour ("" for none). A sensor's ``history`` is the table's own earlier
+    rows of it.
 
     A sensor-hour is faulty of kind k when any of its readings carries k (the first of ``FAULT_KINDS`` when it has
     several). Vectorised: a season's 140 000 readings would take seconds through ``sensor_hour`` one by one; a unit
     test holds the two equal. ``episode`` names the fault episode a labelled row belongs to: consecutive labelled
-    hours of one kind on one sensor (on one device for dropout and battery death)."""
+    hours of one kind on one sensor (on one device for dropout and battery death).
+
+    Args:
+        zones: the season's ``BALANCE_INPUTS`` by farm, zone and hour (``ml.faulthistory.balance_inputs`` of its
+            forecast table), as service takes them from each hour's context; NaN without.
+    """
     r = readings.sort_values(["device", "sensor", "ts"], kind="stable").reset_index(drop=True)
     r["t"] = (r["ts"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
     r["hour"] = (r["t"] // 3600 * 3600).astype("int64")
@@ -251,6 +341,12 @@ def sensor_hours_table(readings: pd.DataFrame) -> pd.DataFrame:
     r["_exc"] = np.minimum(step.abs(), out_step.abs()).where(step * out_step < 0)
     r["_last_step"] = step.abs().where(~is_first & ~same_hour_next)
     r["_gap"] = dt.where(is_first)
+    # SensorHour.run: zero steps in a row ending at each reading, counted back over at most RUN_BEFORE readings
+    # before its hour (the j-th reading of an hour can count RUN_BEFORE + j steps).
+    zero = step == 0
+    stretch = (~zero).groupby([r["device"], r["sensor"]], sort=False).cumsum()
+    zeros = zero.astype(int).groupby([r["device"], r["sensor"], stretch], sort=False).cumsum()
+    r["_run"] = np.minimum(zeros, RUN_BEFORE + in_hour)
     r["_fault_rank"] = r["fault"].map({k: i for i, k in enumerate(FAULT_KINDS)})
     grouped = r.groupby([*KEY_COLUMNS], sort=False, dropna=False)
     table = grouped.agg(
@@ -267,6 +363,7 @@ def sensor_hours_table(readings: pd.DataFrame) -> pd.DataFrame:
         excursion=("_exc", "max"),
         last_step=("_last_step", "max"),
         gap_s=("_gap", "max"),
+        run=("_run", "max"),
         fault_rank=("_fault_rank", "min"),
     ).reset_index()
     table.insert(table.columns.get_loc("mean") + 1, "std", grouped["value"].std(ddof=0).fillna(0.0).to_numpy())
@@ -276,19 +373,29 @@ def sensor_hours_table(readings: pd.DataFrame) -> pd.DataFrame:
     table["label"] = table["fault_rank"].map(dict(enumerate(FAULT_KINDS))).fillna("").astype(object)
     table = table.drop(columns="fault_rank")
     table["episode"] = _episodes(table)
-    return with_features(table)
+    if zones is not None:
+        table = table.merge(zones[["farm", "zone", "hour", *BALANCE_INPUTS]], on=["farm", "zone", "hour"], how="left")
+    return table
 
 
 def _episodes(table: pd.DataFrame) -> pd.Series:
     """An id per fault episode for labelled rows ("" for clean ones); see ``sensor_hours_table``."""
-    device_fault = table["label"].isin(("dropout", "battery_death"))
-    who = table["device"] + "/" + table["sensor"].where(~device_fault, "*") + "/" + table["label"]
-    labelled = table[table["label"] != ""].assign(who=who).sort_values(["who", "hour"], kind="stable")
-    new_run = (labelled["who"] != labelled["who"].shift()) | (labelled["hour"] - labelled["hour"].shift() > 3600)
+    return _runs(table, table["label"])
+
+
+def _runs(table: pd.DataFrame, names: pd.Series) -> pd.Series:
+    """An id per run of ``names`` (fault kinds, "" for none): consecutive hours of one name on one sensor (on one
+    device for dropout and battery death), within one season of a table of several; "" for unnamed rows."""
+    device_fault = names.isin(("dropout", "battery_death"))
+    who = table["device"] + "/" + table["sensor"].where(~device_fault, "*") + "/" + names
+    if "season" in table:
+        who = table["season"].astype(str) + ":" + who
+    named = table.loc[names != "", ["hour"]].assign(who=who).sort_values(["who", "hour"], kind="stable")
+    new_run = (named["who"] != named["who"].shift()) | (named["hour"] - named["hour"].shift() > HOUR_S)
     run = new_run.cumsum().astype(str)
-    episodes = pd.Series("", index=table.index, dtype=object)
-    episodes[labelled.index] = labelled["who"] + "#" + run
-    return episodes
+    out = pd.Series("", index=table.index, dtype=object)
+    out[named.index] = named["who"] + "#" + run
+    return out
 
 
 # --- the detector -------------------------------------------------------------------------------------------------
@@ -322,19 +429,28 @@ class FaultDetector:
         self.forests: dict[str, IsolationForest] = {}
         self.thresholds: dict[str, float] = {}
         """Per kind: a sensor-hour scoring below this (``IsolationForest.score_samples``) is an anomaly."""
+        self.soil_lags: dict[float, float] = {}
+        """Per soil-temperature depth (cm): the hours with which the soil there follows the air, learnt
+        (``ml.faulthistory.learn_soil_lags``)."""
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # A detector pickled before the soil lags were learnt loads without them: its soil temperature's change
+        # is then explained by nothing, as before.
+        self.__dict__.update({"soil_lags": {}} | state)
 
     @classmethod
     def fit(
         cls, table: pd.DataFrame, seed: int = 0, interval_s: float | None = None, n_estimators: int = 100
     ) -> FaultDetector:
-        """Learn from ``sensor_hours_table`` rows of the training seasons: each kind's forest on its clean hours and
-        its alarm level (``FOREST_MIN_PRECISION``).
+        """Learn from ``sensor_hours_table`` rows of the training seasons: how the soil follows the air at each
+        depth, and each kind's forest on its clean hours with its alarm level (``FOREST_EVIDENCE``).
 
         Args:
             interval_s: the devices' reading interval; the training's median gap between readings when None.
         """
         detector = cls(float(table["gap_s"].median()) if interval_s is None else interval_s, n_estimators, seed)
-        frame = with_features(table, detector.interval_s)
+        detector.soil_lags = learn_soil_lags(table)
+        frame = with_features(table, detector.interval_s, detector.soil_lags)
         silent = (rule_kinds(frame, detector.interval_s) == "").to_numpy()
         faulty = (frame["label"] != "").to_numpy()
         for kind, index in frame.groupby("kind", sort=True).indices.items():
@@ -351,8 +467,9 @@ class FaultDetector:
         return detector
 
     def metrics(self, scores: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict[str, float]:
-        """``evaluate``'s scores as flat metric names (``rules_forest.drift.recall``), NaN left out, and how many
-        kinds have a forest."""
+        """``evaluate``'s scores as flat metric names (``rules_forest.drift.recall``,
+        ``forest.air_humidity.extra_true``), NaN left out, how many kinds have a forest, and the soil lags learnt
+        (``soil_lag_h.15``)."""
         flat = {
             f"{mode.replace('+', '_')}.{kind}.{name}": value
             for mode, kinds in scores.items()
@@ -360,7 +477,8 @@ class FaultDetector:
             for name, value in values.items()
             if not math.isnan(value)
         }
-        return flat | {"forests": float(len(self.forests)), "interval_s": self.interval_s}
+        lags = {f"soil_lag_h.{num(depth)}": lag for depth, lag in self.soil_lags.items()}
+        return flat | lags | {"forests": float(len(self.forests)), "interval_s": self.interval_s}
 
     @staticmethod
     def beats_baseline(scores: Mapping[str, Mapping[str, Mapping[str, float]]]) -> bool:
@@ -380,7 +498,11 @@ class FaultDetector:
 
     def predict(self, table: pd.DataFrame, use_forest: bool = True) -> pd.Series:
         """The kind detected for each row of a ``sensor_hours_table`` ("" for none; ``ANOMALY`` for the forest's)."""
-        return self._kinds(with_features(table, self.interval_s), use_forest)
+        return self._kinds(self.features(table), use_forest)
+
+    def features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``with_features`` of a table or an ``hour_frame`` at this detector's interval and soil lags."""
+        return with_features(frame, self.interval_s, self.soil_lags)
 
     def _kinds(self, frame: pd.DataFrame, use_forest: bool) -> pd.Series:
         found = rule_kinds(frame, self.interval_s)
@@ -388,12 +510,27 @@ class FaultDetector:
             found[((found == "") & self.forest_hits(frame)).to_numpy()] = ANOMALY
         return found
 
-    def detect(self, hours: Sequence[SensorHour], use_forest: bool = True) -> list[Detection]:
-        """The faults in one zone's sensor-hours of one hour (all of them: they are each other's peers)."""
+    def detect(
+        self,
+        hours: Sequence[SensorHour],
+        use_forest: bool = True,
+        zone: Mapping[str, float] | None = None,
+        peers: Sequence[tuple[str, SensorHour]] = (),
+        zone_id: str = "",
+    ) -> list[Detection]:
+        """The faults in one zone's sensor-hours of one hour (all of them: they are each other's peers).
+
+        Args:
+            zone: the zone's ``BALANCE_INPUTS`` (``detect_context`` passes them), for the soil-moisture balance.
+            peers: the farm's other zones' sensor-hours of the farm's weather (``ZoneContext.farm_sensors``),
+                peers of the zone's own and not judged here; ``zone_id`` tells the zone's own apart.
+        """
         if not hours:
             return []
-        frame = with_features(hour_frame(hours), self.interval_s)
-        found = self._kinds(frame, use_forest)
+        # The rules run over the hour's peers too (a drift is named once among them), then the zone's own are told.
+        frame = self.features(hour_frame(hours, zone, peers, zone_id)).iloc[: len(hours) + len(peers)]
+        found = self._kinds(frame, use_forest).iloc[: len(hours)]
+        frame = frame.iloc[: len(hours)]
         out: list[Detection] = []
         seen: set[tuple[str, str]] = set()
         for i in frame.index[found != ""]:
@@ -414,21 +551,29 @@ class FaultDetector:
         return out
 
     def detect_context(self, context: ZoneContext, use_forest: bool = True) -> list[Detection]:
-        """``detect`` on the sensor-hours a zone's context carries for the hour that just closed."""
-        return self.detect(context.sensors, use_forest)
+        """``detect`` on the sensor-hours a zone's context carries for the hour that just closed, with its water
+        balance's inputs."""
+        if not context.sensors:
+            return []
+        zone = zone_inputs(context)
+        return self.detect(context.sensors, use_forest, zone, context.farm_sensors, context.zone.id)
 
 
 def _alarm_level(scores: np.ndarray, faulty: np.ndarray, silent: np.ndarray) -> float | None:
     """The most sensitive threshold of ``FOREST_CANDIDATE_QUANTILES`` whose alarms on hours the rules left alone
-    are right at least ``FOREST_MIN_PRECISION`` of the time; None when no level is."""
+    are faults more often than not, beyond chance (``FOREST_EVIDENCE``); None when no level is."""
     clean = scores[~faulty]
     for q in FOREST_CANDIDATE_QUANTILES:
         threshold = float(np.quantile(clean, 1 - q))
         alarms = silent & (scores < threshold)
-        n = int(alarms.sum())
-        if n >= FOREST_MIN_ALARMS and (alarms & faulty).sum() >= FOREST_MIN_PRECISION * n:
+        if _coin_chance(int((alarms & faulty).sum()), int(alarms.sum())) < FOREST_EVIDENCE:
             return threshold
     return None
+
+
+def _coin_chance(right: int, alarms: int) -> float:
+    """The chance that at least ``right`` of ``alarms`` coin tosses come up heads (1 with no alarm)."""
+    return sum(math.comb(alarms, k) for k in range(right, alarms + 1)) / 2**alarms
 
 
 def _f1(values: Mapping[str, float]) -> float:
@@ -441,12 +586,55 @@ def _score(row: pd.Series, kind: str, interval_s: float) -> float:
     k = SensorKind(row["kind"])
     ratio = {
         "spike": max(row["excursion"], row["last_step"]) / JUMP[k],
-        "stuck": row["count"] / (2 * PLATEAU_MIN_READINGS),
-        "drift": abs(row["residual"]) / DRIFT_BOUND.get(k, np.inf),
+        "stuck": row["run"] / STUCK_REPEATS.get(k, np.inf),
+        "drift": _drift_ratio(row, k),
         "dropout": row["gap_s"] / (DROPOUT_GAPS * interval_s),
         "battery_death": max(row["max_step"] / BATTERY_STEP_V, BATTERY_LOW_V / max(row["min"], 1e-3)),
     }.get(kind, 1.0)
     return float(np.clip(ratio / 2, 0.5, 1.0)) if np.isfinite(ratio) else 0.5
+
+
+def _drift_ratio(row: pd.Series, k: SensorKind) -> float:
+    if math.isnan(row["baseline"]):
+        return float(abs(row["trusted_residual"]) / DRIFT_BOUND.get(k, np.inf))
+    return float(abs(row["shift"]) / DRIFT_SHIFT.get(k, np.inf))
+
+
+def _one_in(chance: float) -> str:
+    """``chance`` as "1 in N", N to two significant figures (1 in 13,000)."""
+    n = 1 / max(chance, 1e-12)
+    return f"1 in {round(n, 1 - math.floor(math.log10(n))):,.0f}"
+
+
+EXPLAINED_BY = {
+    SensorKind.SOIL_MOISTURE: "the water balance (no more drying than Kc x ET0 allows)",
+    SensorKind.SOIL_TEMPERATURE: "the zone's air temperature",
+}
+"""What explains a kind's change over a day (``ml.faulthistory.expected_change``), for the drift message."""
+
+
+def _explain_drift(row: pd.Series, what: str, k: SensorKind) -> str:
+    unit = k.unit
+    others = f"the farm's other {k.value} sensors" if k in FARM_KINDS else f"the zone's other {k.value} sensors"
+    if math.isnan(row["baseline"]):
+        return (
+            f"{what} read {num(row['trusted_residual'], 2)} {unit} away from {others} at the same depth over the last "
+            f"hour (more than {num(DRIFT_BOUND[k])} {unit}); one of them drifts."
+        )
+    why = EXPLAINED_BY.get(k, "standing still")
+    expected = 0.0 if math.isnan(row["expected"]) else row["expected"]
+    change = (
+        f" Its own change over the last day, {num(row['change'], 2)} {unit} where {why} allows "
+        f"{num(expected, 2)}, is the least explained of them."
+        if not math.isnan(row["change"])
+        else ""
+    )
+    return (
+        f"{what} read {num(row['trusted_residual'], 2)} {unit} from {others} at the same depth over the last hour, "
+        f"where it usually reads {num(row['baseline'], 2)} (its median over the past "
+        f"week): it moved {num(row['shift'], 2)} {unit}, more than working sensors do ({num(DRIFT_SHIFT[k])})."
+        f"{change} It drifts: have it checked or recalibrated."
+    )
 
 
 def explain(row: pd.Series, kind: str, interval_s: float) -> str:
@@ -461,15 +649,14 @@ def explain(row: pd.Series, kind: str, interval_s: float) -> str:
             f"{k.value} does not move more than {num(JUMP[k])} {unit} that fast, so one reading was wild."
         )
     if kind == "stuck":
+        repeats = int(row["run"])
         return (
-            f"{what} repeated {num(row['mean'], 2)} {unit} in all {int(row['count'])} readings of the last hour; "
-            f"{k.value} always wanders a little, so it looks stuck."
+            f"{what} read one value exactly {repeats + 1} times in a row, into the last hour (mean "
+            f"{num(row['mean'], 2)} {unit}); a working one scatters by about {num(PRECISION[k].noise_sd, 2)} {unit}, "
+            f"so that happens by chance {_one_in(repeat_chance(PRECISION[k]) ** repeats)}: it looks stuck."
         )
     if kind == "drift":
-        return (
-            f"{what} read {num(row['residual'], 2)} {unit} away from the zone's other {k.value} sensors at the same "
-            f"depth over the last hour (more than {num(DRIFT_BOUND[k])} {unit}); one of them drifts, check both."
-        )
+        return _explain_drift(row, what, k)
     if kind == "dropout":
         gap_h = row["gap_s"] / 3600
         return (
@@ -503,20 +690,38 @@ def evaluate(detector: FaultDetector, table: pd.DataFrame) -> dict[str, dict[str
     hours of kind k detected as any kind (a forest-only ``ANOMALY`` included). For "any", kinds are ignored: a
     detection of any kind on a labelled hour is a true positive. A drift is invisible early in its episode, and a
     stuck rain gauge at zero never shows, so ``episode_recall`` counts the episodes (``sensor_hours_table``) of
-    which at least one hour was detected as k. ``support`` = labelled hours, ``predicted`` = hours detected as k;
-    precision is NaN when nothing was detected, recall when nothing was labelled.
+    which at least one hour was detected as k, and ``episode_precision`` the alarms (consecutive hours detected as
+    k on one sensor) that touch a labelled hour of k. ``support`` = labelled hours, ``predicted`` = hours detected
+    as k; precision is NaN when nothing was detected, recall when nothing was labelled.
+
+    A last section, "forest", counts by sensor kind the extra true and false alarms of each kept forest (hours
+    only it flagged, faulty or not): what the forest earns (``FOREST_EVIDENCE``).
     """
-    return {mode: score_kinds(detector.predict(table, mode == "rules+forest"), table) for mode in MODES}
+    found = {mode: detector.predict(table, mode == "rules+forest") for mode in MODES}
+    out = {mode: score_kinds(hits, table) for mode, hits in found.items()}
+    extra = found["rules+forest"] == ANOMALY
+    faulty = table["label"] != ""
+    out["forest"] = {
+        kind: {
+            "extra_true": float((extra & faulty & (table["kind"] == kind)).sum()),
+            "extra_false": float((extra & ~faulty & (table["kind"] == kind)).sum()),
+        }
+        for kind in sorted(detector.forests)
+    }
+    return out
 
 
 def score_kinds(found: pd.Series, table: pd.DataFrame) -> dict[str, dict[str, float]]:
     """``evaluate``'s scores of one set of detections (``FaultDetector.predict``) against ``table``'s labels."""
     label = table["label"]
+    episode = table["episode"] if "season" not in table else table["season"].astype(str) + ":" + table["episode"]
     out: dict[str, dict[str, float]] = {}
     for kind in (*FAULT_KINDS, "any"):
         truth, hit = (label != "", found != "") if kind == "any" else (label == kind, found == kind)
         right = truth & hit
-        episodes, caught = table.loc[truth, "episode"].nunique(), table.loc[right, "episode"].nunique()
+        episodes, caught = episode[truth].nunique(), episode[right].nunique()
+        alarms = _runs(table, pd.Series(np.where(hit, kind, ""), index=table.index))
+        raised, borne_out = alarms[hit].nunique(), alarms[right].nunique()
         support, predicted = int(truth.sum()), int(hit.sum())
         out[kind] = {
             "support": float(support),
@@ -526,6 +731,8 @@ def score_kinds(found: pd.Series, table: pd.DataFrame) -> dict[str, dict[str, fl
             "found": (truth & (found != "")).sum() / support if support else math.nan,
             "episodes": float(episodes),
             "episode_recall": caught / episodes if episodes else math.nan,
+            "alarms": float(raised),
+            "episode_precision": borne_out / raised if raised else math.nan,
         }
     return {k: {m: float(v) for m, v in values.items()} for k, values in out.items()}
 

@@ -279,6 +279,7 @@ class ZoneTimeline:
         *,
         suspicions: Sequence[SensorSuspicion] = (),
         sensors: Sequence[SensorHour] = (),
+        farm_sensors: Sequence[tuple[str, SensorHour]] = (),
         pending_mm: float = 0.0,
         forecast: WeatherForecast | None = None,
     ) -> ZoneContext:
@@ -297,6 +298,7 @@ class ZoneTimeline:
             pending_irrigation_mm=pending_mm,
             sensors=sensors,
             forecast=forecast,
+            farm_sensors=farm_sensors,
         )
 
 

@@ -112,7 +112,8 @@ def train(
             detector,
             fault_metrics,
             detector.beats_baseline(scores),
-            "Isolation forest over sensor-hour residuals beside range, spike, plateau, drift and dropout rules",
+            "Range, spike, stuck (noise floor), drift (peers' usual offset; water balance, air) and dropout rules;"
+            " an isolation forest per sensor kind where it earned its alarms",
         )
         if fields is not None:
             run.log_metrics(field_metrics(fields))

@@ -8,6 +8,7 @@ Every query names one farm and zone (tags) and a time range in nanoseconds, so i
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -23,10 +24,22 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _where(farm: str, zone: str, start_s: float, end_s: float) -> str:
-    return (
-        f"farm = {_quote(farm)} AND zone = {_quote(zone)} AND time >= {int(start_s) * NS} AND time < {int(end_s) * NS}"
-    )
+def _where(
+    farm: str, zone: str, start_s: float, end_s: float, peers_of: Collection[SensorKind] = (), own: bool = True
+) -> str:
+    """The zone's series in the range and, with ``peers_of``, the farm's other zones' series of those kinds (the
+    fault detector's peers of the zone's weather sensors, ``ml.faulthistory.FARM_KINDS``); without ``own``, those
+    alone."""
+    kinds = " OR ".join(f"kind = {_quote(k.value)}" for k in sorted(peers_of))
+    if not peers_of:
+        if not own:
+            raise ValueError("a query of no zone's series: give peers_of, or own=True")
+        scope = f"zone = {_quote(zone)}"
+    elif own:
+        scope = f"(zone = {_quote(zone)} OR {kinds})"
+    else:
+        scope = f"zone != {_quote(zone)} AND ({kinds})"
+    return f"farm = {_quote(farm)} AND {scope} AND time >= {int(start_s) * NS} AND time < {int(end_s) * NS}"
 
 
 class StoredReading(NamedTuple):
@@ -43,14 +56,23 @@ class StoredReading(NamedTuple):
     """The flags of a suspect reading, comma-separated ("" for a good one)."""
 
 
-def stored_readings(client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float) -> list[StoredReading]:
-    """Every reading of the zone stored in the range, good or suspect, in one query.
+def stored_readings(
+    client: InfluxClient,
+    farm: str,
+    zone: str,
+    start_s: float,
+    end_s: float,
+    peers_of: Collection[SensorKind] = (),
+    own: bool = True,
+) -> list[StoredReading]:
+    """Every reading of the zone stored in the range, good or suspect, in one query (``peers_of`` and ``own``: as
+    ``_where`` scopes them).
 
     One scan serves both window widths and the sensors' flag counts (``sensor_hours``), computed in Python by the
     same rule (``ml.timeline.summarize``): InfluxDB 1.x runs each aggregate function of a query as its own pass
     over the data and filters on a string field slowly; five aggregates per width and two flag queries cost it
     about twice this one scan (measured on 51 devices of 8 sensors: 196 ms against 87 ms for two hours)."""
-    where = _where(farm, zone, start_s, end_s)
+    where = _where(farm, zone, start_s, end_s, peers_of, own)
     found = client.series(f"SELECT value, quality, flags FROM reading WHERE {where} GROUP BY device, sensor, kind")
     out: list[StoredReading] = []
     for series in found:
@@ -177,6 +199,45 @@ def last_readings(
         tags, rows = series["tags"], series["values"]
         if rows and rows[0][1] is not None:
             out[(tags["device"], tags["sensor"])] = (rows[0][0] / NS, float(rows[0][1]))
+    return out
+
+
+def recent_readings(
+    client: InfluxClient,
+    farm: str,
+    zone: str,
+    start_s: float,
+    end_s: float,
+    limit: int,
+    peers_of: Collection[SensorKind] = (),
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Each sensor's latest ``limit`` stored readings in the range, ``(time_s, value)`` oldest first, by (device,
+    sensor): one query, for the gap before an hour and how long a repeated value had held (the fault detector's
+    ``ml.context.SensorHour.run``) without reading the hours in between. ``peers_of``: and the farm's other
+    zones' sensors of those kinds (``_where``)."""
+    where = _where(farm, zone, start_s, end_s, peers_of)
+    query = f"SELECT value FROM reading WHERE {where} GROUP BY device, sensor ORDER BY time DESC LIMIT {int(limit)}"
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for series in client.series(query):
+        rows = [(row[0] / NS, float(row[1])) for row in series["values"] if row[1] is not None]
+        if rows:
+            out[(series["tags"]["device"], series["tags"]["sensor"])] = rows[::-1]
+    return out
+
+
+def hourly_means(
+    client: InfluxClient, farm: str, zone: str, start_s: float, end_s: float, peers_of: Collection[SensorKind] = ()
+) -> dict[tuple[str, str], dict[int, float]]:
+    """Each sensor's mean over every whole UTC hour of the range it has readings in (good or suspect), by (device,
+    sensor) and the hour's start (epoch seconds): the fault detector's ``ml.context.SensorHour.history``, one
+    aggregate query rather than a week of readings (10,000 of a default zone at 15-minute readings).
+    ``peers_of``: and the farm's other zones' sensors of those kinds (``_where``)."""
+    where = _where(farm, zone, start_s, end_s, peers_of)
+    query = f"SELECT mean(value) FROM reading WHERE {where} GROUP BY time(1h), device, sensor fill(none)"
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for series in client.series(query):
+        means = {int(row[0] // NS): float(row[1]) for row in series["values"] if row[1] is not None}
+        out[(series["tags"]["device"], series["tags"]["sensor"])] = means
     return out
 
 

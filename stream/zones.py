@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ml.context import SensorHour, SensorSuspicion, sensor_hour
+from ml.context import HISTORY_H, RUN_BEFORE, SensorHour, SensorSuspicion, sensor_hour
+from ml.faulthistory import FARM_KINDS
 from ml.features import CONTEXT_H
 from ml.scoring import Scorer, ZoneContext
 from ml.timeline import HOUR_S, Day, Stats, Window, ZoneTimeline, revise, suspicions, window_stats, zone_days
@@ -37,7 +38,8 @@ from storage.schema import (
 from storage.zones import (
     StoredReading,
     decisions,
-    last_readings,
+    hourly_means,
+    recent_readings,
     stored_aggregates,
     stored_counts,
     stored_days,
@@ -51,8 +53,9 @@ from stream.windows import WIDTHS_S, ZoneClock
 log = logging.getLogger(__name__)
 
 PREVIOUS_WITHIN_S = 12 * 3600
-"""How far back a sensor's reading before an hour is looked for: past the longest silence a node sends after
-(a dropout of the simulator lasts up to 9 h at 15-minute readings)."""
+"""How far back a sensor's readings before an hour are looked for: past the longest silence a node sends after
+(a dropout of the simulator lasts up to 9 h at 15-minute readings), and past the ``RUN_BEFORE`` readings its
+run of repeats counts back over."""
 
 
 def _wants_sensor_hours(scorer: Scorer) -> bool:
@@ -307,13 +310,17 @@ class ZoneStage:
         if forget_declined(clock.advice, declined):
             log.info("%s/%s: the pending irrigation was declined; its water is no longer counted", farm.id, zone.id)
         flags = {**suspicions(readings, first.start_s, last.end_s), **counted_flags}
-        sensors = self._sensor_hours(farm, zone, closed, readings) if _wants_sensor_hours(self.scorer) else {}
+        sensors: dict[int, list[SensorHour]] = {}
+        peers: dict[int, list[tuple[str, SensorHour]]] = {}
+        if _wants_sensor_hours(self.scorer):
+            sensors, peers = self._sensor_hours(farm, zone, closed, readings)
         for window in closed:
             context = timeline.context(
                 window.end,
                 suspicions=flags.get(window.start_s, ()),
                 sensors=sensors.get(window.start_s, ()),
                 forecast=self.forecasts.newest(farm.id, window.end),
+                farm_sensors=peers.get(window.start_s, ()),
             )
             out.scored += 1
             out.with_forecast += context.forecast is not None
@@ -325,25 +332,58 @@ class ZoneStage:
 
     def _sensor_hours(
         self, farm: Farm, zone: Zone, closed: list[Window], readings: list[StoredReading]
-    ) -> dict[int, list[SensorHour]]:
+    ) -> tuple[dict[int, list[SensorHour]], dict[int, list[tuple[str, SensorHour]]]]:
         """Each closed hour's ``SensorHour`` of every sensor with readings in it (good and suspect: the fault
-        detector judges them all), with the sensor's reading before the hour for its gap and first step."""
-        first = closed[0].start_s
-        previous = last_readings(self.client, farm.id, zone.id, first - PREVIOUS_WITHIN_S, first)
+        detector judges them all), with the sensor's last readings before the hour (its gap, its first step, how
+        long a repeated value had held) and its hourly means of the week before (``ml.context.HISTORY_H``); and
+        the same of the farm's other zones' sensors of the kinds this zone has that read the farm's weather
+        (``ml.faulthistory.FARM_KINDS``), with their zones: the detector's peers for this zone's weather sensors.
+        Those zones' readings of the hour are read back as stored by now: a zone lagging behind lends fewer peers,
+        never wrong ones."""
+        mine = {s.kind for d in farm.devices if d.zone == zone.id for s in d.sensors}
+        kinds = FARM_KINDS & mine if len(farm.zones) > 1 else frozenset()
+        first, end = closed[0].start_s, closed[-1].end_s
+        stored = recent_readings(
+            self.client, farm.id, zone.id, first - PREVIOUS_WITHIN_S, first, RUN_BEFORE, peers_of=kinds
+        )
+        since = first - HISTORY_H * HOUR_S
+        means = hourly_means(self.client, farm.id, zone.id, since, closed[-1].start_s, peers_of=kinds)
+        own = self._each_sensors_hours(closed, readings, stored, means)
+        if not kinds:
+            return own, {}
+        elsewhere = stored_readings(self.client, farm.id, zone.id, first, end, peers_of=kinds, own=False)
+        zones = {d.id: d.zone for d in farm.devices}
+        peers = {
+            start_s: [(zones.get(h.device, ""), h) for h in hours]
+            for start_s, hours in self._each_sensors_hours(closed, elsewhere, stored, means).items()
+        }
+        return own, peers
+
+    def _each_sensors_hours(
+        self,
+        closed: list[Window],
+        readings: list[StoredReading],
+        stored: Mapping[tuple[str, str], list[tuple[float, float]]],
+        means: Mapping[tuple[str, str], Mapping[int, float]],
+    ) -> dict[int, list[SensorHour]]:
+        """``_sensor_hours`` of ``readings``, with each sensor's ``stored`` readings before the first closed hour
+        and its hourly ``means``."""
         by_sensor: dict[tuple[str, str, SensorKind], list[tuple[float, float]]] = {}
         for r in sorted(readings, key=lambda r: r.time_s):
             by_sensor.setdefault((r.device, r.sensor, r.kind), []).append((r.time_s, r.value))
         out: dict[int, list[SensorHour]] = {}
         for (device, sensor, kind), pairs in by_sensor.items():
-            before = previous.get((device, sensor))
+            known = dict(stored.get((device, sensor), []))
+            hourly = means.get((device, sensor), {})
             for window in closed:
                 inside = [p for p in pairs if window.start_s <= p[0] < window.end_s]
-                earlier = [p for p in pairs if p[0] < window.start_s]
-                if earlier:
-                    before = earlier[-1]
-                if inside:
-                    depth = self.depths.get((device, sensor))
-                    out.setdefault(window.start_s, []).append(sensor_hour(device, sensor, kind, depth, inside, before))
+                if not inside:
+                    continue
+                before = sorted({**known, **{t: v for t, v in pairs if t < window.start_s}}.items())[-RUN_BEFORE:]
+                history = [hourly.get(window.start_s - HOUR_S * (i + 1), math.nan) for i in range(HISTORY_H)]
+                depth = self.depths.get((device, sensor))
+                hour = sensor_hour(device, sensor, kind, depth, inside, before, history)
+                out.setdefault(window.start_s, []).append(hour)
         return out
 
     def _days_before(self, farm: Farm, zone: Zone, window: Window, tz: ZoneInfo, fresh: list[ZoneDay]) -> list[ZoneDay]:

@@ -11,7 +11,7 @@ from smartfarm.layout import SensorKind
 from storage.influx import InfluxClient
 from storage.lines import ReadingLines
 from storage.schema import DeviceStatusPoint, ReadingPoint
-from storage.zones import StoredReading, last_readings, stored_readings
+from storage.zones import StoredReading, hourly_means, last_readings, recent_readings, stored_readings
 from stream.clean import Cleaned, DeviceMemory
 from tests.hostile import good
 from tests.unit.stream.test_clean import CLEANER, raw
@@ -19,13 +19,15 @@ from tests.unit.stream.test_clean import CLEANER, raw
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def test_points_written_are_read_back_with_influxql(influx: InfluxClient) -> None:
-    points = [
+def _soil_points(n: int, every: timedelta, devices: int = 1) -> list[ReadingPoint]:
+    """``n`` good soil-moisture readings of farm f, zone z from T0, ``every`` apart, 20.0 up by 1 each, taken in
+    turn by ``devices`` devices (d-0, d-1, ...)."""
+    return [
         ReadingPoint(
-            time=T0 + timedelta(minutes=i),
+            time=T0 + every * i,
             farm="f",
             zone="z",
-            device=f"d-{i % 2}",
+            device=f"d-{i % devices}",
             sensor="sm-15",
             kind="soil_moisture",
             value=20.0 + i,
@@ -33,8 +35,12 @@ def test_points_written_are_read_back_with_influxql(influx: InfluxClient) -> Non
             quality="good",
             depth_cm=15,
         )
-        for i in range(10)
+        for i in range(n)
     ]
+
+
+def test_points_written_are_read_back_with_influxql(influx: InfluxClient) -> None:
+    points = _soil_points(10, timedelta(minutes=1), devices=2)
     assert influx.write(points) == 10
     influx.write([DeviceStatusPoint(time=T0, farm="f", device="d-0", online=False, will=True)])
 
@@ -126,6 +132,29 @@ def test_each_sensors_last_reading_before_an_hour_in_one_query(influx: InfluxCli
     assert found[(device, "sm-15")][1] == good(start, 0)["readings"][0]["value"]
     before = last_readings(influx, "valley-farm", "tomato-north", start.timestamp() - 3600, start.timestamp())
     assert before == {}, "nothing stored in the hour before"
+
+
+def test_each_sensors_latest_readings_and_hourly_means_for_the_fault_detector(influx: InfluxClient) -> None:
+    """A sensor's last readings before an hour (its gap and how long a value held) and its hourly means of the
+    week before (its usual offset from its peers), one query each; and the same of the farm's other zones."""
+    influx.write(_soil_points(10, timedelta(minutes=15)))  # 12:00 to 14:15
+    start, end = T0.timestamp(), (T0 + timedelta(hours=3)).timestamp()
+    latest = recent_readings(influx, "f", "z", start, (T0 + timedelta(hours=2)).timestamp(), 3)
+    at = [(T0 + timedelta(minutes=15 * i)).timestamp() for i in (5, 6, 7)]
+    assert latest == {("d-0", "sm-15"): [(at[0], 25.0), (at[1], 26.0), (at[2], 27.0)]}, "oldest first"
+    means = hourly_means(influx, "f", "z", start, end)
+    hours = [int((T0 + timedelta(hours=h)).timestamp()) for h in range(3)]
+    assert means == {("d-0", "sm-15"): {hours[0]: 21.5, hours[1]: 25.5, hours[2]: 28.5}}
+    assert recent_readings(influx, "f", "other", start, end, 3) == {} and hourly_means(influx, "f", "z", 0, 1) == {}
+    # The farm's other zones' sensors of the farm's weather: peers of the zone's own, read the same way.
+    soil = {SensorKind.SOIL_MOISTURE}
+    assert hourly_means(influx, "f", "elsewhere", start, end, peers_of=soil) == means
+    assert hourly_means(influx, "f", "elsewhere", start, end, peers_of={SensorKind.AIR_TEMPERATURE}) == {}
+    assert recent_readings(influx, "f", "elsewhere", start, at[2] + 1, 3, peers_of=soil) == latest
+    assert len(stored_readings(influx, "f", "elsewhere", start, end, peers_of=soil, own=False)) == 10
+    assert stored_readings(influx, "f", "z", start, end, peers_of=soil, own=False) == [], "not the zone's own"
+    with pytest.raises(ValueError, match="no zone's series"):
+        stored_readings(influx, "f", "z", start, end, own=False)
 
 
 def test_the_lines_influxdb_refuses_for_good_are_found_and_every_other_line_is_stored(influx: InfluxClient) -> None:

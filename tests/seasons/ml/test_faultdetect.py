@@ -3,7 +3,10 @@ against training rows, and precision and recall per fault kind on a held-out sea
 
 Three 30-day seasons train the detector and a fourth (another seed, never seen in training) scores it. Faults are
 injected more often than ``FaultRates()`` does (stuck 4x, drift 5x, dropout 2x, battery death 2.5x) so that a
-month holds enough episodes of each kind to measure; the floors below are the measured values with a margin.
+month holds enough episodes of each kind to measure; the floors below are the measured values with a margin
+(2026-12, rules: stuck P 0.99 R 0.86, drift P 0.86 R 0.45, any P 0.92 R 0.62). Drift's recall is lower here
+than at the simulator's own rates: leaf wetness, the wind, the sun and the rain gauge have no peer (a quarter of this
+season's drifting hours), and a dead node leaves its zone's soil probes without one for the rest of the month.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import pytest
 
 from edge.faults import FaultRates
 from edge.season import SeasonRecipe, farmer_valves, run_season
-from ml.context import SensorHour, sensor_hour
+from ml.context import HISTORY_H, SensorHour, sensor_hour
 from ml.faultdetect import ANOMALY, FAULT_KINDS, STAT_COLUMNS, FaultDetector, evaluate, sensor_hours_table
+from ml.faulthistory import FARM_KINDS
 from smartfarm.layout import SensorKind, load_layout
 from tests.unit.ml.builders import T0, context
 from tests.unit.ml.builders import sensor_hour_of as _hour
@@ -37,20 +41,20 @@ FLOORS: dict[str, dict[str, tuple[float, float]]] = {
         "battery_death": (0.9, 0.9),
         "dropout": (0.85, 0.95),
         "spike": (0.75, 0.85),
-        "stuck": (0.9, 0.7),
-        "drift": (0.35, 0.18),
-        "any": (0.6, 0.42),
+        "stuck": (0.95, 0.8),
+        "drift": (0.75, 0.4),
+        "any": (0.85, 0.57),
     },
     "rules+forest": {
         "battery_death": (0.9, 0.9),
         "dropout": (0.85, 0.95),
         "spike": (0.75, 0.85),
-        "stuck": (0.9, 0.7),
-        "drift": (0.35, 0.18),
-        "any": (0.6, 0.44),
+        "stuck": (0.95, 0.8),
+        "drift": (0.75, 0.4),
+        "any": (0.85, 0.57),
     },
 }
-EPISODE_RECALL_FLOORS = {"battery_death": 0.9, "dropout": 0.95, "spike": 0.85, "stuck": 0.9, "drift": 0.3}
+EPISODE_RECALL_FLOORS = {"battery_death": 0.9, "dropout": 0.95, "spike": 0.85, "stuck": 0.9, "drift": 0.5}
 """An episode is found when at least one of its hours is detected as its kind (``evaluate``'s docstring)."""
 
 
@@ -92,10 +96,10 @@ def test_table_equals_sensor_hour_row_by_row(held_out_readings: pd.DataFrame, he
         g = by_sensor[(row["device"], row["sensor"])]
         inside = g[(g["t"] >= row["hour"]) & (g["t"] < row["hour"] + 3600)]
         before = g[g["t"] < row["hour"]]
-        previous = (float(before["t"].iloc[-1]), float(before["value"].iloc[-1])) if len(before) else None
         depth = None if math.isnan(row["depth_cm"]) else float(row["depth_cm"])
         pairs = zip(inside["t"], inside["value"], strict=True)
-        plain = sensor_hour(row["device"], row["sensor"], SensorKind(row["kind"]), depth, pairs, previous)
+        earlier = list(zip(before["t"], before["value"], strict=True))
+        plain = sensor_hour(row["device"], row["sensor"], SensorKind(row["kind"]), depth, pairs, earlier)
         for column in STAT_COLUMNS:
             want, got = getattr(plain, column), row[column]
             if want is None:
@@ -110,23 +114,41 @@ def test_labels_pick_the_most_certain_kind(held_out: pd.DataFrame) -> None:
     assert (held_out.loc[held_out["label"] != "", "episode"] != "").all()
 
 
-def _as_sensor_hour(row: pd.Series) -> SensorHour:
+def _as_sensor_hour(row: pd.Series, means: dict[tuple[str, str, int], float]) -> SensorHour:
+    """A table row as service's ``SensorHour``, with its week of hourly means from the table's earlier rows (as
+    the stream reads them back from the database)."""
     stats = {c: None if c == "gap_s" and math.isnan(row[c]) else row[c] for c in STAT_COLUMNS}
     depth = None if math.isnan(row["depth_cm"]) else float(row["depth_cm"])
-    return SensorHour(device=row["device"], sensor=row["sensor"], kind=SensorKind(row["kind"]), depth_cm=depth, **stats)
+    key, hour = (row["device"], row["sensor"]), int(row["hour"])
+    history = tuple(means.get((*key, hour - 3600 * (i + 1)), math.nan) for i in range(HISTORY_H))
+    return SensorHour(
+        device=row["device"],
+        sensor=row["sensor"],
+        kind=SensorKind(row["kind"]),
+        depth_cm=depth,
+        **stats,
+        history=history,
+    )
 
 
 def test_detect_on_sensor_hours_agrees_with_the_table(detector: FaultDetector, held_out: pd.DataFrame) -> None:
     """Service builds the same rows from ``SensorHour``s as training does from readings: same verdicts, peers
-    included (``detect`` finds them among the hours it is given)."""
+    included (``detect`` finds them among the hours it is given, and the farm's other zones' weather sensors among
+    its ``peers``) and their past (each hour's ``history``)."""
     predicted = detector.predict(held_out)
+    means = dict(
+        zip(zip(held_out["device"], held_out["sensor"], held_out["hour"], strict=True), held_out["mean"], strict=True)
+    )
     zone_hours = held_out.groupby(["zone", "hour"]).groups
+    farm_wide = held_out["kind"].isin([k.value for k in FARM_KINDS])
     hit = {key for key, index in zone_hours.items() if (predicted[index] != "").any()}
     keys = sorted(hit)[:: max(1, len(hit) // 120)] + sorted(set(zone_hours) - hit)[::100]
     for key in keys:
         rows = held_out.loc[zone_hours[key]]
-        hours = [_as_sensor_hour(r) for _, r in rows.iterrows()]
-        found = {(d.device, d.sensor, d.kind) for d in detector.detect(hours)}
+        hours = [_as_sensor_hour(r, means) for _, r in rows.iterrows()]
+        elsewhere = held_out[farm_wide & (held_out["hour"] == key[1]) & (held_out["zone"] != key[0])]
+        peers = [(r["zone"], _as_sensor_hour(r, means)) for _, r in elsewhere.iterrows()]
+        found = {(d.device, d.sensor, d.kind) for d in detector.detect(hours, peers=peers, zone_id=key[0])}
         want = {
             (r["device"], None if predicted[i] == "dropout" else r["sensor"], predicted[i])
             for i, r in rows.iterrows()
@@ -145,7 +167,7 @@ def test_detections_explain_themselves(detector: FaultDetector) -> None:
     back = _hour([24.0, 24.1], sensor="st-15", kind=SensorKind.SOIL_TEMPERATURE, previous=(T0 - 4 * 3600, 23.0))
     found = {d.kind: d for d in detector.detect([stuck, peer, back], use_forest=False)}
     assert set(found) == {"stuck", "dropout"}
-    assert found["stuck"].sensor == "sm-15" and "31 % in all 4 readings" in found["stuck"].message
+    assert found["stuck"].sensor == "sm-15" and "exactly 5 times in a row" in found["stuck"].message
     assert found["dropout"].sensor is None and "silent for 4 h" in found["dropout"].message
     assert all(0 < d.score <= 1 and len(d.message) <= 500 for d in found.values())
 

@@ -137,9 +137,14 @@ def sensor_hour_of(
     device: str = "soil-1",
     sensor: str = "sm-15",
     depth: float | None = 15.0,
+    before: Sequence[tuple[float, float]] = (),
+    history: Sequence[float] = (),
 ) -> SensorHour:
-    """One sensor's hour from T0: ``values`` ``every`` seconds apart, after ``previous`` (time, value)."""
-    return sensor_hour(device, sensor, kind, depth, [(T0 + i * every, v) for i, v in enumerate(values)], previous)
+    """One sensor's hour from T0: ``values`` ``every`` seconds apart, after the readings ``before`` (time, value;
+    oldest first) and ``previous`` (the last of them), with the hourly means ``history`` (the hour before first)."""
+    earlier = [*before, *([previous] if previous is not None else [])]
+    pairs = [(T0 + i * every, v) for i, v in enumerate(values)]
+    return sensor_hour(device, sensor, kind, depth, pairs, earlier, history)
 
 
 BALANCE_DAY0 = date(2026, 5, 1)
