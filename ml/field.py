@@ -28,6 +28,7 @@ from pyfao56.tools import SoilWaterSeries
 from ml import kalman
 from ml.kalman import Noise, Observation
 from ml.waterbalance import BalanceDay, BalanceState, run
+from smartfarm.agronomy import wind_at_2m
 from smartfarm.errors import ConfigError
 
 DAY = timedelta(days=1)
@@ -243,13 +244,18 @@ def _irrigation(season: Season, day: date) -> tuple[float, float, float] | None:
     return float(row["Depth"]), float(row["fw"]), float(row["ieff"])
 
 
+def _climate(u2: float, rhmin: float, h: float) -> float:
+    """The climate's adjustment of a crop coefficient, the term FAO-56 eqs. 70 and 72 share: [0.04 (u2 - 2) - 0.004
+    (RHmin - 45)] (h / 3)^0.3, with u2 (m/s at 2 m) within 1-6 and RHmin within 20-80 %, h the crop's height (m)."""
+    u2, rhmin = min(6.0, max(1.0, u2)), min(80.0, max(20.0, rhmin))
+    return (0.04 * (u2 - 2) - 0.004 * (rhmin - 45)) * (h / 3) ** 0.3
+
+
 def _kc_max(season: Season, kcb: float, h: float, wind: float, rhmin: float) -> float:
     """The upper limit of Kc after rain or irrigation, FAO-56 eq. 72 (wind adjusted to 2 m by eq. 47)."""
     if season.wth.rfcrp == "T":
         return max(1.0, kcb + 0.05)
-    u2 = min(6.0, max(1.0, wind * 4.87 / math.log(67.8 * season.wth.wndht - 5.42)))
-    rh = min(80.0, max(20.0, rhmin))
-    return max(1.2 + (0.04 * (u2 - 2) - 0.004 * (rh - 45)) * (h / 3) ** 0.3, kcb + 0.05)
+    return max(1.2 + _climate(wind_at_2m(wind, season.wth.wndht), rhmin, h), kcb + 0.05)
 
 
 def _canopy(season: Season, day: date, crop: _Crop, kc_max: float) -> float:
@@ -304,14 +310,12 @@ def kc_adjusted(season: Season) -> Any:
     (within 1-6 m/s) and mean RHmin (within 20-80 %), h the crop's maximum height, where Kcb >= 0.45."""
     par = copy.copy(season.par)
     data = season.wth.wdata
-    to_2m = 4.87 / math.log(67.8 * season.wth.wndht - 5.42)  # FAO-56 eq. 47
+    to_2m = wind_at_2m(1.0, season.wth.wndht)
     first = par.Lini + par.Ldev
     stages = {"Kcbmid": (first, first + par.Lmid - 1), "Kcbend": (first + par.Lmid, first + par.Lmid + par.Lend - 1)}
     for name, (begin, last) in stages.items():
         rows = data.loc[_key(season.start + begin * DAY) : _key(season.start + last * DAY)]
-        rhmin = min(80.0, max(20.0, float(rows["RHmin"].mean())))
-        u2 = min(6.0, max(1.0, float((rows["Wndsp"] * to_2m).mean())))
-        change = (0.04 * (u2 - 2) - 0.004 * (rhmin - 45)) * (par.hmax / 3) ** 0.3
+        change = _climate(float((rows["Wndsp"] * to_2m).mean()), float(rows["RHmin"].mean()), par.hmax)
         if getattr(par, name) >= 0.45 and not math.isnan(change):
             setattr(par, name, getattr(par, name) + round(change, 3))
     return par
