@@ -131,9 +131,6 @@ class SimulatedForecasts:
         """The UTC time of local solar midnight starting ``day`` (the simulator's days run on solar time)."""
         return datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=self.weather.farm.longitude / 15)
 
-    def _solar_day(self, when: datetime) -> date:
-        return (when.astimezone(UTC) + timedelta(hours=self.weather.farm.longitude / 15)).date()
-
     def _true_events(self, day: date) -> list[tuple[datetime, datetime, float]]:
         """The rain events that truly fall on solar ``day``: the drawn spell unless a scenario event covers it,
         and the scenario's rain events that start in it."""
@@ -146,7 +143,9 @@ class SimulatedForecasts:
             end = min(start + timedelta(hours=drawn.rain_hours), midnight + timedelta(days=1))
             if not any(e.start < end and start < e.end for e in events):
                 out.append((start, end, drawn.rain_mm * (end - start) / timedelta(hours=drawn.rain_hours)))
-        out.extend((e.start, e.end, e.rain_mm) for e in events if _is_rain(e) and self._solar_day(e.start) == day)
+        out.extend(
+            (e.start, e.end, e.rain_mm) for e in events if _is_rain(e) and self.weather.solar_date(e.start) == day
+        )
         return out
 
     def _spells(self, issued: datetime, day: date) -> list[_Spell]:
@@ -180,7 +179,10 @@ class SimulatedForecasts:
         issued = issued.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         errors = self.errors
         ends = [issued + (i + 1) * HOUR for i in range(hours)]
-        days = sorted({self._solar_day(t - HOUR / 2) for t in ends} | {self._solar_day(issued) - timedelta(days=1)})
+        days = sorted(
+            {self.weather.solar_date(t - HOUR / 2) for t in ends}
+            | {self.weather.solar_date(issued) - timedelta(days=1)}
+        )
         spells = [s for d in days for s in self._spells(issued, d)]
         rng = self._rng(issued, "air")
         temp_z, rows = rng.gauss(0, 1), []

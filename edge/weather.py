@@ -246,9 +246,12 @@ class FarmWeather:
             + (2.0 if wet else 0.0),
         )
 
+    def solar_date(self, when: datetime) -> date:
+        """The farm's local solar day at ``when``: the days the weather is drawn by."""
+        return (when.astimezone(UTC) + timedelta(hours=self.farm.longitude / 15)).date()
+
     def day(self, when: datetime) -> Day:
-        local = when.astimezone(UTC) + timedelta(hours=self.farm.longitude / 15)
-        return self._day(local.date())
+        return self._day(self.solar_date(when))
 
     def air_temp_c(self, when: datetime) -> float:
         d = self.day(when)
