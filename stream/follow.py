@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -28,7 +29,7 @@ TOPIC_WAIT_S = 10.0
 """How long a follower waits for its topic to show in Kafka's metadata (just declared by another process)."""
 
 
-class TopicFollower:
+class TopicFollower(ABC):
     """Follows ``topic`` from its beginning. ``caught_up`` is set once the records that were on the topic when it
     started have been read."""
 
@@ -43,13 +44,13 @@ class TopicFollower:
         )
         self._thread = threading.Thread(target=self._run, name=f"{name}-follower", daemon=True)
 
+    @abstractmethod
     def take(self, record: ConsumerRecord) -> bool:
         """Read one record; whether it changed what the follower holds."""
-        raise NotImplementedError
 
+    @abstractmethod
     def changed(self) -> None:
         """Act on what the records of one poll changed."""
-        raise NotImplementedError
 
     def start(self) -> TopicFollower:
         deadline = time.monotonic() + TOPIC_WAIT_S
